@@ -1,0 +1,213 @@
+"""Train a VAE on MNIST (or Fashion-MNIST) and write its weights as safetensors.
+
+    python train.py                                   # the classic 784-400-20 model, 10 epochs
+    python train.py --latent-dim 2 --name mlp-2d      # a 2-D latent space for the latent map
+    python train.py --resume --name mlp-20d           # continue an interrupted run
+
+Weights go to weights/NAME.safetensors with their metrics in the metadata; a resumable
+state, a sample grid and a reconstruction grid go to runs/NAME/.
+"""
+
+import argparse
+import json
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import safetensors
+import torch
+import torchvision
+
+from vae.checkpoint import CheckpointError, load_tensors, save_model, save_tensors
+from vae.data import CLASS_NAMES, evaluation_inputs, load_split, to_float
+from vae.evaluate import elbo_terms, evaluate
+from vae.latent import decode_probs, prior_sample
+from vae.model import VAE, VAEConfig, count_parameters
+from vae.render import grid_image
+from vae.training import TrainConfig, TrainingDiverged, TrainState, fit
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line flags, each with a default and help."""
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    d = p.add_argument_group("data")
+    d.add_argument("--dataset", default="mnist", choices=sorted(CLASS_NAMES), help="dataset (default: mnist)")
+    d.add_argument("--data-dir", default="data", help="dataset root, or a folder of the .gz idx files (default: data)")
+    d.add_argument("--no-download", action="store_true", help="fail instead of downloading a missing dataset")
+    d.add_argument("--binarize", action="store_true", help="dynamically binarized pixels (default: grey levels)")
+    m = p.add_argument_group("model")
+    m.add_argument("--arch", default="mlp", choices=["mlp", "conv"], help="network (default: mlp)")
+    m.add_argument("--latent-dim", type=int, default=20, help="latent dimensions (default: 20)")
+    m.add_argument("--hidden", type=int, default=400, help="dense hidden width (default: 400)")
+    m.add_argument("--channels", type=int, nargs=2, default=[32, 64], help="conv channels (default: 32 64)")
+    m.add_argument("--conditional", action="store_true", help="condition encoder and decoder on the label")
+    o = p.add_argument_group("optimisation")
+    o.add_argument("--epochs", type=int, default=10, help="epochs (default: 10)")
+    o.add_argument("--batch-size", type=int, default=128, help="minibatch size (default: 128)")
+    o.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default: 1e-3)")
+    o.add_argument("--lr-schedule", default="constant", choices=["constant", "cosine"], help="(default: constant)")
+    o.add_argument("--beta", type=float, default=1.0, help="KL weight (default: 1)")
+    o.add_argument("--warmup-epochs", type=float, default=0.0, help="linear KL warm-up, in epochs (default: 0)")
+    o.add_argument("--free-bits", type=float, default=0.0, help="free nats per latent dimension (default: 0)")
+    o.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    r = p.add_argument_group("run")
+    r.add_argument("--device", default=None, help="cpu, cuda, mps (default: the best available)")
+    r.add_argument("--name", default=None, help="output name (default: ARCH-LATENTd, e.g. mlp-20d)")
+    r.add_argument("--out-dir", default="weights", help="where the final weights go (default: weights)")
+    r.add_argument("--run-dir", default="runs", help="where resumable state and PNGs go (default: runs)")
+    r.add_argument("--resume", action="store_true", help="continue runs/NAME/resume.safetensors")
+    r.add_argument("--eval-k", type=int, default=1000, help="importance samples for the final NLL (default: 1000)")
+    r.add_argument("--nll-images", type=int, default=None, help="final NLL on this many test images (default: all)")
+    r.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return p.parse_args(argv)
+
+
+def pick_device(requested: str | None) -> torch.device:
+    """CUDA, then Apple MPS, then CPU, unless the user asked for one."""
+    if requested:
+        return torch.device(requested)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def configs(args: argparse.Namespace) -> tuple[VAEConfig, TrainConfig]:
+    """Model and optimisation configs from the flags."""
+    model_cfg = VAEConfig(
+        arch=args.arch, latent_dim=args.latent_dim, hidden=args.hidden, channels=tuple(args.channels),
+        num_classes=len(CLASS_NAMES[args.dataset]) if args.conditional else 0,
+    )
+    train_cfg = TrainConfig(
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, lr_schedule=args.lr_schedule,
+        binarize=args.binarize, beta=args.beta, warmup_epochs=args.warmup_epochs, free_bits=args.free_bits,
+        seed=args.seed,
+    )
+    return model_cfg, train_cfg
+
+
+def save_resume(path: Path, model: VAE, opt: torch.optim.Optimizer, state: TrainState, run_meta: dict) -> None:
+    """Everything needed to continue: weights, Adam moments, position, history."""
+    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+    opt_state = opt.state_dict()
+    for i, s in opt_state["state"].items():
+        tensors.update({f"optim.{i}.{k}": v for k, v in s.items()})
+    meta = {**run_meta, "state": vars(state), "param_groups": opt_state["param_groups"]}
+    save_tensors(path, tensors, meta)
+
+
+def load_resume(path: Path, device: torch.device) -> tuple[VAE, torch.optim.Optimizer, TrainState, dict]:
+    """Inverse of save_resume."""
+    tensors, meta = load_tensors(path)
+    model = VAE(VAEConfig.from_dict(meta["model"])).to(device)
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    opt = torch.optim.Adam(model.parameters())
+    opt_state: dict = {"state": {}, "param_groups": meta["param_groups"]}
+    for k, v in tensors.items():
+        if k.startswith("optim."):
+            _, i, key = k.split(".", 2)
+            opt_state["state"].setdefault(int(i), {})[key] = v if key == "step" else v.to(device)
+    opt.load_state_dict(opt_state)
+    return model, opt, TrainState(**meta["state"]), meta
+
+
+def write_pictures(model: VAE, x_test: torch.Tensor, y_test: torch.Tensor, run_dir: Path) -> None:
+    """A grid of prior samples and a grid of test inputs above their reconstructions."""
+    y = torch.arange(64, device=x_test.device) % max(1, model.config.num_classes) if model.config.num_classes else None
+    z = prior_sample(64, model.config.latent_dim, seed=0).to(x_test.device)
+    grid_image(decode_probs(model, z, y), nrow=8, scale=2).save(run_dir / "samples.png")
+    x, yt = x_test[:32], y_test[:32] if model.config.num_classes else None
+    recon = decode_probs(model, model.encode(x, yt)[0], yt)
+    rows = torch.cat([x[:16], recon[:16], x[16:], recon[16:]])
+    grid_image(rows, nrow=16, scale=2).save(run_dir / "reconstructions.png")
+
+
+def final_extras(model: VAE, x_test: torch.Tensor, y_test: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Tensors the app needs beside the weights: test scores, and the test codes for a 2-D map."""
+    terms = elbo_terms(model, x_test, y_test)
+    extras = {"test_nelbo_sorted": terms["nelbo"].sort().values.float()}
+    if model.config.latent_dim == 2:
+        extras.update(test_mu=terms["mu"].half(), test_labels=y_test.to(torch.uint8))
+    return extras
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Train, checkpoint every epoch, evaluate, write weights and pictures."""
+    args = parse_args(argv)
+    device = pick_device(args.device)
+    model_cfg, train_cfg = configs(args)
+    name = args.name or f"{'c' if args.conditional else ''}{args.arch}-{args.latent_dim}d"
+    run_dir = Path(args.run_dir) / name
+    resume_path = run_dir / "resume.safetensors"
+    print(f"device: {device}  ({torch.get_num_threads()} CPU threads)" if device.type == "cpu" else f"device: {device}")
+
+    if args.resume:
+        try:
+            model, opt, state, run_meta = load_resume(resume_path, device)
+        except CheckpointError as e:
+            sys.exit(f"cannot resume: {e}")
+        train_cfg = TrainConfig(**{**run_meta["train"], "epochs": args.epochs})
+        print(f"resuming {name} at epoch {state.epoch + 1}, step {state.step_in_epoch}")
+    else:
+        torch.manual_seed(train_cfg.seed)
+        model = VAE(model_cfg).to(device)
+        opt = torch.optim.Adam(model.parameters(), lr=train_cfg.lr)
+        state = TrainState()
+        run_meta = {"model": model_cfg.to_dict(), "train": train_cfg.to_dict(), "dataset": args.dataset,
+                    "train_seconds": 0.0,
+                    "command": "python train.py " + shlex.join(argv if argv is not None else sys.argv[1:])}
+
+    dataset = run_meta["dataset"]
+    train_images, train_labels = load_split(dataset, args.data_dir, train=True, download=not args.no_download)
+    test_images, test_labels = load_split(dataset, args.data_dir, train=False, download=not args.no_download)
+    train = (to_float(train_images, device), train_labels.to(device))
+    test = (evaluation_inputs(test_images, train_cfg.binarize, device), test_labels.to(device))
+    print(f"{dataset}: {len(train[0])} train / {len(test[0])} test images; "
+          f"model {model.config.arch}, latent {model.config.latent_dim}, {count_parameters(model):,} parameters")
+
+    clock = [time.perf_counter()]
+
+    def add_elapsed() -> None:
+        """Accumulate wall time into the run, across resumes."""
+        now = time.perf_counter()
+        run_meta["train_seconds"] += now - clock[0]
+        clock[0] = now
+
+    def on_epoch_end(s: TrainState) -> None:
+        add_elapsed()
+        h = s.history[-1]
+        print(f"epoch {h['epoch']:3d}  train loss {h['train_loss']:8.3f}  test -ELBO {h['test_nelbo']:8.3f} nats  "
+              f"({run_meta['train_seconds']:.0f} s)", flush=True)
+        save_resume(resume_path, model, opt, s, run_meta)
+
+    try:
+        fit(model, opt, train, test, train_cfg, state, on_epoch_end, progress=not args.no_progress)
+    except KeyboardInterrupt:
+        add_elapsed()
+        save_resume(resume_path, model, opt, state, run_meta)
+        sys.exit(f"\ninterrupted: state saved to {resume_path}; continue with the same command plus --resume")
+    except TrainingDiverged as e:
+        sys.exit(f"training stopped: {e} ({resume_path})")
+
+    print(f"evaluating: test -ELBO, NLL with k={args.eval_k}, KL per dimension ...", flush=True)
+    metrics = evaluate(model, test[0], test[1], k=args.eval_k, nll_images=args.nll_images)
+    metadata = {
+        "dataset": dataset, "class_names": CLASS_NAMES[dataset], "train": train_cfg.to_dict(),
+        "epochs": state.epoch, "seed": train_cfg.seed, "metrics": metrics, "history": state.history,
+        "parameters": count_parameters(model), "train_seconds": round(run_meta["train_seconds"], 1),
+        "device": str(device), "command": run_meta["command"],
+        "versions": {"python": platform.python_version(), "torch": torch.__version__,
+                     "torchvision": torchvision.__version__, "safetensors": safetensors.__version__},
+    }
+    out = Path(args.out_dir) / f"{name}.safetensors"
+    save_model(out, model, metadata, final_extras(model, test[0], test[1]))
+    write_pictures(model, test[0], test[1], run_dir)
+    print(json.dumps({k: v for k, v in metrics.items() if k != "kl_per_dim"}))
+    print(f"wrote {out}  (pictures in {run_dir}/)")
+
+
+if __name__ == "__main__":
+    main()

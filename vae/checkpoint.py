@@ -1,0 +1,141 @@
+"""Weights files: safetensors with JSON metadata, written atomically, verified on load.
+
+Safetensors holds raw tensors and a JSON header, nothing executable, so loading a file from
+anyone is safe (unlike torch.load's pickle). The header's metadata carries the model config,
+so `load_model(path)` rebuilds the network from the file alone, and a SHA-256 of the tensors,
+so a file that was altered after it was written is refused.
+"""
+
+import hashlib
+import json
+import os
+import struct
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import safetensors.torch
+import torch
+from torch import Tensor
+
+from vae.model import VAE, VAEConfig
+
+FORMAT = "vae-demo/1"
+EXTRA_PREFIX = "extra."  # tensors stored beside the weights (test-set codes, score quantiles)
+MAX_HEADER = 100_000_000
+TRAIN_HINT = "Train one with `python train.py` (see README.md) or point to another file."
+
+
+class CheckpointError(ValueError):
+    """A weights file that cannot be used; the message says why and what to do."""
+
+
+@dataclass
+class Checkpoint:
+    """A loaded model with everything stored beside it."""
+
+    model: VAE
+    metadata: dict
+    extras: dict[str, Tensor] = field(default_factory=dict)
+
+
+def tensors_sha256(tensors: dict[str, Tensor]) -> str:
+    """SHA-256 over names, dtypes, shapes and bytes of all tensors, in name order."""
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def atomic_write(path: str | Path, data: bytes) -> None:
+    """Write to a temp file in the same folder, fsync, then rename: readers see old or new, never half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes files private; weights are meant to be shared
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_tensors(path: str | Path, tensors: dict[str, Tensor], metadata: dict) -> None:
+    """Atomically write tensors plus JSON metadata (with the tensors' SHA-256) as safetensors."""
+    tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    header = {"format": FORMAT, "sha256": tensors_sha256(tensors), "metadata": json.dumps(metadata)}
+    atomic_write(path, safetensors.torch.save(tensors, metadata=header))
+
+
+def save_model(path: str | Path, model: VAE, metadata: dict, extras: dict[str, Tensor] | None = None) -> None:
+    """Write a model's weights, its config, `metadata` and optional extra tensors."""
+    tensors = dict(model.state_dict())
+    tensors.update({EXTRA_PREFIX + k: v for k, v in (extras or {}).items()})
+    save_tensors(path, tensors, {**metadata, "config": model.config.to_dict()})
+
+
+def _read_header(path: Path, data: bytes) -> dict:
+    if data[:1] == b"\x80" or data[:2] == b"PK":
+        raise CheckpointError(
+            f"{path} is a PyTorch pickle (.pt/.pth), which is refused: unpickling can run code. "
+            "Load it in a trusted session and save it with vae.checkpoint.save_model."
+        )
+    if len(data) < 8:
+        raise CheckpointError(f"{path} is truncated ({len(data)} bytes). Download or train it again.")
+    (n,) = struct.unpack("<Q", data[:8])
+    if n > MAX_HEADER or data[8:9] != b"{":
+        raise CheckpointError(f"{path} is not a safetensors file. {TRAIN_HINT}")
+    if 8 + n > len(data):
+        raise CheckpointError(f"{path} is truncated: its header runs past the end. Download or train it again.")
+    try:
+        header = json.loads(data[8 : 8 + n]).get("__metadata__") or {}
+    except ValueError as e:
+        raise CheckpointError(f"{path} has a corrupt header ({e}). Download or train it again.") from e
+    if header.get("format") != FORMAT:
+        raise CheckpointError(f"{path} was not written by this project (format {header.get('format')!r}). {TRAIN_HINT}")
+    return header
+
+
+def load_tensors(path: str | Path) -> tuple[dict[str, Tensor], dict]:
+    """Read and verify a file written by save_tensors: (tensors, metadata)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"No weights file at {path}. {TRAIN_HINT}")
+    data = path.read_bytes()
+    header = _read_header(path, data)
+    try:
+        tensors = safetensors.torch.load(data)
+    except Exception as e:  # safetensors raises its own error type for every kind of damage
+        raise CheckpointError(f"{path} is truncated or corrupt ({e}). Download or train it again.") from e
+    if tensors_sha256(tensors) != header.get("sha256"):
+        raise CheckpointError(
+            f"{path}: the tensors do not match the SHA-256 in its metadata; the file was modified "
+            "or damaged after it was written. Download or train it again."
+        )
+    return tensors, json.loads(header["metadata"])
+
+
+def load_model(path: str | Path, device: torch.device | str = "cpu") -> Checkpoint:
+    """Rebuild a model from a weights file alone, in eval mode, with its metadata and extras."""
+    tensors, metadata = load_tensors(path)
+    try:
+        config = VAEConfig.from_dict(metadata["config"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{path} has no valid model config in its metadata ({e}). {TRAIN_HINT}") from e
+    extras = {k[len(EXTRA_PREFIX) :]: v for k, v in tensors.items() if k.startswith(EXTRA_PREFIX)}
+    weights = {k: v for k, v in tensors.items() if not k.startswith(EXTRA_PREFIX)}
+    model = VAE(config)
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as e:
+        raise CheckpointError(
+            f"{path}: its tensors do not fit its config {config}: {e}. "
+            "The file mixes weights of another model; train it again."
+        ) from e
+    return Checkpoint(model.to(device).eval(), metadata, extras)

@@ -1,0 +1,75 @@
+"""Operations in latent space: sampling, decoding, interpolation, ranking and scoring."""
+
+import math
+
+import torch
+from torch import Tensor
+
+from vae.model import VAE
+
+
+def prior_sample(n: int, latent_dim: int, temperature: float = 1.0, seed: int | None = None) -> Tensor:
+    """n codes from N(0, temperature^2 I); a seed makes the draw repeatable."""
+    gen = torch.Generator().manual_seed(seed) if seed is not None else None
+    return temperature * torch.randn((n, latent_dim), generator=gen)
+
+
+@torch.no_grad()
+def decode_probs(model: VAE, z: Tensor, y: Tensor | None = None) -> Tensor:
+    """Latent codes (N, D) -> pixel probabilities (N, 1, 28, 28)."""
+    return torch.sigmoid(model.decode(z, y))
+
+
+def lerp(z0: Tensor, z1: Tensor, steps: int) -> Tensor:
+    """`steps` codes on the straight line from z0 to z1, endpoints included: (steps, D)."""
+    t = torch.linspace(0, 1, steps).unsqueeze(1)
+    return (1 - t) * z0 + t * z1
+
+
+def slerp(z0: Tensor, z1: Tensor, steps: int) -> Tensor:
+    """Spherical interpolation: the angle moves linearly and the norm from |z0| to |z1|.
+
+    Under a Gaussian prior most mass sits on a shell of radius ~sqrt(D); a straight line
+    cuts through the low-norm middle, where decodings look washed out.
+    """
+    t = torch.linspace(0, 1, steps).unsqueeze(1)
+    n0, n1 = z0.norm(), z1.norm()
+    u0, u1 = z0 / n0.clamp_min(1e-12), z1 / n1.clamp_min(1e-12)
+    omega = torch.arccos((u0 * u1).sum().clamp(-1, 1))
+    if omega < 1e-6:  # (anti)parallel directions: the direction does not change
+        direction = u0.expand(steps, -1)
+    else:
+        direction = (torch.sin((1 - t) * omega) * u0 + torch.sin(t * omega) * u1) / torch.sin(omega)
+    return direction * ((1 - t) * n0 + t * n1)
+
+
+def interpolate(z0: Tensor, z1: Tensor, steps: int, method: str = "linear") -> Tensor:
+    """lerp or slerp by name."""
+    if method not in ("linear", "spherical"):
+        raise ValueError(f"method must be 'linear' or 'spherical', got {method!r}")
+    return (lerp if method == "linear" else slerp)(z0, z1, steps)
+
+
+def rank_dimensions(kl_per_dim: list[float]) -> list[int]:
+    """Latent dimensions from most to least informative (highest mean KL on the test set first)."""
+    return sorted(range(len(kl_per_dim)), key=lambda d: -kl_per_dim[d])
+
+
+def gaussian_grid(n: int, latent_dim: int = 2) -> Tensor:
+    """n x n codes on a grid of standard-normal quantiles (Kingma & Welling's manifold figure).
+
+    Quantiles rather than even spacing, so each cell covers equal prior mass.
+    Rows run top to bottom from high to low z2, columns left to right over z1.
+    """
+    p = torch.linspace(0.5 / n, 1 - 0.5 / n, n)
+    q = math.sqrt(2) * torch.erfinv(2 * p - 1)
+    z1, z2 = torch.meshgrid(q, q.flip(0), indexing="xy")
+    grid = torch.zeros(n * n, latent_dim)
+    grid[:, 0], grid[:, 1] = z1.flatten(), z2.flatten()
+    return grid
+
+
+def percentile(score: float, sorted_scores: Tensor) -> float:
+    """Share of reference scores (ascending) that are at or below `score`, in percent."""
+    rank = torch.searchsorted(sorted_scores, torch.tensor([score], dtype=sorted_scores.dtype), right=True)
+    return 100.0 * float(rank) / len(sorted_scores)

@@ -1,0 +1,62 @@
+"""The negative ELBO, split into its two terms, with the usual knobs against its failure modes.
+
+All quantities are in nats. Per-image terms are summed over pixels / latent dimensions, so
+numbers compare directly with the literature (MNIST VAEs sit around 80-105 nats).
+"""
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def reconstruction_nll(logits: Tensor, x: Tensor) -> Tensor:
+    """-log p(x|z) under independent Bernoulli pixels, per image: shape (N,)."""
+    return F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1)
+
+
+def kl_per_dim(mu: Tensor, logvar: Tensor) -> Tensor:
+    """Analytic KL(q(z|x) || N(0, I)) for each image and latent dimension: shape (N, D)."""
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """How the KL term is weighted during training (evaluation always uses the plain ELBO)."""
+
+    beta: float = 1.0  # final KL weight; > 1 pushes towards disentangling, < 1 towards sharpness
+    warmup_steps: int = 0  # KL weight rises linearly from 0 to beta over this many steps
+    free_bits: float = 0.0  # nats per latent dimension that cost nothing, against posterior collapse
+
+
+def kl_weight(step: int, cfg: LossConfig) -> float:
+    """The KL weight at an optimisation step: a linear warm-up to beta."""
+    if cfg.warmup_steps <= 0:
+        return cfg.beta
+    return cfg.beta * min(1.0, step / cfg.warmup_steps)
+
+
+def training_loss(
+    logits: Tensor, x: Tensor, mu: Tensor, logvar: Tensor, step: int, cfg: LossConfig
+) -> tuple[Tensor, Tensor, Tensor]:
+    """The objective to minimise (mean per image) plus the plain recon and KL terms (N,) to report.
+
+    Free bits follow Kingma et al. (2016): each dimension's batch-mean KL is floored at
+    `free_bits`, so the optimiser gains nothing by collapsing a dimension below that.
+    """
+    recon = reconstruction_nll(logits, x)
+    kl_dims = kl_per_dim(mu, logvar)
+    kl_term = kl_dims.mean(0).clamp(min=cfg.free_bits).sum() if cfg.free_bits > 0 else kl_dims.sum(1).mean()
+    objective = recon.mean() + kl_weight(step, cfg) * kl_term
+    return objective, recon.detach(), kl_dims.sum(1).detach()
+
+
+def negative_elbo(logits: Tensor, x: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
+    """Plain negative ELBO per image (N,): reconstruction NLL + KL."""
+    return reconstruction_nll(logits, x) + kl_per_dim(mu, logvar).sum(1)
+
+
+def gaussian_log_prob(z: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
+    """log N(z; mu, diag(exp(logvar))) summed over the last dimension."""
+    return -0.5 * (((z - mu) ** 2) / logvar.exp() + logvar + torch.log(torch.tensor(2 * torch.pi))).sum(-1)
