@@ -1,0 +1,321 @@
+"""Explore a Variational Autoencoder's latent space in the browser: `python app.py`.
+
+Layout and event wiring only: every computation lives in vae/ (vae.explore) and is tested there.
+Models are the *.safetensors files in weights/ (or $VAE_WEIGHTS_DIR), loaded once at start-up.
+"""
+
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import gradio as gr
+import pandas as pd
+import torch
+from PIL import Image
+
+from vae import explore
+from vae.preprocess import ImageError, load_digit, to_mnist
+from vae.render import gif_bytes, grid_image, to_image
+
+HERE = Path(__file__).parent
+WEIGHTS = Path(os.environ.get("VAE_WEIGHTS_DIR", HERE / "weights"))
+EXAMPLES = [str(p) for p in sorted((HERE / "examples").glob("*.png"))]
+TOP_SLIDERS = 10  # shown at once; the rest sit under "more dimensions"
+SCALE = 8  # 28 px -> 224 px, nearest neighbour
+MAX_FILE_SIZE = "10mb"
+GIF_DIR = Path(tempfile.gettempdir()) / "vae-demo-gifs"
+CSS = "img { image-rendering: pixelated; }"  # keep 28x28 pixels crisp at any display size
+
+torch.set_num_threads(1)  # one decode is microseconds of math; thread hand-offs would cost more than they save
+MODELS, LOAD_PROBLEMS = explore.load_models(WEIGHTS)
+MAX_DIMS = max((m.latent_dim for m in MODELS.values()), default=0)
+
+
+def pick(name: str) -> explore.LoadedModel:
+    """The loaded model called `name`, or a clear error."""
+    if name not in MODELS:
+        raise gr.Error(f"Unknown model {name!r}; choose one of {', '.join(MODELS)}.")
+    return MODELS[name]
+
+
+def big(probs: torch.Tensor) -> Image.Image:
+    """A 28x28 probability map as a large, crisp image."""
+    return to_image(probs, SCALE)
+
+
+def read_digit(upload: str | None, sketch: dict | None, source: str) -> torch.Tensor:
+    """The 28x28 input from whichever of upload or drawing the user touched last."""
+    try:
+        if source == "draw":
+            composite = (sketch or {}).get("composite")
+            if composite is None:
+                raise ImageError("The canvas is empty: draw a digit first.")
+            return to_mnist(composite)
+        if not upload:
+            raise ImageError("No image yet: upload one, draw one, or click an example.")
+        return load_digit(upload)
+    except ImageError as e:
+        raise gr.Error(str(e)) from None
+
+
+def digit_label(lm: explore.LoadedModel, x: torch.Tensor) -> int | None:
+    """For a conditional model, the class it reads the image as."""
+    return explore.infer_label(lm, x) if lm.conditional else None
+
+
+# ---- handlers: each does one thing, by calling vae.explore ----
+
+def on_slide(name: str, label: int, *values: float) -> Image.Image:
+    """Decode the slider position (the hot path: one decode, nothing else)."""
+    return big(explore.decode_sliders(pick(name), list(values), label))
+
+
+def slider_values(lm: explore.LoadedModel, z: torch.Tensor) -> list[float]:
+    """Values for all MAX_DIMS sliders from a latent code."""
+    values = explore.sliders_from_code(z, lm.ranking)
+    return values + [0.0] * (MAX_DIMS - len(values))
+
+
+def on_origin(name: str, label: int) -> list:
+    """Sliders to the origin, and its decoding."""
+    values = [0.0] * MAX_DIMS
+    return [on_slide(name, label, *values), *values]
+
+
+def on_random_point(name: str, label: int, seed: float | None) -> list:
+    """Sliders to a random point of the prior, and its decoding."""
+    lm = pick(name)
+    values = slider_values(lm, explore.prior_sample(1, lm.latent_dim, seed=None if seed is None else int(seed)))
+    return [on_slide(name, label, *values), *values]
+
+
+def on_encode(name: str, upload: str | None, sketch: dict | None, source: str) -> list:
+    """Sliders to the code of an image, so the user can edit a real digit."""
+    lm = pick(name)
+    x = read_digit(upload, sketch, source)
+    label = digit_label(lm, x)
+    values = slider_values(lm, explore.encode(lm, x, label))
+    return [on_slide(name, label or 0, *values), gr.update(value=label or 0), *values]
+
+
+def on_samples(name: str, label: int, n: float, temperature: float, seed: float) -> Image.Image:
+    """A grid of prior samples."""
+    probs = explore.random_samples(pick(name), int(n), float(temperature), int(seed), label)
+    return grid_image(probs, nrow=min(int(n), 8), scale=3)
+
+
+def on_reconstruct(name: str, upload: str | None, sketch: dict | None, source: str) -> list:
+    """What the model sees, its reconstruction, posterior samples, and how typical the image is."""
+    lm = pick(name)
+    x = read_digit(upload, sketch, source)
+    out = explore.reconstruct(lm, x, digit_label(lm, x))
+    text = explore.describe_score(out["nelbo"], out["percentile"], lm.metadata["dataset"])
+    return [big(x), big(out["reconstruction"]), grid_image(out["samples"], nrow=4, scale=3), text]
+
+
+def write_gif(data: bytes) -> str:
+    """Save GIF bytes to a temp file for download; files older than an hour are removed."""
+    GIF_DIR.mkdir(exist_ok=True)
+    for old in GIF_DIR.glob("*.gif"):
+        if time.time() - old.stat().st_mtime > 3600:
+            old.unlink(missing_ok=True)
+    fd, path = tempfile.mkstemp(suffix=".gif", dir=GIF_DIR)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    return path
+
+
+def on_interpolate(name: str, up_a: str | None, sk_a: dict | None, src_a: str, up_b: str | None, sk_b: dict | None,
+                   src_b: str, steps: float, method: str) -> list:
+    """A strip and an animated GIF from one image to the other."""
+    lm = pick(name)
+    xa, xb = read_digit(up_a, sk_a, src_a), read_digit(up_b, sk_b, src_b)
+    frames = explore.interpolation(lm, xa, xb, int(steps), method, (digit_label(lm, xa), digit_label(lm, xb)))
+    path = write_gif(gif_bytes(frames, scale=SCALE))
+    return [grid_image(frames, nrow=int(steps), scale=3), path]
+
+
+def on_map_point(name: str, label: int, z1: float, z2: float) -> Image.Image:
+    """Decode one point of a 2-D latent space."""
+    return on_slide(name, label, *explore.sliders_from_code(torch.tensor([[z1, z2]]), [0, 1]))
+
+
+def on_map_select(name: str, label: int, evt: gr.SelectData) -> list:
+    """A point chosen on the scatter plot: decode it and move the x/y sliders there."""
+    x_range = evt.index if isinstance(evt.index, list | tuple) else [evt.index, evt.index]
+    z1 = float(sum(x_range) / len(x_range))
+    z2 = float(evt.value.get("z2", 0.0)) if isinstance(evt.value, dict) else 0.0
+    return [on_map_point(name, label, z1, z2), z1, z2]
+
+
+def on_every_label(name: str, upload: str | None, sketch: dict | None, source: str) -> list:
+    """Same style, every class: one row of decodings."""
+    lm = pick(name)
+    if not lm.conditional:
+        raise gr.Error("Pick a conditional model (its name starts with 'c') for this view.")
+    row, label = explore.every_label(lm, read_digit(upload, sketch, source))
+    return [grid_image(row, nrow=len(row), scale=3), f"Read as **{lm.class_names[label]}**; decoded as every class:"]
+
+
+def on_model(name: str) -> list:
+    """Show the controls that fit the chosen model, and its origin."""
+    lm = pick(name)
+    names = lm.class_names
+    kl = lm.metadata["metrics"]["kl_per_dim"]
+    sliders = [gr.update(visible=i < lm.latent_dim, value=0.0,
+                         label=f"z{lm.ranking[i]}" if i < lm.latent_dim else "",
+                         info=f"KL {kl[lm.ranking[i]]:.2f} nats" if i < lm.latent_dim else None)
+               for i in range(MAX_DIMS)]
+    is_2d = lm.latent_dim == 2 and "test_mu" in lm.extras
+    return [
+        lm.describe(),
+        gr.update(choices=list(zip(names, range(len(names)), strict=True)), value=0, visible=lm.conditional),
+        big(explore.decode_sliders(lm, [], 0)),
+        gr.update(visible=lm.latent_dim > TOP_SLIDERS),
+        gr.update(visible=is_2d),
+        grid_image(explore.manifold(lm, 20, 0), nrow=20) if is_2d else None,
+        pd.DataFrame(explore.code_map(lm)) if is_2d else None,
+        gr.update(visible=lm.conditional),
+        *sliders,
+    ]
+
+
+# ---- layout ----
+
+def digit_input(label: str) -> tuple[gr.File, gr.Sketchpad, gr.State]:
+    """Upload / draw tabs plus examples; a State remembers which the user touched last.
+
+    Uploads arrive as plain files (gr.File, not gr.Image) so that vae.preprocess, not
+    Gradio, is the first to open them, and a bad file gets our clear message.
+    """
+    source = gr.State("upload")
+    with gr.Tabs():
+        with gr.Tab("Upload"):
+            upload = gr.File(label=label, type="filepath", file_types=["image"], height=140)
+        with gr.Tab("Draw"):
+            sketch = gr.Sketchpad(label=label, type="numpy", height=280, canvas_size=(280, 280),
+                                  brush=gr.Brush(default_size=18, colors=["#000000"], color_mode="fixed"))
+    if EXAMPLES:
+        gr.Examples(EXAMPLES, inputs=upload, label="Examples (MNIST test digits)", examples_per_page=20)
+    upload.change(lambda v: "upload" if v else gr.skip(), upload, source, queue=False, show_progress="hidden",
+                  api_visibility="private")
+    sketch.change(lambda v: "draw", sketch, source, queue=False, show_progress="hidden", api_visibility="private")
+    return upload, sketch, source
+
+
+def build() -> gr.Blocks:
+    """The whole page."""
+    with gr.Blocks(title="VAE latent space explorer", delete_cache=(600, 3600)) as demo:
+        gr.Markdown("# Feel a VAE's latent space\nA Variational Autoencoder trained on MNIST: move through its "
+                    "latent space, sample it, and see how it reads your own handwriting.")
+        if not MODELS:
+            gr.Markdown(f"**No trained weights found in `{WEIGHTS}`.** Train the default models with "
+                        "`python train.py` (see README.md), then start the app again."
+                        + "".join(f"\n\n- {p}" for p in LOAD_PROBLEMS))
+            return demo
+        first = explore.default_model(MODELS)
+        with gr.Row():
+            model = gr.Dropdown(list(MODELS), value=first, label="Model", visible=len(MODELS) > 1, scale=2)
+            label = gr.Dropdown([("0", 0)], value=0, label="Class", visible=False, scale=1)
+        info = gr.Markdown()
+
+        with gr.Tab("Latent sliders"):
+            with gr.Row():
+                with gr.Column(scale=1):
+                    decoded = gr.Image(label="Decoded", height=320, show_label=True, format="png",
+                                       interactive=False)
+                    with gr.Row():
+                        origin_btn = gr.Button("Reset to origin")
+                        random_btn = gr.Button("Random point")
+                    seed = gr.Number(None, label="Seed (empty: new each time)", precision=0)
+                with gr.Column(scale=1):
+                    sliders = [gr.Slider(-explore.SLIDER_RANGE, explore.SLIDER_RANGE, value=0, step=0.05,
+                                         label=f"z{i}") for i in range(min(TOP_SLIDERS, MAX_DIMS))]
+                    with gr.Accordion("More dimensions", open=False) as more:
+                        sliders += [gr.Slider(-explore.SLIDER_RANGE, explore.SLIDER_RANGE, value=0, step=0.05,
+                                              label=f"z{i}") for i in range(TOP_SLIDERS, MAX_DIMS)]
+            with gr.Accordion("Start from a digit", open=False):
+                enc_up, enc_sk, enc_src = digit_input("Digit to edit")
+                encode_btn = gr.Button("Set the sliders to this digit's code", variant="primary")
+
+        with gr.Tab("Random samples"):
+            with gr.Row():
+                n = gr.Slider(1, 64, value=32, step=1, label="Samples")
+                temperature = gr.Slider(0.1, 2.0, value=1.0, step=0.05, label="Temperature")
+                sample_seed = gr.Number(0, label="Seed", precision=0)
+            sample_btn = gr.Button("Sample", variant="primary")
+            samples = gr.Image(label="Samples from the prior", format="png", interactive=False,
+                               buttons=["download", "fullscreen"])
+
+        with gr.Tab("Reconstruct"):
+            with gr.Row():
+                with gr.Column():
+                    rec_up, rec_sk, rec_src = digit_input("Your digit")
+                    rec_btn = gr.Button("Reconstruct", variant="primary")
+                with gr.Column():
+                    with gr.Row():
+                        seen = gr.Image(label="What the model sees (28x28)", format="png", interactive=False)
+                        recon = gr.Image(label="Reconstruction", format="png", interactive=False)
+                    posterior = gr.Image(label="Samples from the posterior: the model's uncertainty", format="png",
+                                         interactive=False)
+                    score = gr.Markdown()
+
+        with gr.Tab("Interpolate"):
+            with gr.Row():
+                with gr.Column():
+                    a_up, a_sk, a_src = digit_input("From")
+                with gr.Column():
+                    b_up, b_sk, b_src = digit_input("To")
+            with gr.Row():
+                steps = gr.Slider(2, 20, value=10, step=1, label="Steps")
+                method = gr.Radio(["linear", "spherical"], value="spherical", label="Path")
+            interp_btn = gr.Button("Interpolate", variant="primary")
+            strip = gr.Image(label="Path through latent space", format="png", interactive=False)
+            gif = gr.Image(label="Animation (GIF)", type="filepath", interactive=False,
+                           buttons=["download", "fullscreen"])
+
+        with gr.Tab("Latent map", visible=False) as map_tab:
+            gr.Markdown("The 2-D model's whole latent space: decodings on a grid of Gaussian quantiles, and where "
+                        "the test digits land. Select on the plot or move the sliders to decode a point.")
+            with gr.Row():
+                manifold = gr.Image(label="Decoded manifold", format="png", interactive=False)
+                with gr.Column():
+                    scatter = gr.ScatterPlot(x="z1", y="z2", color="class", label="Test set codes", height=420)
+                    with gr.Row():
+                        z1 = gr.Slider(-4, 4, value=0, step=0.05, label="z1")
+                        z2 = gr.Slider(-4, 4, value=0, step=0.05, label="z2")
+                    point = gr.Image(label="Decoded point", format="png", interactive=False, height=200)
+
+        with gr.Tab("Every class", visible=False) as every_tab:
+            gr.Markdown("Conditional model: the code keeps the *style* of your digit, the label sets *which* digit.")
+            ev_up, ev_sk, ev_src = digit_input("Your digit")
+            every_btn = gr.Button("Decode with every label", variant="primary")
+            every_text = gr.Markdown()
+            every_row = gr.Image(label="Same style, every class", format="png", interactive=False)
+
+        fast = {"show_progress": "hidden", "trigger_mode": "always_last"}
+        model_outputs = [info, label, decoded, more, map_tab, manifold, scatter, every_tab, *sliders]
+        model.change(on_model, model, model_outputs, api_name="select_model")
+        demo.load(on_model, model, model_outputs, api_name="initial_state")
+        gr.on([s.input for s in sliders], on_slide, [model, label, *sliders], decoded, api_name="decode", **fast)
+        label.change(on_slide, [model, label, *sliders], decoded, api_name="decode_label", **fast)
+        origin_btn.click(on_origin, [model, label], [decoded, *sliders], api_name="origin")
+        random_btn.click(on_random_point, [model, label, seed], [decoded, *sliders], api_name="random_point")
+        encode_btn.click(on_encode, [model, enc_up, enc_sk, enc_src], [decoded, label, *sliders], api_name="encode")
+        sample_btn.click(on_samples, [model, label, n, temperature, sample_seed], samples, api_name="samples")
+        rec_btn.click(on_reconstruct, [model, rec_up, rec_sk, rec_src], [seen, recon, posterior, score],
+                      api_name="reconstruct")
+        interp_btn.click(on_interpolate, [model, a_up, a_sk, a_src, b_up, b_sk, b_src, steps, method],
+                         [strip, gif], api_name="interpolate")
+        gr.on([z1.input, z2.input], on_map_point, [model, label, z1, z2], point, api_name="decode_2d", **fast)
+        scatter.select(on_map_select, [model, label], [point, z1, z2], api_name="select_point")
+        every_btn.click(on_every_label, [model, ev_up, ev_sk, ev_src], [every_row, every_text],
+                        api_name="every_label")
+    return demo
+
+
+demo = build()
+
+if __name__ == "__main__":
+    demo.launch(max_file_size=MAX_FILE_SIZE, css=CSS, show_error=True)

@@ -1,0 +1,1 @@
+"""Variational Autoencoder demo on MNIST."""
