@@ -145,6 +145,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"device: {device}  ({torch.get_num_threads()} CPU threads)" if device.type == "cpu" else f"device: {device}")
 
     if args.resume:
+        if not resume_path.exists():
+            sys.exit(f"cannot resume: no saved run at {resume_path}; start it without --resume")
         try:
             model, opt, state, run_meta = load_resume(resume_path, device)
         except CheckpointError as e:
@@ -178,10 +180,10 @@ def main(argv: list[str] | None = None) -> None:
 
     def on_epoch_end(s: TrainState) -> None:
         add_elapsed()
+        save_resume(resume_path, model, opt, s, run_meta)  # before printing: a printed epoch is a saved one
         h = s.history[-1]
         print(f"epoch {h['epoch']:3d}  train loss {h['train_loss']:8.3f}  test -ELBO {h['test_nelbo']:8.3f} nats  "
               f"({run_meta['train_seconds']:.0f} s)", flush=True)
-        save_resume(resume_path, model, opt, s, run_meta)
 
     try:
         fit(model, opt, train, test, train_cfg, state, on_epoch_end, progress=not args.no_progress)

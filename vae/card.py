@@ -1,0 +1,32 @@
+"""The README's model card, written from the weights files' own metadata: `python -m vae.card weights`."""
+
+import argparse
+from pathlib import Path
+
+from vae.checkpoint import load_model
+
+
+def card_row(path: Path) -> str:
+    """One Markdown table row for a weights file."""
+    ckpt = load_model(path)
+    meta, cfg, m = ckpt.metadata, ckpt.model.config, ckpt.metadata["metrics"]
+    targets = "binarized" if meta["train"]["binarize"] else "grey levels"
+    arch = f"{'conditional ' if cfg.num_classes else ''}{cfg.arch}"
+    return (f"| `{path.stem}` | {arch} | {cfg.latent_dim} | {meta['parameters']:,} | {meta['dataset']} ({targets}) "
+            f"| {meta['epochs']} | {meta['train_seconds'] / 60:.1f} min | {m['test_nelbo']:.2f} "
+            f"| {m['test_nll']:.2f} (k={m['nll_k']}, {m['nll_images']:,} images) | {m['active_units']} "
+            f"| `{meta['command']}` |")
+
+
+def card(folder: Path) -> str:
+    """The whole table for every weights file in a folder."""
+    header = ("| model | architecture | latent | parameters | data (targets) | epochs | training time "
+              "| test -ELBO (nats) | test NLL (nats) | active units | command |\n"
+              "|---|---|---|---|---|---|---|---|---|---|---|")
+    return "\n".join([header, *(card_row(p) for p in sorted(folder.glob("*.safetensors")))])
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("folder", nargs="?", default="weights", type=Path, help="folder of weights (default: weights)")
+    print(card(parser.parse_args().folder))
