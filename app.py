@@ -45,16 +45,18 @@ def big(probs: torch.Tensor) -> Image.Image:
 
 
 def read_digit(upload: str | None, sketch: dict | None, source: str) -> torch.Tensor:
-    """The 28x28 input from whichever of upload or drawing the user touched last."""
+    """The 28x28 input from whichever of upload or drawing the user touched last.
+
+    A drawing also counts when nothing was uploaded: the canvas reports a stroke to the
+    server about a second after it ends, so a quick click may arrive before that report.
+    """
+    composite = (sketch or {}).get("composite")
     try:
-        if source == "draw":
-            composite = (sketch or {}).get("composite")
-            if composite is None:
-                raise ImageError("The canvas is empty: draw a digit first.")
-            return to_mnist(composite)
-        if not upload:
+        if upload and (source == "upload" or composite is None):
+            return load_digit(upload)
+        if composite is None:
             raise ImageError("No image yet: upload one, draw one, or click an example.")
-        return load_digit(upload)
+        return to_mnist(composite)
     except ImageError as e:
         raise gr.Error(str(e)) from None
 
@@ -84,9 +86,9 @@ def on_origin(name: str, label: int) -> list:
 
 
 def on_random_point(name: str, label: int, seed: float | None) -> list:
-    """Sliders to a random point of the prior, and its decoding."""
+    """Sliders to a random point of the prior (seed 0 or empty: a new one each time), and its decoding."""
     lm = pick(name)
-    values = slider_values(lm, explore.prior_sample(1, lm.latent_dim, seed=None if seed is None else int(seed)))
+    values = slider_values(lm, explore.prior_sample(1, lm.latent_dim, seed=int(seed) if seed else None))
     return [on_slide(name, label, *values), *values]
 
 
@@ -137,8 +139,9 @@ def on_interpolate(name: str, up_a: str | None, sk_a: dict | None, src_a: str, u
 
 
 def on_map_point(name: str, label: int, z1: float, z2: float) -> Image.Image:
-    """Decode one point of a 2-D latent space."""
-    return on_slide(name, label, *explore.sliders_from_code(torch.tensor([[z1, z2]]), [0, 1]))
+    """Decode one point of a 2-D latent space (latent dims 0 and 1, whatever their slider order)."""
+    point = {0: z1, 1: z2}
+    return on_slide(name, label, *[point.get(d, 0.0) for d in pick(name).ranking])
 
 
 def on_map_select(name: str, label: int, evt: gr.SelectData) -> list:
@@ -223,12 +226,12 @@ def build() -> gr.Blocks:
         with gr.Tab("Latent sliders"):
             with gr.Row():
                 with gr.Column(scale=1):
-                    decoded = gr.Image(label="Decoded", height=320, show_label=True, format="png",
+                    decoded = gr.Image(label="Decoded", elem_id="decoded", height=320, show_label=True, format="png",
                                        interactive=False)
                     with gr.Row():
                         origin_btn = gr.Button("Reset to origin")
                         random_btn = gr.Button("Random point")
-                    seed = gr.Number(None, label="Seed (empty: new each time)", precision=0)
+                    seed = gr.Number(0, label="Seed (0: a new point each time)", precision=0)
                 with gr.Column(scale=1):
                     sliders = [gr.Slider(-explore.SLIDER_RANGE, explore.SLIDER_RANGE, value=0, step=0.05,
                                          label=f"z{i}") for i in range(min(TOP_SLIDERS, MAX_DIMS))]
@@ -245,47 +248,55 @@ def build() -> gr.Blocks:
                 temperature = gr.Slider(0.1, 2.0, value=1.0, step=0.05, label="Temperature")
                 sample_seed = gr.Number(0, label="Seed", precision=0)
             sample_btn = gr.Button("Sample", variant="primary")
-            samples = gr.Image(label="Samples from the prior", format="png", interactive=False,
+            samples = gr.Image(label="Samples from the prior", elem_id="samples", format="png", interactive=False,
                                buttons=["download", "fullscreen"])
 
-        with gr.Tab("Reconstruct"):
+        with gr.Tab("Reconstruct", elem_id="tab-reconstruct"):
             with gr.Row():
                 with gr.Column():
                     rec_up, rec_sk, rec_src = digit_input("Your digit")
                     rec_btn = gr.Button("Reconstruct", variant="primary")
                 with gr.Column():
                     with gr.Row():
-                        seen = gr.Image(label="What the model sees (28x28)", format="png", interactive=False)
-                        recon = gr.Image(label="Reconstruction", format="png", interactive=False)
+                        # Fixed heights leave room above each image for its label, which would cover the top.
+                        seen = gr.Image(label="What the model sees (28x28)", format="png", interactive=False,
+                                        height=280)
+                        recon = gr.Image(label="Reconstruction", elem_id="recon", format="png", interactive=False,
+                                         height=280)
                     posterior = gr.Image(label="Samples from the posterior: the model's uncertainty", format="png",
-                                         interactive=False)
-                    score = gr.Markdown()
+                                         interactive=False, height=260)
+                    score = gr.Markdown(elem_id="score")
 
         with gr.Tab("Interpolate"):
             with gr.Row():
-                with gr.Column():
+                with gr.Column(elem_id="interp-from"):
                     a_up, a_sk, a_src = digit_input("From")
-                with gr.Column():
+                with gr.Column(elem_id="interp-to"):
                     b_up, b_sk, b_src = digit_input("To")
             with gr.Row():
                 steps = gr.Slider(2, 20, value=10, step=1, label="Steps")
                 method = gr.Radio(["linear", "spherical"], value="spherical", label="Path")
             interp_btn = gr.Button("Interpolate", variant="primary")
             strip = gr.Image(label="Path through latent space", format="png", interactive=False)
-            gif = gr.Image(label="Animation (GIF)", type="filepath", interactive=False,
+            gif = gr.Image(label="Animation (GIF)", elem_id="gif", type="filepath", interactive=False,
                            buttons=["download", "fullscreen"])
 
-        with gr.Tab("Latent map", visible=False) as map_tab:
+        with gr.Tab("Latent map", visible=False, elem_id="tab-map") as map_tab:
             gr.Markdown("The 2-D model's whole latent space: decodings on a grid of Gaussian quantiles, and where "
                         "the test digits land. Select on the plot or move the sliders to decode a point.")
             with gr.Row():
-                manifold = gr.Image(label="Decoded manifold", format="png", interactive=False)
+                manifold = gr.Image(label="Decoded manifold", elem_id="manifold", format="png", interactive=False,
+                                    height=680)  # room above the 602 px grid for the label
                 with gr.Column():
-                    scatter = gr.ScatterPlot(x="z1", y="z2", color="class", label="Test set codes", height=420)
+                    # A chart title, not a block label: Gradio sizes the chart to `height` without the label,
+                    # so a label pushes the class legend out of the block.
+                    scatter = gr.ScatterPlot(x="z1", y="z2", color="class", label="Test set codes", show_label=False,
+                                             title="Test set codes", height=480)
                     with gr.Row():
                         z1 = gr.Slider(-4, 4, value=0, step=0.05, label="z1")
                         z2 = gr.Slider(-4, 4, value=0, step=0.05, label="z2")
-                    point = gr.Image(label="Decoded point", format="png", interactive=False, height=200)
+                    point = gr.Image(label="Decoded point", elem_id="point", format="png", interactive=False,
+                                     height=200)
 
         with gr.Tab("Every class", visible=False) as every_tab:
             gr.Markdown("Conditional model: the code keeps the *style* of your digit, the label sets *which* digit.")
@@ -294,7 +305,8 @@ def build() -> gr.Blocks:
             every_text = gr.Markdown()
             every_row = gr.Image(label="Same style, every class", format="png", interactive=False)
 
-        fast = {"show_progress": "hidden", "trigger_mode": "always_last"}
+        # Slider events skip the queue: a decode is too cheap to wait in line behind a reconstruction.
+        fast = {"show_progress": "hidden", "trigger_mode": "always_last", "queue": False}
         model_outputs = [info, label, decoded, more, map_tab, manifold, scatter, every_tab, *sliders]
         model.change(on_model, model, model_outputs, api_name="select_model")
         demo.load(on_model, model, model_outputs, api_name="initial_state")
@@ -309,7 +321,9 @@ def build() -> gr.Blocks:
         interp_btn.click(on_interpolate, [model, a_up, a_sk, a_src, b_up, b_sk, b_src, steps, method],
                          [strip, gif], api_name="interpolate")
         gr.on([z1.input, z2.input], on_map_point, [model, label, z1, z2], point, api_name="decode_2d", **fast)
-        scatter.select(on_map_select, [model, label], [point, z1, z2], api_name="select_point")
+        # Private: the handler needs the browser's selection (gr.SelectData), which API clients cannot send.
+        scatter.select(on_map_select, [model, label], [point, z1, z2], api_name="select_point",
+                       api_visibility="private")
         every_btn.click(on_every_label, [model, ev_up, ev_sk, ev_src], [every_row, every_text],
                         api_name="every_label")
     return demo

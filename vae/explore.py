@@ -55,9 +55,12 @@ class LoadedModel:
 
 
 def load_models(folder: str | Path) -> tuple[dict[str, LoadedModel], list[str]]:
-    """Every loadable weights file in `folder` by name, and a message per file that failed to load."""
+    """Every loadable weights file in `folder` by name, and a message per file that failed to load.
+
+    PyTorch pickles (.pt/.pth) are never loaded, but are reported, so a visitor learns why they were skipped.
+    """
     models, problems = {}, []
-    for path in sorted(Path(folder).glob("*.safetensors")):
+    for path in sorted(p for pattern in ("*.safetensors", "*.pt", "*.pth") for p in Path(folder).glob(pattern)):
         try:
             ckpt = load_model(path)
         except CheckpointError as e:
@@ -165,7 +168,8 @@ def manifold(lm: LoadedModel, n: int = 15, label: int | None = None) -> Tensor:
 def code_map(lm: LoadedModel, max_points: int = 5000) -> dict[str, list]:
     """Columns for a scatter of test-set codes (first two latent dims) coloured by class."""
     mu, labels = lm.extras["test_mu"].float()[:max_points], lm.extras["test_labels"].long()[:max_points]
-    names = lm.class_names
+    order = labels.argsort(stable=True)  # class order, so the plot's legend reads 0, 1, 2, ...
+    mu, labels, names = mu[order], labels[order], lm.class_names
     return {"z1": mu[:, 0].tolist(), "z2": mu[:, 1].tolist(), "class": [names[i] for i in labels.tolist()]}
 
 

@@ -35,9 +35,16 @@ def slerp(z0: Tensor, z1: Tensor, steps: int) -> Tensor:
     t = torch.linspace(0, 1, steps).unsqueeze(1)
     n0, n1 = z0.norm(), z1.norm()
     u0, u1 = z0 / n0.clamp_min(1e-12), z1 / n1.clamp_min(1e-12)
-    omega = torch.arccos((u0 * u1).sum().clamp(-1, 1))
-    if omega < 1e-6:  # (anti)parallel directions: the direction does not change
-        direction = u0.expand(steps, -1)
+    cos = (u0 * u1).sum().clamp(-1, 1)  # compared directly: arccos is ill-conditioned near +-1
+    omega = torch.arccos(cos)
+    if cos > 1 - 1e-6:  # same direction: only the norm changes
+        return u0 * ((1 - t) * n0 + t * n1)
+    if cos < -1 + 1e-6:  # opposite directions: any great half-circle will do; take one through an axis
+        axis = torch.zeros_like(u0)
+        axis[u0.abs().argmin()] = 1.0
+        u1 = axis - (axis * u0).sum() * u0  # perpendicular to u0: the path goes round through it
+        u1, omega = u1 / u1.norm(), torch.tensor(torch.pi)
+        direction = torch.cos(t * omega) * u0 + torch.sin(t * omega) * u1
     else:
         direction = (torch.sin((1 - t) * omega) * u0 + torch.sin(t * omega) * u1) / torch.sin(omega)
     return direction * ((1 - t) * n0 + t * n1)

@@ -1,0 +1,221 @@
+"""The shared harness of the browser tests and the app benchmarks.
+
+Start `python3 app.py` on a free port with a private cache, launch Debian's headless Chromium,
+open the page, and act as a user: open a tab, move a slider, pick an example, draw a digit,
+click and wait for a new image.
+"""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlparse
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, ConsoleMessage, Page
+
+ROOT = Path(__file__).resolve().parent.parent
+PORTS = range(7870, 7900)  # the range this project's browser jobs may use on a shared machine
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's build: Playwright's own download does not work offline
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]
+VIEWPORT = {"width": 1280, "height": 900}
+SLIDER_STEP = 0.05  # the app's latent slider step; values off this grid are rounded by the browser
+SEVEN = [(-50, -60), (50, -60), (10, 70)]  # a "7", as offsets in px from the canvas centre
+SCORE_SHOWN = "() => /nats/.test(document.querySelector('#score')?.textContent || '')"
+IMG_SRC = "sel => document.querySelector(sel + ' img')?.src || ''"
+IMG_CHANGED = """([sel, old]) => { const i = document.querySelector(sel + ' img');
+  return !!i && !!i.src && i.src !== old && i.complete && i.naturalWidth > 0; }"""
+
+
+# ---- the app as a subprocess ----
+
+def free_port() -> int:
+    """A port in PORTS that nothing listens on now."""
+    for port in PORTS:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) != 0:
+                return port
+    raise RuntimeError(f"no free port in {PORTS.start}-{PORTS.stop - 1}")
+
+
+def start_app(port: int, log: Path, cache: Path) -> subprocess.Popen:
+    """`python3 app.py` serving on `port`, its output going to `log`, its temporary files in `cache`.
+
+    A private cache, because on shutdown Gradio deletes every file its app put in the cache (delete_cache),
+    and cached copies are shared by content hash: with the common /tmp/gradio, stopping this server would
+    delete files that other running instances still serve (example images, for one), and vice versa.
+    """
+    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False",
+           "GRADIO_TEMP_DIR": str(cache)}
+    with log.open("wb") as out:
+        return subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+def wait_ready(url: str, proc: subprocess.Popen, log: Path, timeout: float = 180.0) -> float:
+    """Seconds until `url` answers HTTP 200; raises with the app's log if it dies or times out."""
+    start = time.perf_counter()
+    while time.perf_counter() - start < timeout:
+        if proc.poll() is not None:
+            raise RuntimeError(f"app.py exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return time.perf_counter() - start
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"app.py gave no HTTP 200 within {timeout:.0f} s:\n{log.read_text()[-3000:]}")
+
+
+def stop_app(proc: subprocess.Popen) -> None:
+    """Terminate the app process we started (by its pid), killing it if it lingers."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@contextmanager
+def serve_app() -> Iterator[tuple[str, subprocess.Popen, float]]:
+    """The app running on a free port: (url, process, seconds to first HTTP 200); stopped on exit."""
+    port, cache = free_port(), Path(tempfile.mkdtemp(prefix="vae-app-cache-"))
+    log = cache.parent / f"vae-app-{port}.log"
+    proc = start_app(port, log, cache)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        yield url, proc, wait_ready(url, proc, log)
+    finally:
+        stop_app(proc)
+        shutil.rmtree(cache, ignore_errors=True)
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process in MiB (VmRSS in /proc/PID/status)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+# ---- the page in headless Chromium ----
+
+@contextmanager
+def chromium() -> Iterator["Browser"]:
+    """Headless Debian Chromium driven by Playwright; closed on exit."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def is_external(url: str) -> bool:
+    """Whether a resource lives off this machine (it cannot load here: there is no internet)."""
+    return bool(url) and urlparse(url).hostname not in ("127.0.0.1", "localhost")
+
+
+def console_error(msg: "ConsoleMessage") -> str | None:
+    """The text of a console error that matters, or None.
+
+    Ignored, because they say nothing about our code: errors about external resources (web fonts,
+    CDN scripts: this machine has no internet) and the browser's automatic /favicon.ico request.
+    """
+    if msg.type != "error":
+        return None
+    url = msg.location.get("url", "")
+    if is_external(url) or "favicon" in url or "favicon" in msg.text:
+        return None
+    return f"console: {msg.text} ({url})"
+
+
+def open_app(browser: "Browser", url: str) -> tuple["Page", list[str]]:
+    """A fresh page showing the app's initial state, and a live list of its console errors and page errors."""
+    page = browser.new_page(viewport=VIEWPORT)
+    errors: list[str] = []
+
+    def on_console(msg: "ConsoleMessage") -> None:
+        """Keep the console errors that matter."""
+        if text := console_error(msg):
+            errors.append(text)
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
+    page.goto(url, wait_until="load")
+    image_src(page, "#decoded", wait=True)  # the demo.load handler has drawn the origin
+    return page, errors
+
+
+def image_src(page: "Page", selector: str, wait: bool = False) -> str:
+    """The src of the <img> inside the element `selector` ('' if none); with wait, first wait for one to load."""
+    return wait_new_image(page, selector, "") if wait else page.evaluate(IMG_SRC, selector)
+
+
+def wait_new_image(page: "Page", selector: str, old_src: str, timeout: float = 15_000) -> str:
+    """Wait until the <img> in `selector` shows a src other than old_src, fully loaded; returns the new src."""
+    page.wait_for_function(IMG_CHANGED, arg=[selector, old_src], timeout=timeout)
+    return page.evaluate(IMG_SRC, selector)
+
+
+def set_slider(page: "Page", index: int, value: float) -> None:
+    """Move the index-th visible latent slider to `value` as a drag does (sets the range input: input + change)."""
+    page.locator("input[type=range][aria-label^='range slider for']").nth(index).fill(f"{value:.2f}")
+
+
+# ---- user flows ----
+
+def open_tab(page: "Page", name: str) -> None:
+    """Click a top-level tab."""
+    page.get_by_role("tab", name=name, exact=True).click()
+
+
+def choose_example(page: "Page", scope: str, filename: str) -> None:
+    """Click an example under `scope` and wait until its file input shows it."""
+    box = page.locator(scope)
+    box.get_by_role("button", name=filename, exact=True).click()
+    box.locator(f".file-preview td.filename[aria-label='{filename}']").wait_for()
+
+
+def draw_digit(page: "Page", scope: str, stroke: list[tuple[int, int]] = SEVEN) -> None:
+    """Draw one stroke with the mouse on the Sketchpad in `scope`, and wait until the app has registered it."""
+    box = page.locator(scope)
+    box.get_by_role("tab", name="Draw", exact=True).click()
+    box.get_by_role("button", name="Brush", exact=True).click()
+    canvas = box.locator("canvas").first.bounding_box()
+    assert canvas, "the Sketchpad canvas is not on screen"
+    cx, cy = canvas["x"] + canvas["width"] / 2, canvas["y"] + canvas["height"] / 2
+    # The canvas reports the drawing to the server ~1 s after the stroke ends (sketch.change, which switches
+    # the input to "draw"); clicking a button before that would still read the upload input.
+    with page.expect_response(lambda r: "/run/predict" in r.url):
+        page.mouse.move(cx + stroke[0][0], cy + stroke[0][1])
+        page.mouse.down()
+        for x, y in stroke[1:]:
+            page.mouse.move(cx + x, cy + y, steps=10)
+        page.mouse.up()
+
+
+def click_and_wait(page: "Page", button: str, selector: str) -> str:
+    """Click a button and wait for a new image in `selector`; returns its src."""
+    old = image_src(page, selector)
+    page.get_by_role("button", name=button, exact=True).click()
+    return wait_new_image(page, selector, old, timeout=30_000)
+
+
+def select_model(page: "Page", name: str) -> None:
+    """Choose a model in the Model dropdown."""
+    page.get_by_label("Model").click()
+    page.get_by_role("option", name=name, exact=True).click()

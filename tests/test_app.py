@@ -1,0 +1,393 @@
+"""The real app, served on localhost and driven through its API with gradio_client, as a visitor's browser would.
+
+The weights folder holds the shipped models plus two tiny ones trained here: a conditional model
+(for the "every class" view) and a 2-D model whose second latent dimension carries the most KL
+(so that slider order and latent order differ, as they may for any trained model).
+"""
+
+import importlib
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+import torch
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+from PIL import Image, ImageSequence
+from torch import Tensor
+
+from tests.test_explore import WEIGHTS, save_tiny, train_tiny
+from tests.test_preprocess import draw_digit, encode, png_header_only, truncated
+from vae import explore
+from vae.checkpoint import load_model
+from vae.latent import decode_probs
+from vae.model import VAE
+from vae.preprocess import MAX_PIXELS, load_digit
+from vae.render import to_image
+
+ROOT = Path(__file__).parent.parent
+SCALE = 8  # app.SCALE: digits are shown 8x
+EXPECTED_ENDPOINTS = {
+    "/select_model", "/initial_state", "/decode", "/decode_label", "/origin", "/random_point", "/encode",
+    "/samples", "/reconstruct", "/interpolate", "/decode_2d", "/every_label",
+}
+CONDITIONAL, SWAPPED_2D = "cmlp-tiny", "tiny-2d-swapped"
+
+
+# --- the server ----------------------------------------------------------------------------------
+
+
+def reverse_latents(model: VAE) -> VAE:
+    """The same model with latent dimension d renamed D-1-d (in place): an equally good model."""
+    d = model.config.latent_dim
+    rev = torch.arange(d - 1, -1, -1)
+    rows = torch.cat([rev, rev + d])  # enc_out gives means, then log-variances
+    with torch.no_grad():
+        model.enc_out.weight.copy_(model.enc_out.weight[rows])
+        model.enc_out.bias.copy_(model.enc_out.bias[rows])
+        model.dec_hidden.weight[:, :d] = model.dec_hidden.weight[:, rev].clone()
+    return model
+
+
+@pytest.fixture(scope="module")
+def weights_dir(tmp_path_factory: pytest.TempPathFactory, mnist_sample: dict[str, Tensor]) -> Path:
+    folder = tmp_path_factory.mktemp("app-weights")
+    for path in WEIGHTS.glob("*.safetensors"):
+        (folder / path.name).symlink_to(path)
+    save_tiny(folder / f"{CONDITIONAL}.safetensors", train_tiny(mnist_sample, 4, num_classes=10), mnist_sample)
+    two_d, path = train_tiny(mnist_sample, 2), folder / f"{SWAPPED_2D}.safetensors"
+    save_tiny(path, two_d, mnist_sample)
+    kl = load_model(path).metadata["metrics"]["kl_per_dim"]
+    if kl[1] <= kl[0]:
+        save_tiny(path, reverse_latents(two_d), mnist_sample)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def app(weights_dir: Path) -> Iterator[ModuleType]:
+    """A fresh app module built on `weights_dir`; any `app` imported elsewhere is left as it was."""
+    old_env, old_module = os.environ.get("VAE_WEIGHTS_DIR"), sys.modules.pop("app", None)
+    os.environ["VAE_WEIGHTS_DIR"] = str(weights_dir)
+    try:
+        module = importlib.import_module("app")
+        assert module.MODELS[SWAPPED_2D].ranking == [1, 0], "the 2-D test model must have its latents swapped"
+        yield module
+    finally:
+        sys.modules.pop("app", None)
+        if old_module is not None:
+            sys.modules["app"] = old_module
+        if old_env is None:
+            os.environ.pop("VAE_WEIGHTS_DIR", None)
+        else:
+            os.environ["VAE_WEIGHTS_DIR"] = old_env
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def client(app: ModuleType) -> Iterator[Client]:
+    port = free_port()
+    app.demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port,
+                    max_file_size=app.MAX_FILE_SIZE, show_error=True, quiet=True)
+    try:
+        yield Client(f"http://127.0.0.1:{port}/", verbose=False)
+    finally:
+        app.demo.close()
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+def picture(path: str) -> np.ndarray:
+    """A returned image file as a grayscale array."""
+    with Image.open(path) as image:
+        return np.asarray(image.convert("L"))
+
+
+def shown(probs: Tensor) -> np.ndarray:
+    """What the app shows for a 28x28 probability map: 8x nearest-neighbour."""
+    return np.asarray(to_image(probs, SCALE))
+
+
+def assert_same_picture(path: str, expected: np.ndarray) -> None:
+    got = picture(path)
+    assert got.shape == expected.shape
+    assert np.abs(got.astype(int) - expected.astype(int)).max() <= 1  # float rounding at most
+
+
+def grid_size(n: int, nrow: int, scale: int = 3, side: int = 28, pad: int = 2) -> tuple[int, int]:
+    """(width, height) of grid_image for n tiles."""
+    rows = -(-n // nrow)
+    return (nrow * (side + pad) + pad) * scale, (rows * (side + pad) + pad) * scale
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Uploads: an MNIST test digit from examples/, and odd or broken files."""
+    folder = tmp_path_factory.mktemp("uploads")
+    ink = np.asarray(draw_digit("7", ink=255, paper=0), np.float64) / 255
+    frames = [draw_digit("7").convert("RGB"), draw_digit("0").convert("RGB")]
+    contents = {
+        "text.png": b"this is a text file, not a picture of a digit\n",
+        "truncated.png": truncated("PNG"),
+        "truncated.jpg": truncated("JPEG"),
+        "bomb.png": png_header_only(30_000, 30_000),
+        "white.png": encode(Image.new("L", (300, 300), 255)),
+        "transparent.png": encode(Image.new("RGBA", (300, 300), (0, 0, 0, 0))),
+        "sixteen_bit.png": encode(Image.fromarray((3000 - 2800 * ink).astype(np.uint16))),
+        "cmyk.jpg": encode(draw_digit("7", mode="RGB", ink=(0, 0, 0), paper=(255, 255, 255)).convert("CMYK"), "JPEG"),
+        "animated.gif": encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100),
+        "seven.png": encode(draw_digit("7")),
+        "drawn.png": encode(draw_digit("7", mode="RGBA", ink=(0, 0, 0, 255), paper=(255, 255, 255, 0))),
+    }
+    paths = {name: folder / name for name in contents}
+    for name, data in contents.items():
+        paths[name].write_bytes(data)
+    return {"example": str(sorted((ROOT / "examples").glob("*.png"))[0]), **{k: str(v) for k, v in paths.items()}}
+
+
+# --- the API -------------------------------------------------------------------------------------
+
+
+def test_the_api_has_exactly_the_expected_endpoints(client: Client) -> None:
+    endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert set(endpoints) == EXPECTED_ENDPOINTS
+
+
+@pytest.mark.parametrize("api", ["/select_model", "/initial_state"])
+def test_choosing_a_model_shows_its_controls(client: Client, app: ModuleType, api: str) -> None:
+    for name, lm in app.MODELS.items():
+        info, label, decoded, manifold, scatter, *sliders = client.predict(name, api_name=api)
+        assert info == lm.describe() and "nats" in info
+        assert label["visible"] == lm.conditional and len(label["choices"]) == len(lm.class_names)
+        assert_same_picture(decoded, shown(explore.decode_sliders(lm, [], 0)))
+        assert len(sliders) == app.MAX_DIMS
+        visible = [s for s in sliders if s["visible"]]
+        assert [s["label"] for s in visible] == [f"z{d}" for d in lm.ranking]
+        assert all(s["value"] == 0.0 for s in sliders)
+        if lm.latent_dim == 2:
+            assert picture(manifold).shape == (20 * 30 + 2, 20 * 30 + 2)
+            assert scatter["columns"] == ["z1", "z2", "class"]
+            assert len(scatter["data"]) == len(explore.code_map(lm)["z1"])
+        else:
+            assert manifold is None and scatter is None
+
+
+def test_decode_follows_the_sliders(client: Client, app: ModuleType) -> None:
+    lm = app.MODELS["mlp-20d"]
+    values = [0.0] * app.MAX_DIMS
+    origin = client.predict("mlp-20d", 0, *values, api_name="/decode")
+    moved = [2.5] + values[1:]
+    top = client.predict("mlp-20d", 0, *moved, api_name="/decode")
+    assert_same_picture(origin, shown(explore.decode_sliders(lm, values)))
+    assert_same_picture(top, shown(explore.decode_sliders(lm, moved)))
+    assert np.abs(picture(top).astype(int) - picture(origin)).mean() > 5
+    assert_same_picture(client.predict("mlp-20d", 0, *moved, api_name="/decode_label"), picture(top))
+    reset = client.predict("mlp-20d", 0, api_name="/origin")
+    assert_same_picture(reset[0], picture(origin))
+    assert list(reset[1:]) == values
+
+
+def test_decode_label_changes_a_conditional_digit(client: Client, app: ModuleType) -> None:
+    values = [0.5] * app.MAX_DIMS
+    three, seven = (client.predict(CONDITIONAL, k, *values, api_name="/decode_label") for k in (3, 7))
+    assert_same_picture(three, shown(explore.decode_sliders(app.MODELS[CONDITIONAL], values, 3)))
+    assert np.abs(picture(three).astype(int) - picture(seven)).mean() > 5
+
+
+def test_random_point_is_repeatable_with_a_seed(client: Client, app: ModuleType) -> None:
+    first, second, other = (client.predict("mlp-20d", 0, seed, api_name="/random_point") for seed in (5, 5, 6))
+    assert first[1:] == second[1:] != other[1:]
+    assert all(abs(v) <= explore.SLIDER_RANGE for v in first[1:])
+    assert_same_picture(first[0], shown(explore.decode_sliders(app.MODELS["mlp-20d"], list(first[1:]))))
+    for new_each_time in (None, 0):
+        one, two = (client.predict("mlp-20d", 0, new_each_time, api_name="/random_point") for _ in range(2))
+        assert len(one) == 1 + app.MAX_DIMS and one[1:] != two[1:]
+
+
+@pytest.mark.parametrize("name", ["mlp-20d", CONDITIONAL])
+def test_encode_sets_the_sliders_to_the_digits_code(client: Client, app: ModuleType, files: dict[str, str],
+                                                    name: str) -> None:
+    lm = app.MODELS[name]
+    image, label, *sliders = client.predict(name, handle_file(files["example"]), None, api_name="/encode")
+    x = load_digit(files["example"])
+    expected_label = explore.infer_label(lm, x) if lm.conditional else 0
+    assert label["value"] == expected_label
+    assert sliders == pytest.approx(app.slider_values(lm, explore.encode(lm, x, expected_label)))
+    assert_same_picture(image, shown(explore.decode_sliders(lm, sliders, expected_label)))
+
+
+def test_samples(client: Client) -> None:
+    first, again, other = (client.predict("mlp-20d", 0, 10, 0.8, seed, api_name="/samples") for seed in (1, 1, 2))
+    assert picture(first).shape[::-1] == grid_size(10, nrow=8)
+    assert np.array_equal(picture(first), picture(again)) and not np.array_equal(picture(first), picture(other))
+
+
+@pytest.mark.parametrize("name", ["example", "seven.png", "sixteen_bit.png", "cmyk.jpg", "animated.gif"])
+def test_reconstruct_accepts_real_and_unusual_images(client: Client, app: ModuleType, files: dict[str, str],
+                                                     name: str) -> None:
+    seen, recon, posterior, text = client.predict("mlp-20d", handle_file(files[name]), None, api_name="/reconstruct")
+    x = load_digit(files[name])  # for the animated GIF: its first frame, a 7
+    assert_same_picture(seen, shown(x))
+    out = explore.reconstruct(app.MODELS["mlp-20d"], x)
+    assert_same_picture(recon, shown(out["reconstruction"]))
+    assert picture(posterior).shape[::-1] == grid_size(8, nrow=4)
+    assert "nats" in text and f"{out['nelbo']:.1f}" in text
+
+
+def test_a_drawing_reads_like_the_same_digit_uploaded(client: Client, files: dict[str, str]) -> None:
+    """The Sketchpad's value, as the browser sends it: strokes on a transparent canvas, flattened to `composite`."""
+    sketch = {"background": None, "layers": [], "composite": handle_file(files["drawn.png"])}
+    drawn = client.predict("mlp-20d", None, sketch, api_name="/reconstruct")
+    uploaded = client.predict("mlp-20d", handle_file(files["seven.png"]), None, api_name="/reconstruct")
+    assert "nats" in drawn[3]
+    assert np.corrcoef(picture(drawn[0]).ravel(), picture(uploaded[0]).ravel())[0, 1] > 0.95
+    assert_refused(lambda: client.predict("mlp-20d", None, {"background": None, "layers": [], "composite": None},
+                                          api_name="/reconstruct"), ["No image yet", "draw"])
+
+
+@pytest.mark.parametrize("method", ["linear", "spherical"])
+def test_interpolate_gives_a_strip_and_an_animated_gif(client: Client, files: dict[str, str], method: str) -> None:
+    steps = 5
+    strip, gif = client.predict("mlp-20d", handle_file(files["example"]), None, handle_file(files["seven.png"]), None,
+                                steps, method, api_name="/interpolate")
+    assert picture(strip).shape[::-1] == grid_size(steps, nrow=steps)
+    with Image.open(gif) as animation:
+        assert animation.format == "GIF" and animation.is_animated
+        assert animation.n_frames == 2 * steps - 2 and animation.info["loop"] == 0
+        assert animation.size == (28 * SCALE, 28 * SCALE)
+        assert len({np.asarray(f.convert("L")).tobytes() for f in ImageSequence.Iterator(animation)}) == steps
+
+
+@pytest.mark.parametrize("point", [(1.5, -0.5), (-0.4, 2.2), (3.6, -3.8)])
+def test_decode_2d_decodes_that_point(client: Client, app: ModuleType, point: tuple[float, float]) -> None:
+    """z1 and z2 are latent dims 0 and 1, whatever the slider ranking; the full +-4 range of the map sliders."""
+    names = [n for n, lm in app.MODELS.items() if lm.latent_dim == 2]
+    assert SWAPPED_2D in names
+    for name in names:
+        decoded = client.predict(name, 0, *point, api_name="/decode_2d")
+        assert_same_picture(decoded, shown(decode_probs(app.MODELS[name].model, torch.tensor([point]))[0]))
+
+
+def test_every_label_on_a_conditional_model(client: Client, app: ModuleType, files: dict[str, str]) -> None:
+    lm = app.MODELS[CONDITIONAL]
+    row, text = client.predict(CONDITIONAL, handle_file(files["example"]), None, api_name="/every_label")
+    assert picture(row).shape[::-1] == grid_size(10, nrow=10)
+    label = explore.infer_label(lm, load_digit(files["example"]))
+    assert f"Read as **{lm.class_names[label]}**" in text
+
+
+# --- bad input -----------------------------------------------------------------------------------
+
+BAD_UPLOADS = {
+    "text.png": ["not an image", "text file", "PNG, JPEG"],
+    "truncated.png": ["damaged or incomplete"],
+    "truncated.jpg": ["damaged or incomplete"],
+    "bomb.png": ["too large", f"{MAX_PIXELS / 1e6:g} million pixels", "smaller image"],
+    "white.png": ["No digit"],
+    "transparent.png": ["No digit"],
+}
+
+
+def assert_refused(call: object, words: list[str]) -> None:
+    """`call()` raises AppError whose message contains all `words` and reads as a sentence."""
+    with pytest.raises(AppError) as error:
+        call()
+    message = str(error.value)
+    assert all(w in message for w in words), message
+    assert message[0].isupper() and message.rstrip().endswith(".") and "Traceback" not in message
+
+
+@pytest.mark.parametrize("name", BAD_UPLOADS)
+def test_reconstruct_refuses_bad_uploads_clearly(client: Client, files: dict[str, str], name: str) -> None:
+    assert_refused(lambda: client.predict("mlp-20d", handle_file(files[name]), None, api_name="/reconstruct"),
+                   BAD_UPLOADS[name])
+
+
+def test_interpolate_refuses_a_bad_second_image(client: Client, files: dict[str, str]) -> None:
+    assert_refused(lambda: client.predict("mlp-20d", handle_file(files["example"]), None,
+                                          handle_file(files["truncated.png"]), None, 4, "linear",
+                                          api_name="/interpolate"), BAD_UPLOADS["truncated.png"])
+
+
+def test_encode_refuses_a_text_file(client: Client, files: dict[str, str]) -> None:
+    assert_refused(lambda: client.predict("mlp-20d", handle_file(files["text.png"]), None, api_name="/encode"),
+                   BAD_UPLOADS["text.png"])
+
+
+def test_missing_upload_says_what_to_do(client: Client) -> None:
+    assert_refused(lambda: client.predict("mlp-20d", None, None, api_name="/reconstruct"), ["No image yet", "upload"])
+
+
+def test_every_label_needs_a_conditional_model(client: Client, files: dict[str, str]) -> None:
+    assert_refused(lambda: client.predict("mlp-20d", handle_file(files["example"]), None, api_name="/every_label"),
+                   ["conditional model"])
+
+
+def test_unknown_model_is_refused(client: Client, files: dict[str, str]) -> None:
+    with pytest.raises(AppError, match="nope.*not in the list of choices"):
+        client.predict("nope", handle_file(files["example"]), None, api_name="/reconstruct")
+
+
+def test_server_still_answers_after_bad_input(client: Client, app: ModuleType) -> None:
+    values = [0.3] * app.MAX_DIMS
+    decoded = client.predict("mlp-20d", 0, *values, api_name="/decode")
+    assert_same_picture(decoded, shown(explore.decode_sliders(app.MODELS["mlp-20d"], values)))
+
+
+# --- no weights ----------------------------------------------------------------------------------
+
+PAGE_TEXT = """
+import importlib, json, os, sys
+import app
+texts = {}
+for folder in sys.argv[1:]:
+    os.environ["VAE_WEIGHTS_DIR"] = folder
+    app = importlib.reload(app)
+    texts[folder] = [c["props"].get("value") or "" for c in app.demo.config["components"] if c["type"] == "markdown"]
+print(json.dumps(texts))
+"""
+
+
+@pytest.fixture(scope="module", autouse=True)
+def pages_without_weights(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[subprocess.Popen, Path, Path]]:
+    """The app started on an empty folder and on one with only a broken file, in a fresh process.
+
+    Started when the module starts, so the process imports Gradio while the other tests run.
+    """
+    root = tmp_path_factory.mktemp("no-weights")
+    empty, broken = root / "empty", root / "broken"
+    empty.mkdir()
+    broken.mkdir()
+    (broken / "cut.safetensors").write_bytes((WEIGHTS / "mlp-20d.safetensors").read_bytes()[:1000])
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"}
+    process = subprocess.Popen([sys.executable, "-c", PAGE_TEXT, str(empty), str(broken)], cwd=ROOT, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    yield process, empty, broken
+    if process.poll() is None:
+        process.kill()
+        process.communicate()
+
+
+def test_without_weights_the_page_says_how_to_train_them(
+    pages_without_weights: tuple[subprocess.Popen, Path, Path],
+) -> None:
+    process, empty, broken = pages_without_weights
+    stdout, stderr = process.communicate(timeout=180)
+    assert process.returncode == 0, stderr
+    texts = json.loads(stdout.strip().splitlines()[-1])
+    for folder in (empty, broken):
+        page = "\n".join(texts[str(folder)])
+        assert f"No trained weights found in `{folder}`" in page and "python train.py" in page
+    assert "cut.safetensors" in "\n".join(texts[str(broken)]) and "truncated" in "\n".join(texts[str(broken)])
