@@ -7,6 +7,7 @@ Models are the *.safetensors files in weights/ (or $VAE_WEIGHTS_DIR), loaded onc
 import os
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import gradio as gr
@@ -20,7 +21,9 @@ from vae.render import gif_bytes, grid_image, to_image
 
 HERE = Path(__file__).parent
 WEIGHTS = Path(os.environ.get("VAE_WEIGHTS_DIR", HERE / "weights"))
-EXAMPLES = [str(p) for p in sorted((HERE / "examples").glob("*.png"))]
+# One-click inputs per dataset: real test images, shipped as small PNGs.
+EXAMPLES = {"mnist": sorted(str(p) for p in (HERE / "examples").glob("*.png")),
+            "fashion-mnist": sorted(str(p) for p in (HERE / "examples" / "fashion-mnist").glob("*.png"))}
 TOP_SLIDERS = 10  # shown at once; the rest sit under "more dimensions"
 SCALE = 8  # 28 px -> 224 px, nearest neighbour
 MAX_FILE_SIZE = "10mb"
@@ -44,7 +47,7 @@ def big(probs: torch.Tensor) -> Image.Image:
     return to_image(probs, SCALE)
 
 
-def read_digit(upload: str | None, sketch: dict | None, source: str) -> torch.Tensor:
+def read_digit(lm: explore.LoadedModel, upload: str | None, sketch: dict | None, source: str) -> torch.Tensor:
     """The 28x28 input from whichever of upload or drawing the user touched last.
 
     A drawing also counts when nothing was uploaded: the canvas reports a stroke to the
@@ -53,10 +56,10 @@ def read_digit(upload: str | None, sketch: dict | None, source: str) -> torch.Te
     composite = (sketch or {}).get("composite")
     try:
         if upload and (source == "upload" or composite is None):
-            return load_digit(upload)
+            return load_digit(upload, lm.frame)
         if composite is None:
             raise ImageError("No image yet: upload one, draw one, or click an example.")
-        return to_mnist(composite)
+        return to_mnist(composite, lm.frame)
     except ImageError as e:
         raise gr.Error(str(e)) from None
 
@@ -95,7 +98,7 @@ def on_random_point(name: str, label: int, seed: float | None) -> list:
 def on_encode(name: str, upload: str | None, sketch: dict | None, source: str) -> list:
     """Sliders to the code of an image, so the user can edit a real digit."""
     lm = pick(name)
-    x = read_digit(upload, sketch, source)
+    x = read_digit(lm, upload, sketch, source)
     label = digit_label(lm, x)
     values = slider_values(lm, explore.encode(lm, x, label))
     return [on_slide(name, label or 0, *values), gr.update(value=label or 0), *values]
@@ -110,7 +113,7 @@ def on_samples(name: str, label: int, n: float, temperature: float, seed: float)
 def on_reconstruct(name: str, upload: str | None, sketch: dict | None, source: str) -> list:
     """What the model sees, its reconstruction, posterior samples, and how typical the image is."""
     lm = pick(name)
-    x = read_digit(upload, sketch, source)
+    x = read_digit(lm, upload, sketch, source)
     out = explore.reconstruct(lm, x, digit_label(lm, x))
     text = explore.describe_score(out["nelbo"], out["percentile"], lm.metadata["dataset"])
     return [big(x), big(out["reconstruction"]), grid_image(out["samples"], nrow=4, scale=3), text]
@@ -132,7 +135,7 @@ def on_interpolate(name: str, up_a: str | None, sk_a: dict | None, src_a: str, u
                    src_b: str, steps: float, method: str) -> list:
     """A strip and an animated GIF from one image to the other."""
     lm = pick(name)
-    xa, xb = read_digit(up_a, sk_a, src_a), read_digit(up_b, sk_b, src_b)
+    xa, xb = read_digit(lm, up_a, sk_a, src_a), read_digit(lm, up_b, sk_b, src_b)
     frames = explore.interpolation(lm, xa, xb, int(steps), method, (digit_label(lm, xa), digit_label(lm, xb)))
     path = write_gif(gif_bytes(frames, scale=SCALE))
     return [grid_image(frames, nrow=int(steps), scale=3), path]
@@ -157,7 +160,7 @@ def on_every_label(name: str, upload: str | None, sketch: dict | None, source: s
     lm = pick(name)
     if not lm.conditional:
         raise gr.Error("Pick a conditional model (its name starts with 'c') for this view.")
-    row, label = explore.every_label(lm, read_digit(upload, sketch, source))
+    row, label = explore.every_label(lm, read_digit(lm, upload, sketch, source))
     return [grid_image(row, nrow=len(row), scale=3), f"Read as **{lm.class_names[label]}**; decoded as every class:"]
 
 
@@ -184,9 +187,14 @@ def on_model(name: str) -> list:
     ]
 
 
+def on_examples(name: str, count: int) -> list:
+    """The example images of the chosen model's dataset, for each of the `count` example lists."""
+    return [gr.Dataset(samples=[[p] for p in EXAMPLES.get(pick(name).metadata["dataset"], [])])] * count
+
+
 # ---- layout ----
 
-def digit_input(label: str) -> tuple[gr.File, gr.Sketchpad, gr.State]:
+def digit_input(label: str) -> tuple[gr.File, gr.Sketchpad, gr.State, gr.Dataset]:
     """Upload / draw tabs plus examples; a State remembers which the user touched last.
 
     Uploads arrive as plain files (gr.File, not gr.Image) so that vae.preprocess, not
@@ -199,12 +207,11 @@ def digit_input(label: str) -> tuple[gr.File, gr.Sketchpad, gr.State]:
         with gr.Tab("Draw"):
             sketch = gr.Sketchpad(label=label, type="numpy", height=280, canvas_size=(280, 280),
                                   brush=gr.Brush(default_size=18, colors=["#000000"], color_mode="fixed"))
-    if EXAMPLES:
-        gr.Examples(EXAMPLES, inputs=upload, label="Examples (MNIST test digits)", examples_per_page=20)
+    examples = gr.Examples(EXAMPLES["mnist"], inputs=upload, label="Examples from the test set", examples_per_page=20)
     upload.change(lambda v: "upload" if v else gr.skip(), upload, source, queue=False, show_progress="hidden",
                   api_visibility="private")
     sketch.change(lambda v: "draw", sketch, source, queue=False, show_progress="hidden", api_visibility="private")
-    return upload, sketch, source
+    return upload, sketch, source, examples.dataset
 
 
 def build() -> gr.Blocks:
@@ -239,7 +246,7 @@ def build() -> gr.Blocks:
                         sliders += [gr.Slider(-explore.SLIDER_RANGE, explore.SLIDER_RANGE, value=0, step=0.05,
                                               label=f"z{i}") for i in range(TOP_SLIDERS, MAX_DIMS)]
             with gr.Accordion("Start from a digit", open=False):
-                enc_up, enc_sk, enc_src = digit_input("Digit to edit")
+                enc_up, enc_sk, enc_src, enc_ex = digit_input("Digit to edit")
                 encode_btn = gr.Button("Set the sliders to this digit's code", variant="primary")
 
         with gr.Tab("Random samples"):
@@ -254,7 +261,7 @@ def build() -> gr.Blocks:
         with gr.Tab("Reconstruct", elem_id="tab-reconstruct"):
             with gr.Row():
                 with gr.Column():
-                    rec_up, rec_sk, rec_src = digit_input("Your digit")
+                    rec_up, rec_sk, rec_src, rec_ex = digit_input("Your digit")
                     rec_btn = gr.Button("Reconstruct", variant="primary")
                 with gr.Column():
                     with gr.Row():
@@ -270,9 +277,9 @@ def build() -> gr.Blocks:
         with gr.Tab("Interpolate"):
             with gr.Row():
                 with gr.Column(elem_id="interp-from"):
-                    a_up, a_sk, a_src = digit_input("From")
+                    a_up, a_sk, a_src, a_ex = digit_input("From")
                 with gr.Column(elem_id="interp-to"):
-                    b_up, b_sk, b_src = digit_input("To")
+                    b_up, b_sk, b_src, b_ex = digit_input("To")
             with gr.Row():
                 steps = gr.Slider(2, 20, value=10, step=1, label="Steps")
                 method = gr.Radio(["linear", "spherical"], value="spherical", label="Path")
@@ -300,7 +307,7 @@ def build() -> gr.Blocks:
 
         with gr.Tab("Every class", visible=False) as every_tab:
             gr.Markdown("Conditional model: the code keeps the *style* of your digit, the label sets *which* digit.")
-            ev_up, ev_sk, ev_src = digit_input("Your digit")
+            ev_up, ev_sk, ev_src, ev_ex = digit_input("Your digit")
             every_btn = gr.Button("Decode with every label", variant="primary")
             every_text = gr.Markdown()
             every_row = gr.Image(label="Same style, every class", format="png", interactive=False)
@@ -310,6 +317,9 @@ def build() -> gr.Blocks:
         model_outputs = [info, label, decoded, more, map_tab, manifold, scatter, every_tab, *sliders]
         model.change(on_model, model, model_outputs, api_name="select_model")
         demo.load(on_model, model, model_outputs, api_name="initial_state")
+        example_sets = [enc_ex, rec_ex, a_ex, b_ex, ev_ex]
+        model.change(partial(on_examples, count=len(example_sets)), model, example_sets, api_name="examples",
+                     api_visibility="private", queue=False)
         gr.on([s.input for s in sliders], on_slide, [model, label, *sliders], decoded, api_name="decode", **fast)
         label.change(on_slide, [model, label, *sliders], decoded, api_name="decode_label", **fast)
         origin_btn.click(on_origin, [model, label], [decoded, *sliders], api_name="origin")

@@ -154,6 +154,12 @@ def ink_box(digit):
     return np.ptp(rows) + 1, np.ptp(cols) + 1
 
 
+@pytest.mark.parametrize("frame", [20, 28])
+def test_the_object_fills_the_dataset_frame(frame):
+    height, width = ink_box(to_mnist(draw_digit("0", size=500, width=30), box=frame))
+    assert max(height, width) in (frame - 1, frame)  # MNIST digits fit 20x20; Fashion-MNIST items fill 28x28
+
+
 def test_specks_do_not_widen_the_box():
     clean = to_mnist(draw_digit("7", size=600, width=14))
     noisy = to_mnist(photo_like())  # its dust specks sit near three borders, far from the 7

@@ -20,6 +20,9 @@ CLASS_NAMES = {
         "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
     ],
 }
+# How each dataset framed its objects in 28x28: MNIST scaled digits to fit 20x20 (centred by
+# mass, 4-px margin); Fashion-MNIST scaled items to fill the whole 28x28 frame.
+FRAME = {"mnist": 20, "fashion-mnist": 28}
 _TORCHVISION = {"mnist": torchvision.datasets.MNIST, "fashion-mnist": torchvision.datasets.FashionMNIST}
 
 

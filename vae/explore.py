@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 
 from vae.checkpoint import CheckpointError, load_model
+from vae.data import FRAME
 from vae.evaluate import elbo_terms
 from vae.latent import decode_probs, gaussian_grid, interpolate, percentile, prior_sample, rank_dimensions
 from vae.model import VAE
@@ -40,6 +41,11 @@ class LoadedModel:
     @property
     def class_names(self) -> list[str]:
         return self.metadata.get("class_names") or [str(i) for i in range(10)]
+
+    @property
+    def frame(self) -> int:
+        """The square, in pixels of 28, that this dataset's objects were scaled to fit."""
+        return FRAME[self.metadata["dataset"]]
 
     @cached_property
     def ranking(self) -> list[int]:

@@ -65,18 +65,22 @@ def to_grayscale(image: Image.Image) -> np.ndarray:
     return _ink_bright(_composite(gray, alpha)).astype(np.float32)
 
 
-def to_mnist(image: Image.Image | np.ndarray) -> torch.Tensor:
-    """28x28 float32 tensor in [0, 1], white digit on black, MNIST-normalised."""
+def to_mnist(image: Image.Image | np.ndarray, box: int = BOX_SIDE) -> torch.Tensor:
+    """28x28 float32 tensor in [0, 1], white digit on black, MNIST-normalised.
+
+    `box` is the square the object is scaled to fit: 20 for MNIST digits; Fashion-MNIST's
+    items fill the whole 28x28 frame.
+    """
     if isinstance(image, np.ndarray):
         image = _array_to_image(image)
     _check_size(image.size)
     ink = _crop(_drop_specks(_clean(to_grayscale(image))))
-    return torch.from_numpy(_centre(_fit_box(ink)).astype(np.float32))
+    return torch.from_numpy(_centre(_fit_box(ink, box)).astype(np.float32))
 
 
-def load_digit(source: str | os.PathLike | bytes) -> torch.Tensor:
+def load_digit(source: str | os.PathLike | bytes, box: int = BOX_SIDE) -> torch.Tensor:
     """open_image + to_mnist."""
-    return to_mnist(open_image(source))
+    return to_mnist(open_image(source), box)
 
 
 # --- opening -------------------------------------------------------------------------------
@@ -388,14 +392,14 @@ def _crop(ink: np.ndarray) -> np.ndarray:
 # --- size normalisation and centring ----------------------------------------------------------
 
 
-def _fit_box(ink: np.ndarray) -> np.ndarray:
-    """Scale the cropped digit to fit BOX_SIDE x BOX_SIDE, keeping aspect ratio and pen width."""
+def _fit_box(ink: np.ndarray, box: int) -> np.ndarray:
+    """Scale the cropped digit to fit box x box, keeping aspect ratio and pen width."""
     # Max-pool big crops to 4-8x the box first: a 1-px stroke keeps full intensity instead of
     # being averaged away, and the thickening below stays cheap.
-    factor = max(1, max(ink.shape) // (4 * BOX_SIDE))
-    ink = _thicken(_max_pool(ink, factor) if factor > 1 else ink)
+    factor = max(1, max(ink.shape) // (4 * box))
+    ink = _thicken(_max_pool(ink, factor) if factor > 1 else ink, box)
     height, width = ink.shape
-    scale = BOX_SIDE / max(height, width)
+    scale = box / max(height, width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     # Shrinking by area averaging is how NIST's binary digits got MNIST's grey edges;
     # enlarging small inputs needs an interpolating filter instead.
@@ -404,9 +408,9 @@ def _fit_box(ink: np.ndarray) -> np.ndarray:
     return np.clip(fitted, 0, 1)
 
 
-def _thicken(ink: np.ndarray) -> np.ndarray:
+def _thicken(ink: np.ndarray, box: int) -> np.ndarray:
     """Dilate strokes that would end up thinner than MNIST's pen once scaled to the box."""
-    pixels_per_box_pixel = max(ink.shape) / BOX_SIDE
+    pixels_per_box_pixel = max(ink.shape) / box
     width = _stroke_width(ink > 0.5)
     if width >= _THIN_PEN * pixels_per_box_pixel:
         return ink  # as thick as MNIST's pens (or thicker): leave the writer's style alone
