@@ -20,13 +20,21 @@ def mnist_sample() -> dict[str, torch.Tensor]:
         return {k: torch.from_numpy(f[k]).long() if "labels" in k else torch.from_numpy(f[k]) for k in f.files}
 
 
+DATA_ENV = {"mnist": "VAE_DATA_DIR", "fashion-mnist": "VAE_FASHION_DIR"}
+
+
+def dataset_dir(dataset: str) -> Path:
+    """Where the full dataset is (CI sets both variables); skips the calling test when it is not provided."""
+    value = os.environ.get(DATA_ENV[dataset])
+    if not value:
+        pytest.skip(f"full {dataset} not provided: set {DATA_ENV[dataset]} (see .ci/run)")
+    return Path(value)
+
+
 @pytest.fixture(scope="session")
 def full_data_dir() -> Path:
-    """The full MNIST, from VAE_DATA_DIR (CI sets it); tests that need it skip without it."""
-    value = os.environ.get("VAE_DATA_DIR")
-    if not value:
-        pytest.skip("full MNIST not provided: set VAE_DATA_DIR to a torchvision MNIST root (e.g. ../shared/data)")
-    return Path(value)
+    """The full MNIST, from VAE_DATA_DIR (e.g. ../shared/data); tests that need it skip without it."""
+    return dataset_dir("mnist")
 
 
 def write_idx_gz(path: Path, array: np.ndarray) -> None:

@@ -18,6 +18,16 @@ def card_row(path: Path) -> str:
             f"| `{meta['command']}` |")
 
 
+def gallery(folder: Path, docs: Path) -> str:
+    """A table row of sample grids (docs/samples-NAME.png, copied from runs/NAME/samples.png), where present."""
+    names = [p.stem for p in sorted(folder.glob("*.safetensors")) if (docs / f"samples-{p.stem}.png").exists()]
+    if not names:
+        return ""
+    images = [f'<img src="{docs.name}/samples-{n}.png" width="180" alt="samples of {n}">' for n in names]
+    return "\n".join(["| " + " | ".join(f"`{n}`" for n in names) + " |", "|---" * len(names) + "|",
+                      "| " + " | ".join(images) + " |"])
+
+
 def card(folder: Path) -> str:
     """The whole table for every weights file in a folder."""
     header = ("| model | architecture | latent | parameters | data (targets) | epochs | training time "
@@ -29,4 +39,5 @@ def card(folder: Path) -> str:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("folder", nargs="?", default="weights", type=Path, help="folder of weights (default: weights)")
-    print(card(parser.parse_args().folder))
+    folder = parser.parse_args().folder
+    print(card(folder) + "\n\nSamples from the prior, 64 per model:\n\n" + gallery(folder, folder.parent / "docs"))
