@@ -5,6 +5,7 @@ Models are the *.safetensors files in weights/ (or $VAE_WEIGHTS_DIR), loaded onc
 """
 
 import os
+import random
 import tempfile
 import time
 from functools import partial
@@ -194,8 +195,13 @@ def on_examples(name: str, count: int) -> list:
 
 # ---- layout ----
 
-def digit_input(label: str) -> tuple[gr.File, gr.Sketchpad, gr.State, gr.Dataset]:
-    """Upload / draw tabs plus examples; a State remembers which the user touched last.
+def on_random_example(name: str) -> str:
+    """A random test image of the chosen model's dataset, as an upload."""
+    return random.choice(EXAMPLES[pick(name).metadata["dataset"]])
+
+
+def digit_input(label: str, model: gr.Dropdown) -> tuple[gr.File, gr.Sketchpad, gr.State, gr.Dataset]:
+    """Upload / draw tabs, examples and a random-example button; a State remembers which the user touched last.
 
     Uploads arrive as plain files (gr.File, not gr.Image) so that vae.preprocess, not
     Gradio, is the first to open them, and a bad file gets our clear message.
@@ -208,6 +214,8 @@ def digit_input(label: str) -> tuple[gr.File, gr.Sketchpad, gr.State, gr.Dataset
             sketch = gr.Sketchpad(label=label, type="numpy", height=280, canvas_size=(280, 280),
                                   brush=gr.Brush(default_size=18, colors=["#000000"], color_mode="fixed"))
     examples = gr.Examples(EXAMPLES["mnist"], inputs=upload, label="Examples from the test set", examples_per_page=20)
+    gr.Button("Random example", size="sm").click(on_random_example, model, upload, queue=False,
+                                                 api_visibility="private")
     upload.change(lambda v: "upload" if v else gr.skip(), upload, source, queue=False, show_progress="hidden",
                   api_visibility="private")
     sketch.change(lambda v: "draw", sketch, source, queue=False, show_progress="hidden", api_visibility="private")
@@ -246,7 +254,7 @@ def build() -> gr.Blocks:
                         sliders += [gr.Slider(-explore.SLIDER_RANGE, explore.SLIDER_RANGE, value=0, step=0.05,
                                               label=f"z{i}") for i in range(TOP_SLIDERS, MAX_DIMS)]
             with gr.Accordion("Start from a digit", open=False):
-                enc_up, enc_sk, enc_src, enc_ex = digit_input("Digit to edit")
+                enc_up, enc_sk, enc_src, enc_ex = digit_input("Digit to edit", model)
                 encode_btn = gr.Button("Set the sliders to this digit's code", variant="primary")
 
         with gr.Tab("Random samples"):
@@ -261,7 +269,7 @@ def build() -> gr.Blocks:
         with gr.Tab("Reconstruct", elem_id="tab-reconstruct"):
             with gr.Row():
                 with gr.Column():
-                    rec_up, rec_sk, rec_src, rec_ex = digit_input("Your digit")
+                    rec_up, rec_sk, rec_src, rec_ex = digit_input("Your digit", model)
                     rec_btn = gr.Button("Reconstruct", variant="primary")
                 with gr.Column():
                     with gr.Row():
@@ -277,9 +285,9 @@ def build() -> gr.Blocks:
         with gr.Tab("Interpolate"):
             with gr.Row():
                 with gr.Column(elem_id="interp-from"):
-                    a_up, a_sk, a_src, a_ex = digit_input("From")
+                    a_up, a_sk, a_src, a_ex = digit_input("From", model)
                 with gr.Column(elem_id="interp-to"):
-                    b_up, b_sk, b_src, b_ex = digit_input("To")
+                    b_up, b_sk, b_src, b_ex = digit_input("To", model)
             with gr.Row():
                 steps = gr.Slider(2, 20, value=10, step=1, label="Steps")
                 method = gr.Radio(["linear", "spherical"], value="spherical", label="Path")
@@ -307,7 +315,7 @@ def build() -> gr.Blocks:
 
         with gr.Tab("Every class", visible=False) as every_tab:
             gr.Markdown("Conditional model: the code keeps the *style* of your digit, the label sets *which* digit.")
-            ev_up, ev_sk, ev_src, ev_ex = digit_input("Your digit")
+            ev_up, ev_sk, ev_src, ev_ex = digit_input("Your digit", model)
             every_btn = gr.Button("Decode with every label", variant="primary")
             every_text = gr.Markdown()
             every_row = gr.Image(label="Same style, every class", format="png", interactive=False)
