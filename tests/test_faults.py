@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
 from tests.test_training import ROOT, TINY
@@ -19,23 +20,37 @@ def _train_cmd(sample_dir: Path, out: Path, *extra: str) -> list[str]:
             "--out-dir", str(out / "w"), "--run-dir", str(out / "r"), "--name", "k", *extra]
 
 
-def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path: Path, sample_dir: Path) -> None:
-    straight = subprocess.run(_train_cmd(sample_dir, tmp_path / "a"), cwd=ROOT, capture_output=True, timeout=300)
-    assert straight.returncode == 0, straight.stderr
-    proc = subprocess.Popen(_train_cmd(sample_dir, tmp_path / "b"), cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    for line in proc.stdout:  # kill as soon as epoch 1 is saved, i.e. during epoch 2
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory, sample_dir: Path) -> float:
+    """The final test -ELBO of the tiny run, trained in one go."""
+    out = tmp_path_factory.mktemp("straight")
+    done = subprocess.run(_train_cmd(sample_dir, out), cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return load_model(out / "w" / "k.safetensors").metadata["metrics"]["test_nelbo"]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "Ctrl-C"])
+def test_interrupted_mid_epoch_then_resumed_matches_an_uninterrupted_run(
+    tmp_path: Path, sample_dir: Path, uninterrupted: float, sig: signal.Signals
+) -> None:
+    proc = subprocess.Popen(_train_cmd(sample_dir, tmp_path), cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    for line in proc.stdout:  # interrupt as soon as epoch 1 is saved, i.e. early in epoch 2
         if line.startswith("epoch   1"):
-            os.kill(proc.pid, signal.SIGKILL)
+            os.kill(proc.pid, sig)
             break
-    proc.wait(timeout=60)
-    assert proc.returncode == -signal.SIGKILL
-    assert not (tmp_path / "b" / "w" / "k.safetensors").exists()
-    resumed = subprocess.run(_train_cmd(sample_dir, tmp_path / "b", "--resume"), cwd=ROOT, capture_output=True,
+    _, err = proc.communicate(timeout=60)
+    if sig == signal.SIGKILL:
+        assert proc.returncode == -signal.SIGKILL
+    else:  # Ctrl-C: a resumable state is saved first, and the user is told how to go on
+        assert proc.returncode == 1 and "--resume" in err
+    assert not (tmp_path / "w" / "k.safetensors").exists()
+    resumed = subprocess.run(_train_cmd(sample_dir, tmp_path, "--resume"), cwd=ROOT, capture_output=True,
                              text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
-    a = load_model(tmp_path / "a" / "w" / "k.safetensors").metadata["metrics"]["test_nelbo"]
-    b = load_model(tmp_path / "b" / "w" / "k.safetensors").metadata["metrics"]["test_nelbo"]
-    assert abs(a - b) < 1.0
+    meta = load_model(tmp_path / "w" / "k.safetensors").metadata
+    assert [h["epoch"] for h in meta["history"]] == [1, 2, 3]
+    assert abs(meta["metrics"]["test_nelbo"] - uninterrupted) < 1.0
 
 
 SAVER = """
