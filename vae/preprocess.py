@@ -161,7 +161,7 @@ def _is_text(head: bytes) -> bool:
         text = head[:-4].decode("utf-8", errors="replace")
         if "\ufffd" in text:
             return False
-    return all(ch.isprintable() or ch in "\t\r\n" for ch in text)
+    return bool(text) and all(ch.isprintable() or ch in "\t\r\n" for ch in text)
 
 
 def _upright(image: Image.Image) -> Image.Image:
