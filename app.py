@@ -315,12 +315,13 @@ def build() -> gr.Blocks:
                     point = gr.Image(label="Decoded point", elem_id="point", format="png", interactive=False,
                                      height=200)
 
-        with gr.Tab("Every class", visible=False) as every_tab:
+        with gr.Tab("Every class", visible=False, elem_id="tab-every") as every_tab:
             gr.Markdown("Conditional model: the code keeps the *style* of your digit, the label sets *which* digit.")
             ev_up, ev_sk, ev_src, ev_ex = digit_input("Your digit", model)
             every_btn = gr.Button("Decode with every label", variant="primary")
             every_text = gr.Markdown()
-            every_row = gr.Image(label="Same style, every class", format="png", interactive=False)
+            every_row = gr.Image(label="Same style, every class", elem_id="every-row", format="png",
+                                 interactive=False)
 
         # Slider events skip the queue: a decode is too cheap to wait in line behind a reconstruction.
         fast = {"show_progress": "hidden", "trigger_mode": "always_last", "queue": False}

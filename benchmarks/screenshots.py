@@ -1,14 +1,13 @@
 """Screenshots of each view of the app for the README, and one interpolation GIF, written to docs/.
 
-    python3 benchmarks/screenshots.py [--wait-2d SECONDS]
+    python3 benchmarks/screenshots.py
 
-The latent-map view needs the 2-D model (weights/mlp-2d.safetensors); without it that shot is skipped,
-or, with --wait-2d, the script first waits up to that long for the file to appear.
+The latent map, every-class and Fashion-MNIST shots use the shipped mlp-2d, cmlp-20d and
+fashion-mlp-20d models.
 """
 
 import argparse
 import sys
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,6 +33,8 @@ if TYPE_CHECKING:
 
 DOCS = ROOT / "docs"
 MAP_MODEL = "mlp-2d"
+CONDITIONAL_MODEL = "cmlp-20d"
+FASHION_MODEL = "fashion-mlp-20d"
 
 
 # ---- the shots ----
@@ -82,32 +83,35 @@ def shoot_map(page: "Page") -> None:
     shoot(page, "latent-map")
 
 
-def wait_for_file(path: Path, seconds: float) -> bool:
-    """Whether `path` exists, waiting up to `seconds` for it."""
-    deadline = time.monotonic() + seconds
-    while not path.exists() and time.monotonic() < deadline:
-        time.sleep(5)
-    return path.exists()
+def shoot_every_class(page: "Page") -> None:
+    """The conditional model: one example decoded with every label."""
+    select_model(page, CONDITIONAL_MODEL)
+    open_tab(page, "Every class")
+    choose_example(page, "#tab-every", "digit-4-1-test0004.png")
+    click_and_wait(page, "Decode with every label", "#every-row")
+    shoot(page, "every-class")
+
+
+def shoot_fashion(page: "Page") -> None:
+    """The Fashion-MNIST model's samples, with its own class names in the picker."""
+    select_model(page, FASHION_MODEL)
+    open_tab(page, "Random samples")
+    click_and_wait(page, "Sample", "#samples")
+    shoot(page, "fashion-samples")
 
 
 def main() -> None:
-    """Start the app, take every shot, stop the app."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--wait-2d", type=float, default=0, help="seconds to wait for the 2-D model's weights")
-    args = parser.parse_args()
-    has_map = wait_for_file(ROOT / "weights" / f"{MAP_MODEL}.safetensors", args.wait_2d)
+    """Start the app, take every shot (a fresh page per model), stop the app."""
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args()
     DOCS.mkdir(exist_ok=True)
+    errors: list[str] = []
     with serve_app() as (url, _, _), chromium() as browser:
-        page, errors = open_app(browser, url)
-        shoot_views(page)
-        if has_map:
-            page, map_errors = open_app(browser, url)
-            shoot_map(page)
-            errors += map_errors
-        else:
-            print(f"skipped the latent map: weights/{MAP_MODEL}.safetensors does not exist (try --wait-2d 600)")
-        if errors:
-            print("console errors:", *errors, sep="\n  ")
+        for shots in (shoot_views, shoot_map, shoot_every_class, shoot_fashion):
+            page, page_errors = open_app(browser, url)
+            shots(page)
+            errors += page_errors
+    if errors:
+        print("console errors:", *errors, sep="\n  ")
 
 
 if __name__ == "__main__":
