@@ -150,12 +150,11 @@ def on_map_point(name: str, label: int, z1: float, z2: float) -> Image.Image:
     return on_slide(name, label, *[point.get(d, 0.0) for d in pick(name).ranking])
 
 
-def on_map_select(name: str, label: int, evt: gr.SelectData) -> list:
-    """A point chosen on the scatter plot: decode it and move the x/y sliders there."""
+def on_map_select(name: str, label: int, z2: float, evt: gr.SelectData) -> list:
+    """A range brushed on the scatter plot sets z1 to its middle (Gradio's plots select along x); z2 stays."""
     x_range = evt.index if isinstance(evt.index, list | tuple) else [evt.index, evt.index]
-    z1 = float(sum(x_range) / len(x_range))
-    z2 = float(evt.value.get("z2", 0.0)) if isinstance(evt.value, dict) else 0.0
-    return [on_map_point(name, label, z1, z2), z1, z2]
+    z1 = round(float(sum(x_range) / len(x_range)), 2)
+    return [on_map_point(name, label, z1, z2), z1]
 
 
 def on_every_label(name: str, upload: str | None, sketch: dict | None, source: str) -> list:
@@ -300,7 +299,8 @@ def build() -> gr.Blocks:
 
         with gr.Tab("Latent map", visible=False, elem_id="tab-map") as map_tab:
             gr.Markdown("The 2-D model's whole latent space: decodings on a grid of Gaussian quantiles, and where "
-                        "the test digits land. Select on the plot or move the sliders to decode a point.")
+                        "the test digits land. Move the z1/z2 sliders, or brush a range on the plot to set z1, "
+                        "to decode a point.")
             with gr.Row():
                 manifold = gr.Image(label="Decoded manifold", elem_id="manifold", format="png", interactive=False,
                                     height=680)  # room above the 602 px grid for the label
@@ -343,7 +343,7 @@ def build() -> gr.Blocks:
                          [strip, gif], api_name="interpolate")
         gr.on([z1.input, z2.input], on_map_point, [model, label, z1, z2], point, api_name="decode_2d", **fast)
         # Private: the handler needs the browser's selection (gr.SelectData), which API clients cannot send.
-        scatter.select(on_map_select, [model, label], [point, z1, z2], api_name="select_point",
+        scatter.select(on_map_select, [model, label, z2], [point, z1], api_name="select_point",
                        api_visibility="private")
         every_btn.click(on_every_label, [model, ev_up, ev_sk, ev_src], [every_row, every_text],
                         api_name="every_label")
