@@ -226,8 +226,8 @@ def digit_input(label: str, model: gr.Dropdown) -> tuple[gr.File, gr.Sketchpad, 
 def build() -> gr.Blocks:
     """The whole page."""
     with gr.Blocks(title="VAE latent space explorer", delete_cache=(600, 3600)) as demo:
-        gr.Markdown("# Feel a VAE's latent space\nA Variational Autoencoder trained on MNIST: move through its "
-                    "latent space, sample it, and see how it reads your own handwriting.")
+        gr.Markdown("# Feel a VAE's latent space\nVariational Autoencoders trained on MNIST (and Fashion-MNIST): "
+                    "move through a latent space, sample it, and see how it reads your own handwriting.")
         if not MODELS:
             gr.Markdown(f"**No trained weights found in `{WEIGHTS}`.** Train the default models with "
                         "`python train.py` (see README.md), then start the app again."
