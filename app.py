@@ -5,11 +5,13 @@ Models are the *.safetensors files in weights/ (or $VAE_WEIGHTS_DIR), loaded onc
 """
 
 import ctypes
+import io
 import os
 import random
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -30,7 +32,6 @@ EXAMPLES = {"mnist": sorted(str(p) for p in (HERE / "examples").glob("*.png")),
 TOP_SLIDERS = 10  # shown at once; the rest sit under "more dimensions"
 SCALE = 8  # 28 px -> 224 px, nearest neighbour
 MAX_FILE_SIZE = "10mb"
-GIF_DIR = Path(tempfile.gettempdir()) / "vae-demo-gifs"
 CSS = "img { image-rendering: pixelated; }"  # keep 28x28 pixels crisp at any display size
 
 torch.set_num_threads(1)  # one decode is microseconds of math; thread hand-offs would cost more than they save
@@ -45,9 +46,46 @@ def pick(name: str) -> explore.LoadedModel:
     return MODELS[name]
 
 
-def big(probs: torch.Tensor) -> Image.Image:
-    """A 28x28 probability map as a large, crisp image."""
-    return to_image(probs, SCALE)
+@dataclass
+class OutputFiles:
+    """Output files under unique names in a folder of this process's; files older than max_age are swept.
+
+    Handlers return files, not PIL images, because Gradio copies a file into its cache
+    atomically, while it rewrites a PIL image's cache file in place: two sessions making the
+    same picture at once (everyone's first "Reset to origin") could serve each other half a file.
+    """
+
+    folder: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="vae-demo-out-")))
+    max_age: float = 600.0  # Gradio serves its own cached copy, so ours can go soon
+    last_sweep: float = field(default_factory=time.time)
+
+    def save(self, data: bytes, suffix: str) -> str:
+        """Write `data` to a new file and return its path."""
+        now = time.time()
+        if now - self.last_sweep > self.max_age:
+            self.last_sweep = now
+            for old in self.folder.iterdir():
+                if now - old.stat().st_mtime > self.max_age:
+                    old.unlink(missing_ok=True)
+        fd, path = tempfile.mkstemp(suffix=suffix, dir=self.folder)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        return path
+
+
+OUTPUTS = OutputFiles()
+
+
+def png(image: Image.Image) -> str:
+    """An image as a PNG output file."""
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return OUTPUTS.save(buf.getvalue(), ".png")
+
+
+def big(probs: torch.Tensor) -> str:
+    """A 28x28 probability map as a large, crisp PNG."""
+    return png(to_image(probs, SCALE))
 
 
 def read_digit(lm: explore.LoadedModel, upload: str | None, sketch: dict | None, source: str) -> torch.Tensor:
@@ -74,7 +112,7 @@ def digit_label(lm: explore.LoadedModel, x: torch.Tensor) -> int | None:
 
 # ---- handlers: each does one thing, by calling vae.explore ----
 
-def on_slide(name: str, label: int, *values: float) -> Image.Image:
+def on_slide(name: str, label: int, *values: float) -> str:
     """Decode the slider position (the hot path: one decode, nothing else)."""
     return big(explore.decode_sliders(pick(name), list(values), label))
 
@@ -107,10 +145,10 @@ def on_encode(name: str, upload: str | None, sketch: dict | None, source: str) -
     return [on_slide(name, label or 0, *values), gr.update(value=label or 0), *values]
 
 
-def on_samples(name: str, label: int, n: float, temperature: float, seed: float) -> Image.Image:
+def on_samples(name: str, label: int, n: float, temperature: float, seed: float) -> str:
     """A grid of prior samples."""
     probs = explore.random_samples(pick(name), int(n), float(temperature), int(seed), label)
-    return grid_image(probs, nrow=min(int(n), 8), scale=3)
+    return png(grid_image(probs, nrow=min(int(n), 8), scale=3))
 
 
 def on_reconstruct(name: str, upload: str | None, sketch: dict | None, source: str) -> list:
@@ -119,19 +157,7 @@ def on_reconstruct(name: str, upload: str | None, sketch: dict | None, source: s
     x = read_digit(lm, upload, sketch, source)
     out = explore.reconstruct(lm, x, digit_label(lm, x))
     text = explore.describe_score(out["nelbo"], out["percentile"], lm.metadata["dataset"])
-    return [big(x), big(out["reconstruction"]), grid_image(out["samples"], nrow=4, scale=3), text]
-
-
-def write_gif(data: bytes) -> str:
-    """Save GIF bytes to a temp file for download; files older than an hour are removed."""
-    GIF_DIR.mkdir(exist_ok=True)
-    for old in GIF_DIR.glob("*.gif"):
-        if time.time() - old.stat().st_mtime > 3600:
-            old.unlink(missing_ok=True)
-    fd, path = tempfile.mkstemp(suffix=".gif", dir=GIF_DIR)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    return path
+    return [big(x), big(out["reconstruction"]), png(grid_image(out["samples"], nrow=4, scale=3)), text]
 
 
 def on_interpolate(name: str, up_a: str | None, sk_a: dict | None, src_a: str, up_b: str | None, sk_b: dict | None,
@@ -140,11 +166,11 @@ def on_interpolate(name: str, up_a: str | None, sk_a: dict | None, src_a: str, u
     lm = pick(name)
     xa, xb = read_digit(lm, up_a, sk_a, src_a), read_digit(lm, up_b, sk_b, src_b)
     frames = explore.interpolation(lm, xa, xb, int(steps), method, (digit_label(lm, xa), digit_label(lm, xb)))
-    path = write_gif(gif_bytes(frames, scale=SCALE))
-    return [grid_image(frames, nrow=int(steps), scale=3), path]
+    gif = OUTPUTS.save(gif_bytes(frames, scale=SCALE), ".gif")
+    return [png(grid_image(frames, nrow=int(steps), scale=3)), gif]
 
 
-def on_map_point(name: str, label: int, z1: float, z2: float) -> Image.Image:
+def on_map_point(name: str, label: int, z1: float, z2: float) -> str:
     """Decode one point of a 2-D latent space (latent dims 0 and 1, whatever their slider order)."""
     point = {0: z1, 1: z2}
     return on_slide(name, label, *[point.get(d, 0.0) for d in pick(name).ranking])
@@ -163,7 +189,8 @@ def on_every_label(name: str, upload: str | None, sketch: dict | None, source: s
     if not lm.conditional:
         raise gr.Error("Pick a conditional model (its name starts with 'c') for this view.")
     row, label = explore.every_label(lm, read_digit(lm, upload, sketch, source))
-    return [grid_image(row, nrow=len(row), scale=3), f"Read as **{lm.class_names[label]}**; decoded as every class:"]
+    text = f"Read as **{lm.class_names[label]}**; decoded as every class:"
+    return [png(grid_image(row, nrow=len(row), scale=3)), text]
 
 
 def on_model(name: str) -> list:
@@ -182,7 +209,7 @@ def on_model(name: str) -> list:
         big(explore.decode_sliders(lm, [], 0)),
         gr.update(visible=lm.latent_dim > TOP_SLIDERS),
         gr.update(visible=is_2d),
-        grid_image(explore.manifold(lm, 20, 0), nrow=20) if is_2d else None,
+        png(grid_image(explore.manifold(lm, 20, 0), nrow=20)) if is_2d else None,
         pd.DataFrame(explore.code_map(lm)) if is_2d else None,
         gr.update(visible=lm.conditional),
         *sliders,
