@@ -71,6 +71,18 @@ def test_pickle_is_refused_without_unpickling(tmp_path: Path) -> None:
             load_model(path)
 
 
+def test_header_length_that_spells_a_pickle_signature_still_loads(tmp_path: Path) -> None:
+    model, path = VAE(VAEConfig(latent_dim=2, hidden=8)), tmp_path / "pk.safetensors"
+    save_model(path, model, {"pad": ""})
+    base = int.from_bytes(path.read_bytes()[:8], "little")
+    for pad in range(0x4B50 - base - 8, 0x4B50 - base + 8):  # header length 0x4B50: its bytes read b"PK"
+        save_model(path, model, {"pad": "x" * pad})
+        if path.read_bytes()[:2] == b"PK":
+            break
+    assert path.read_bytes()[:2] == b"PK"
+    assert load_model(path).metadata["pad"] == "x" * pad
+
+
 def test_foreign_safetensors_file(tmp_path: Path) -> None:
     import safetensors.torch
 

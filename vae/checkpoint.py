@@ -81,7 +81,10 @@ def save_model(path: str | Path, model: VAE, metadata: dict, extras: dict[str, T
 
 
 def _read_header(path: Path, data: bytes) -> dict:
-    if data[:1] == b"\x80" or data[:2] == b"PK":
+    # A safetensors file starts with its header's length, whose bytes may spell anything
+    # (a 19,280-byte header starts with "PK"): look for pickle signatures only when the
+    # JSON header is not where safetensors puts it.
+    if data[8:9] != b"{" and (data[:1] == b"\x80" or data[:2] == b"PK"):
         raise CheckpointError(
             f"{path} is a PyTorch pickle (.pt/.pth), which is refused: unpickling can run code. "
             "Load it in a trusted session and save it with vae.checkpoint.save_model."
