@@ -12,7 +12,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cache, partial
 from pathlib import Path
 
 import gradio as gr
@@ -193,6 +193,13 @@ def on_every_label(name: str, upload: str | None, sketch: dict | None, source: s
     return [png(grid_image(row, nrow=len(row), scale=3)), text]
 
 
+@cache
+def latent_map(name: str) -> tuple[Image.Image, pd.DataFrame]:
+    """The 2-D model's decoded manifold and test-code table, computed once per model."""
+    lm = pick(name)
+    return grid_image(explore.manifold(lm, 20, 0), nrow=20), pd.DataFrame(explore.code_map(lm))
+
+
 def on_model(name: str) -> list:
     """Show the controls that fit the chosen model, and its origin."""
     lm = pick(name)
@@ -209,8 +216,8 @@ def on_model(name: str) -> list:
         big(explore.decode_sliders(lm, [], 0)),
         gr.update(visible=lm.latent_dim > TOP_SLIDERS),
         gr.update(visible=is_2d),
-        png(grid_image(explore.manifold(lm, 20, 0), nrow=20)) if is_2d else None,
-        pd.DataFrame(explore.code_map(lm)) if is_2d else None,
+        png(latent_map(name)[0]) if is_2d else None,
+        latent_map(name)[1] if is_2d else None,
         gr.update(visible=lm.conditional),
         *sliders,
     ]
