@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"training stopped: {e} ({resume_path})")
 
     print(f"evaluating: test -ELBO, NLL with k={args.eval_k}, KL per dimension ...", flush=True)
-    metrics = evaluate(model, test[0], test[1], k=args.eval_k, nll_images=args.nll_images)
+    metrics, nll = evaluate(model, test[0], test[1], k=args.eval_k, nll_images=args.nll_images)
     metadata = {
         "dataset": dataset, "class_names": CLASS_NAMES[dataset], "train": train_cfg.to_dict(),
         "epochs": state.epoch, "seed": train_cfg.seed, "metrics": metrics, "history": state.history,
@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> None:
                      "torchvision": torchvision.__version__, "safetensors": safetensors.__version__},
     }
     out = Path(args.out_dir) / f"{name}.safetensors"
-    save_model(out, model, metadata, final_extras(model, test[0], test[1]))
+    save_model(out, model, metadata, {**final_extras(model, test[0], test[1]), "test_nll": nll})
     write_pictures(model, test[0], test[1], run_dir)
     print(json.dumps({k: v for k, v in metrics.items() if k != "kl_per_dim"}))
     print(f"wrote {out}  (pictures in {run_dir}/)")

@@ -15,7 +15,7 @@ from torch import Tensor
 from vae import explore
 from vae.checkpoint import save_model
 from vae.data import CLASS_NAMES, to_float
-from vae.evaluate import elbo_terms, iw_log_likelihood
+from vae.evaluate import elbo_terms, evaluate
 from vae.latent import decode_probs, gaussian_grid
 from vae.model import VAE, VAEConfig
 from vae.training import TrainConfig, TrainState, fit
@@ -48,13 +48,9 @@ def save_tiny(path: Path, model: VAE, mnist_sample: dict[str, Tensor], n_test: i
     """Save `model` with the metadata and extras the app needs, measured on real test digits."""
     x, y = to_float(mnist_sample["test_images"][:n_test]), mnist_sample["test_labels"][:n_test]
     terms = elbo_terms(model, x, y)
-    metrics = {
-        "kl_per_dim": terms["kl_dims"].mean(0).tolist(),
-        "test_nelbo": float(terms["nelbo"].mean()),
-        "test_nll": -float(iw_log_likelihood(model, x, y, k=10).mean()),
-        "nll_k": 10,
-    }
-    extras = {"test_nelbo_sorted": terms["nelbo"].sort().values, "test_mu": terms["mu"], "test_labels": y}
+    metrics, nll = evaluate(model, x, y, k=10)
+    extras = {"test_nelbo_sorted": terms["nelbo"].sort().values, "test_mu": terms["mu"], "test_labels": y,
+              "test_nll": nll}
     save_model(path, model, {"dataset": "mnist", "class_names": CLASS_NAMES["mnist"], "metrics": metrics}, extras)
 
 

@@ -9,7 +9,7 @@ from tests.conftest import dataset_dir
 from vae.card import card_row
 from vae.checkpoint import load_model
 from vae.data import evaluation_inputs, load_split, to_float
-from vae.evaluate import active_units, elbo_terms
+from vae.evaluate import active_units, block_sizes, elbo_terms, iw_block, nll_by_k
 from vae.latent import decode_probs, prior_sample
 
 WEIGHTS = sorted((Path(__file__).parent.parent / "weights").glob("*.safetensors"))
@@ -53,6 +53,23 @@ def test_reproduces_recorded_kl_profile(measured: tuple[dict, dict[str, torch.Te
     kl = terms["kl_dims"].mean(0)
     assert torch.allclose(kl, torch.tensor(recorded["kl_per_dim"]), atol=0.01)
     assert active_units(terms["mu"]) == recorded["active_units"]
+
+
+@SHIPPED
+def test_reproduces_recorded_nll_image_by_image(path: Path) -> None:
+    """The recorded NLL is the mean of per-image estimates; recompute a few of them with the recorded k."""
+    ckpt = load_model(path)
+    metrics, per_image = ckpt.metadata["metrics"], ckpt.extras["test_nll"]
+    assert len(per_image) == metrics["nll_images"]
+    assert float(per_image.double().mean()) == pytest.approx(metrics["test_nll"], abs=1e-3)
+    images, labels = load_split(ckpt.metadata["dataset"], dataset_dir(ckpt.metadata["dataset"]), train=False,
+                                download=False)
+    x = evaluation_inputs(images, ckpt.metadata["train"]["binarize"])
+    k = metrics["nll_k"]
+    for i in torch.randperm(len(per_image), generator=torch.Generator().manual_seed(len(per_image)))[:3].tolist():
+        sums = [iw_block(ckpt.model, x[i : i + 1], labels[i : i + 1], b, size, first=i)
+                for b, size in enumerate(block_sizes(k))]
+        assert float(nll_by_k(torch.stack(sums), k)[k]) == pytest.approx(float(per_image[i]), abs=1e-3)
 
 
 def test_readme_model_card_matches_the_weights() -> None:

@@ -6,6 +6,15 @@ from pathlib import Path
 from vae.checkpoint import load_model
 
 
+def nll_text(metrics: dict) -> str:
+    """The NLL with its k and image count; at k = 1000 too when the headline figure used more samples."""
+    text = f"{metrics['test_nll']:.2f} (k={metrics['nll_k']:,}"
+    at_1000 = metrics.get("nll_by_k", {}).get("1000")
+    if metrics["nll_k"] > 1000 and at_1000 is not None:
+        text += f"; {at_1000:.2f} at k=1,000"
+    return text + f"; {metrics['nll_images']:,} images)"
+
+
 def card_row(path: Path) -> str:
     """One Markdown table row for a weights file."""
     ckpt = load_model(path)
@@ -14,7 +23,7 @@ def card_row(path: Path) -> str:
     arch = f"{'conditional ' if cfg.num_classes else ''}{cfg.arch}"
     return (f"| `{path.stem}` | {arch} | {cfg.latent_dim} | {meta['parameters']:,} | {meta['dataset']} ({targets}) "
             f"| {meta['epochs']} | {meta['train_seconds'] / 60:.1f} min | {m['test_nelbo']:.2f} "
-            f"| {m['test_nll']:.2f} (k={m['nll_k']}, {m['nll_images']:,} images) | {m['active_units']} "
+            f"| {nll_text(m)} | {m['active_units']} "
             f"| `{meta['command']}` |")
 
 

@@ -6,13 +6,17 @@
 """
 
 import argparse
+import hashlib
 import json
 import math
 import sys
+from pathlib import Path
 
 import torch
 from torch import Tensor
+from tqdm import tqdm
 
+from vae.checkpoint import load_tensors, save_tensors, tensors_sha256
 from vae.loss import gaussian_log_prob, kl_per_dim, negative_elbo, reconstruction_nll
 from vae.model import VAE
 
@@ -48,34 +52,93 @@ def mean_negative_elbo(model: VAE, x: Tensor, y: Tensor | None = None, seed: int
     return float(elbo_terms(model, x, y, seed)["nelbo"].mean())
 
 
-@torch.no_grad()
-def iw_log_likelihood(
-    model: VAE, x: Tensor, y: Tensor | None = None, k: int = 1000, seed: int = 0, max_batch: int = 20000
-) -> Tensor:
-    """Importance-weighted estimate of log p(x) per image, with k samples from q(z|x).
+IW_BLOCK = 1000  # importance samples per (image, block); each block has its own seed
 
-    log p(x) >= log (1/k) sum_i p(x, z_i) / q(z_i|x); the bound tightens as k grows.
-    Images go in groups and samples in chunks so that at most `max_batch` decodes run at once.
+
+def block_seed(seed: int, image: int, block: int) -> int:
+    """The seed of one image's block of importance samples: results never depend on batching.
+
+    Hashed, because a CPU generator keeps only the low 32 bits of its seed.
+    """
+    return int.from_bytes(hashlib.blake2b(f"{seed}/{image}/{block}".encode(), digest_size=4).digest(), "little")
+
+
+@torch.no_grad()
+def iw_block(
+    model: VAE, x: Tensor, y: Tensor | None, block: int, size: int = IW_BLOCK, seed: int = 0, first: int = 0,
+    decode_batch: int = 250,
+) -> Tensor:
+    """log sum_i p(x, z_i) / q(z_i|x) over one block of `size` samples z_i ~ q(z|x), per image.
+
+    Image j of `x` is test image `first + j`; its samples come from block_seed(seed, first + j, block),
+    so any split of the test set into calls, or of k into blocks, draws the same samples.
     """
     model.eval()
-    gen = torch.Generator(device=x.device).manual_seed(seed)
-    chunk = min(k, max_batch)
-    group = max(1, max_batch // chunk)
-    out = []
-    for start in range(0, len(x), group):
-        idx = slice(start, start + group)
-        xb, yb = x[idx], _labels(y, idx, model)
-        mu, logvar = model.encode(xb, yb)
+    mu, logvar = model.encode(x, y)
+    out = torch.empty(len(x), dtype=torch.float64)
+    for j in range(len(x)):
+        gen = torch.Generator().manual_seed(block_seed(seed, first + j, block))
+        eps = torch.randn((size, mu.shape[1]), generator=gen).to(x.device)
+        z = mu[j] + torch.exp(0.5 * logvar[j]) * eps
         log_w = []
-        for done in range(0, k, chunk):
-            kc = min(chunk, k - done)
-            z = mu + torch.exp(0.5 * logvar) * torch.randn((kc, *mu.shape), generator=gen, device=x.device)
-            logits = model.decode(z.flatten(0, 1), None if yb is None else yb.repeat(kc))
-            log_px_z = -reconstruction_nll(logits, xb.repeat(kc, 1, 1, 1)).view(kc, -1)
-            log_pz = gaussian_log_prob(z, torch.zeros_like(z), torch.zeros_like(z))
-            log_w.append(log_px_z + log_pz - gaussian_log_prob(z, mu, logvar))
-        out.append(torch.logsumexp(torch.cat(log_w), 0) - math.log(k))
-    return torch.cat(out)
+        for zc in z.split(decode_batch):
+            logits = model.decode(zc, None if y is None else y[j].expand(len(zc)))
+            log_px_z = -reconstruction_nll(logits, x[j].expand(len(zc), -1, -1, -1))
+            log_pz = gaussian_log_prob(zc, torch.zeros_like(zc), torch.zeros_like(zc))
+            log_w.append(log_px_z + log_pz - gaussian_log_prob(zc, mu[j], logvar[j]))
+        out[j] = torch.logsumexp(torch.cat(log_w).double(), 0)
+    return out
+
+
+def block_sizes(k: int) -> list[int]:
+    """How k importance samples split into blocks: k = 5000 reuses the k = 1000 block and adds four."""
+    return [min(IW_BLOCK, k - start) for start in range(0, k, IW_BLOCK)]
+
+
+def _progress_key(model: VAE, n: int, seed: int) -> dict:
+    return {"weights_sha256": tensors_sha256(model.state_dict()), "images": n, "seed": seed, "block": IW_BLOCK}
+
+
+def block_sums(
+    model: VAE, x: Tensor, y: Tensor | None, k: int, seed: int = 0, progress: Path | None = None, chunk: int = 100
+) -> Tensor:
+    """iw_block for every block of k and every image: (blocks, N), one block at a time over the whole set.
+
+    With `progress`, finished chunks are saved there and skipped on a rerun, so an evaluation that takes
+    hours (k = 5000 on a conv model on a CPU) survives being stopped; a larger k reuses smaller k's blocks.
+    """
+    sizes = block_sizes(k)
+    names = [f"block{b}" if size == IW_BLOCK else f"block{b}_{size}" for b, size in enumerate(sizes)]
+    key = _progress_key(model, len(x), seed) if progress else {}
+    done = {}
+    if progress and progress.exists():
+        tensors, meta = load_tensors(progress)
+        done = tensors if meta == key else {}
+    sums = {name: done.get(name, torch.full((len(x),), math.nan, dtype=torch.float64)) for name in names}
+    # The first block over every image first (k = 1000 on the whole set), then the rest image by image,
+    # so a run stopped early still has the larger k on a prefix of the test set.
+    todo = sorted(((b, start) for b, name in enumerate(names) for start in range(0, len(x), chunk)
+                   if sums[name][start : start + chunk].isnan().any()), key=lambda t: (t[0] > 0, t[1], t[0]))
+    for b, start in tqdm(todo, desc=f"NLL k={k}", unit="chunk", disable=len(todo) < 10):
+        idx = slice(start, start + chunk)
+        sums[names[b]][idx] = iw_block(model, x[idx], None if y is None else y[idx], b, sizes[b], seed, start)
+        if progress:
+            save_tensors(progress, {**done, **sums}, key)
+    return torch.stack([sums[name] for name in names])
+
+
+def nll_by_k(sums: Tensor, k: int) -> dict[int, Tensor]:
+    """Per-image NLL for every k that is a whole number of blocks of `sums` (from block_sums), and for k."""
+    cumulative = torch.tensor(block_sizes(k)).cumsum(0).tolist()
+    return {kk: (math.log(kk) - torch.logsumexp(sums[: b + 1], 0)).float() for b, kk in enumerate(cumulative)}
+
+
+def iw_log_likelihood(model: VAE, x: Tensor, y: Tensor | None = None, k: int = 1000, seed: int = 0) -> Tensor:
+    """Importance-weighted estimate of log p(x) per image (Burda et al. 2015), with k samples from q(z|x).
+
+    log p(x) >= log (1/k) sum_i p(x, z_i) / q(z_i|x); the bound tightens as k grows.
+    """
+    return -nll_by_k(block_sums(model, x, y, k, seed), k)[k]
 
 
 def active_units(mu: Tensor, threshold: float = ACTIVE_THRESHOLD) -> int:
@@ -83,26 +146,30 @@ def active_units(mu: Tensor, threshold: float = ACTIVE_THRESHOLD) -> int:
     return int((mu.var(0) > threshold).sum())
 
 
-def evaluate(model: VAE, x: Tensor, y: Tensor | None, k: int, nll_images: int | None = None) -> dict:
-    """All reported metrics for one test set; NLL on the first `nll_images` images (default all)."""
+def evaluate(
+    model: VAE, x: Tensor, y: Tensor | None, k: int, nll_images: int | None = None, progress: Path | None = None
+) -> tuple[dict, Tensor]:
+    """All reported metrics for one test set, and the per-image NLL on the first `nll_images` (default all)."""
     terms = elbo_terms(model, x, y)
     n = len(x) if nll_images is None else min(nll_images, len(x))
-    nll = -iw_log_likelihood(model, x[:n], None if y is None else y[:n], k=k)
-    return {
+    nll = nll_by_k(block_sums(model, x[:n], None if y is None else y[:n], k, progress=progress), k)
+    metrics = {
         "test_nelbo": float(terms["nelbo"].mean()),
         "test_recon": float(terms["recon"].mean()),
         "test_kl": float(terms["kl_dims"].sum(1).mean()),
-        "test_nll": float(nll.mean()),
+        "test_nll": float(nll[k].mean()),
         "nll_k": k,
         "nll_images": n,
+        "nll_by_k": {str(kk): round(float(v.mean()), 4) for kk, v in nll.items()},
         "kl_per_dim": [round(float(v), 4) for v in terms["kl_dims"].mean(0)],
         "active_units": active_units(terms["mu"]),
     }
+    return metrics, nll[k]
 
 
 def main(argv: list[str] | None = None) -> None:
     """CLI: reproduce a weights file's metrics from the file and the test set alone."""
-    from vae.checkpoint import load_model
+    from vae.checkpoint import load_model, save_model
     from vae.data import evaluation_inputs, load_split
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -111,19 +178,25 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--k", type=int, default=1000, help="importance samples for the NLL (default: 1000)")
     p.add_argument("--nll-images", type=int, default=None, help="NLL on the first N test images only")
     p.add_argument("--no-download", action="store_true", help="never download the dataset")
+    p.add_argument("--progress", type=Path, default=None, help="save partial NLL work here and resume from it")
+    p.add_argument("--record", action="store_true", help="store these metrics in the weights file's metadata")
     args = p.parse_args(argv)
 
     ckpt = load_model(args.weights)
     meta = ckpt.metadata
     images, labels = load_split(meta["dataset"], args.data_dir, train=False, download=not args.no_download)
     x = evaluation_inputs(images, meta["train"]["binarize"])
-    metrics = evaluate(ckpt.model, x, labels, args.k, args.nll_images)
+    metrics, nll = evaluate(ckpt.model, x, labels, args.k, args.nll_images, args.progress)
     recorded = meta.get("metrics", {})
     for key in ("test_nelbo", "test_recon", "test_kl", "test_nll", "active_units"):
         was = recorded.get(key)
         print(f"{key:13s} {metrics[key]:10.3f}" + ("" if was is None else f"   (recorded: {was:.3f})"))
+    print("nll_by_k     ", json.dumps(metrics["nll_by_k"]))
     print("kl_per_dim   ", json.dumps(metrics["kl_per_dim"]))
     print(f"(NLL with k={args.k} on {metrics['nll_images']} test images)", file=sys.stderr)
+    if args.record:
+        save_model(args.weights, ckpt.model, {**meta, "metrics": metrics}, {**ckpt.extras, "test_nll": nll})
+        print(f"recorded in {args.weights}", file=sys.stderr)
 
 
 if __name__ == "__main__":

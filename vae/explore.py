@@ -57,7 +57,8 @@ class LoadedModel:
         m, cfg = self.metadata["metrics"], self.model.config
         kind = "conditional " if self.conditional else ""
         return (f"{kind}{cfg.arch}, {cfg.latent_dim}-D latent, {self.metadata['dataset']}: "
-                f"test -ELBO {m['test_nelbo']:.1f} nats, NLL {m['test_nll']:.1f} (k={m['nll_k']})")
+                f"test -ELBO {m['test_nelbo']:.1f} nats, NLL {m['test_nll']:.1f} "
+                f"(k={m['nll_k']}, {m['nll_images']:,} test images)")
 
 
 def load_models(folder: str | Path) -> tuple[dict[str, LoadedModel], list[str]]:
