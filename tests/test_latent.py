@@ -4,7 +4,17 @@ import pytest
 import torch
 from torch import Tensor
 
-from vae.latent import gaussian_grid, interpolate, lerp, percentile, prior_sample, rank_dimensions, slerp
+from vae.latent import (
+    decode_probs,
+    gaussian_grid,
+    interpolate,
+    lerp,
+    percentile,
+    prior_sample,
+    rank_dimensions,
+    slerp,
+    slider_effects,
+)
 
 PATHS = pytest.mark.parametrize("method", ["linear", "spherical"])
 STEPS = 9
@@ -139,3 +149,13 @@ def test_prior_sample_std_is_the_temperature(temperature: float) -> None:
 def test_percentile(score: float, expected: float) -> None:
     reference = torch.tensor([10.0, 20.0, 30.0, 40.0])
     assert percentile(score, reference) == pytest.approx(expected)
+
+
+def test_slider_effects_are_the_change_between_the_slider_ends(small_model) -> None:
+    effects = slider_effects(small_model, [5, 2], span=1.5)
+    z = torch.zeros(2, 8)
+    z[0, 2], z[1, 2] = -1.5, 1.5
+    ends = decode_probs(small_model, z).flatten(1)
+    assert effects.shape == (2, 784)
+    assert torch.allclose(effects[1], ends[1] - ends[0], atol=1e-6)
+    assert not torch.allclose(effects[0], effects[1])

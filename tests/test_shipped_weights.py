@@ -10,7 +10,7 @@ from vae.card import card_row
 from vae.checkpoint import load_model
 from vae.data import evaluation_inputs, load_split, to_float
 from vae.evaluate import active_units, block_sizes, elbo_terms, iw_block, nll_by_k
-from vae.latent import decode_probs, prior_sample
+from vae.latent import decode_probs, prior_sample, rank_dimensions, slider_effects
 
 WEIGHTS = sorted((Path(__file__).parent.parent / "weights").glob("*.safetensors"))
 SHIPPED = pytest.mark.parametrize("path", WEIGHTS, ids=[p.stem for p in WEIGHTS])
@@ -70,6 +70,18 @@ def test_reproduces_recorded_nll_image_by_image(path: Path) -> None:
         sums = [iw_block(ckpt.model, x[i : i + 1], labels[i : i + 1], b, size, first=i)
                 for b, size in enumerate(block_sizes(k))]
         assert float(nll_by_k(torch.stack(sums), k)[k]) == pytest.approx(float(per_image[i]), abs=1e-3)
+
+
+@SHIPPED
+def test_top_sliders_each_do_something_visible_and_different(path: Path) -> None:
+    """The ten most informative sliders each redraw part of the digit, and no two redraw the same part."""
+    ckpt = load_model(path)
+    dims = rank_dimensions(ckpt.metadata["metrics"]["kl_per_dim"])[:10]
+    y = torch.tensor([3]) if ckpt.model.config.num_classes else None
+    changes = slider_effects(ckpt.model, dims, y=y)
+    assert ((changes.abs() > 0.2).sum(1) >= 40).all(), "a top slider barely changes the picture"  # 5% of pixels
+    cosine = torch.nn.functional.cosine_similarity(changes[:, None], changes[None], dim=-1)
+    assert cosine[~torch.eye(len(dims), dtype=torch.bool)].abs().max() < 0.6, "two top sliders do the same thing"
 
 
 def test_readme_model_card_matches_the_weights() -> None:
