@@ -42,7 +42,10 @@ def card(folder: Path) -> str:
     header = ("| model | architecture | latent | parameters | data (targets) | epochs | training time "
               "| test -ELBO (nats) | test NLL (nats) | active units | command |\n"
               "|---|---|---|---|---|---|---|---|---|---|---|")
-    return "\n".join([header, *(card_row(p) for p in sorted(folder.glob("*.safetensors")))])
+    paths = sorted(folder.glob("*.safetensors"))
+    measured = [f"- `{p.stem}`: `{cmd}`" for p in paths if (cmd := load_model(p).metadata.get("metrics_command"))]
+    notes = ["", "NLL recorded after training by:", "", *measured] if measured else []
+    return "\n".join([header, *(card_row(p) for p in paths), *notes])
 
 
 if __name__ == "__main__":

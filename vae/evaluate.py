@@ -195,7 +195,9 @@ def main(argv: list[str] | None = None) -> None:
     print("kl_per_dim   ", json.dumps(metrics["kl_per_dim"]))
     print(f"(NLL with k={args.k} on {metrics['nll_images']} test images)", file=sys.stderr)
     if args.record:
-        save_model(args.weights, ckpt.model, {**meta, "metrics": metrics}, {**ckpt.extras, "test_nll": nll})
+        command = " ".join(["python -m vae.evaluate", *(sys.argv[1:] if argv is None else argv)])
+        save_model(args.weights, ckpt.model, {**meta, "metrics": metrics, "metrics_command": command},
+                   {**ckpt.extras, "test_nll": nll})
         print(f"recorded in {args.weights}", file=sys.stderr)
 
 
