@@ -51,6 +51,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     o.add_argument("--beta", type=float, default=1.0, help="KL weight (default: 1)")
     o.add_argument("--warmup-epochs", type=float, default=0.0, help="linear KL warm-up, in epochs (default: 0)")
     o.add_argument("--free-bits", type=float, default=0.0, help="free nats per latent dimension (default: 0)")
+    o.add_argument("--iw-samples", type=int, default=None,
+                   help="train on the importance-weighted bound with this many samples per image (IWAE); "
+                        "with --resume, from the resumed epoch on (default: 1, or the resumed run's)")
     o.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     r = p.add_argument_group("run")
     r.add_argument("--device", default=None, help="cpu, cuda, mps (default: the best available)")
@@ -84,7 +87,7 @@ def configs(args: argparse.Namespace) -> tuple[VAEConfig, TrainConfig]:
     train_cfg = TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, lr_schedule=args.lr_schedule,
         binarize=args.binarize, beta=args.beta, warmup_epochs=args.warmup_epochs, free_bits=args.free_bits,
-        seed=args.seed,
+        iw_samples=args.iw_samples or 1, seed=args.seed,
     )
     return model_cfg, train_cfg
 
@@ -138,7 +141,10 @@ def main(argv: list[str] | None = None) -> None:
     """Train, checkpoint every epoch, evaluate, write weights and pictures."""
     args = parse_args(argv)
     device = pick_device(args.device)
-    model_cfg, train_cfg = configs(args)
+    try:
+        model_cfg, train_cfg = configs(args)
+    except ValueError as e:
+        sys.exit(f"invalid settings: {e}")
     name = args.name or f"{'c' if args.conditional else ''}{args.arch}-{args.latent_dim}d"
     run_dir = Path(args.run_dir) / name
     resume_path = run_dir / "resume.safetensors"
@@ -152,7 +158,9 @@ def main(argv: list[str] | None = None) -> None:
             model, opt, state, run_meta = load_resume(resume_path, device)
         except CheckpointError as e:
             sys.exit(f"cannot resume: {e}")
-        train_cfg = TrainConfig(**{**run_meta["train"], "epochs": args.epochs})
+        changes = {"epochs": args.epochs, **({"iw_samples": args.iw_samples} if args.iw_samples else {})}
+        train_cfg = TrainConfig(**{**run_meta["train"], **changes})
+        run_meta["train"] = train_cfg.to_dict()
         # Every invocation is kept, so the metadata says exactly how the weights came about.
         run_meta["command"] += f"  # stopped after epoch {state.epoch}, then: {command}"
         print(f"resuming {name} at epoch {state.epoch + 1}, step {state.step_in_epoch}")

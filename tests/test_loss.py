@@ -2,9 +2,19 @@
 
 import math
 
+import pytest
 import torch
 
-from vae.loss import LossConfig, kl_per_dim, kl_weight, negative_elbo, reconstruction_nll, training_loss
+from vae.loss import (
+    LossConfig,
+    iwae_loss,
+    kl_per_dim,
+    kl_weight,
+    log_importance_weights,
+    negative_elbo,
+    reconstruction_nll,
+    training_loss,
+)
 from vae.model import VAE, VAEConfig, reparameterize
 
 
@@ -25,7 +35,7 @@ def test_kl_matches_hand_computation() -> None:
     assert torch.allclose(kl_per_dim(mu, logvar), expected, atol=1e-6)
 
 
-def mean_negative_elbo_is_recon_plus_kl() -> None:
+def test_negative_elbo_is_recon_plus_kl() -> None:
     logits, x = torch.randn(4, 1, 28, 28), torch.rand(4, 1, 28, 28)
     mu, logvar = torch.randn(4, 3), torch.randn(4, 3)
     total = negative_elbo(logits, x, mu, logvar)
@@ -62,3 +72,22 @@ def test_warmup_and_free_bits() -> None:
     floored, _, _ = training_loss(logits, x, mu, logvar, 0, LossConfig(free_bits=0.5))
     assert torch.all(kl == 0)
     assert torch.isclose(floored - plain, torch.tensor(3 * 0.5))
+
+
+def test_importance_weights_average_to_the_elbo() -> None:
+    """E_q[-log w] = recon + KL: the one-sample IWAE loss is the negative ELBO on average."""
+    torch.manual_seed(0)
+    logits, x = torch.randn(1, 1, 28, 28), torch.rand(1, 1, 28, 28)
+    mu, logvar = torch.tensor([[0.5, -1.0, 0.2]]), torch.tensor([[-0.3, 0.4, -1.5]])
+    z = reparameterize(mu.expand(100_000, 3), logvar.expand(100_000, 3))
+    log_w = log_importance_weights(logits.expand(len(z), -1, -1, -1), x.expand(len(z), -1, -1, -1), z, mu, logvar)
+    assert float(iwae_loss(log_w.view(-1, 1)[:1])) == pytest.approx(float(-log_w[0]))
+    assert float(-log_w.mean()) == pytest.approx(float(negative_elbo(logits, x, mu, logvar)), abs=0.02)
+    no_prior = log_importance_weights(logits, x, z[:5], mu, logvar, kl_weight=0.0)
+    assert torch.allclose(no_prior, -reconstruction_nll(logits, x).expand(5))
+
+
+def test_iwae_loss_is_tighter_than_the_average_single_sample_loss() -> None:
+    log_w = torch.randn(50, 7) * 3 - 90
+    assert float(iwae_loss(log_w)) < float(-log_w.mean())  # Jensen: log-mean-exp >= mean
+    assert float(iwae_loss(log_w)) == pytest.approx(float((math.log(50) - torch.logsumexp(log_w, 0)).mean()))

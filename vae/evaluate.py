@@ -17,7 +17,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from vae.checkpoint import load_tensors, save_tensors, tensors_sha256
-from vae.loss import gaussian_log_prob, kl_per_dim, negative_elbo, reconstruction_nll
+from vae.loss import kl_per_dim, log_importance_weights, negative_elbo, reconstruction_nll
 from vae.model import VAE
 
 ACTIVE_THRESHOLD = 0.01
@@ -83,9 +83,7 @@ def iw_block(
         log_w = []
         for zc in z.split(decode_batch):
             logits = model.decode(zc, None if y is None else y[j].expand(len(zc)))
-            log_px_z = -reconstruction_nll(logits, x[j].expand(len(zc), -1, -1, -1))
-            log_pz = gaussian_log_prob(zc, torch.zeros_like(zc), torch.zeros_like(zc))
-            log_w.append(log_px_z + log_pz - gaussian_log_prob(zc, mu[j], logvar[j]))
+            log_w.append(log_importance_weights(logits, x[j].expand(len(zc), -1, -1, -1), zc, mu[j], logvar[j]))
         out[j] = torch.logsumexp(torch.cat(log_w).double(), 0)
     return out
 

@@ -14,8 +14,16 @@ from tqdm import tqdm
 
 from vae.data import batch_indices, binarize
 from vae.evaluate import mean_negative_elbo
-from vae.loss import LossConfig, training_loss
-from vae.model import VAE
+from vae.loss import (
+    LossConfig,
+    iwae_loss,
+    kl_per_dim,
+    kl_weight,
+    log_importance_weights,
+    reconstruction_nll,
+    training_loss,
+)
+from vae.model import VAE, reparameterize
 
 
 @dataclass(frozen=True)
@@ -30,7 +38,14 @@ class TrainConfig:
     beta: float = 1.0
     warmup_epochs: float = 0.0
     free_bits: float = 0.0
+    iw_samples: int = 1  # > 1 trains on the importance-weighted bound (IWAE) instead of the ELBO
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.iw_samples < 1:
+            raise ValueError(f"iw_samples must be at least 1, got {self.iw_samples}")
+        if self.iw_samples > 1 and self.free_bits > 0:
+            raise ValueError("free bits floor the ELBO's KL term, which the IWAE bound does not have")
 
     def to_dict(self) -> dict:
         """Plain dict for JSON metadata."""
@@ -71,6 +86,22 @@ def epoch_generator(seed: int, epoch: int, device: torch.device) -> torch.Genera
     return torch.Generator(device=device).manual_seed(seed * 1_000_003 + epoch)
 
 
+def iw_training_loss(
+    model: VAE, x: Tensor, y: Tensor | None, k: int, kl_weight: float = 1.0
+) -> tuple[Tensor, Tensor, Tensor]:
+    """The IWAE objective with k samples per image, and the first sample's recon and KL terms to report.
+
+    Its gradient weights each sample by how well it explains the image, so the decoder learns from the
+    good samples rather than the average one: a tighter bound, at k decodes per image.
+    """
+    mu, logvar = model.encode(x, y)
+    z = reparameterize(mu.expand(k, *mu.shape), logvar.expand(k, *logvar.shape)).flatten(0, 1)
+    logits = model.decode(z, None if y is None else y.repeat(k))
+    log_w = log_importance_weights(logits, x.repeat(k, 1, 1, 1), z, mu.repeat(k, 1), logvar.repeat(k, 1), kl_weight)
+    recon = reconstruction_nll(logits[: len(x)], x).detach()
+    return iwae_loss(log_w.view(k, -1)), recon, kl_per_dim(mu, logvar).sum(1).detach()
+
+
 def train_epoch(
     model: VAE, opt: torch.optim.Optimizer, x: Tensor, y: Tensor | None, cfg: TrainConfig, state: TrainState,
     progress: bool = True,
@@ -90,8 +121,11 @@ def train_epoch(
             group["lr"] = learning_rate(step, cfg.epochs * n_steps, cfg)
         xb = targets[idx]
         yb = y[idx] if model.config.num_classes else None
-        logits, mu, logvar = model(xb, yb)
-        loss, recon, kl = training_loss(logits, xb, mu, logvar, step, loss_cfg)
+        if cfg.iw_samples > 1:
+            loss, recon, kl = iw_training_loss(model, xb, yb, cfg.iw_samples, kl_weight(step, loss_cfg))
+        else:
+            logits, mu, logvar = model(xb, yb)
+            loss, recon, kl = training_loss(logits, xb, mu, logvar, step, loss_cfg)
         if not torch.isfinite(loss):
             raise TrainingDiverged(
                 f"loss became {loss.item()} at epoch {state.epoch + 1}, step {state.step_in_epoch}: "
