@@ -12,6 +12,7 @@ import argparse
 import json
 import platform
 import shlex
+import signal
 import sys
 import time
 from pathlib import Path
@@ -221,5 +222,16 @@ def main(argv: list[str] | None = None) -> None:
     print(f"wrote {out}  (pictures in {run_dir}/)")
 
 
+def stop_gracefully_on_signals() -> None:
+    """Ctrl-C and `kill` both save a resumable state before exiting.
+
+    A job started in the background (`nohup ... &`) inherits SIGINT as ignored, and SIGTERM (what
+    `kill` and container stops send) would end the run without saving: both raise KeyboardInterrupt.
+    """
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.default_int_handler)
+
+
 if __name__ == "__main__":
+    stop_gracefully_on_signals()
     main()

@@ -29,7 +29,7 @@ def uninterrupted(tmp_path_factory: pytest.TempPathFactory, sample_dir: Path) ->
     return load_model(out / "w" / "k.safetensors").metadata["metrics"]["test_nelbo"]
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "Ctrl-C"])
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT, signal.SIGTERM], ids=["SIGKILL", "Ctrl-C", "kill"])
 def test_interrupted_mid_epoch_then_resumed_matches_an_uninterrupted_run(
     tmp_path: Path, sample_dir: Path, uninterrupted: float, sig: signal.Signals
 ) -> None:
@@ -42,7 +42,7 @@ def test_interrupted_mid_epoch_then_resumed_matches_an_uninterrupted_run(
     _, err = proc.communicate(timeout=60)
     if sig == signal.SIGKILL:
         assert proc.returncode == -signal.SIGKILL
-    else:  # Ctrl-C: a resumable state is saved first, and the user is told how to go on
+    else:  # Ctrl-C or kill: a resumable state is saved first, and the user is told how to go on
         assert proc.returncode == 1 and "--resume" in err
     assert not (tmp_path / "w" / "k.safetensors").exists()
     resumed = subprocess.run(_train_cmd(sample_dir, tmp_path, "--resume"), cwd=ROOT, capture_output=True,
