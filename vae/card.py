@@ -3,7 +3,7 @@
 import argparse
 from pathlib import Path
 
-from vae.checkpoint import load_model
+from vae.checkpoint import Checkpoint, load_model
 
 
 def nll_text(metrics: dict) -> str:
@@ -17,7 +17,10 @@ def nll_text(metrics: dict) -> str:
 
 def card_row(path: Path) -> str:
     """One Markdown table row for a weights file."""
-    ckpt = load_model(path)
+    return _row(path, load_model(path))
+
+
+def _row(path: Path, ckpt: Checkpoint) -> str:
     meta, cfg, m = ckpt.metadata, ckpt.model.config, ckpt.metadata["metrics"]
     targets = "binarized" if meta["train"]["binarize"] else "grey levels"
     arch = f"{'conditional ' if cfg.num_classes else ''}{cfg.arch}"
@@ -42,10 +45,10 @@ def card(folder: Path) -> str:
     header = ("| model | architecture | latent | parameters | data (targets) | epochs | training time "
               "| test -ELBO (nats) | test NLL (nats) | active units | command |\n"
               "|---|---|---|---|---|---|---|---|---|---|---|")
-    paths = sorted(folder.glob("*.safetensors"))
-    measured = [f"- `{p.stem}`: `{cmd}`" for p in paths if (cmd := load_model(p).metadata.get("metrics_command"))]
+    ckpts = {p: load_model(p) for p in sorted(folder.glob("*.safetensors"))}
+    measured = [f"- `{p.stem}`: `{cmd}`" for p, c in ckpts.items() if (cmd := c.metadata.get("metrics_command"))]
     notes = ["", "NLL recorded after training by:", "", *measured] if measured else []
-    return "\n".join([header, *(card_row(p) for p in paths), *notes])
+    return "\n".join([header, *(_row(p, c) for p, c in ckpts.items()), *notes])
 
 
 if __name__ == "__main__":
