@@ -9,10 +9,8 @@ from the slider's `input` event to the new decoded image's `load` event; (c) sec
 import argparse
 import os
 import random
-import statistics
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,6 +25,8 @@ from benchmarks.harness import (  # noqa: E402
     rss_mb,
     serve_app,
     set_slider,
+    summary,
+    timed,
 )
 
 if TYPE_CHECKING:
@@ -54,23 +54,6 @@ PARTS = """() => { const r = performance.getEntriesByName(window.__src).filter(e
 
 
 # ---- the benchmark ----
-
-def summary(name: str, ms: list[float], target: float | None = None) -> str:
-    """One line: count, mean, p50, p95 and max in milliseconds, and the target if there is one."""
-    q = statistics.quantiles(ms, n=100, method="inclusive")
-    line = (f"{name:<42} n={len(ms):<4} mean {statistics.fmean(ms):7.2f}  p50 {q[49]:7.2f}  p95 {q[94]:7.2f}"
-            f"  max {max(ms):7.2f} ms")
-    if target is not None:
-        line += f"   target p95 <= {target:g} ms: {'met' if q[94] <= target else 'MISSED'}"
-    return line
-
-
-def timed(fn: Callable[[], object]) -> float:
-    """Milliseconds one call of fn takes."""
-    start = time.perf_counter_ns()
-    fn()
-    return (time.perf_counter_ns() - start) / 1e6
-
 
 def bench_handler(samples: int, seed: int = 0) -> list[float]:
     """app.on_slide alone, in this process, with random slider values (after 20 warm-up calls)."""

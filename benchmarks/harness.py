@@ -8,13 +8,14 @@ click and wait for a new image.
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -35,6 +36,25 @@ SCORE_SHOWN = "() => /nats/.test(document.querySelector('#score')?.textContent |
 IMG_SRC = "sel => document.querySelector(sel + ' img')?.src || ''"
 IMG_CHANGED = """([sel, old]) => { const i = document.querySelector(sel + ' img');
   return !!i && !!i.src && i.src !== old && i.complete && i.naturalWidth > 0; }"""
+
+
+# ---- timing ----
+
+def summary(name: str, ms: list[float], target: float | None = None) -> str:
+    """One line: count, mean, p50, p95 and max in milliseconds, and the target if there is one."""
+    q = statistics.quantiles(ms, n=100, method="inclusive")
+    line = (f"{name:<42} n={len(ms):<4} mean {statistics.fmean(ms):7.2f}  p50 {q[49]:7.2f}  p95 {q[94]:7.2f}"
+            f"  max {max(ms):7.2f} ms")
+    if target is not None:
+        line += f"   target p95 <= {target:g} ms: {'met' if q[94] <= target else 'MISSED'}"
+    return line
+
+
+def timed(fn: Callable[[], object]) -> float:
+    """Milliseconds one call of fn takes."""
+    start = time.perf_counter_ns()
+    fn()
+    return (time.perf_counter_ns() - start) / 1e6
 
 
 # ---- the app as a subprocess ----
