@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from tests.conftest import dataset_dir
-from vae.card import card_row
+from vae.card import card
 from vae.checkpoint import load_model
 from vae.data import evaluation_inputs, load_split, to_float
 from vae.evaluate import active_units, block_sizes, elbo_terms, iw_block, nll_by_k
@@ -86,8 +86,8 @@ def test_top_sliders_each_do_something_visible_and_different(path: Path) -> None
 
 def test_readme_model_card_matches_the_weights() -> None:
     readme = (Path(__file__).parent.parent / "README.md").read_text()
-    missing = [p.stem for p in WEIGHTS if card_row(p) not in readme]
-    assert not missing, f"README's model card is stale for {missing}: paste the output of `python -m vae.card weights`"
+    stale = [line for line in card(WEIGHTS[0].parent).splitlines() if line not in readme]
+    assert not stale, f"README's model card is stale: paste the output of `python -m vae.card weights`: {stale}"
 
 
 def test_conditional_model_draws_the_digit_it_is_asked_for(mnist_sample: dict[str, torch.Tensor]) -> None:

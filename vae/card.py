@@ -15,12 +15,13 @@ def nll_text(metrics: dict) -> str:
     return text + f"; {metrics['nll_images']:,} images)"
 
 
-def card_row(path: Path) -> str:
-    """One Markdown table row for a weights file."""
-    return _row(path, load_model(path))
+def kl_text(metrics: dict) -> str:
+    """Each latent dimension's KL from the prior in nats, largest first: the order of the app's sliders."""
+    return ", ".join(f"{v:.2f}" for v in sorted(metrics["kl_per_dim"], reverse=True))
 
 
 def _row(path: Path, ckpt: Checkpoint) -> str:
+    """One Markdown table row for a weights file."""
     meta, cfg, m = ckpt.metadata, ckpt.model.config, ckpt.metadata["metrics"]
     targets = "binarized" if meta["train"]["binarize"] else "grey levels"
     arch = f"{'conditional ' if cfg.num_classes else ''}{cfg.arch}"
@@ -48,7 +49,10 @@ def card(folder: Path) -> str:
     ckpts = {p: load_model(p) for p in sorted(folder.glob("*.safetensors"))}
     measured = [f"- `{p.stem}`: `{cmd}`" for p, c in ckpts.items() if (cmd := c.metadata.get("metrics_command"))]
     notes = ["", "NLL recorded after training by:", "", *measured] if measured else []
-    return "\n".join([header, *(_row(p, c) for p, c in ckpts.items()), *notes])
+    kl = ["", "KL of each latent dimension from the prior over the test set, in nats, largest first (the app's "
+          "sliders follow this order; a dimension near 0 carries no information):", "",
+          *(f"- `{p.stem}`: {kl_text(c.metadata['metrics'])}" for p, c in ckpts.items())]
+    return "\n".join([header, *(_row(p, c) for p, c in ckpts.items()), *notes, *kl])
 
 
 if __name__ == "__main__":
