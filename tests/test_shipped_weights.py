@@ -12,7 +12,8 @@ from vae.data import evaluation_inputs, load_split, to_float
 from vae.evaluate import active_units, block_sizes, elbo_terms, iw_block, nll_by_k
 from vae.latent import decode_probs, prior_sample, rank_dimensions, slider_effects
 
-WEIGHTS = sorted((Path(__file__).parent.parent / "weights").glob("*.safetensors"))
+WEIGHTS_DIR = Path(__file__).parent.parent / "weights"
+WEIGHTS = sorted(WEIGHTS_DIR.glob("*.safetensors"))
 SHIPPED = pytest.mark.parametrize("path", WEIGHTS, ids=[p.stem for p in WEIGHTS])
 
 
@@ -86,7 +87,7 @@ def test_top_sliders_each_do_something_visible_and_different(path: Path) -> None
 
 def test_readme_model_card_matches_the_weights() -> None:
     readme = (Path(__file__).parent.parent / "README.md").read_text()
-    stale = [line for line in card(WEIGHTS[0].parent).splitlines() if line not in readme]
+    stale = [line for line in card(WEIGHTS_DIR).splitlines() if line not in readme]
     assert not stale, f"README's model card is stale: paste the output of `python -m vae.card weights`: {stale}"
 
 
