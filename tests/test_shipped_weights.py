@@ -7,7 +7,7 @@ import torch
 
 from tests.conftest import dataset_dir
 from vae.card import card
-from vae.checkpoint import load_model
+from vae.checkpoint import Checkpoint, load_model
 from vae.data import evaluation_inputs, load_split, to_float
 from vae.evaluate import active_units, block_sizes, elbo_terms, iw_block, nll_by_k
 from vae.latent import decode_probs, prior_sample, rank_dimensions, slider_effects
@@ -34,14 +34,18 @@ def test_loads_with_complete_metadata(path: Path) -> None:
     assert torch.all(scores[1:] >= scores[:-1])
 
 
+def evaluation_set(ckpt: Checkpoint) -> tuple[torch.Tensor, torch.Tensor]:
+    """A model's full test set as it was measured on (binarized once, or grey levels), and its labels."""
+    images, labels = load_split(ckpt.metadata["dataset"], dataset_dir(ckpt.metadata["dataset"]), train=False,
+                                download=False)
+    return evaluation_inputs(images, ckpt.metadata["train"]["binarize"]), labels
+
+
 @pytest.fixture(scope="module", params=WEIGHTS, ids=[p.stem for p in WEIGHTS])
 def measured(request: pytest.FixtureRequest) -> tuple[dict, dict[str, torch.Tensor]]:
     """A shipped model's recorded metrics, and its ELBO terms measured now on its full test set."""
     ckpt = load_model(request.param)
-    images, labels = load_split(ckpt.metadata["dataset"], dataset_dir(ckpt.metadata["dataset"]), train=False,
-                                download=False)
-    x = evaluation_inputs(images, ckpt.metadata["train"]["binarize"])
-    return ckpt.metadata["metrics"], elbo_terms(ckpt.model, x, labels)
+    return ckpt.metadata["metrics"], elbo_terms(ckpt.model, *evaluation_set(ckpt))
 
 
 def test_reproduces_recorded_test_elbo(measured: tuple[dict, dict[str, torch.Tensor]]) -> None:
@@ -63,9 +67,7 @@ def test_reproduces_recorded_nll_image_by_image(path: Path) -> None:
     metrics, per_image = ckpt.metadata["metrics"], ckpt.extras["test_nll"]
     assert len(per_image) == metrics["nll_images"]
     assert float(per_image.double().mean()) == pytest.approx(metrics["test_nll"], abs=1e-3)
-    images, labels = load_split(ckpt.metadata["dataset"], dataset_dir(ckpt.metadata["dataset"]), train=False,
-                                download=False)
-    x = evaluation_inputs(images, ckpt.metadata["train"]["binarize"])
+    x, labels = evaluation_set(ckpt)
     k = metrics["nll_k"]
     for i in torch.randperm(len(per_image), generator=torch.Generator().manual_seed(len(per_image)))[:3].tolist():
         sums = [iw_block(ckpt.model, x[i : i + 1], labels[i : i + 1], b, size, first=i)
