@@ -6,6 +6,7 @@ Models are the *.safetensors files in weights/ (or $VAE_WEIGHTS_DIR), loaded onc
 
 import ctypes
 import io
+import json
 import os
 import random
 import sys
@@ -23,6 +24,7 @@ from PIL import Image
 from vae import explore
 from vae.preprocess import ImageError, load_digit, to_mnist
 from vae.render import gif_bytes, grid_image, to_image
+from vae.webpage import page_spec
 
 HERE = Path(__file__).parent
 WEIGHTS = Path(os.environ.get("VAE_WEIGHTS_DIR", HERE / "weights"))
@@ -32,11 +34,42 @@ EXAMPLES = {"mnist": sorted(str(p) for p in (HERE / "examples").glob("*.png")),
 TOP_SLIDERS = 10  # shown at once; the rest sit under "more dimensions"
 SCALE = 8  # 28 px -> 224 px, nearest neighbour
 MAX_FILE_SIZE = "10mb"
-CSS = "img { image-rendering: pixelated; }"  # keep 28x28 pixels crisp at any display size
+CSS = "img, canvas { image-rendering: pixelated; }"  # keep 28x28 pixels crisp at any display size
+# The page's own scripts, served from static/ and loaded in <head>, in this order.
+STATIC = HERE / "static"
+PAGE_SCRIPTS = ["decoder.js", "page.js"]
+SCRUB_STEPS = 101  # positions of the interpolation scrubber
 
 torch.set_num_threads(1)  # one decode is microseconds of math; thread hand-offs would cost more than they save
 MODELS, LOAD_PROBLEMS = explore.load_models(WEIGHTS)
 MAX_DIMS = max((m.latent_dim for m in MODELS.values()), default=0)
+gr.set_static_paths([STATIC, WEIGHTS])  # the page's scripts, and the weights its decoder reads
+
+
+def static_url(path: Path) -> str:
+    """The URL, relative to the page, at which Gradio serves a file under a static path."""
+    return f"gradio_api/file={path.resolve()}"
+
+
+def page_head() -> str:
+    """<head> tags: each model's decoder spec for the page, then the page's scripts."""
+    specs = {name: page_spec(lm, WEIGHTS / f"{name}.safetensors", static_url(WEIGHTS / f"{name}.safetensors"))
+             for name, lm in MODELS.items()}
+    scripts = "".join(f'<script src="{static_url(STATIC / name)}"></script>' for name in PAGE_SCRIPTS)
+    data = json.dumps(specs).replace("</", "<\\/")  # no "</script>" inside the script
+    return f"<script>window.VAE_MODELS = {data};</script>{scripts}"
+
+
+def digit_canvas(extra: str = "") -> str:
+    """HTML of a 28x28 canvas the page paints a decoded digit into, with a status line."""
+    return (f'{extra}<canvas class="vae-digit" width="28" height="28"></canvas>'
+            '<p class="vae-status" aria-live="polite"></p>')
+
+
+MAP_CSS = (" canvas.vae-map { width: 100%; max-width: 480px; aspect-ratio: 1; touch-action: none; cursor: crosshair;"
+           " display: block; margin: 1.5em auto 0; } canvas.vae-digit { max-width: 160px; }")
+DIGIT_CSS = ("canvas.vae-digit { width: 100%; max-width: 280px; aspect-ratio: 1; display: block; margin: auto;"
+             " background: #000; image-rendering: pixelated; } .vae-status { font-size: 0.85em; opacity: 0.8; min-height: 1.2em; }")
 
 
 def pick(name: str) -> explore.LoadedModel:
@@ -170,17 +203,19 @@ def on_interpolate(name: str, up_a: str | None, sk_a: dict | None, src_a: str, u
     return [png(grid_image(frames, nrow=int(steps), scale=3)), gif]
 
 
+def on_interp_path(name: str, up_a: str | None, sk_a: dict | None, src_a: str, up_b: str | None, sk_b: dict | None,
+                   src_b: str, method: str) -> dict:
+    """A dense path of codes (and labels) between the two images, which the page's scrubber decodes."""
+    lm = pick(name)
+    xa, xb = read_digit(lm, up_a, sk_a, src_a), read_digit(lm, up_b, sk_b, src_b)
+    z, y = explore.interpolation_path(lm, xa, xb, SCRUB_STEPS, method, (digit_label(lm, xa), digit_label(lm, xb)))
+    return {"codes": z.tolist(), "labels": None if y is None else y.tolist()}
+
+
 def on_map_point(name: str, label: int, z1: float, z2: float) -> str:
     """Decode one point of a 2-D latent space (latent dims 0 and 1, whatever their slider order)."""
     point = {0: z1, 1: z2}
     return on_slide(name, label, *[point.get(d, 0.0) for d in pick(name).ranking])
-
-
-def on_map_select(name: str, label: int, z2: float, evt: gr.SelectData) -> list:
-    """A range brushed on the scatter plot sets z1 to its middle (Gradio's plots select along x); z2 stays."""
-    x_range = evt.index if isinstance(evt.index, list | tuple) else [evt.index, evt.index]
-    z1 = round(float(sum(x_range) / len(x_range)), 2)
-    return [on_map_point(name, label, z1, z2), z1]
 
 
 def on_every_label(name: str, upload: str | None, sketch: dict | None, source: str) -> list:
@@ -276,18 +311,22 @@ def build() -> gr.Blocks:
         with gr.Tab("Latent sliders"):
             with gr.Row():
                 with gr.Column(scale=1):
-                    decoded = gr.Image(label="Decoded", elem_id="decoded", height=320, show_label=True, format="png",
-                                       interactive=False)
+                    gr.HTML(digit_canvas(), elem_id="decoded", label="Decoded", show_label=True, container=True,
+                            css_template=DIGIT_CSS)
+                    # The server's decoding, for API clients and for a page that cannot decode itself.
+                    decoded_server = gr.Image(label="Decoded", elem_id="decoded-server", format="png",
+                                              interactive=False, visible="hidden")
+                    server_decode = gr.Button("Decode on the server", elem_id="server-decode", visible="hidden")
                     with gr.Row():
                         origin_btn = gr.Button("Reset to origin")
                         random_btn = gr.Button("Random point")
                     seed = gr.Number(0, label="Seed (0: a new point each time)", precision=0)
                 with gr.Column(scale=1):
                     sliders = [gr.Slider(-explore.SLIDER_RANGE, explore.SLIDER_RANGE, value=0, step=0.05,
-                                         label=f"z{i}") for i in range(min(TOP_SLIDERS, MAX_DIMS))]
+                                         label=f"z{i}", elem_id=f"z-{i}") for i in range(min(TOP_SLIDERS, MAX_DIMS))]
                     with gr.Accordion("More dimensions", open=False) as more:
                         sliders += [gr.Slider(-explore.SLIDER_RANGE, explore.SLIDER_RANGE, value=0, step=0.05,
-                                              label=f"z{i}") for i in range(TOP_SLIDERS, MAX_DIMS)]
+                                              label=f"z{i}", elem_id=f"z-{i}") for i in range(TOP_SLIDERS, MAX_DIMS)]
             with gr.Accordion("Start from a digit", open=False):
                 enc_up, enc_sk, enc_src, enc_ex = digit_input("Digit to edit", model)
                 encode_btn = gr.Button("Set the sliders to this digit's code", variant="primary")
@@ -328,26 +367,33 @@ def build() -> gr.Blocks:
                 method = gr.Radio(["linear", "spherical"], value="spherical", label="Path")
             interp_btn = gr.Button("Interpolate", variant="primary")
             strip = gr.Image(label="Path through latent space", format="png", interactive=False)
+            gr.HTML('<input type="range" min="0" max="100" value="50" step="1" disabled '
+                    'aria-label="Scrub along the path">' + digit_canvas(), elem_id="interp-scrub",
+                    label="Scrub along the path (decoded in your browser)", show_label=True, container=True,
+                    css_template=DIGIT_CSS + " input[type=range] { width: 100%; }")
+            path = gr.JSON(visible="hidden")
             gif = gr.Image(label="Animation (GIF)", elem_id="gif", type="filepath", interactive=False,
                            buttons=["download", "fullscreen"])
 
         with gr.Tab("Latent map", visible=False, elem_id="tab-map") as map_tab:
             gr.Markdown("The 2-D model's whole latent space: decodings on a grid of Gaussian quantiles, and where "
-                        "the test digits land. Move the z1/z2 sliders, or brush a range on the plot to set z1, "
-                        "to decode a point.")
+                        "the test digits land. Move the pointer over the map (or touch it), or the z1/z2 sliders, "
+                        "to decode that point.")
             with gr.Row():
                 manifold = gr.Image(label="Decoded manifold", elem_id="manifold", format="png", interactive=False,
                                     height=680)  # room above the 602 px grid for the label
                 with gr.Column():
-                    # A chart title, not a block label: Gradio sizes the chart to `height` without the label,
-                    # so a label pushes the class legend out of the block.
-                    scatter = gr.ScatterPlot(x="z1", y="z2", color="class", label="Test set codes", show_label=False,
-                                             title="Test set codes", height=480)
+                    gr.HTML('<canvas class="vae-map" width="480" height="480"></canvas><p class="vae-where"></p>'
+                            + digit_canvas(), elem_id="map-view", label="Test set codes, and the decoded point",
+                            show_label=True, container=True, css_template=DIGIT_CSS + MAP_CSS)
                     with gr.Row():
-                        z1 = gr.Slider(-4, 4, value=0, step=0.05, label="z1")
-                        z2 = gr.Slider(-4, 4, value=0, step=0.05, label="z2")
+                        z1 = gr.Slider(-4, 4, value=0, step=0.05, label="z1", elem_id="map-z1")
+                        z2 = gr.Slider(-4, 4, value=0, step=0.05, label="z2", elem_id="map-z2")
+                    # The server's side, for API clients (/select_model's table, /decode_2d's picture).
+                    scatter = gr.ScatterPlot(x="z1", y="z2", color="class", visible="hidden")
                     point = gr.Image(label="Decoded point", elem_id="point", format="png", interactive=False,
-                                     height=200)
+                                     visible="hidden")
+                    server_decode_2d = gr.Button("Decode on the server", visible="hidden")
 
         with gr.Tab("Every class", visible=False, elem_id="tab-every") as every_tab:
             gr.Markdown("Conditional model: the code keeps the *style* of your digit, the label sets *which* digit.")
@@ -362,27 +408,35 @@ def build() -> gr.Blocks:
         # uploaded images shares two workers, one per core of a small Space.
         fast = {"show_progress": "hidden", "trigger_mode": "always_last", "queue": False, "concurrency_limit": None}
         images = {"concurrency_id": "images", "concurrency_limit": 2}
-        model_outputs = [info, label, decoded, more, map_tab, manifold, scatter, every_tab, *sliders]
-        model.change(on_model, model, model_outputs, api_name="select_model")
-        demo.load(on_model, model, model_outputs, api_name="initial_state")
+        model_outputs = [info, label, decoded_server, more, map_tab, manifold, scatter, every_tab, *sliders]
+        # After the server sets model, class or sliders, the page decodes what they now say.
+        page_show = {"fn": None, "inputs": [model, label, *sliders],
+                     "js": "(m, l, ...v) => { window.vaePage?.show(m, l, v); }"}
+        model.change(None, model, js="m => { window.vaePage?.loading(m); }")  # blank at once: never a stale digit
+        model.change(on_model, model, model_outputs, api_name="select_model").then(**page_show)
+        demo.load(on_model, model, model_outputs, api_name="initial_state").then(**page_show)
         example_sets = [enc_ex, rec_ex, a_ex, b_ex, ev_ex]
         model.change(partial(on_examples, count=len(example_sets)), model, example_sets, api_name="examples",
                      api_visibility="private", queue=False)
-        gr.on([s.input for s in sliders], on_slide, [model, label, *sliders], decoded, api_name="decode", **fast)
-        label.change(on_slide, [model, label, *sliders], decoded, api_name="decode_label", **fast)
-        origin_btn.click(on_origin, [model, label], [decoded, *sliders], api_name="origin")
-        random_btn.click(on_random_point, [model, label, seed], [decoded, *sliders], api_name="random_point")
-        encode_btn.click(on_encode, [model, enc_up, enc_sk, enc_src], [decoded, label, *sliders], api_name="encode",
-                         **images)
+        # Slider drags decode in the page (static/page.js); it clicks this hidden button only when it cannot.
+        server_decode.click(on_slide, [model, label, *sliders], decoded_server, api_name="decode", **fast)
+        label.change(on_slide, [model, label, *sliders], decoded_server, api_name="decode_label",
+                     **fast).then(**page_show)
+        origin_btn.click(on_origin, [model, label], [decoded_server, *sliders], api_name="origin").then(**page_show)
+        random_btn.click(on_random_point, [model, label, seed], [decoded_server, *sliders],
+                         api_name="random_point").then(**page_show)
+        encode_btn.click(on_encode, [model, enc_up, enc_sk, enc_src], [decoded_server, label, *sliders],
+                         api_name="encode", **images).then(**page_show)
         sample_btn.click(on_samples, [model, label, n, temperature, sample_seed], samples, api_name="samples")
         rec_btn.click(on_reconstruct, [model, rec_up, rec_sk, rec_src], [seen, recon, posterior, score],
                       api_name="reconstruct", **images)
-        interp_btn.click(on_interpolate, [model, a_up, a_sk, a_src, b_up, b_sk, b_src, steps, method],
-                         [strip, gif], api_name="interpolate", **images)
-        gr.on([z1.input, z2.input], on_map_point, [model, label, z1, z2], point, api_name="decode_2d", **fast)
-        # Private: the handler needs the browser's selection (gr.SelectData), which API clients cannot send.
-        scatter.select(on_map_select, [model, label, z2], [point, z1], api_name="select_point",
-                       api_visibility="private")
+        interp_inputs = [model, a_up, a_sk, a_src, b_up, b_sk, b_src]
+        interp_btn.click(on_interpolate, [*interp_inputs, steps, method], [strip, gif], api_name="interpolate",
+                         **images).then(on_interp_path, [*interp_inputs, method], path, api_name="interpolation_path",
+                                        api_visibility="private", **images).then(
+                             None, path, js="p => { window.vaePage?.setPath(p); }")
+        # The map and its z1/z2 sliders decode in the page; /decode_2d stays for API clients.
+        server_decode_2d.click(on_map_point, [model, label, z1, z2], point, api_name="decode_2d", **fast)
         every_btn.click(on_every_label, [model, ev_up, ev_sk, ev_src], [every_row, every_text],
                         api_name="every_label", **images)
     return demo
@@ -403,4 +457,4 @@ def keep_memory_flat() -> None:
 
 if __name__ == "__main__":
     keep_memory_flat()
-    demo.launch(max_file_size=MAX_FILE_SIZE, css=CSS, show_error=True)
+    demo.launch(max_file_size=MAX_FILE_SIZE, css=CSS, head=page_head(), show_error=True)

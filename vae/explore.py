@@ -153,18 +153,25 @@ def random_samples(lm: LoadedModel, n: int, temperature: float, seed: int, label
     return decode_probs(lm.model, z, label_tensor(lm, label, n))
 
 
-def interpolation(
+def interpolation_path(
     lm: LoadedModel, x0: Tensor, x1: Tensor, steps: int, method: str, labels: tuple[int | None, int | None] = (0, 0)
-) -> Tensor:
-    """Decodings along a path between the posterior means of two images: (steps, 1, 28, 28).
+) -> tuple[Tensor, Tensor | None]:
+    """Codes (steps, D) on a path between the posterior means of two images, and their labels.
 
-    For a conditional model the label moves too: each frame uses the nearer endpoint's label.
+    For a conditional model the label moves too: each step uses the nearer endpoint's label.
     """
     z = interpolate(encode(lm, x0, labels[0]), encode(lm, x1, labels[1]), steps, method)
     y = None
     if lm.conditional:
         y = torch.tensor([labels[0] if i < steps / 2 else labels[1] for i in range(steps)], dtype=torch.long)
-    return decode_probs(lm.model, z, y)
+    return z, y
+
+
+def interpolation(
+    lm: LoadedModel, x0: Tensor, x1: Tensor, steps: int, method: str, labels: tuple[int | None, int | None] = (0, 0)
+) -> Tensor:
+    """Decodings along interpolation_path: (steps, 1, 28, 28)."""
+    return decode_probs(lm.model, *interpolation_path(lm, x0, x1, steps, method, labels))
 
 
 def manifold(lm: LoadedModel, n: int = 15, label: int | None = None) -> Tensor:

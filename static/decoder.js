@@ -1,0 +1,177 @@
+// The VAE's decoder in plain JavaScript (float32), read straight from the model's safetensors file.
+// window.VAEDecoder.load(spec) fetches the header and the decoder tensors (one HTTP Range request) and
+// returns {decode(z, label) -> Float32Array(784) of pixel probabilities}; the math mirrors vae/model.py.
+(() => {
+  "use strict";
+
+  const READERS = {  // safetensors dtype -> [bytes per value, DataView reader] (little-endian)
+    F32: [4, (dv, o) => dv.getFloat32(o, true)],
+    F16: [2, (dv, o) => half(dv.getUint16(o, true))],
+    U8: [1, (dv, o) => dv.getUint8(o)],
+  };
+
+  function half(h) {
+    // IEEE 754 binary16 -> number (DataView has no getFloat16 in every browser yet).
+    const sign = h & 0x8000 ? -1 : 1, exp = (h >> 10) & 0x1f, frac = h & 0x3ff;
+    if (exp === 0) return sign * frac * 2 ** -24;
+    if (exp === 31) return frac ? NaN : sign * Infinity;
+    return sign * (1 + frac / 1024) * 2 ** (exp - 15);
+  }
+
+  async function fetchBytes(url, start, end) {
+    // Bytes [start, end) of a file; a server that ignores Range sends the whole file, which works too.
+    const response = await fetch(url, {headers: {Range: `bytes=${start}-${end - 1}`}});
+    if (!response.ok) throw new Error(`HTTP ${response.status} for ${url}`);
+    const buf = await response.arrayBuffer();
+    return response.status === 206 ? buf : buf.slice(start, end);
+  }
+
+  function parseHeader(buf) {
+    // The 8-byte little-endian header length, then the JSON header.
+    const dv = new DataView(buf);
+    const n = Number(dv.getBigUint64(0, true));
+    if (8 + n > buf.byteLength) throw new Error("the weights file's header is cut short");
+    return {start: 8 + n, tensors: JSON.parse(new TextDecoder().decode(new Uint8Array(buf, 8, n)))};
+  }
+
+  function tensor(buf, header, name, base = 0) {
+    // One tensor as a Float32Array; `base` is the file offset where `buf` begins.
+    const entry = header.tensors[name];
+    if (!entry) throw new Error(`the weights file has no tensor ${name}`);
+    const [size, read] = READERS[entry.dtype] || [];
+    if (!read) throw new Error(`unsupported dtype ${entry.dtype} for ${name}`);
+    const [from, to] = entry.data_offsets, offset = header.start + from - base;
+    if (offset + to - from > buf.byteLength) throw new Error(`tensor ${name} lies past the bytes fetched`);
+    const dv = new DataView(buf, offset, to - from), out = new Float32Array((to - from) / size);
+    for (let i = 0; i < out.length; i++) out[i] = read(dv, i * size);
+    return out;
+  }
+
+  function linear(w, b, nIn, x, out, relu) {
+    // out = w x + b (w is nOut x nIn, row-major as torch stores it), then ReLU if asked.
+    for (let o = 0, row = 0; o < out.length; o++, row += nIn) {
+      let s = b[o];
+      for (let i = 0; i < nIn; i++) s += w[row + i] * x[i];
+      out[o] = relu && s < 0 ? 0 : s;
+    }
+  }
+
+  function repackTransposed(w, cin, cout, k) {
+    // ConvTranspose2d weight (cin, cout, k, k) -> [ky][kx][cin][cout], so the inner loop runs over
+    // contiguous output channels (channels-last): about twice as fast as the naive order.
+    const out = new Float32Array(w.length);
+    for (let ic = 0; ic < cin; ic++)
+      for (let oc = 0; oc < cout; oc++)
+        for (let t = 0; t < k * k; t++) out[(t * cin + ic) * cout + oc] = w[(ic * cout + oc) * k * k + t];
+    return out;
+  }
+
+  function convTranspose(x, size, cin, w, b, cout, out) {
+    // Stride 2, kernel 4, padding 1 (size -> 2 size), channels-last in and out, then ReLU.
+    const osize = 2 * size;
+    for (let p = 0; p < osize * osize; p++) out.set(b, p * cout);
+    for (let iy = 0; iy < size; iy++) for (let ix = 0; ix < size; ix++) {
+      const ibase = (iy * size + ix) * cin;
+      for (let ky = 0; ky < 4; ky++) {
+        const oy = 2 * iy - 1 + ky;
+        if (oy < 0 || oy >= osize) continue;
+        for (let kx = 0; kx < 4; kx++) {
+          const ox = 2 * ix - 1 + kx;
+          if (ox < 0 || ox >= osize) continue;
+          const obase = (oy * osize + ox) * cout, wk = (ky * 4 + kx) * cin;
+          for (let ic = 0; ic < cin; ic++) {
+            const v = x[ibase + ic];
+            if (v === 0) continue;  // after a ReLU about half the inputs are 0
+            const wbase = (wk + ic) * cout;
+            for (let oc = 0; oc < cout; oc++) out[obase + oc] += v * w[wbase + oc];
+          }
+        }
+      }
+    }
+    for (let i = 0; i < out.length; i++) if (out[i] < 0) out[i] = 0;
+  }
+
+  function conv3x3(x, size, cin, w, b, out) {
+    // Conv2d(cin -> 1, kernel 3, padding 1) on a channels-last input; w is torch's (1, cin, 3, 3).
+    for (let y = 0; y < size; y++) for (let xx = 0; xx < size; xx++) {
+      let s = b[0];
+      for (let ky = 0; ky < 3; ky++) {
+        const iy = y + ky - 1;
+        if (iy < 0 || iy >= size) continue;
+        for (let kx = 0; kx < 3; kx++) {
+          const ix = xx + kx - 1;
+          if (ix < 0 || ix >= size) continue;
+          const ibase = (iy * size + ix) * cin, t = ky * 3 + kx;
+          for (let ic = 0; ic < cin; ic++) s += x[ibase + ic] * w[ic * 9 + t];
+        }
+      }
+      out[y * size + xx] = s;
+    }
+  }
+
+  function sigmoid(a) {
+    for (let i = 0; i < a.length; i++) a[i] = 1 / (1 + Math.exp(-a[i]));
+    return a;
+  }
+
+  function build(spec, buf, header) {
+    // A decode function for the spec's architecture (see vae/model.py: _mlp_decoder, _conv_decoder).
+    const t = name => tensor(buf, header, name);
+    const nIn = spec.latent_dim + spec.num_classes;
+    const w1 = t("dec_hidden.weight"), b1 = t("dec_hidden.bias"), w2 = t("dec_out.0.weight"), b2 = t("dec_out.0.bias");
+    const input = new Float32Array(nIn), hidden = new Float32Array(spec.hidden), dense = new Float32Array(b2.length);
+    const first = (z, label) => {
+      input.fill(0);
+      for (let i = 0; i < spec.latent_dim; i++) input[i] = z[i] || 0;
+      if (spec.num_classes) input[spec.latent_dim + label] = 1;  // the label one-hot, after the code
+      linear(w1, b1, nIn, input, hidden, true);
+    };
+    if (spec.arch === "mlp") {
+      return (z, label) => {
+        first(z, label);
+        const out = new Float32Array(784);
+        linear(w2, b2, spec.hidden, hidden, out, false);
+        return sigmoid(out);
+      };
+    }
+    const [c1, c2] = spec.channels;
+    const t1 = repackTransposed(t("dec_out.3.weight"), c2, c1, 4), tb1 = t("dec_out.3.bias");
+    const t2 = repackTransposed(t("dec_out.5.weight"), c1, c1, 4), tb2 = t("dec_out.5.bias");
+    const wc = t("dec_out.7.weight"), bc = t("dec_out.7.bias");
+    const h7 = new Float32Array(49 * c2), h14 = new Float32Array(196 * c1), h28 = new Float32Array(784 * c1);
+    return (z, label) => {
+      first(z, label);
+      linear(w2, b2, spec.hidden, hidden, dense, true);
+      for (let c = 0; c < c2; c++) for (let p = 0; p < 49; p++) h7[p * c2 + c] = dense[c * 49 + p];  // CHW -> HWC
+      convTranspose(h7, 7, c2, t1, tb1, c1, h14);
+      convTranspose(h14, 14, c1, t2, tb2, c1, h28);
+      const out = new Float32Array(784);
+      conv3x3(h28, 28, c1, wc, bc, out);
+      return sigmoid(out);
+    };
+  }
+
+  async function load(spec) {
+    // One model's decoder: {decode(z, label), extras(names), bytes fetched}. spec: vae/webpage.page_spec.
+    const buf = await fetchBytes(spec.url, 0, spec.bytes);
+    const header = parseHeader(buf);
+    const run = build(spec, buf, header);
+    return {
+      bytes: buf.byteLength,
+      decode(z, label = 0) {
+        if (spec.num_classes && !(label >= 0 && label < spec.num_classes)) throw new Error(`no class ${label}`);
+        return run(z, label | 0);
+      },
+      async extras(names) {
+        // Stored extra tensors (the 2-D model's test codes), fetched together in one more Range request.
+        const offsets = names.map(n => (header.tensors[n] || {data_offsets: [0, 0]}).data_offsets);
+        const from = header.start + Math.min(...offsets.map(o => o[0]));
+        const extra = await fetchBytes(spec.url, from, header.start + Math.max(...offsets.map(o => o[1])));
+        this.bytes += extra.byteLength;
+        return Object.fromEntries(names.map(n => [n, tensor(extra, header, n, from)]));
+      },
+    };
+  }
+
+  window.VAEDecoder = {load};
+})();

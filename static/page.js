@@ -1,0 +1,277 @@
+// The page's side of the app: slider drags, the 2-D map and the interpolation scrubber decode here,
+// with static/decoder.js, and never call the server. app.py calls window.vaePage.* from js-only
+// event listeners after the server has set slider values (reset, random point, encode, model switch).
+// If the weights cannot be loaded or a decode fails, drags go to the server's /decode instead.
+(() => {
+  "use strict";
+
+  const MODELS = window.VAE_MODELS || {};  // name -> vae/webpage.page_spec, written into <head> by app.py
+  const MAP_RANGE = 4;  // the map shows z1, z2 in [-4, 4], as the z1/z2 sliders do
+  const COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+                   "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
+  const decoders = new Map();  // model name -> Promise of its decoder (fetched once per page)
+  const ready = new Map();  // model name -> decoder, once loaded
+  const state = {model: null, label: 0, values: [], map: null, mapBackground: null, path: null, fallback: null,
+                 shown: 0, copied: null};
+  const mapCodes = new Map();  // model name -> Promise of {mu, labels} for the 2-D map
+  window.vaeStats = {firstPaint: null, lastPaint: null, paints: 0, bytes: {}};
+
+  const $ = sel => document.querySelector(sel);
+
+  function decoderFor(name) {
+    if (!decoders.has(name)) {
+      const spec = MODELS[name];
+      const promise = spec ? window.VAEDecoder.load(spec) : Promise.reject(new Error(`no weights for ${name}`));
+      decoders.set(name, promise.then(d => {
+        ready.set(name, d);
+        window.vaeStats.bytes[name] = d.bytes;
+        return d;
+      }));
+    }
+    return decoders.get(name);
+  }
+
+  function status(selector, text) {
+    const el = $(`${selector} .vae-status`);
+    if (el) el.textContent = text;
+  }
+
+  function fallBack(error) {
+    // Say once, quietly, that the server decodes from now on.
+    if (state.fallback) return;
+    state.fallback = String(error && error.message || error);
+    console.warn("vae: decoding on the server:", state.fallback);
+    status("#decoded", `Decoding on the server (this browser could not: ${state.fallback}).`);
+    copyServerImage();
+  }
+
+  function paint(canvas, probs) {
+    // 28x28 probabilities -> grey pixels, white ink on black, as vae/render.to_image draws them.
+    if (!canvas) return;
+    const ctx = canvas.getContext("2d"), img = ctx.createImageData(28, 28), px = img.data;
+    for (let i = 0; i < 784; i++) {
+      const v = Math.floor(Math.min(Math.max(probs[i], 0), 1) * 255 + 0.5);
+      px[4 * i] = px[4 * i + 1] = px[4 * i + 2] = v;
+      px[4 * i + 3] = 255;
+    }
+    ctx.putImageData(img, 0, 0);
+  }
+
+  function blank(selector) {
+    const canvas = $(`${selector} canvas.vae-digit`);
+    if (canvas) canvas.getContext("2d").clearRect(0, 0, 28, 28);
+  }
+
+  function sliderCode(spec) {
+    // Slider i sets latent dimension ranking[i], as vae/explore.code_from_sliders does.
+    const z = new Float32Array(spec.latent_dim);
+    spec.ranking.forEach((d, i) => { z[d] = Number(state.values[i]) || 0; });
+    return z;
+  }
+
+  function decodeInto(selector, z, label) {
+    // Decode z with the current model into the canvas under `selector`; false if the page cannot.
+    const d = ready.get(state.model);
+    if (!d || state.fallback) return false;
+    try {
+      paint($(`${selector} canvas.vae-digit`), d.decode(z, label));
+    } catch (e) {
+      fallBack(e);
+      return false;
+    }
+    return true;
+  }
+
+  function paintSliders() {
+    if (!decodeInto("#decoded", sliderCode(MODELS[state.model]), state.label)) return;
+    const now = performance.now(), stats = window.vaeStats;
+    stats.firstPaint = stats.firstPaint ?? now;
+    stats.lastPaint = now;
+    stats.paints++;
+    status("#decoded", "");
+  }
+
+  async function show(model, label, values) {
+    // The server has set the model, class and sliders: draw that, once the model's weights are here.
+    const shown = ++state.shown;
+    if (model !== state.model) loading(model);
+    state.label = Number(label) || 0;
+    state.values = values.map(Number);
+    if (state.fallback) return;
+    try {
+      await decoderFor(model);
+    } catch (e) {
+      fallBack(e);
+      return;
+    }
+    if (shown !== state.shown) return;  // a newer call has drawn, or will
+    paintSliders();
+    mapShow(model);
+  }
+
+  function loading(model) {
+    // A new model: blank every canvas at once, so no view ever shows the old model's digit.
+    state.model = model;
+    state.path = null;
+    state.mapBackground = null;
+    for (const sel of ["#decoded", "#map-view", "#interp-scrub"]) blank(sel);
+    if (state.fallback) return;
+    if (!ready.has(model)) status("#decoded", `Loading the weights of ${model}…`);
+    decoderFor(model).catch(fallBack);
+  }
+
+  function onInput(e) {
+    // Native input events on the sliders: decode right here, no request (Gradio's own slider events
+    // would add a few ms of its bookkeeping first).
+    const block = e.target.closest && e.target.closest("[id^='z-'], #map-z1, #map-z2, #interp-scrub");
+    if (!block) return;
+    if (block.id === "interp-scrub") return scrub(Number(e.target.value));
+    if (block.id.startsWith("map-")) {
+      const [z1, z2] = state.map || [0, 0];
+      return mapPoint(block.id === "map-z1" ? Number(e.target.value) : z1,
+                      block.id === "map-z2" ? Number(e.target.value) : z2);
+    }
+    state.values[Number(block.id.slice(2))] = Number(e.target.value);
+    if (state.fallback) setTimeout(() => $("#server-decode")?.click(), 0);  // after Gradio stores the value
+    else paintSliders();
+  }
+
+  function copyServerImage() {
+    // Fallback: show the server's decoding (hidden image #decoded-server) in the canvas the user sees.
+    const img = $("#decoded-server img");
+    if (!state.fallback || !img || !img.src || img.src === state.copied) return;
+    state.copied = img.src;
+    const source = new Image();
+    source.onload = () => {
+      const ctx = $("#decoded canvas.vae-digit").getContext("2d");
+      ctx.imageSmoothingEnabled = false;
+      ctx.drawImage(source, 0, 0, 28, 28);
+    };
+    source.src = img.src;
+  }
+
+  // ---- the 2-D map ----
+
+  function toMap(canvas, z1, z2) {
+    return [(z1 + MAP_RANGE) / (2 * MAP_RANGE) * canvas.width, (MAP_RANGE - z2) / (2 * MAP_RANGE) * canvas.height];
+  }
+
+  async function mapShow(model) {
+    // Draw the test-set codes of a 2-D model (from its weights file's extras) and the current point.
+    const spec = MODELS[model], canvas = $("#map-view canvas.vae-map");
+    if (!canvas || !spec || spec.latent_dim !== 2 || !spec.has_codes) return;
+    if (!mapCodes.has(model)) {
+      mapCodes.set(model, decoderFor(model).then(d => d.extras(["extra.test_mu", "extra.test_labels"])).then(t => {
+        window.vaeStats.bytes[model] = ready.get(model).bytes;
+        return drawCodes(canvas, t["extra.test_mu"], t["extra.test_labels"], spec.class_names);
+      }));
+    }
+    state.mapBackground = await mapCodes.get(model);
+    if (state.model === model) mapPoint(...(state.map || [0, 0]));
+  }
+
+  function drawCodes(canvas, mu, labels, names) {
+    // The codes as dots coloured by class, with a legend, on an offscreen canvas reused under the marker.
+    const bg = document.createElement("canvas");
+    bg.width = canvas.width;
+    bg.height = canvas.height;
+    const ctx = bg.getContext("2d");
+    ctx.fillStyle = "#fff";
+    ctx.fillRect(0, 0, bg.width, bg.height);
+    ctx.strokeStyle = "#ccc";
+    for (let v = -MAP_RANGE; v <= MAP_RANGE; v++) {
+      const [x, y] = toMap(bg, v, v);
+      ctx.beginPath(); ctx.moveTo(x, 0); ctx.lineTo(x, bg.height); ctx.moveTo(0, y); ctx.lineTo(bg.width, y); ctx.stroke();
+    }
+    ctx.fillStyle = "#555";
+    ctx.font = "11px sans-serif";
+    for (let v = -MAP_RANGE + 1; v < MAP_RANGE; v++) {  // tick labels: z1 along the bottom, z2 up the left
+      const [x, y] = toMap(bg, v, v);
+      ctx.fillText(String(v), x + 2, bg.height - 4);
+      ctx.fillText(String(v), 2, y - 2);
+    }
+    ctx.fillText("z1 →", bg.width - 34, bg.height - 16);
+    ctx.fillText("z2 ↑", 20, 14);
+    ctx.globalAlpha = 0.6;
+    for (let i = 0; i < labels.length; i++) {
+      const [x, y] = toMap(bg, mu[2 * i], mu[2 * i + 1]);
+      ctx.fillStyle = COLOURS[labels[i] % COLOURS.length];
+      ctx.fillRect(x - 1.5, y - 1.5, 3, 3);
+    }
+    ctx.globalAlpha = 1;
+    ctx.font = "13px sans-serif";
+    names.forEach((name, i) => {
+      ctx.fillStyle = COLOURS[i % COLOURS.length];
+      ctx.fillRect(bg.width - 110, 8 + 16 * i, 10, 10);
+      ctx.fillStyle = "#222";
+      ctx.fillText(name, bg.width - 96, 17 + 16 * i);
+    });
+    return bg;
+  }
+
+  function mapPoint(z1, z2) {
+    // Decode (z1, z2) (latent dims 0 and 1, as /decode_2d does), and mark it on the map.
+    state.map = [z1, z2];
+    const spec = MODELS[state.model];
+    if (!spec || spec.latent_dim !== 2) return;
+    decodeInto("#map-view", [z1, z2], state.label);
+    const canvas = $("#map-view canvas.vae-map");
+    if (canvas && state.mapBackground) {
+      const ctx = canvas.getContext("2d"), [x, y] = toMap(canvas, z1, z2);
+      ctx.drawImage(state.mapBackground, 0, 0);
+      ctx.strokeStyle = "#000";
+      ctx.lineWidth = 2;
+      ctx.beginPath(); ctx.arc(x, y, 7, 0, 2 * Math.PI); ctx.stroke();
+      ctx.beginPath(); ctx.moveTo(x - 11, y); ctx.lineTo(x + 11, y); ctx.moveTo(x, y - 11); ctx.lineTo(x, y + 11); ctx.stroke();
+    }
+    const where = $("#map-view .vae-where");
+    if (where) where.textContent = `z1 = ${z1.toFixed(2)}, z2 = ${z2.toFixed(2)}`;
+  }
+
+  function onPointer(e) {
+    // Hovering, dragging or touching the map decodes the point under the pointer.
+    const canvas = e.target.closest && e.target.closest("#map-view canvas.vae-map");
+    if (!canvas || (e.type === "pointermove" && e.pointerType !== "mouse" && !e.buttons)) return;
+    const r = canvas.getBoundingClientRect();
+    const z1 = ((e.clientX - r.left) / r.width * 2 - 1) * MAP_RANGE, z2 = (1 - (e.clientY - r.top) / r.height * 2) * MAP_RANGE;
+    mapPoint(Math.round(z1 * 100) / 100, Math.round(z2 * 100) / 100);
+  }
+
+  // ---- the interpolation scrubber ----
+
+  function setPath(path) {
+    // The server's dense path between the two codes ({codes, labels}); the scrubber walks it.
+    state.path = path && path.codes && path.codes.length ? path : null;
+    const range = $("#interp-scrub input[type=range]");
+    if (!range || !state.path) return;
+    range.max = String(state.path.codes.length - 1);
+    range.disabled = false;
+    status("#interp-scrub", state.fallback ? "The scrubber needs the page's decoder; see the strip and GIF." : "");
+    decoderFor(state.model).then(() => scrub(Number(range.value))).catch(fallBack);
+  }
+
+  function scrub(i) {
+    const path = state.path;
+    if (!path) return;
+    i = Math.max(0, Math.min(path.codes.length - 1, i));
+    decodeInto("#interp-scrub", path.codes[i], path.labels ? path.labels[i] : 0);
+  }
+
+  const drawn = new WeakSet();  // map canvases drawn so far: Gradio renders a tab's content when first opened
+
+  function onMutation() {
+    copyServerImage();
+    const map = $("#map-view canvas.vae-map");
+    if (map && !drawn.has(map)) {
+      drawn.add(map);
+      if (state.model) mapShow(state.model);
+    }
+  }
+
+  document.addEventListener("input", onInput);
+  document.addEventListener("pointermove", onPointer);
+  document.addEventListener("pointerdown", onPointer);
+  new MutationObserver(onMutation).observe(document.documentElement,
+                                                {subtree: true, childList: true, attributes: true, attributeFilter: ["src"]});
+  window.vaePage = {show, loading, setPath, mapPoint};
+})();
