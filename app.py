@@ -69,7 +69,8 @@ def digit_canvas(extra: str = "") -> str:
 MAP_CSS = (" canvas.vae-map { width: 100%; max-width: 480px; aspect-ratio: 1; touch-action: none; cursor: crosshair;"
            " display: block; margin: 1.5em auto 0; } canvas.vae-digit { max-width: 160px; }")
 DIGIT_CSS = ("canvas.vae-digit { width: 100%; max-width: 280px; aspect-ratio: 1; display: block; margin: auto;"
-             " background: #000; image-rendering: pixelated; } .vae-status { font-size: 0.85em; opacity: 0.8; min-height: 1.2em; }")
+             " background: #000; image-rendering: pixelated; }"
+             " .vae-status { font-size: 0.85em; opacity: 0.8; min-height: 1.2em; }")
 
 
 def pick(name: str) -> explore.LoadedModel:
@@ -327,7 +328,7 @@ def build() -> gr.Blocks:
                     with gr.Accordion("More dimensions", open=False) as more:
                         sliders += [gr.Slider(-explore.SLIDER_RANGE, explore.SLIDER_RANGE, value=0, step=0.05,
                                               label=f"z{i}", elem_id=f"z-{i}") for i in range(TOP_SLIDERS, MAX_DIMS)]
-            with gr.Accordion("Start from a digit", open=False):
+            with gr.Accordion("Start from a digit", open=False, elem_id="start-from-digit"):
                 enc_up, enc_sk, enc_src, enc_ex = digit_input("Digit to edit", model)
                 encode_btn = gr.Button("Set the sliders to this digit's code", variant="primary")
 

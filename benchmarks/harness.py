@@ -36,6 +36,13 @@ SCORE_SHOWN = "() => /nats/.test(document.querySelector('#score')?.textContent |
 IMG_SRC = "sel => document.querySelector(sel + ' img')?.src || ''"
 IMG_CHANGED = """([sel, old]) => { const i = document.querySelector(sel + ' img');
   return !!i && !!i.src && i.src !== old && i.complete && i.naturalWidth > 0; }"""
+# The grey levels (0-255) of the 28x28 canvas the page paints a decoded digit into, in `sel`.
+CANVAS_PIXELS = """sel => { const c = document.querySelector(sel + ' canvas.vae-digit');
+  if (!c) return null;
+  const d = c.getContext('2d').getImageData(0, 0, 28, 28).data, out = [];
+  for (let i = 0; i < d.length; i += 4) out.push(d[i + 3] ? d[i] : -1);
+  return out; }"""
+PAINTED = "() => (window.vaeStats?.paints || 0) > 0"
 
 
 # ---- timing ----
@@ -182,7 +189,7 @@ def open_app(browser: "Browser", url: str) -> tuple["Page", list[str]]:
     page.on("console", on_console)
     page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
     page.goto(url, wait_until="load")
-    image_src(page, "#decoded", wait=True)  # the demo.load handler has drawn the origin
+    page.wait_for_function(PAINTED, timeout=30_000)  # the page has decoded and drawn the origin
     return page, errors
 
 
@@ -195,6 +202,19 @@ def wait_new_image(page: "Page", selector: str, old_src: str, timeout: float = 1
     """Wait until the <img> in `selector` shows a src other than old_src, fully loaded; returns the new src."""
     page.wait_for_function(IMG_CHANGED, arg=[selector, old_src], timeout=timeout)
     return page.evaluate(IMG_SRC, selector)
+
+
+def canvas_pixels(page: "Page", selector: str) -> list[int] | None:
+    """Grey levels of the decoded digit the page drew under `selector` (-1 where nothing is drawn)."""
+    return page.evaluate(CANVAS_PIXELS, selector)
+
+
+def wait_new_pixels(page: "Page", selector: str, old: list[int] | None, timeout: float = 15_000) -> list[int]:
+    """Wait until the digit canvas under `selector` shows a drawn picture other than `old`; returns it."""
+    page.wait_for_function(f"([sel, old]) => {{ const p = ({CANVAS_PIXELS})(sel);"
+                           " return !!p && p[0] >= 0 && JSON.stringify(p) !== JSON.stringify(old); }",
+                           arg=[selector, old], timeout=timeout)
+    return canvas_pixels(page, selector)
 
 
 def set_slider(page: "Page", index: int, value: float) -> None:
