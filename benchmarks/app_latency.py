@@ -1,10 +1,14 @@
 """How quickly does the app answer a latent slider, and what does it cost to run?
 
-Prints (a) the slider handler alone, in-process; (b) the full round trip in headless Chromium,
-from the slider's `input` event to the new decoded image's `load` event; (c) seconds from starting
-`python3 app.py` to its first HTTP 200; (d) the server's resident memory after start and after (b).
+Prints (a) the slider handler alone, in-process; (b) the server round trip in headless Chromium,
+from the slider's `input` event to the server's decoded image's `load` event (the path a page
+takes when it cannot decode itself: its weights are blocked here); (c) seconds from starting
+`python3 app.py` to its first HTTP 200; (d) the server's resident memory; (e) the page path: a
+mouse drag on a slider, from each `input` event to the page's own decode painted in the canvas,
+and to the next animation frame; (f) the page's first painted digit after navigation; (g) the
+bytes of weights the page fetches per model, on a first visit and after a reload.
 
-    python3 benchmarks/app_latency.py [--handler-samples 500] [--browser-samples 80]
+    python3 benchmarks/app_latency.py [--handler-samples 500] [--browser-samples 80] [--page-moves 150]
 """
 import argparse
 import os
@@ -17,12 +21,14 @@ from typing import TYPE_CHECKING
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.harness import (  # noqa: E402
+    PAINTED,
     ROOT,
     SLIDER_STEP,
+    VIEWPORT,
     chromium,
-    image_src,
     open_app,
     rss_mb,
+    select_model,
     serve_app,
     set_slider,
     summary,
@@ -30,25 +36,38 @@ from benchmarks.harness import (  # noqa: E402
 )
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Page
+    from playwright.sync_api import Browser, Page
 
-TARGETS_MS = {"handler p95": 5.0, "browser round trip p95": 100.0}
+TARGETS_MS = {"handler p95": 5.0, "browser round trip p95": 100.0, "page paint p95": 16.0}
 
-# Stamps the slider's `input` event and the decoded image's `load` event (capture phase: `load` does not bubble).
+# Per slider `input` event: from the event's creation (event.timeStamp) to the end of the page's own
+# handler (page.js paints synchronously; a listener on window runs after it) and to the next frame.
+PAGE_HOOK = """() => {
+  window.__moves = [];
+  document.addEventListener('input', e => {
+    if (!e.target.closest || !e.target.closest("[id^='z-']")) return;
+    const t0 = e.timeStamp, paints = window.vaeStats.paints;
+    window.addEventListener('input', () => {
+      const painted = performance.now(), ok = window.vaeStats.paints > paints;
+      requestAnimationFrame(() => window.__moves.push([ok, painted - t0, performance.now() - t0]));
+    }, {once: true});
+  }, true);
+}"""
+# The weights each model's page decoder fetched: bytes over the wire and bytes of content (Resource Timing).
+WEIGHT_BYTES = """() => performance.getEntriesByType('resource').filter(e => e.name.includes('.safetensors'))
+  .map(e => [decodeURIComponent(e.name).split('/').pop(), e.transferSize, e.encodedBodySize])"""
+
+# Stamps the slider's `input` event; page.js stamps painting the server's decoded image into the canvas.
 TIMING_HOOK = """() => {
   performance.setResourceTimingBufferSize(100000);
-  document.addEventListener('input', () => { window.__t0 = performance.now(); }, true);
-  document.addEventListener('load', e => {
-    if (e.target.closest && e.target.closest('#decoded')) {
-      window.__t1 = performance.now(); window.__src = e.target.src;
-    }
-  }, true);
+  document.addEventListener('input', e => { window.__t0 = e.timeStamp; }, true);
 }"""
 # The in-page round trip and its parts: until the browser requests the new PNG (event, queue, handler, Gradio's
 # post-processing, the SSE message), and the PNG's fetch (Resource Timing).
 # A PNG the browser had cached has no new entry: then only the round trip counts.
-PARTS = """() => { const r = performance.getEntriesByName(window.__src).filter(e => e.startTime >= window.__t0).at(-1);
-  const out = {'round trip': window.__t1 - window.__t0};
+PARTS = """() => { const src = window.vaeStats.serverSrc;
+  const r = performance.getEntriesByName(src).filter(e => e.startTime >= window.__t0).at(-1);
+  const out = {'round trip': window.vaeStats.lastPaint - window.__t0};
   return r ? {...out, 'to image request': r.startTime - window.__t0, 'image fetch': r.responseEnd - r.startTime} : out;
 }"""
 
@@ -78,14 +97,15 @@ def slider_values(samples: int, seed: int = 0) -> list[tuple[int, float]]:
 
 
 def bench_browser(page: "Page", samples: int) -> dict[str, list[float]]:
-    """Round trips of a slider move in ms: in-page (input event to image load) split into its parts, and wall clock."""
+    """Server round trips of a slider move in ms: in-page (input event to image load) split into its parts,
+    and wall clock."""
     page.evaluate(TIMING_HOOK)
     out: dict[str, list[float]] = {"round trip": [], "to image request": [], "image fetch": [], "wall": []}
     for i, (index, value) in enumerate(slider_values(samples + 5)):
-        old = image_src(page, "#decoded")
+        old = page.evaluate("window.vaeStats.serverPaints")
         start = time.perf_counter()
         set_slider(page, index, value)
-        page.wait_for_function("old => window.__src && window.__src !== old", arg=old, timeout=15_000)
+        page.wait_for_function("old => window.vaeStats.serverPaints > old", arg=old, timeout=15_000)
         wall = (time.perf_counter() - start) * 1000
         parts = page.evaluate(PARTS)
         if i >= 5:  # the first few warm up the browser's and the server's caches
@@ -95,11 +115,57 @@ def bench_browser(page: "Page", samples: int) -> dict[str, list[float]]:
     return out
 
 
+def bench_page(page: "Page", moves: int, seed: int = 0) -> dict[str, list[float]]:
+    """A mouse drag back and forth on the first slider: per input event, ms to painted and to the next frame."""
+    page.evaluate(PAGE_HOOK)
+    box = page.locator("#z-0 input[type=range]").bounding_box()
+    rng, y = random.Random(seed), box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] / 2, y)
+    page.mouse.down()
+    while page.evaluate("window.__moves.length") < moves + 5:
+        page.mouse.move(box["x"] + rng.uniform(0.02, 0.98) * box["width"], y, steps=4)
+    page.mouse.up()
+    done = page.evaluate("window.__moves")[5:]  # the first few warm up the JIT
+    if not all(ok for ok, _, _ in done):
+        raise RuntimeError("an input event of the drag did not paint")
+    return {"painted": [m[1] for m in done], "frame": [m[2] for m in done]}
+
+
+def weight_bytes(browser: "Browser", url: str, names: list[str]) -> None:
+    """Bytes of weights fetched per model: choose each model in turn, then reload and choose them again."""
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    for visit in ("first visit", "after a reload"):
+        page.goto(url, wait_until="load")
+        page.wait_for_function(PAINTED, timeout=30_000)
+        for name in names:
+            if not page.evaluate("n => window.vaeStats.bytes[n]", name):  # the default model has loaded already
+                select_model(page, name)
+                page.wait_for_function("n => window.vaeStats.bytes[n]", arg=name, timeout=30_000)
+        for file, transfer, body in page.evaluate(WEIGHT_BYTES):
+            size = (ROOT / "weights" / file).stat().st_size
+            print(f"(g) {visit:<14} {file:<28} {body / 1e6:6.2f} MB of {size / 1e6:6.2f} MB file;"
+                  f" over the wire {transfer / 1e6:6.2f} MB")
+    context.close()
+
+
+def server_page(browser: "Browser", url: str) -> "Page":
+    """A page whose weights requests fail, so it decodes on the server, as the app did before."""
+    context = browser.new_context(viewport=VIEWPORT)
+    context.route("**/*.safetensors", lambda route: route.abort())
+    page = context.new_page()
+    page.goto(url, wait_until="load")
+    page.locator("#decoded .vae-status").filter(has_text="server").wait_for(timeout=30_000)
+    page.wait_for_function("() => window.vaeStats.serverPaints > 0", timeout=30_000)
+    return page
+
+
 def main() -> None:
     """Run the four measurements and print them."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--handler-samples", type=int, default=500)
     parser.add_argument("--browser-samples", type=int, default=80)
+    parser.add_argument("--page-moves", type=int, default=150)
     args = parser.parse_args()
 
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start "
@@ -111,8 +177,15 @@ def main() -> None:
         rss_start = rss_mb(proc.pid)
         page, errors = open_app(browser, url)
         print(f"(d) server RSS after start: {rss_start:.0f} MiB; after opening the page: {rss_mb(proc.pid):.0f} MiB")
-        ms = bench_browser(page, args.browser_samples)
-        print(summary("(b) browser: input event -> img load", ms["round trip"], TARGETS_MS["browser round trip p95"]))
+        print(f"(f) page: first digit painted {page.evaluate('window.vaeStats.firstPaint'):.0f} ms after navigation "
+              f"start (weights of {page.evaluate('Object.keys(window.vaeStats.bytes)')[0]} fetched and decoded)")
+        ms = bench_page(page, args.page_moves)
+        print(summary("(e) page: input event -> canvas painted", ms["painted"], TARGETS_MS["page paint p95"]))
+        print(summary("    same, to the next animation frame", ms["frame"]))
+        weight_bytes(browser, url, list(page.evaluate("Object.keys(window.VAE_MODELS)")))
+        ms = bench_browser(server_page(browser, url), args.browser_samples)
+        print(summary("(b) server: input event -> image painted", ms["round trip"],
+                      TARGETS_MS["browser round trip p95"]))
         print(summary("    of which: until the PNG is requested", ms["to image request"]))
         print(summary("    of which: fetching the PNG", ms["image fetch"]))
         print(summary("    same round trip, Playwright wall clock", ms["wall"]))

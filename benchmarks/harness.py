@@ -6,6 +6,7 @@ click and wait for a new image.
 """
 
 import os
+import re
 import shutil
 import socket
 import statistics
@@ -88,12 +89,29 @@ def start_app(port: int, log: Path, cache: Path) -> subprocess.Popen:
         return subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
+class PortTaken(RuntimeError):
+    """Another server took the port between free_port() and our app binding it (Gradio then moves on)."""
+
+
+def launched_port(log: Path) -> int | None:
+    """The port the app says it listens on ('Running on local URL: ...'), or None before it says so."""
+    found = re.search(r"Running on local URL:\s+\S+:(\d+)", log.read_text(errors="replace"))
+    return int(found.group(1)) if found else None
+
+
 def wait_ready(url: str, proc: subprocess.Popen, log: Path, timeout: float = 180.0) -> float:
-    """Seconds until `url` answers HTTP 200; raises with the app's log if it dies or times out."""
+    """Seconds until our app listens at `url` and answers HTTP 200; raises with the app's log if it dies or times
+    out, PortTaken if it had to listen elsewhere (a 200 from `url` would then come from somebody else's server)."""
     start = time.perf_counter()
     while time.perf_counter() - start < timeout:
         if proc.poll() is not None:
             raise RuntimeError(f"app.py exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        port = launched_port(log)
+        if port is None:
+            time.sleep(0.1)
+            continue
+        if port != urlparse(url).port:
+            raise PortTaken(f"{url} was taken; app.py listens on port {port}")
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
                 if response.status == 200:
@@ -117,12 +135,25 @@ def stop_app(proc: subprocess.Popen) -> None:
 @contextmanager
 def serve_app() -> Iterator[tuple[str, subprocess.Popen, float]]:
     """The app running on a free port: (url, process, seconds to first HTTP 200); stopped on exit."""
-    port, cache = free_port(), Path(tempfile.mkdtemp(prefix="vae-app-cache-"))
-    log = cache.parent / f"vae-app-{port}.log"
-    proc = start_app(port, log, cache)
+    cache = Path(tempfile.mkdtemp(prefix="vae-app-cache-"))
+    for _ in range(3):  # other jobs on this machine start servers on the same port range
+        port = free_port()
+        log, url = cache.parent / f"vae-app-{port}.log", f"http://127.0.0.1:{port}/"
+        proc = start_app(port, log, cache)
+        try:
+            startup = wait_ready(url, proc, log)
+            break
+        except PortTaken:
+            stop_app(proc)
+        except BaseException:
+            stop_app(proc)
+            shutil.rmtree(cache, ignore_errors=True)
+            raise
+    else:
+        shutil.rmtree(cache, ignore_errors=True)
+        raise RuntimeError(f"no free port in {PORTS.start}-{PORTS.stop - 1} stayed free long enough")
     try:
-        url = f"http://127.0.0.1:{port}/"
-        yield url, proc, wait_ready(url, proc, log)
+        yield url, proc, startup
     finally:
         stop_app(proc)
         shutil.rmtree(cache, ignore_errors=True)
@@ -189,7 +220,7 @@ def open_app(browser: "Browser", url: str) -> tuple["Page", list[str]]:
     page.on("console", on_console)
     page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
     page.goto(url, wait_until="load")
-    page.wait_for_function(PAINTED, timeout=30_000)  # the page has decoded and drawn the origin
+    page.wait_for_function(PAINTED, timeout=60_000)  # the page has decoded and drawn the origin
     return page, errors
 
 

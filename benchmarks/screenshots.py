@@ -1,4 +1,4 @@
-"""Screenshots of each view of the app for the README, and one interpolation GIF, written to docs/.
+"""Screenshots of each view of the app for the README, an interpolation GIF and a slider-drag GIF, written to docs/.
 
     python3 benchmarks/screenshots.py
 
@@ -7,15 +7,19 @@ fashion-mlp-20d models.
 """
 
 import argparse
+import io
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from PIL import Image  # noqa: E402
+
 from benchmarks.harness import (  # noqa: E402
     ROOT,
     SCORE_SHOWN,
+    canvas_pixels,
     choose_example,
     chromium,
     click_and_wait,
@@ -25,13 +29,14 @@ from benchmarks.harness import (  # noqa: E402
     select_model,
     serve_app,
     set_slider,
-    wait_new_image,
+    wait_new_pixels,
 )
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
 DOCS = ROOT / "docs"
+DRAG_FRAMES = 40  # slider positions in the drag GIF, there and back
 MAP_MODEL = "mlp-2d"
 CONDITIONAL_MODEL = "cmlp-20d"
 FASHION_MODEL = "fashion-mlp-20d"
@@ -51,9 +56,9 @@ def shoot(page: "Page", name: str) -> Path:
 def shoot_views(page: "Page") -> None:
     """Sliders, samples, reconstruction and interpolation (with its GIF), on the default model."""
     for index, value in ((0, 2.0), (1, -1.5)):
-        old = image_src(page, "#decoded")
+        old = canvas_pixels(page, "#decoded")
         set_slider(page, index, value)
-        wait_new_image(page, "#decoded", old)
+        wait_new_pixels(page, "#decoded", old)
     shoot(page, "latent-sliders")
     open_tab(page, "Random samples")
     click_and_wait(page, "Sample", "#samples")
@@ -72,14 +77,29 @@ def shoot_views(page: "Page") -> None:
     shoot(page, "interpolate")
 
 
+def shoot_drag(page: "Page") -> None:
+    """An animated GIF of the first slider dragged from -2.5 to 2.5 and back, the digit redrawn by the page."""
+    digit, first = page.locator("#decoded").bounding_box(), page.locator("#z-0").bounding_box()
+    clip = {"x": digit["x"], "y": digit["y"], "width": first["x"] + first["width"] - digit["x"],
+            "height": digit["height"]}
+    values = [-2.5 + 5 * i / (DRAG_FRAMES // 2 - 1) for i in range(DRAG_FRAMES // 2)]
+    frames = []
+    for value in values + values[::-1]:
+        set_slider(page, 0, round(value / 0.05) * 0.05)
+        shot = Image.open(io.BytesIO(page.screenshot(clip=clip))).convert("RGB")
+        frames.append(shot.resize((shot.width // 2, shot.height // 2), Image.LANCZOS))
+    frames[0].save(DOCS / "drag.gif", save_all=True, append_images=frames[1:], duration=60, loop=0, optimize=True)
+    print("wrote docs/drag.gif")
+
+
 def shoot_map(page: "Page") -> None:
-    """The latent map of the 2-D model, with one point decoded."""
+    """The latent map of the 2-D model, with the pointer over one point, decoded by the page."""
     select_model(page, MAP_MODEL)
     open_tab(page, "Latent map")
     image_src(page, "#manifold", wait=True)
-    page.locator("#tab-map canvas, #tab-map svg").first.wait_for()  # the scatter plot
-    page.locator("#tab-map input[type=range]").first.fill("1.5")
-    image_src(page, "#point", wait=True)
+    page.wait_for_function("() => document.querySelector('#map-view .vae-where')?.textContent")
+    box = page.locator("#map-view canvas.vae-map").bounding_box()
+    page.mouse.move(box["x"] + 0.68 * box["width"], box["y"] + 0.3 * box["height"])
     shoot(page, "latent-map")
 
 
@@ -106,7 +126,7 @@ def main() -> None:
     DOCS.mkdir(exist_ok=True)
     errors: list[str] = []
     with serve_app() as (url, _, _), chromium() as browser:
-        for shots in (shoot_views, shoot_map, shoot_every_class, shoot_fashion):
+        for shots in (shoot_drag, shoot_views, shoot_map, shoot_every_class, shoot_fashion):
             page, page_errors = open_app(browser, url)
             shots(page)
             errors += page_errors

@@ -1,6 +1,6 @@
 // The VAE's decoder in plain JavaScript (float32), read straight from the model's safetensors file.
-// window.VAEDecoder.load(spec) fetches the header and the decoder tensors (one HTTP Range request) and
-// returns {decode(z, label) -> Float32Array(784) of pixel probabilities}; the math mirrors vae/model.py.
+// window.VAEDecoder.load(spec) fetches the header and the decoder tensors (one HTTP Range request, kept in
+// Cache Storage) and returns {decode(z, label) -> Float32Array(784) of pixel probabilities}; the math mirrors vae/model.py.
 (() => {
   "use strict";
 
@@ -24,6 +24,18 @@
     if (!response.ok) throw new Error(`HTTP ${response.status} for ${url}`);
     const buf = await response.arrayBuffer();
     return response.status === 206 ? buf : buf.slice(start, end);
+  }
+
+  async function cachedBytes(spec, start, end) {
+    // fetchBytes, kept in the browser's Cache Storage under the weights' SHA-256: the browser's HTTP cache
+    // does not keep Range responses, and a model's weights should cross the network once.
+    const key = `${spec.url}?sha256=${spec.sha256}&bytes=${start}-${end}`;
+    const cache = await (window.caches ? caches.open("vae-weights").catch(() => null) : null);
+    const hit = cache && await cache.match(key);
+    if (hit) return {buf: await hit.arrayBuffer(), fetched: 0};
+    const buf = await fetchBytes(spec.url, start, end);
+    if (cache) await cache.put(key, new Response(buf.slice(0))).catch(() => null);  // quota full: just refetch
+    return {buf, fetched: buf.byteLength};
   }
 
   function parseHeader(buf) {
@@ -153,11 +165,11 @@
 
   async function load(spec) {
     // One model's decoder: {decode(z, label), extras(names), bytes fetched}. spec: vae/webpage.page_spec.
-    const buf = await fetchBytes(spec.url, 0, spec.bytes);
+    const {buf, fetched} = await cachedBytes(spec, 0, spec.bytes);
     const header = parseHeader(buf);
     const run = build(spec, buf, header);
     return {
-      bytes: buf.byteLength,
+      bytes: fetched,  // 0 when the weights came from the page's cache
       decode(z, label = 0) {
         if (spec.num_classes && !(label >= 0 && label < spec.num_classes)) throw new Error(`no class ${label}`);
         return run(z, label | 0);
@@ -166,8 +178,9 @@
         // Stored extra tensors (the 2-D model's test codes), fetched together in one more Range request.
         const offsets = names.map(n => (header.tensors[n] || {data_offsets: [0, 0]}).data_offsets);
         const from = header.start + Math.min(...offsets.map(o => o[0]));
-        const extra = await fetchBytes(spec.url, from, header.start + Math.max(...offsets.map(o => o[1])));
-        this.bytes += extra.byteLength;
+        const got = await cachedBytes(spec, from, header.start + Math.max(...offsets.map(o => o[1])));
+        const extra = got.buf;
+        this.bytes += got.fetched;
         return Object.fromEntries(names.map(n => [n, tensor(extra, header, n, from)]));
       },
     };

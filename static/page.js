@@ -14,7 +14,16 @@
   const state = {model: null, label: 0, values: [], map: null, mapBackground: null, path: null, fallback: null,
                  shown: 0, copied: null};
   const mapCodes = new Map();  // model name -> Promise of {mu, labels} for the 2-D map
-  window.vaeStats = {firstPaint: null, lastPaint: null, paints: 0, bytes: {}};
+  // What the page has done, for tests and benchmarks/app_latency.py: paints of its own decodes and of the
+  // server's (fallback) decodes, times in ms since navigation start, weight bytes fetched per model.
+  window.vaeStats = {firstPaint: null, lastPaint: null, paints: 0, serverPaints: 0, serverSrc: null, bytes: {}};
+
+  function painted(kind) {
+    const now = performance.now(), stats = window.vaeStats;
+    stats.firstPaint = stats.firstPaint ?? now;
+    stats.lastPaint = now;
+    stats[kind]++;
+  }
 
   const $ = sel => document.querySelector(sel);
 
@@ -84,10 +93,7 @@
 
   function paintSliders() {
     if (!decodeInto("#decoded", sliderCode(MODELS[state.model]), state.label)) return;
-    const now = performance.now(), stats = window.vaeStats;
-    stats.firstPaint = stats.firstPaint ?? now;
-    stats.lastPaint = now;
-    stats.paints++;
+    painted("paints");
     status("#decoded", "");
   }
 
@@ -146,6 +152,8 @@
       const ctx = $("#decoded canvas.vae-digit").getContext("2d");
       ctx.imageSmoothingEnabled = false;
       ctx.drawImage(source, 0, 0, 28, 28);
+      window.vaeStats.serverSrc = source.src;
+      painted("serverPaints");
     };
     source.src = img.src;
   }

@@ -14,19 +14,17 @@ from vae.explore import LoadedModel
 DECODER_PREFIX = "dec_"
 
 
-def header_tensors(path: str | Path) -> tuple[int, dict[str, dict]]:
-    """A safetensors file's data start (8 + header length) and its tensor entries by name."""
+def read_header(path: str | Path) -> tuple[int, dict]:
+    """A safetensors file's data start (8 + header length) and its JSON header."""
     with open(path, "rb") as f:
         (n,) = struct.unpack("<Q", f.read(8))
-        header = json.loads(f.read(n))
-    header.pop("__metadata__", None)
-    return 8 + n, header
+        return 8 + n, json.loads(f.read(n))
 
 
 def decoder_bytes(path: str | Path) -> int:
     """How many bytes from the start of the file hold the header and every decoder tensor."""
-    start, tensors = header_tensors(path)
-    return start + max(t["data_offsets"][1] for name, t in tensors.items() if name.startswith(DECODER_PREFIX))
+    start, header = read_header(path)
+    return start + max(t["data_offsets"][1] for name, t in header.items() if name.startswith(DECODER_PREFIX))
 
 
 def page_spec(lm: LoadedModel, path: str | Path, url: str) -> dict:
@@ -35,6 +33,7 @@ def page_spec(lm: LoadedModel, path: str | Path, url: str) -> dict:
     return {
         "url": url,
         "bytes": decoder_bytes(path),
+        "sha256": read_header(path)[1]["__metadata__"]["sha256"],  # the page's cache key: new weights, new key
         "arch": cfg.arch,
         "latent_dim": cfg.latent_dim,
         "hidden": cfg.hidden,
