@@ -60,10 +60,10 @@ def page_head() -> str:
     return f"<script>window.VAE_MODELS = {data};</script>{scripts}"
 
 
-def digit_canvas(extra: str = "") -> str:
+def digit_canvas(status: str = "") -> str:
     """HTML of a 28x28 canvas the page paints a decoded digit into, with a status line."""
-    return (f'{extra}<canvas class="vae-digit" width="28" height="28"></canvas>'
-            '<p class="vae-status" aria-live="polite"></p>')
+    return ('<canvas class="vae-digit" width="28" height="28"></canvas>'
+            f'<p class="vae-status" aria-live="polite">{status}</p>')
 
 
 MAP_CSS = (" canvas.vae-map { width: 100%; max-width: 480px; aspect-ratio: 1; touch-action: none; cursor: crosshair;"
@@ -369,7 +369,8 @@ def build() -> gr.Blocks:
             interp_btn = gr.Button("Interpolate", variant="primary")
             strip = gr.Image(label="Path through latent space", format="png", interactive=False)
             gr.HTML('<input type="range" min="0" max="100" value="50" step="1" disabled '
-                    'aria-label="Scrub along the path">' + digit_canvas(), elem_id="interp-scrub",
+                    'aria-label="Scrub along the path">' + digit_canvas("Interpolate first, then scrub the path."),
+                    elem_id="interp-scrub",
                     label="Scrub along the path (decoded in your browser)", show_label=True, container=True,
                     css_template=DIGIT_CSS + " input[type=range] { width: 100%; }")
             path = gr.JSON(visible="hidden")

@@ -83,11 +83,11 @@ def shoot_drag(page: "Page") -> None:
     clip = {"x": digit["x"], "y": digit["y"], "width": first["x"] + first["width"] - digit["x"],
             "height": digit["height"]}
     values = [-2.5 + 5 * i / (DRAG_FRAMES // 2 - 1) for i in range(DRAG_FRAMES // 2)]
+    page.locator("#decoded").scroll_into_view_if_needed()
     frames = []
     for value in values + values[::-1]:
         set_slider(page, 0, round(value / 0.05) * 0.05)
-        shot = Image.open(io.BytesIO(page.screenshot(clip=clip))).convert("RGB")
-        frames.append(shot.resize((shot.width // 2, shot.height // 2), Image.LANCZOS))
+        frames.append(Image.open(io.BytesIO(page.screenshot(clip=clip))).convert("RGB"))
     frames[0].save(DOCS / "drag.gif", save_all=True, append_images=frames[1:], duration=60, loop=0, optimize=True)
     print("wrote docs/drag.gif")
 
