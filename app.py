@@ -395,7 +395,7 @@ def build() -> gr.Blocks:
                     scatter = gr.ScatterPlot(x="z1", y="z2", color="class", visible="hidden")
                     point = gr.Image(label="Decoded point", elem_id="point", format="png", interactive=False,
                                      visible="hidden")
-                    server_decode_2d = gr.Button("Decode on the server", visible="hidden")
+                    server_decode_2d = gr.Button("Decode on the server", elem_id="server-decode-2d", visible="hidden")
 
         with gr.Tab("Every class", visible=False, elem_id="tab-every") as every_tab:
             gr.Markdown("Conditional model: the code keeps the *style* of your digit, the label sets *which* digit.")

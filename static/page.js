@@ -9,10 +9,12 @@
   const MAP_RANGE = 4;  // the map shows z1, z2 in [-4, 4], as the z1/z2 sliders do
   const COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
                    "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
+  // Fallback: the server's decodings (hidden images) are drawn into the canvases the user sees.
+  const SERVER_IMAGES = [["#decoded-server", "#decoded"], ["#point", "#map-view"]];
   const decoders = new Map();  // model name -> Promise of its decoder (fetched once per page)
   const ready = new Map();  // model name -> decoder, once loaded
   const state = {model: null, label: 0, values: [], map: null, mapBackground: null, path: null, fallback: null,
-                 shown: 0, copied: null};
+                 shown: 0, copied: {}};
   const mapCodes = new Map();  // model name -> Promise of {mu, labels} for the 2-D map
   // What the page has done, for tests and benchmarks/app_latency.py: paints of its own decodes and of the
   // server's (fallback) decodes, times in ms since navigation start, weight bytes fetched per model.
@@ -133,6 +135,7 @@
     if (!block) return;
     if (block.id === "interp-scrub") return scrub(Number(e.target.value));
     if (block.id.startsWith("map-")) {
+      if (state.fallback) return setTimeout(() => $("#server-decode-2d")?.click(), 0);
       const [z1, z2] = state.map || [0, 0];
       return mapPoint(block.id === "map-z1" ? Number(e.target.value) : z1,
                       block.id === "map-z2" ? Number(e.target.value) : z2);
@@ -143,19 +146,22 @@
   }
 
   function copyServerImage() {
-    // Fallback: show the server's decoding (hidden image #decoded-server) in the canvas the user sees.
-    const img = $("#decoded-server img");
-    if (!state.fallback || !img || !img.src || img.src === state.copied) return;
-    state.copied = img.src;
-    const source = new Image();
-    source.onload = () => {
-      const ctx = $("#decoded canvas.vae-digit").getContext("2d");
-      ctx.imageSmoothingEnabled = false;
-      ctx.drawImage(source, 0, 0, 28, 28);
-      window.vaeStats.serverSrc = source.src;
-      painted("serverPaints");
-    };
-    source.src = img.src;
+    // Fallback: show each new server decoding in the canvas the user sees.
+    if (!state.fallback) return;
+    for (const [from, to] of SERVER_IMAGES) {
+      const img = $(`${from} img`), canvas = $(`${to} canvas.vae-digit`);
+      if (!img || !img.src || !canvas || img.src === state.copied[from]) continue;
+      state.copied[from] = img.src;
+      const source = new Image();
+      source.onload = () => {
+        const ctx = canvas.getContext("2d");
+        ctx.imageSmoothingEnabled = false;
+        ctx.drawImage(source, 0, 0, 28, 28);
+        window.vaeStats.serverSrc = source.src;
+        painted("serverPaints");
+      };
+      source.src = img.src;
+    }
   }
 
   // ---- the 2-D map ----
@@ -234,6 +240,11 @@
     }
     const where = $("#map-view .vae-where");
     if (where) where.textContent = `z1 = ${z1.toFixed(2)}, z2 = ${z2.toFixed(2)}`;
+    // The z1/z2 number boxes follow the pointer (shown only: the page, not the server, uses the point).
+    [["#map-z1", z1], ["#map-z2", z2]].forEach(([sel, v]) => {
+      const box = $(`${sel} input[type=number]`);
+      if (box && document.activeElement !== box) box.value = v;
+    });
   }
 
   function onPointer(e) {

@@ -287,4 +287,9 @@ def test_falls_back_to_the_server_without_weights(browser: "Browser", app_url: s
     lm = models[explore.default_model(models)]
     eventually(shows_sliders(pg, lm, [2.0] + [0.0] * (lm.latent_dim - 1)))
     assert "server" in status.inner_text()
+    select_model(pg, "mlp-2d")
+    open_tab(pg, "Latent map")
+    pg.locator("#map-z1 input[type=range]").fill("1.5")
+    eventually(lambda: assert_shows(canvas_pixels(pg, "#map-view"), decode_probs(models["mlp-2d"].model,
+                                                                              torch.tensor([[1.5, 0.0]]))[0]))
     context.close()
