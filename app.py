@@ -36,7 +36,20 @@ EXAMPLES = {"mnist": sorted(str(p) for p in (HERE / "examples").glob("*.png")),
 TOP_SLIDERS = 10  # shown at once; the rest sit under "more dimensions"
 SCALE = 8  # 28 px -> 224 px, nearest neighbour
 MAX_FILE_SIZE = "10mb"
-CSS = "img { image-rendering: pixelated; }"  # keep 28x28 pixels crisp at any display size
+CSS = ("img { image-rendering: pixelated; }"  # keep 28x28 pixels crisp at any display size
+       # A phone: the decoded digit, small, and its buttons stay on top while the sliders scroll under them;
+       # tab labels may wrap so that every view has a tab (Gradio hides the ones that overflow in a menu).
+       " .gradio-container { overflow: clip !important; }"  # as Gradio's overflow: hidden, but sticky works below
+       " @media (max-width: 640px) {"
+       " #decoded-col { position: sticky; top: 0; z-index: 50; display: grid !important;"
+       " grid-template-columns: minmax(0, 45%) minmax(0, 1fr); gap: 8px; align-items: start;"
+       " background: var(--background-fill-primary); padding: 4px 0 8px; }"
+       " #decoded { grid-row: span 2; height: auto !important; }"
+       " #decoded img { max-height: 150px; }"
+       " .tab-wrapper, .tab-container { height: auto !important; }"
+       " .tab-container button { white-space: normal; min-width: min-content; min-height: 44px; padding: 0 6px;"
+       " font-size: 14px; line-height: 1.2; }"
+       " }")
 # The page's own scripts, served from static/ and loaded in <head>.
 STATIC = HERE / "static"
 PAGE_SCRIPTS = ["draw.js"]
@@ -343,7 +356,7 @@ def build() -> gr.Blocks:
 
         with gr.Tab("Latent sliders"):
             with gr.Row():
-                with gr.Column(scale=1):
+                with gr.Column(scale=1, elem_id="decoded-col"):
                     decoded = gr.Image(label="Decoded", elem_id="decoded", height=320, show_label=True, format="png",
                                        interactive=False)
                     with gr.Row():
