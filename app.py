@@ -390,8 +390,8 @@ def build() -> gr.Blocks:
                 with gr.Column():
                     with gr.Row():
                         # Fixed heights leave room above each image for its label, which would cover the top.
-                        seen = gr.Image(label="What the model sees (28x28)", format="png", interactive=False,
-                                        height=280)
+                        seen = gr.Image(label="What the model sees (28x28)", elem_id="seen", format="png",
+                                        interactive=False, height=280)
                         recon = gr.Image(label="Reconstruction", elem_id="recon", format="png", interactive=False,
                                          height=280)
                     posterior = gr.Image(label="Samples from the posterior: the model's uncertainty", format="png",
