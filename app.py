@@ -56,8 +56,9 @@ PAGE_SCRIPTS = ["draw.js"]
 PAD_CSS = (".vae-pad-canvas { display: block; width: 100%; max-width: 280px; aspect-ratio: 1; margin: auto;"
            " touch-action: none; cursor: crosshair; border: 1px solid var(--border-color-primary); }"
            " .vae-pad-tools { display: flex; gap: 8px; justify-content: center; margin-top: 6px; }"
-           " .vae-pad-button { min-height: 40px; min-width: 72px; padding: 0 12px; border-radius: 6px;"
-           " border: 1px solid var(--border-color-primary); background: var(--button-secondary-background-fill); }")
+           " .vae-pad-button { min-height: 44px; min-width: 80px; padding: 0 12px; border-radius: 6px;"
+           " font: inherit; color: var(--body-text-color); border: 1px solid var(--border-color-primary);"
+           " background: var(--button-secondary-background-fill); }")
 
 torch.set_num_threads(1)  # one decode is microseconds of math; thread hand-offs would cost more than they save
 MODELS, LOAD_PROBLEMS = explore.load_models(WEIGHTS)
@@ -282,7 +283,7 @@ class DigitInput:
 
 
 def digit_input(label: str, model: gr.Dropdown, pad: str) -> DigitInput:
-    """Upload / draw tabs, examples and a random-example button; the buttons use the tab on view.
+    """Upload tab (with examples and a random-example button) and Draw tab; the buttons read the tab on view.
 
     Uploads arrive as plain files (gr.File, not gr.Image) so that vae.preprocess, not
     Gradio, is the first to open them, and a bad file gets our clear message. The Draw tab is
@@ -290,19 +291,17 @@ def digit_input(label: str, model: gr.Dropdown, pad: str) -> DigitInput:
     the server of a stroke only after it has uploaded it. It stays as the hidden input that API
     clients send drawings to, and that the page fills with its canvas at each click.
     """
-    with gr.Tabs() as tabs:
-        with gr.Tab("Upload", id="upload"):
+    with gr.Tabs():
+        with gr.Tab("Upload"):
             upload = gr.File(label=label, type="filepath", file_types=["image"], height=140)
-        with gr.Tab("Draw", id="draw"):
+            examples = gr.Examples(EXAMPLES["mnist"], inputs=upload, label="Examples from the test set",
+                                   examples_per_page=20)
+            gr.Button("Random example", size="sm").click(on_random_example, model, upload, queue=False,
+                                                         api_visibility="private")
+        with gr.Tab("Draw"):
             gr.HTML(f'<div class="vae-pad" data-pad="{pad}" data-label="{label}"></div>',
                     js_on_load="window.vaeDraw?.mount(element);", css_template=PAD_CSS)
             sketch = gr.Sketchpad(label=label, type="numpy", visible=False)
-    examples = gr.Examples(EXAMPLES["mnist"], inputs=upload, label="Examples from the test set", examples_per_page=20)
-    gr.Button("Random example", size="sm").click(on_random_example, model, upload, queue=False,
-                                                 api_visibility="private")
-    # An example or an upload brings its tab to view, since the buttons read the tab on view.
-    upload.change(lambda v: gr.Tabs(selected="upload") if v else gr.skip(), upload, tabs, queue=False,
-                  show_progress="hidden", api_visibility="private")
     return DigitInput(upload, sketch, pad, examples.dataset)
 
 
