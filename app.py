@@ -53,10 +53,12 @@ CSS = ("img { image-rendering: pixelated; }"  # keep 28x28 pixels crisp at any d
 # The page's own scripts, served from static/ and loaded in <head>.
 STATIC = HERE / "static"
 PAGE_SCRIPTS = ["draw.js"]
-PAD_CSS = (".vae-pad-canvas { display: block; width: 100%; max-width: 280px; aspect-ratio: 1; margin: auto;"
+PAD_CSS = (".vae-pad-label { margin: 0 0 6px; font-size: var(--block-label-text-size);"
+           " color: var(--block-label-text-color); }"
+           " .vae-pad-canvas { display: block; width: 100%; max-width: 280px; aspect-ratio: 1; margin: auto;"
            " touch-action: none; cursor: crosshair; border: 1px solid var(--border-color-primary); }"
-           " .vae-pad-tools { display: flex; gap: 8px; justify-content: center; margin-top: 6px; }"
-           " .vae-pad-button { min-height: 44px; min-width: 80px; padding: 0 12px; border-radius: 6px;"
+           " .vae-pad-tools { display: flex; gap: 8px; justify-content: center; align-items: center; margin-top: 6px; }"
+           " .vae-pad-button { height: 44px; min-width: 80px; margin: 0; padding: 0 12px; border-radius: 6px;"
            " font: inherit; color: var(--body-text-color); border: 1px solid var(--border-color-primary);"
            " background: var(--button-secondary-background-fill); }")
 
@@ -299,7 +301,8 @@ def digit_input(label: str, model: gr.Dropdown, pad: str) -> DigitInput:
             gr.Button("Random example", size="sm").click(on_random_example, model, upload, queue=False,
                                                          api_visibility="private")
         with gr.Tab("Draw"):
-            gr.HTML(f'<div class="vae-pad" data-pad="{pad}" data-label="{label}"></div>',
+            gr.HTML(f'<p class="vae-pad-label">{label}</p>'
+                    f'<div class="vae-pad" data-pad="{pad}" data-label="{label}"></div>',
                     js_on_load="window.vaeDraw?.mount(element);", css_template=PAD_CSS)
             sketch = gr.Sketchpad(label=label, type="numpy", visible=False)
     return DigitInput(upload, sketch, pad, examples.dataset)
@@ -368,7 +371,7 @@ def build() -> gr.Blocks:
                     with gr.Accordion("More dimensions", open=False) as more:
                         sliders += [gr.Slider(-explore.SLIDER_RANGE, explore.SLIDER_RANGE, value=0, step=0.05,
                                               label=f"z{i}") for i in range(TOP_SLIDERS, MAX_DIMS)]
-            with gr.Accordion("Start from a digit", open=False):
+            with gr.Accordion("Start from a digit", open=False, elem_id="start-from"):
                 enc = digit_input("Digit to edit", model, "encode")
                 encode_btn = gr.Button("Set the sliders to this digit's code", variant="primary")
 

@@ -145,12 +145,32 @@ def test_a_click_right_after_the_stroke_uses_the_new_drawing(page: "Page") -> No
     assert same_shape(shown(page, "#seen"), drawn(SEVEN)) < 0.7  # back on the Upload tab: the 0 again
 
 
+def test_undo_takes_back_the_last_stroke(page: "Page") -> None:
+    """A stray stroke after the 7, then Undo: the 7 alone is read."""
+    open_tab(page, "Reconstruct")
+    draw_digit(page, "#tab-reconstruct")
+    draw_digit(page, "#tab-reconstruct", stroke=[(-100, 100), (100, -100)])
+    page.locator("#tab-reconstruct").get_by_role("button", name="Undo", exact=True).click()
+    click_and_wait(page, "Reconstruct", "#recon")
+    assert_reads_the_seven(page)
+
+
+def test_a_drawing_sets_the_sliders(page: "Page") -> None:
+    """"Start from a digit": a drawn 7 sets the sliders to its code, and the decoded digit is that 7."""
+    page.get_by_text("Start from a digit").click()
+    draw_digit(page, "#start-from")
+    click_and_wait(page, "Set the sliders to this digit's code", "#decoded")
+    assert same_shape(shown(page, "#decoded"), drawn(SEVEN)) > 0.8
+    assert any(float(v) != 0 for v in page.locator("input[type=range]").evaluate_all("e => e.map(i => i.value)"))
+
+
 def test_an_empty_canvas_gives_one_message_and_keeps_the_outputs(page: "Page") -> None:
-    """Reconstruct on an empty pad: one warning, no "Error" badges, the last reconstruction stays."""
+    """Reconstruct on a cleared pad: one warning, no "Error" badges, the last reconstruction stays."""
     open_tab(page, "Reconstruct")
     choose_example(page, "#tab-reconstruct", "digit-0-1-test0003.png")
     old = click_and_wait(page, "Reconstruct", "#recon")
-    page.locator("#tab-reconstruct").get_by_role("tab", name="Draw", exact=True).click()
+    draw_digit(page, "#tab-reconstruct")
+    page.locator("#tab-reconstruct").get_by_role("button", name="Clear", exact=True).click()
     page.get_by_role("button", name="Reconstruct", exact=True).click()
     toast = page.locator(".toast-body")
     toast.first.wait_for()
