@@ -191,6 +191,17 @@ def test_a_finger_draws_at_the_first_touch_on_a_phone(phone: "Page") -> None:
     assert_reads_the_seven(phone)
 
 
+OVERFLOWING = """() => [...document.querySelectorAll('body *')].filter(e => { const r = e.getBoundingClientRect();
+    return r.width > 0 && r.right > innerWidth + 0.5 && getComputedStyle(e).visibility !== 'hidden'; })
+  .map(e => e.tagName + ' ' + String(e.className).slice(0, 40))"""  # Gradio clips them: scrollWidth cannot tell
+
+
+def assert_nothing_overflows_sideways(page: "Page") -> None:
+    """No element on view reaches past the right edge of the screen, and the page does not scroll sideways."""
+    assert page.evaluate(OVERFLOWING) == []
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["viewport"]["width"]
+
+
 def in_view(box: dict | None) -> bool:
     """Whether a bounding box lies wholly inside the phone's viewport."""
     view = PHONE["viewport"]
@@ -213,7 +224,7 @@ def test_the_decoded_digit_stays_in_view_while_a_finger_drags_the_tenth_slider(p
     assert wait_new_image(phone, "#decoded", old) != old
     boxes.append(phone.locator("#decoded").bounding_box())
     assert all(in_view(b) for b in boxes), [b for b in boxes if not in_view(b)]
-    assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["viewport"]["width"]
+    assert_nothing_overflows_sideways(phone)
 
 
 def test_tabs_and_model_picker_work_with_a_finger(phone: "Page") -> None:
@@ -225,7 +236,7 @@ def test_tabs_and_model_picker_work_with_a_finger(phone: "Page") -> None:
         assert tabs.nth(i).bounding_box()["height"] >= 44
         tabs.nth(i).tap()
         assert tabs.nth(i).get_attribute("aria-selected") == "true"
-        assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["viewport"]["width"]
+        assert_nothing_overflows_sideways(phone)
     phone.get_by_label("Model").tap()
     phone.get_by_role("option", name="mlp-2d", exact=True).tap()
     phone.get_by_text("mlp, 2-D latent").wait_for()  # the chosen model's description
