@@ -104,7 +104,7 @@ def shoot_fashion(page: "Page") -> None:
 
 
 def shoot_phone(page: "Page") -> None:
-    """A phone: a finger drags the 10th slider (the digit stays on top), and draws a 7 to reconstruct."""
+    """A phone: a finger drags the 10th slider (the digit stays on top), and draws a 7, which the model then sees."""
     slider = page.locator("input[type=range][aria-label^='range slider for']").nth(9)
     slider.scroll_into_view_if_needed()
     area = slider.bounding_box()
@@ -115,6 +115,10 @@ def shoot_phone(page: "Page") -> None:
     shoot(page, "phone-sliders", full_page=False)
     page.get_by_role("tab", name="Reconstruct", exact=True).tap()
     draw_digit(page, "#tab-reconstruct", touch=True)
+    old = image_src(page, "#seen")
+    page.get_by_role("button", name="Reconstruct", exact=True).tap()
+    wait_new_image(page, "#seen", old)
+    page.locator("#tab-reconstruct canvas.vae-pad-canvas").scroll_into_view_if_needed()
     shoot(page, "phone-draw", full_page=False)
 
 
