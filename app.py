@@ -37,9 +37,9 @@ TOP_SLIDERS = 10  # shown at once; the rest sit under "more dimensions"
 SCALE = 8  # 28 px -> 224 px, nearest neighbour
 MAX_FILE_SIZE = "10mb"
 CSS = ("img { image-rendering: pixelated; }"  # keep 28x28 pixels crisp at any display size
+       " .gradio-container { overflow: clip !important; }"  # clips as Gradio's overflow: hidden, but lets sticky work
        # A phone: the decoded digit, small, and its buttons stay on top while the sliders scroll under them;
        # tab labels may wrap so that every view has a tab (Gradio hides the ones that overflow in a menu).
-       " .gradio-container { overflow: clip !important; }"  # as Gradio's overflow: hidden, but sticky works below
        " @media (max-width: 640px) {"
        " #decoded-col { position: sticky; top: 0; z-index: 50; display: grid !important;"
        " grid-template-columns: minmax(0, 45%) minmax(0, 1fr); gap: 8px; align-items: start;"
@@ -290,8 +290,8 @@ def digit_input(label: str, model: gr.Dropdown, pad: str) -> DigitInput:
     Uploads arrive as plain files (gr.File, not gr.Image) so that vae.preprocess, not
     Gradio, is the first to open them, and a bad file gets our clear message. The Draw tab is
     our own canvas (static/draw.js): Gradio's Sketchpad starts with no tool selected and tells
-    the server of a stroke only after it has uploaded it. It stays as the hidden input that API
-    clients send drawings to, and that the page fills with its canvas at each click.
+    the server of a stroke only after it has uploaded it. The Sketchpad stays, hidden, as the
+    input API clients send drawings to and the page fills from its canvas at each click.
     """
     with gr.Tabs():
         with gr.Tab("Upload"):

@@ -6,7 +6,7 @@
   "use strict";
 
   const SIZE = 280;  // canvas pixels; the digit is cropped and scaled to MNIST's 20x20 box on the server
-  const LINE = 20;  // stroke width in canvas pixels: a digit drawn across most of the pad gets MNIST's ~2 px strokes
+  const LINE = 20;  // pen width in canvas pixels, chosen with benchmarks/pen_width.py (README, "Drawing")
   const pads = new Map();  // pad id -> {strokes, canvas}; kept if Gradio mounts the tab's content again
 
   function paint(pad) {
@@ -40,22 +40,23 @@
 
   function listen(pad) {
     const canvas = pad.canvas;
-    let stroke = null;
+    let stroke = null, pointer = null;  // the stroke being drawn, by one pointer (a second finger is ignored)
     canvas.addEventListener("pointerdown", event => {
-      if (event.button > 0) return;  // only the primary button, pen tip or finger draws
+      if (event.button > 0 || stroke) return;  // only the primary button, pen tip or finger draws
       event.preventDefault();
       canvas.setPointerCapture(event.pointerId);
+      pointer = event.pointerId;
       stroke = [point(canvas, event)];
       pad.strokes.push(stroke);
       paint(pad);
     });
     canvas.addEventListener("pointermove", event => {
-      if (!stroke) return;
+      if (!stroke || event.pointerId !== pointer) return;
       const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [event];
       for (const e of events.length ? events : [event]) stroke.push(point(canvas, e));
       paint(pad);
     });
-    const end = () => { stroke = null; };
+    const end = event => { if (event.pointerId === pointer) stroke = null; };
     canvas.addEventListener("pointerup", end);
     canvas.addEventListener("pointercancel", end);
   }
