@@ -5,6 +5,7 @@ Models are the *.safetensors files in weights/ (or $VAE_WEIGHTS_DIR), loaded onc
 """
 
 import ctypes
+import inspect
 import io
 import json
 import os
@@ -12,9 +13,11 @@ import random
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache, partial
 from pathlib import Path
+from typing import Any
 
 import gradio as gr
 import pandas as pd
@@ -34,11 +37,32 @@ EXAMPLES = {"mnist": sorted(str(p) for p in (HERE / "examples").glob("*.png")),
 TOP_SLIDERS = 10  # shown at once; the rest sit under "more dimensions"
 SCALE = 8  # 28 px -> 224 px, nearest neighbour
 MAX_FILE_SIZE = "10mb"
-CSS = "img, canvas { image-rendering: pixelated; }"  # keep 28x28 pixels crisp at any display size
+CSS = ("img, canvas { image-rendering: pixelated; }"  # keep 28x28 pixels crisp at any display size
+       " .gradio-container { overflow: clip !important; }"  # clips as Gradio's overflow: hidden, but lets sticky work
+       # A phone: the decoded digit, small, and its buttons stay on top while the sliders scroll under them;
+       # tab labels may wrap so that every view has a tab (Gradio hides the ones that overflow in a menu).
+       " @media (max-width: 640px) {"
+       " #decoded-col { position: sticky; top: 0; z-index: 50; display: grid !important;"
+       " grid-template-columns: minmax(0, 45%) minmax(0, 1fr); gap: 8px; align-items: start;"
+       " background: var(--background-fill-primary); padding: 4px 0 8px; }"
+       " #decoded { grid-row: span 2; height: auto !important; }"
+       " #decoded canvas.vae-digit { max-width: 150px; }"
+       " .tab-wrapper, .tab-container { height: auto !important; }"
+       " .tab-container button { white-space: normal; min-width: min-content; min-height: 44px; padding: 0 6px;"
+       " font-size: 14px; line-height: 1.2; }"
+       " }")
 # The page's own scripts, served from static/ and loaded in <head>, in this order.
 STATIC = HERE / "static"
-PAGE_SCRIPTS = ["decoder.js", "page.js"]
+PAGE_SCRIPTS = ["decoder.js", "page.js", "draw.js"]
 SCRUB_STEPS = 101  # positions of the interpolation scrubber
+PAD_CSS = (".vae-pad-label { margin: 0 0 6px; font-size: var(--block-label-text-size);"
+           " color: var(--block-label-text-color); }"
+           " .vae-pad-canvas { display: block; width: 100%; max-width: 280px; aspect-ratio: 1; margin: auto;"
+           " touch-action: none; cursor: crosshair; border: 1px solid var(--border-color-primary); }"
+           " .vae-pad-tools { display: flex; gap: 8px; justify-content: center; align-items: center; margin-top: 6px; }"
+           " .vae-pad-button { height: 44px; min-width: 80px; margin: 0; padding: 0 12px; border-radius: 6px;"
+           " font: inherit; color: var(--body-text-color); border: 1px solid var(--border-color-primary);"
+           " background: var(--button-secondary-background-fill); }")
 
 torch.set_num_threads(1)  # one decode is microseconds of math; thread hand-offs would cost more than they save
 MODELS, LOAD_PROBLEMS = explore.load_models(WEIGHTS)
@@ -122,15 +146,15 @@ def big(probs: torch.Tensor) -> str:
     return png(to_image(probs, SCALE))
 
 
-def read_digit(lm: explore.LoadedModel, upload: str | None, sketch: dict | None, source: str) -> torch.Tensor:
-    """The 28x28 input from whichever of upload or drawing the user touched last.
+def read_digit(lm: explore.LoadedModel, upload: str | None, sketch: dict | None) -> torch.Tensor:
+    """The 28x28 input: the upload if there is one, else the drawing.
 
-    A drawing also counts when nothing was uploaded: the canvas reports a stroke to the
-    server about a second after it ends, so a quick click may arrive before that report.
+    The page sends only the one on view (static/draw.js), so a drawing made while an older
+    upload sits in the other tab is what gets read.
     """
     composite = (sketch or {}).get("composite")
     try:
-        if upload and (source == "upload" or composite is None):
+        if upload:
             return load_digit(upload, lm.frame)
         if composite is None:
             raise ImageError("No image yet: upload one, draw one, or click an example.")
@@ -170,10 +194,10 @@ def on_random_point(name: str, label: int, seed: float | None) -> list:
     return [on_slide(name, label, *values), *values]
 
 
-def on_encode(name: str, upload: str | None, sketch: dict | None, source: str) -> list:
+def on_encode(name: str, upload: str | None, sketch: dict | None) -> list:
     """Sliders to the code of an image, so the user can edit a real digit."""
     lm = pick(name)
-    x = read_digit(lm, upload, sketch, source)
+    x = read_digit(lm, upload, sketch)
     label = digit_label(lm, x)
     values = slider_values(lm, explore.encode(lm, x, label))
     return [on_slide(name, label or 0, *values), gr.update(value=label or 0), *values]
@@ -185,30 +209,30 @@ def on_samples(name: str, label: int, n: float, temperature: float, seed: float)
     return png(grid_image(probs, nrow=min(int(n), 8), scale=3))
 
 
-def on_reconstruct(name: str, upload: str | None, sketch: dict | None, source: str) -> list:
+def on_reconstruct(name: str, upload: str | None, sketch: dict | None) -> list:
     """What the model sees, its reconstruction, posterior samples, and how typical the image is."""
     lm = pick(name)
-    x = read_digit(lm, upload, sketch, source)
+    x = read_digit(lm, upload, sketch)
     out = explore.reconstruct(lm, x, digit_label(lm, x))
     text = explore.describe_score(out["nelbo"], out["percentile"], lm.metadata["dataset"])
     return [big(x), big(out["reconstruction"]), png(grid_image(out["samples"], nrow=4, scale=3)), text]
 
 
-def on_interpolate(name: str, up_a: str | None, sk_a: dict | None, src_a: str, up_b: str | None, sk_b: dict | None,
-                   src_b: str, steps: float, method: str) -> list:
+def on_interpolate(name: str, up_a: str | None, sk_a: dict | None, up_b: str | None, sk_b: dict | None,
+                   steps: float, method: str) -> list:
     """A strip and an animated GIF from one image to the other."""
     lm = pick(name)
-    xa, xb = read_digit(lm, up_a, sk_a, src_a), read_digit(lm, up_b, sk_b, src_b)
+    xa, xb = read_digit(lm, up_a, sk_a), read_digit(lm, up_b, sk_b)
     frames = explore.interpolation(lm, xa, xb, int(steps), method, (digit_label(lm, xa), digit_label(lm, xb)))
     gif = OUTPUTS.save(gif_bytes(frames, scale=SCALE), ".gif")
     return [png(grid_image(frames, nrow=int(steps), scale=3)), gif]
 
 
-def on_interp_path(name: str, up_a: str | None, sk_a: dict | None, src_a: str, up_b: str | None, sk_b: dict | None,
-                   src_b: str, method: str) -> dict:
+def on_interp_path(name: str, up_a: str | None, sk_a: dict | None, up_b: str | None, sk_b: dict | None,
+                   method: str) -> dict:
     """A dense path of codes (and labels) between the two images, which the page's scrubber decodes."""
     lm = pick(name)
-    xa, xb = read_digit(lm, up_a, sk_a, src_a), read_digit(lm, up_b, sk_b, src_b)
+    xa, xb = read_digit(lm, up_a, sk_a), read_digit(lm, up_b, sk_b)
     z, y = explore.interpolation_path(lm, xa, xb, SCRUB_STEPS, method, (digit_label(lm, xa), digit_label(lm, xb)))
     return {"codes": z.tolist(), "labels": None if y is None else y.tolist()}
 
@@ -219,12 +243,12 @@ def on_map_point(name: str, label: int, z1: float, z2: float) -> str:
     return on_slide(name, label, *[point.get(d, 0.0) for d in pick(name).ranking])
 
 
-def on_every_label(name: str, upload: str | None, sketch: dict | None, source: str) -> list:
+def on_every_label(name: str, upload: str | None, sketch: dict | None) -> list:
     """Same style, every class: one row of decodings."""
     lm = pick(name)
     if not lm.conditional:
         raise gr.Error("Pick a conditional model (its name starts with 'c') for this view.")
-    row, label = explore.every_label(lm, read_digit(lm, upload, sketch, source))
+    row, label = explore.every_label(lm, read_digit(lm, upload, sketch))
     text = f"Read as **{lm.class_names[label]}**; decoded as every class:"
     return [png(grid_image(row, nrow=len(row), scale=3)), text]
 
@@ -271,26 +295,71 @@ def on_random_example(name: str) -> str:
     return random.choice(EXAMPLES[pick(name).metadata["dataset"]])
 
 
-def digit_input(label: str, model: gr.Dropdown) -> tuple[gr.File, gr.Sketchpad, gr.State, gr.Dataset]:
-    """Upload / draw tabs, examples and a random-example button; a State remembers which the user touched last.
+@dataclass
+class DigitInput:
+    """One image input of the page: an upload, a drawing pad, and the value that carries a drawing to the server."""
+
+    upload: gr.File
+    sketch: gr.Sketchpad
+    pad: str  # the id static/draw.js knows its drawing pad by
+    examples: gr.Dataset
+
+
+def digit_input(label: str, model: gr.Dropdown, pad: str) -> DigitInput:
+    """Upload tab (with examples and a random-example button) and Draw tab; the buttons read the tab on view.
 
     Uploads arrive as plain files (gr.File, not gr.Image) so that vae.preprocess, not
-    Gradio, is the first to open them, and a bad file gets our clear message.
+    Gradio, is the first to open them, and a bad file gets our clear message. The Draw tab is
+    our own canvas (static/draw.js): Gradio's Sketchpad starts with no tool selected and tells
+    the server of a stroke only after it has uploaded it. The Sketchpad stays, hidden, as the
+    input API clients send drawings to and the page fills from its canvas at each click.
     """
-    source = gr.State("upload")
     with gr.Tabs():
         with gr.Tab("Upload"):
             upload = gr.File(label=label, type="filepath", file_types=["image"], height=140)
+            examples = gr.Examples(EXAMPLES["mnist"], inputs=upload, label="Examples from the test set",
+                                   examples_per_page=20)
+            gr.Button("Random example", size="sm").click(on_random_example, model, upload, queue=False,
+                                                         api_visibility="private")
         with gr.Tab("Draw"):
-            sketch = gr.Sketchpad(label=label, type="numpy", height=280, canvas_size=(280, 280),
-                                  brush=gr.Brush(default_size=18, colors=["#000000"], color_mode="fixed"))
-    examples = gr.Examples(EXAMPLES["mnist"], inputs=upload, label="Examples from the test set", examples_per_page=20)
-    gr.Button("Random example", size="sm").click(on_random_example, model, upload, queue=False,
-                                                 api_visibility="private")
-    upload.change(lambda v: "upload" if v else gr.skip(), upload, source, queue=False, show_progress="hidden",
-                  api_visibility="private")
-    sketch.change(lambda v: "draw", sketch, source, queue=False, show_progress="hidden", api_visibility="private")
-    return upload, sketch, source, examples.dataset
+            gr.HTML(f'<p class="vae-pad-label">{label}</p>'
+                    f'<div class="vae-pad" data-pad="{pad}" data-label="{label}"></div>',
+                    js_on_load="window.vaeDraw?.mount(element);", css_template=PAD_CSS)
+            sketch = gr.Sketchpad(label=label, type="numpy", visible=False)
+    return DigitInput(upload, sketch, pad, examples.dataset)
+
+
+def drawings_js(inputs: list, *digits: DigitInput) -> str:
+    """The js of an event on `inputs` that puts in each digit input's drawing or upload, whichever is on view."""
+    slots = [[d.pad, next(i for i, c in enumerate(inputs) if c is d.upload),
+              next(i for i, c in enumerate(inputs) if c is d.sketch)] for d in digits]
+    return f"(...values) => window.vaeDraw ? window.vaeDraw.inputs(values, {json.dumps(slots)}) : values"
+
+
+def gently(handler: Callable[..., Any], warn: bool = True) -> Callable[..., Any]:
+    """`handler`, except that when the app's own page calls it, a refused input is one warning
+    (none if not `warn`) and the outputs stay as they were, instead of a red "Error" in every output.
+
+    API clients still get the error. Gradio's page marks its calls with the header
+    x-gradio-user: app (its clients send "api").
+    """
+    def run(request: gr.Request, *args: Any) -> Any:
+        try:
+            return handler(*args)
+        except gr.Error as e:
+            if request.headers.get("x-gradio-user") != "app":
+                raise
+            if warn:
+                gr.Warning(e.message)
+            return gr.skip()
+
+    # Gradio reads API parameter names from the signature and passes the request by its annotation.
+    request = inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=gr.Request)
+    run.__signature__ = inspect.signature(handler).replace(
+        parameters=[request, *inspect.signature(handler).parameters.values()])
+    run.__annotations__ = {**handler.__annotations__, "request": gr.Request}
+    run.__name__, run.__doc__ = handler.__name__, handler.__doc__
+    return run
 
 
 def build() -> gr.Blocks:
@@ -311,7 +380,7 @@ def build() -> gr.Blocks:
 
         with gr.Tab("Latent sliders"):
             with gr.Row():
-                with gr.Column(scale=1):
+                with gr.Column(scale=1, elem_id="decoded-col"):
                     gr.HTML(digit_canvas(), elem_id="decoded", label="Decoded", show_label=True, container=True,
                             css_template=DIGIT_CSS)
                     # The server's decoding, for API clients and for a page that cannot decode itself.
@@ -329,7 +398,7 @@ def build() -> gr.Blocks:
                         sliders += [gr.Slider(-explore.SLIDER_RANGE, explore.SLIDER_RANGE, value=0, step=0.05,
                                               label=f"z{i}", elem_id=f"z-{i}") for i in range(TOP_SLIDERS, MAX_DIMS)]
             with gr.Accordion("Start from a digit", open=False, elem_id="start-from-digit"):
-                enc_up, enc_sk, enc_src, enc_ex = digit_input("Digit to edit", model)
+                enc = digit_input("Digit to edit", model, "encode")
                 encode_btn = gr.Button("Set the sliders to this digit's code", variant="primary")
 
         with gr.Tab("Random samples"):
@@ -344,13 +413,13 @@ def build() -> gr.Blocks:
         with gr.Tab("Reconstruct", elem_id="tab-reconstruct"):
             with gr.Row():
                 with gr.Column():
-                    rec_up, rec_sk, rec_src, rec_ex = digit_input("Your digit", model)
+                    rec = digit_input("Your digit", model, "reconstruct")
                     rec_btn = gr.Button("Reconstruct", variant="primary")
                 with gr.Column():
                     with gr.Row():
                         # Fixed heights leave room above each image for its label, which would cover the top.
-                        seen = gr.Image(label="What the model sees (28x28)", format="png", interactive=False,
-                                        height=280)
+                        seen = gr.Image(label="What the model sees (28x28)", elem_id="seen", format="png",
+                                        interactive=False, height=280)
                         recon = gr.Image(label="Reconstruction", elem_id="recon", format="png", interactive=False,
                                          height=280)
                     posterior = gr.Image(label="Samples from the posterior: the model's uncertainty", format="png",
@@ -360,9 +429,9 @@ def build() -> gr.Blocks:
         with gr.Tab("Interpolate"):
             with gr.Row():
                 with gr.Column(elem_id="interp-from"):
-                    a_up, a_sk, a_src, a_ex = digit_input("From", model)
+                    a = digit_input("From", model, "from")
                 with gr.Column(elem_id="interp-to"):
-                    b_up, b_sk, b_src, b_ex = digit_input("To", model)
+                    b = digit_input("To", model, "to")
             with gr.Row():
                 steps = gr.Slider(2, 20, value=10, step=1, label="Steps")
                 method = gr.Radio(["linear", "spherical"], value="spherical", label="Path")
@@ -399,7 +468,7 @@ def build() -> gr.Blocks:
 
         with gr.Tab("Every class", visible=False, elem_id="tab-every") as every_tab:
             gr.Markdown("Conditional model: the code keeps the *style* of your digit, the label sets *which* digit.")
-            ev_up, ev_sk, ev_src, ev_ex = digit_input("Your digit", model)
+            ev = digit_input("Your digit", model, "every")
             every_btn = gr.Button("Decode with every label", variant="primary")
             every_text = gr.Markdown()
             every_row = gr.Image(label="Same style, every class", elem_id="every-row", format="png",
@@ -417,7 +486,7 @@ def build() -> gr.Blocks:
         model.change(None, model, js="m => { window.vaePage?.loading(m); }")  # blank at once: never a stale digit
         model.change(on_model, model, model_outputs, api_name="select_model").then(**page_show)
         demo.load(on_model, model, model_outputs, api_name="initial_state").then(**page_show)
-        example_sets = [enc_ex, rec_ex, a_ex, b_ex, ev_ex]
+        example_sets = [d.examples for d in (enc, rec, a, b, ev)]
         model.change(partial(on_examples, count=len(example_sets)), model, example_sets, api_name="examples",
                      api_visibility="private", queue=False)
         # Slider drags decode in the page (static/page.js); it clicks this hidden button only when it cannot.
@@ -427,20 +496,26 @@ def build() -> gr.Blocks:
         origin_btn.click(on_origin, [model, label], [decoded_server, *sliders], api_name="origin").then(**page_show)
         random_btn.click(on_random_point, [model, label, seed], [decoded_server, *sliders],
                          api_name="random_point").then(**page_show)
-        encode_btn.click(on_encode, [model, enc_up, enc_sk, enc_src], [decoded_server, label, *sliders],
-                         api_name="encode", **images).then(**page_show)
+        inputs = [model, enc.upload, enc.sketch]
+        encode_btn.click(gently(on_encode), inputs, [decoded_server, label, *sliders], api_name="encode",
+                         js=drawings_js(inputs, enc), **images).then(**page_show)
         sample_btn.click(on_samples, [model, label, n, temperature, sample_seed], samples, api_name="samples")
-        rec_btn.click(on_reconstruct, [model, rec_up, rec_sk, rec_src], [seen, recon, posterior, score],
-                      api_name="reconstruct", **images)
-        interp_inputs = [model, a_up, a_sk, a_src, b_up, b_sk, b_src]
-        interp_btn.click(on_interpolate, [*interp_inputs, steps, method], [strip, gif], api_name="interpolate",
-                         **images).then(on_interp_path, [*interp_inputs, method], path, api_name="interpolation_path",
-                                        api_visibility="private", **images).then(
+        inputs = [model, rec.upload, rec.sketch]
+        rec_btn.click(gently(on_reconstruct), inputs, [seen, recon, posterior, score], api_name="reconstruct",
+                      js=drawings_js(inputs, rec), **images)
+        inputs = [model, a.upload, a.sketch, b.upload, b.sketch]
+        # The scrubber's path is a second call on the same inputs; a refused input was already said once.
+        interp_btn.click(gently(on_interpolate), [*inputs, steps, method], [strip, gif], api_name="interpolate",
+                         js=drawings_js([*inputs, steps, method], a, b), **images).then(
+                             gently(on_interp_path, warn=False), [*inputs, method], path,
+                             api_name="interpolation_path", api_visibility="private",
+                             js=drawings_js([*inputs, method], a, b), **images).then(
                              None, path, js="p => { window.vaePage?.setPath(p); }")
         # The map and its z1/z2 sliders decode in the page; /decode_2d stays for API clients.
         server_decode_2d.click(on_map_point, [model, label, z1, z2], point, api_name="decode_2d", **fast)
-        every_btn.click(on_every_label, [model, ev_up, ev_sk, ev_src], [every_row, every_text],
-                        api_name="every_label", **images)
+        inputs = [model, ev.upload, ev.sketch]
+        every_btn.click(gently(on_every_label), inputs, [every_row, every_text], api_name="every_label",
+                        js=drawings_js(inputs, ev), **images)
     return demo
 
 

@@ -18,6 +18,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
@@ -31,8 +32,11 @@ CHROMIUM = Path("/usr/bin/chromium")  # Debian's build: Playwright's own downloa
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic"]
 VIEWPORT = {"width": 1280, "height": 900}
+PHONE = {"viewport": {"width": 390, "height": 844}, "has_touch": True, "is_mobile": True}  # a 390-px phone, touch
 SLIDER_STEP = 0.05  # the app's latent slider step; values off this grid are rounded by the browser
-SEVEN = [(-50, -60), (50, -60), (10, 70)]  # a "7", as offsets in px from the canvas centre
+SEVEN = [(-50, -60), (50, -60), (10, 70)]  # a "7", as offsets in px from the centre of a full-size pad
+MOVE_MS, REST_MS = 16, 100  # a finger's moves come once a frame; it rests a moment before it lifts
+PAD_SIZE = 280  # px: the drawing pad's size on a desktop screen (static/draw.js)
 SCORE_SHOWN = "() => /nats/.test(document.querySelector('#score')?.textContent || '')"
 IMG_SRC = "sel => document.querySelector(sel + ' img')?.src || ''"
 IMG_CHANGED = """([sel, old]) => { const i = document.querySelector(sel + ' img');
@@ -207,9 +211,10 @@ def console_error(msg: "ConsoleMessage") -> str | None:
     return f"console: {msg.text} ({url})"
 
 
-def open_app(browser: "Browser", url: str) -> tuple["Page", list[str]]:
-    """A fresh page showing the app's initial state, and a live list of its console errors and page errors."""
-    page = browser.new_page(viewport=VIEWPORT)
+def open_app(browser: "Browser", url: str, phone: bool = False) -> tuple["Page", list[str]]:
+    """A fresh page showing the app's initial state (on a desktop screen, or a phone's), and a live list of its
+    console errors and page errors."""
+    page = browser.new_page(**PHONE) if phone else browser.new_page(viewport=VIEWPORT)
     errors: list[str] = []
 
     def on_console(msg: "ConsoleMessage") -> None:
@@ -267,22 +272,62 @@ def choose_example(page: "Page", scope: str, filename: str) -> None:
     box.locator(f".file-preview td.filename[aria-label='{filename}']").wait_for()
 
 
-def draw_digit(page: "Page", scope: str, stroke: list[tuple[int, int]] = SEVEN) -> None:
-    """Draw one stroke with the mouse on the Sketchpad in `scope`, and wait until the app has registered it."""
+def touch_drag(page: "Page", points: list[tuple[float, float]], steps: int = 10,
+               on_move: Callable[[], None] | None = None) -> None:
+    """Drag one finger through `points` (viewport px) in `steps` moves per segment, calling on_move after each.
+
+    Chromium's own touch input (CDP), so the page sees what a phone sends: touch pointer events,
+    and the default actions of a finger (a range input follows it, a page scrolls).
+    """
+    cdp = page.context.new_cdp_session(page)
+
+    def touch(kind: str, at: tuple[float, float] | None = None) -> None:
+        """One touch event at `at`."""
+        cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": [{"x": at[0], "y": at[1]}] if at else []})
+
+    touch("touchStart", points[0])
+    for (x0, y0), (x1, y1) in pairwise(points):
+        for i in range(1, steps + 1):
+            page.wait_for_timeout(MOVE_MS)
+            touch("touchMove", (x0 + (x1 - x0) * i / steps, y0 + (y1 - y0) * i / steps))
+            if on_move:
+                on_move()
+    # The finger rests before it lifts: lifted in motion, Chromium starts a fling, and a tap during a fling
+    # only stops it (the next button tap would not click).
+    page.wait_for_timeout(REST_MS)
+    touch("touchMove", points[-1])
+    page.wait_for_timeout(REST_MS)
+    touch("touchEnd")
+    cdp.detach()
+
+
+def draw_digit(page: "Page", scope: str, stroke: list[tuple[int, int]] = SEVEN, touch: bool = False) -> None:
+    """Open the Draw tab in `scope` and draw one stroke there, as a user does: no tool to pick first.
+
+    With touch, a finger taps the tab and draws (the page must have touch, see PHONE); else the mouse.
+    The drawing goes to the server with the next click, so nothing is waited for.
+    """
     box = page.locator(scope)
-    box.get_by_role("tab", name="Draw", exact=True).click()
-    box.get_by_role("button", name="Brush", exact=True).click()
-    canvas = box.locator("canvas").first.bounding_box()
-    assert canvas, "the Sketchpad canvas is not on screen"
-    cx, cy = canvas["x"] + canvas["width"] / 2, canvas["y"] + canvas["height"] / 2
-    # The canvas reports the drawing to the server ~1 s after the stroke ends (sketch.change, which switches
-    # the input to "draw"); clicking a button before that would still read the upload input.
-    with page.expect_response(lambda r: "/run/predict" in r.url):
-        page.mouse.move(cx + stroke[0][0], cy + stroke[0][1])
-        page.mouse.down()
-        for x, y in stroke[1:]:
-            page.mouse.move(cx + x, cy + y, steps=10)
-        page.mouse.up()
+    tab = box.get_by_role("tab", name="Draw", exact=True)
+    if touch:
+        tab.tap()
+    else:
+        tab.click()
+    canvas = box.locator("canvas.vae-pad-canvas").first
+    canvas.scroll_into_view_if_needed()
+    area = canvas.bounding_box()
+    assert area, "the drawing pad is not on screen"
+    cx, cy = area["x"] + area["width"] / 2, area["y"] + area["height"] / 2
+    scale = area["width"] / PAD_SIZE  # the stroke is given for a full-size pad
+    points = [(cx + x * scale, cy + y * scale) for x, y in stroke]
+    if touch:
+        touch_drag(page, points)
+        return
+    page.mouse.move(*points[0])
+    page.mouse.down()
+    for x, y in points[1:]:
+        page.mouse.move(x, y, steps=10)
+    page.mouse.up()
 
 
 def click_and_wait(page: "Page", button: str, selector: str) -> str:

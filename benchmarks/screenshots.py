@@ -3,7 +3,8 @@
     python3 benchmarks/screenshots.py
 
 The latent map, every-class and Fashion-MNIST shots use the shipped mlp-2d, cmlp-20d and
-fashion-mlp-20d models.
+fashion-mlp-20d models. The phone shots show what a 390 x 844 touch screen shows (the viewport,
+not the whole page). `--only phone` (or another set's name) retakes one set.
 """
 
 import argparse
@@ -23,12 +24,15 @@ from benchmarks.harness import (  # noqa: E402
     choose_example,
     chromium,
     click_and_wait,
+    draw_digit,
     image_src,
     open_app,
     open_tab,
     select_model,
     serve_app,
     set_slider,
+    touch_drag,
+    wait_new_image,
     wait_new_pixels,
 )
 
@@ -44,11 +48,11 @@ FASHION_MODEL = "fashion-mlp-20d"
 
 # ---- the shots ----
 
-def shoot(page: "Page", name: str) -> Path:
-    """A full-page PNG in docs/."""
+def shoot(page: "Page", name: str, full_page: bool = True) -> Path:
+    """A PNG of the page (or of what the screen shows) in docs/."""
     path = DOCS / f"{name}.png"
     page.wait_for_timeout(300)  # let transitions settle
-    page.screenshot(path=path, full_page=True)
+    page.screenshot(path=path, full_page=full_page)
     print("wrote", path.relative_to(ROOT))
     return path
 
@@ -120,15 +124,40 @@ def shoot_fashion(page: "Page") -> None:
     shoot(page, "fashion-samples")
 
 
+def shoot_phone(page: "Page") -> None:
+    """A phone: a finger drags the 10th slider (the digit stays on top), and draws a 7, which the model then sees."""
+    slider = page.locator("input[type=range][aria-label^='range slider for']").nth(9)
+    slider.scroll_into_view_if_needed()
+    area = slider.bounding_box()
+    y = area["y"] + area["height"] / 2
+    old = canvas_pixels(page, "#decoded")
+    touch_drag(page, [(area["x"] + area["width"] / 2, y), (area["x"] + area["width"] * 0.9, y)])
+    wait_new_pixels(page, "#decoded", old)
+    shoot(page, "phone-sliders", full_page=False)
+    page.get_by_role("tab", name="Reconstruct", exact=True).tap()
+    draw_digit(page, "#tab-reconstruct", touch=True)
+    old = image_src(page, "#seen")
+    page.get_by_role("button", name="Reconstruct", exact=True).tap()
+    wait_new_image(page, "#seen", old)
+    page.locator("#tab-reconstruct canvas.vae-pad-canvas").scroll_into_view_if_needed()
+    shoot(page, "phone-draw", full_page=False)
+
+
+SHOTS = {"drag": shoot_drag, "views": shoot_views, "map": shoot_map, "every": shoot_every_class,
+         "fashion": shoot_fashion, "phone": shoot_phone}
+
+
 def main() -> None:
-    """Start the app, take every shot (a fresh page per model), stop the app."""
-    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args()
+    """Start the app, take every shot (a fresh page per set), stop the app."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", choices=SHOTS, action="append", help="take only this set (repeatable)")
+    only = parser.parse_args().only or list(SHOTS)
     DOCS.mkdir(exist_ok=True)
     errors: list[str] = []
     with serve_app() as (url, _, _), chromium() as browser:
-        for shots in (shoot_drag, shoot_views, shoot_map, shoot_every_class, shoot_fashion):
-            page, page_errors = open_app(browser, url)
-            shots(page)
+        for name in only:
+            page, page_errors = open_app(browser, url, phone=name == "phone")
+            SHOTS[name](page)
             errors += page_errors
     if errors:
         print("console errors:", *errors, sep="\n  ")

@@ -1,0 +1,128 @@
+// Drawing pads for the digit inputs: they draw at the first stroke with a mouse, a pen or a finger
+// (pointer events), with Clear and Undo. app.py mounts one per "Draw" tab (gr.HTML js_on_load calls
+// vaeDraw.mount) and gives each image event a js function, vaeDraw.inputs, which hands the drawing to
+// the server with the click itself: a click right after a stroke always sends that stroke.
+(() => {
+  "use strict";
+
+  const SIZE = 280;  // canvas pixels; the digit is cropped and scaled to MNIST's 20x20 box on the server
+  const LINE = 20;  // pen width in canvas pixels, chosen with benchmarks/pen_width.py (README, "Drawing")
+  const pads = new Map();  // pad id -> {strokes, canvas}; kept if Gradio mounts the tab's content again
+
+  function paint(pad) {
+    const ctx = pad.canvas.getContext("2d");
+    ctx.fillStyle = "#fff";
+    ctx.fillRect(0, 0, SIZE, SIZE);
+    ctx.strokeStyle = "#000";
+    ctx.fillStyle = "#000";
+    ctx.lineWidth = LINE;
+    ctx.lineCap = "round";
+    ctx.lineJoin = "round";
+    for (const points of pad.strokes) {
+      if (points.length === 1) {  // a tap leaves a dot
+        ctx.beginPath();
+        ctx.arc(points[0][0], points[0][1], LINE / 2, 0, 2 * Math.PI);
+        ctx.fill();
+        continue;
+      }
+      ctx.beginPath();
+      ctx.moveTo(points[0][0], points[0][1]);
+      for (const [x, y] of points.slice(1)) ctx.lineTo(x, y);
+      ctx.stroke();
+    }
+  }
+
+  function point(canvas, event) {
+    // Page pixels -> canvas pixels: the canvas is shown smaller than SIZE on a phone.
+    const box = canvas.getBoundingClientRect();
+    return [(event.clientX - box.left) * SIZE / box.width, (event.clientY - box.top) * SIZE / box.height];
+  }
+
+  function listen(pad) {
+    const canvas = pad.canvas;
+    let stroke = null, pointer = null;  // the stroke being drawn, by one pointer (a second finger is ignored)
+    canvas.addEventListener("pointerdown", event => {
+      if (event.button > 0 || stroke) return;  // only the primary button, pen tip or finger draws
+      event.preventDefault();
+      canvas.setPointerCapture(event.pointerId);
+      pointer = event.pointerId;
+      stroke = [point(canvas, event)];
+      pad.strokes.push(stroke);
+      paint(pad);
+    });
+    canvas.addEventListener("pointermove", event => {
+      if (!stroke || event.pointerId !== pointer) return;
+      const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [event];
+      for (const e of events.length ? events : [event]) stroke.push(point(canvas, e));
+      paint(pad);
+    });
+    const end = event => { if (event.pointerId === pointer) stroke = null; };
+    canvas.addEventListener("pointerup", end);
+    canvas.addEventListener("pointercancel", end);
+  }
+
+  function button(text, onClick) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = "vae-pad-button";
+    b.textContent = text;
+    b.addEventListener("click", onClick);
+    return b;
+  }
+
+  // Build a pad in each <div class="vae-pad" data-pad="ID"> inside `element` not built yet.
+  function mount(element) {
+    element.querySelectorAll(".vae-pad:not([data-mounted])").forEach(build);
+  }
+
+  function build(host) {
+    host.dataset.mounted = "1";
+    const id = host.dataset.pad;
+    const pad = pads.get(id) || {strokes: []};
+    pads.set(id, pad);
+    pad.canvas = document.createElement("canvas");
+    pad.canvas.width = pad.canvas.height = SIZE;
+    pad.canvas.className = "vae-pad-canvas";
+    pad.canvas.setAttribute("aria-label", host.dataset.label || "Drawing pad");
+    pad.canvas.setAttribute("role", "img");
+    const tools = document.createElement("div");
+    tools.className = "vae-pad-tools";
+    tools.append(button("Undo", () => { pad.strokes.pop(); paint(pad); }),
+                 button("Clear", () => { pad.strokes.length = 0; paint(pad); }));
+    host.replaceChildren(pad.canvas, tools);
+    listen(pad);
+    paint(pad);
+  }
+
+  function shown(pad) {
+    // The Draw tab is open: its canvas is in the page and displayed.
+    return !!pad && pad.canvas.isConnected && pad.canvas.getClientRects().length > 0;
+  }
+
+  function drawing(pad) {
+    // The Sketchpad value the server reads (gradio uploads the File with the event).
+    if (!pad.strokes.length) return Promise.resolve(null);
+    return new Promise(resolve => pad.canvas.toBlob(blob => resolve(
+      {background: null, layers: [], composite: new File([blob], "drawing.png", {type: "image/png"})})));
+  }
+
+  // The event's input values, with each digit input's slots filled from what the user sees:
+  // the drawing when its Draw tab is open (and no upload), else the upload (and no drawing).
+  // slots: [[pad id, index of the upload value, index of the drawing value], ...].
+  async function inputs(values, slots) {
+    const out = [...values];
+    for (const [id, upload, sketch] of slots) {
+      const pad = pads.get(id);
+      if (shown(pad)) {
+        out[upload] = null;
+        out[sketch] = await drawing(pad);
+      } else {
+        out[sketch] = null;
+      }
+    }
+    return out;
+  }
+
+  window.vaeDraw = {mount, inputs};
+  mount(document);  // Gradio may have shown a pad before this script loaded
+})();
