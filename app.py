@@ -262,11 +262,13 @@ def build() -> gr.Blocks:
     with gr.Blocks(title="VAE latent space explorer", delete_cache=(600, 3600)) as demo:
         gr.Markdown("# Feel a VAE's latent space\nVariational Autoencoders trained on MNIST (and Fashion-MNIST): "
                     "move through a latent space, sample it, and see how it reads your own handwriting.")
+        problems = "".join(f"\n\n- {p}" for p in LOAD_PROBLEMS)
         if not MODELS:
             gr.Markdown(f"**No trained weights found in `{WEIGHTS}`.** Train the default models with "
-                        "`python train.py` (see README.md), then start the app again."
-                        + "".join(f"\n\n- {p}" for p in LOAD_PROBLEMS))
+                        "`python train.py` (see README.md), then start the app again." + problems)
             return demo
+        if problems:  # e.g. a clone without Git LFS, where some weights files are only pointers
+            gr.Markdown("**Some weights files could not be loaded:**" + problems, elem_id="load-problems")
         first = explore.default_model(MODELS)
         with gr.Row():
             model = gr.Dropdown(list(MODELS), value=first, label="Model", visible=len(MODELS) > 1, scale=2)
