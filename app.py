@@ -405,4 +405,8 @@ def keep_memory_flat() -> None:
 
 if __name__ == "__main__":
     keep_memory_flat()
-    demo.launch(max_file_size=MAX_FILE_SIZE, css=CSS, show_error=True)
+    # Client-side rendering, said explicitly because the default hangs on GRADIO_SSR_MODE, which a host may set.
+    # Gradio 6.31 renders client-side unless that is "true", on Spaces too; the page works both ways
+    # (README, "Deploy"), and server-side rendering adds a Node process to a small Space without
+    # putting this page's content into its HTML.
+    demo.launch(max_file_size=MAX_FILE_SIZE, css=CSS, show_error=True, ssr_mode=False)

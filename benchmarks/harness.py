@@ -68,17 +68,20 @@ def free_port() -> int:
     raise RuntimeError(f"no free port in {PORTS.start}-{PORTS.stop - 1}")
 
 
-def start_app(port: int, log: Path, cache: Path) -> subprocess.Popen:
-    """`python3 app.py` serving on `port`, its output going to `log`, its temporary files in `cache`.
+def start_app(port: int, log: Path, cache: Path, cwd: Path = ROOT, python: str = sys.executable,
+              env: dict[str, str] | None = None) -> subprocess.Popen:
+    """`python3 app.py` in `cwd` serving on `port`, its output going to `log`, its temporary files in `cache`.
+
+    `env` replaces this process's environment (the Space rehearsal starts from a clean one).
 
     A private cache, because on shutdown Gradio deletes every file its app put in the cache (delete_cache),
     and cached copies are shared by content hash: with the common /tmp/gradio, stopping this server would
     delete files that other running instances still serve (example images, for one), and vice versa.
     """
-    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False",
+    env = {**(os.environ if env is None else env), "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False",
            "GRADIO_TEMP_DIR": str(cache)}
     with log.open("wb") as out:
-        return subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        return subprocess.Popen([python, "app.py"], cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
 def wait_ready(url: str, proc: subprocess.Popen, log: Path, timeout: float = 180.0) -> float:
@@ -108,11 +111,14 @@ def stop_app(proc: subprocess.Popen) -> None:
 
 
 @contextmanager
-def serve_app() -> Iterator[tuple[str, subprocess.Popen, float]]:
-    """The app running on a free port: (url, process, seconds to first HTTP 200); stopped on exit."""
-    port, cache = free_port(), Path(tempfile.mkdtemp(prefix="vae-app-cache-"))
+def serve_app(port: int | None = None, **start: object) -> Iterator[tuple[str, subprocess.Popen, float]]:
+    """The app running on `port` (default: a free one): (url, process, seconds to first HTTP 200); stopped on exit.
+
+    `start` goes to start_app (cwd, python, env).
+    """
+    port, cache = port or free_port(), Path(tempfile.mkdtemp(prefix="vae-app-cache-"))
     log = cache.parent / f"vae-app-{port}.log"
-    proc = start_app(port, log, cache)
+    proc = start_app(port, log, cache, **start)
     try:
         url = f"http://127.0.0.1:{port}/"
         yield url, proc, wait_ready(url, proc, log)
