@@ -405,8 +405,7 @@ def keep_memory_flat() -> None:
 
 if __name__ == "__main__":
     keep_memory_flat()
-    # Client-side rendering, said explicitly because the default hangs on GRADIO_SSR_MODE, which a host may set.
-    # Gradio 6.31 renders client-side unless that is "true", on Spaces too; the page works both ways
-    # (README, "Deploy"), and server-side rendering adds a Node process to a small Space without
-    # putting this page's content into its HTML.
+    # Client-side rendering, explicitly: Gradio 6.31's default depends on GRADIO_SSR_MODE (off unless "true", on
+    # Spaces too), which a host may set. The page works both ways (README, "Deploy"); server-side rendering
+    # would add a Node process to a small Space, for a page that is all interactive images.
     demo.launch(max_file_size=MAX_FILE_SIZE, css=CSS, show_error=True, ssr_mode=False)

@@ -21,10 +21,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.harness import chromium, open_app, rss_mb, serve_app  # noqa: E402
+from benchmarks.harness import chromium, free_port, open_app, rss_mb, serve_app  # noqa: E402
 from scripts.deploy import ROOT, check, front_matter, stage, upload_files  # noqa: E402
 
-SPACE_ENV = {"SYSTEM": "spaces", "SPACE_ID": "rehearsal/vae-latent-space", "GRADIO_SERVER_NAME": "0.0.0.0"}
+# A Space's environment. GRADIO_SSR_MODE: Spaces set it to "true", as public Space repositories that turn
+# it off report (not verifiable from here); app.py's explicit ssr_mode=False must win.
+SPACE_ENV = {"SYSTEM": "spaces", "SPACE_ID": "rehearsal/vae-latent-space", "GRADIO_SERVER_NAME": "0.0.0.0",
+             "GRADIO_SSR_MODE": "true"}
 EXAMPLE = "examples/digit-7-1-test0000.png"
 # The page's Spaces badge asks huggingface.co about SPACE_ID; the rehearsal's Space does not exist (and this
 # machine cannot reach huggingface.co), so that one console error is expected here and only here.
@@ -46,10 +49,14 @@ def folder_bytes(folder: Path) -> int:
     return sum(p.lstat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
 
 
+def children(pid: int) -> list[int]:
+    """The process ids of a process's children (a Node server, when Gradio renders server-side)."""
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
 def process_tree_rss_mb(pid: int) -> float:
-    """Resident memory of a process and its children (e.g. a Node server for SSR), in MiB."""
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return rss_mb(pid) + sum(process_tree_rss_mb(int(c)) for c in children)
+    """Resident memory of a process and its children, in MiB."""
+    return rss_mb(pid) + sum(process_tree_rss_mb(c) for c in children(pid))
 
 
 def install(venv: Path, app: Path, sdk_version: str) -> float:
@@ -103,7 +110,8 @@ def main(argv: list[str] | None = None) -> None:
 
     with socket.socket() as s:
         if s.connect_ex(("127.0.0.1", args.port)) == 0:
-            sys.exit(f"port {args.port} is taken; stop what serves there or pass --port")
+            print(f"port {args.port} is taken on this machine; serving on another (nothing else changes)")
+            args.port = free_port()
     files = upload_files(ROOT)
     if problems := check(ROOT, files):
         sys.exit("the upload does not pass deploy's checks:\n" + "\n".join(problems))
@@ -122,7 +130,8 @@ def main(argv: list[str] | None = None) -> None:
             print(check_api(url))
             check_page(url, args.shots)
             print(f"page: the decoded digit shows at desktop and phone size; screenshots in {args.shots}")
-            print(f"RSS after these checks: {process_tree_rss_mb(proc.pid):.0f} MiB")
+            print(f"RSS after these checks: {process_tree_rss_mb(proc.pid):.0f} MiB; child processes (SSR's Node "
+                  f"server): {len(children(proc.pid))}")
         print("rehearsal: passed")
     finally:
         if args.keep:
