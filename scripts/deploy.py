@@ -184,8 +184,9 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(f"--out {args.out} is not empty")
         folder = stage(ROOT, files, args.out or Path(tmp), args.cpu)
         torch_line = requirements((folder / "requirements.txt").read_text())["torch"]
-        print(f"{'Would upload' if args.dry_run else 'Uploading'} to {args.space_id or 'a Space'} "
-              f"(requirements.txt: {torch_line}):\n{listing(folder, files)}\nchecks: passed")
+        action = "Would upload" if args.dry_run else f"Wrote into {args.out}" if args.out else "Uploading"
+        print(f"{action} for {args.space_id or 'a Space'} (requirements.txt: {torch_line}):\n"
+              f"{listing(folder, files)}\nchecks: passed")
         if args.dry_run or args.out:
             return
         print(f"done: {upload(folder, args.space_id, args.private)}")

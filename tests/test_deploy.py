@@ -147,7 +147,7 @@ def test_out_writes_exactly_the_upload(tmp_path: Path) -> None:
 def test_the_app_starts_from_exactly_the_uploaded_files(tmp_path: Path) -> None:
     """The staged folder alone, in this environment (a fresh venv too: scripts/space_rehearsal.py)."""
     app = deploy.stage(ROOT, deploy.upload_files(ROOT), tmp_path)
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "SYSTEM": "spaces", "GRADIO_SERVER_NAME": "127.0.0.1"}
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "GRADIO_SERVER_NAME": "127.0.0.1"}  # nothing of this repo
     with serve_app(cwd=app, env=env) as (url, _, _):
         client = Client(url, verbose=False)
         assert set(client.view_api(print_info=False, return_format="dict")["named_endpoints"]) == EXPECTED_ENDPOINTS
