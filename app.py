@@ -264,8 +264,9 @@ def build() -> gr.Blocks:
                     "move through a latent space, sample it, and see how it reads your own handwriting.")
         problems = "".join(f"\n\n- {p}" for p in LOAD_PROBLEMS)
         if not MODELS:
-            gr.Markdown(f"**No trained weights found in `{WEIGHTS}`.** Train the default models with "
-                        "`python train.py` (see README.md), then start the app again." + problems)
+            # The problems first: each says how to fix its file (e.g. `git lfs pull`), which beats training anew.
+            gr.Markdown(f"**No trained weights found in `{WEIGHTS}`.**{problems}\n\nTrain the default models with "
+                        "`python train.py` (see README.md), then start the app again.")
             return demo
         if problems:  # e.g. a clone without Git LFS, where some weights files are only pointers
             gr.Markdown("**Some weights files could not be loaded:**" + problems, elem_id="load-problems")
