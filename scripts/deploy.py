@@ -33,7 +33,7 @@ EXCLUDE = ("*/__pycache__/*", "*.pyc", "*.tmp", "*/.*")  # caches, half-written 
 FORBIDDEN = ("runs/*", "data/*", "tests/*", ".git/*", ".gradio/*", "*.env", "*.pem", "*.key", "*id_rsa*",
              "*.netrc", "*token*", "*secret*", "*credentials*")
 REQUIRED = ("app.py", "requirements.txt", "README.md", ".gitattributes")
-BUDGET = 30_000_000  # bytes; the shipped weights are about 24 MB, and a free Space downloads them at each cold start
+BUDGET = 30_000_000  # bytes: the shipped models with room for small additions (README, "Deploy")
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 CPU_BUILDS = ("torch", "torchvision")  # packages whose default Linux wheel is the CUDA build
 MAX_SHORT_DESCRIPTION = 60  # the Hub refuses a longer card
@@ -120,7 +120,7 @@ def cpu_requirements(text: str) -> str:
     """requirements.txt for CPU-only hardware: torch and torchvision from PyTorch's CPU wheel index.
 
     A local version label such as +cpu can only be pinned exactly (PEP 440), so each becomes
-    `==<tested version>+cpu`: pip then takes the CPU wheel (~0.2 GB) and never PyPI's CUDA build.
+    `==<tested version>+cpu`: pip then takes the CPU wheel and never PyPI's CUDA build.
     """
     lines = [f"# CPU-only hardware: torch and torchvision from {CPU_INDEX} (written by scripts/deploy.py --cpu)",
              f"--extra-index-url {CPU_INDEX}"]

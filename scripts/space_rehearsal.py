@@ -6,7 +6,7 @@ order of a Space's build), starts `python app.py` with a Space's environment (SY
 GRADIO_SERVER_NAME=0.0.0.0, GRADIO_SERVER_PORT=7860), and checks it as a visitor would: HTTP 200,
 the API's named endpoints, one /reconstruct of an example, and the page in headless Chromium with
 the decoded digit showing. Prints install time, venv size, time to first HTTP 200 and memory;
-deletes the folder and the venv (about 5.7 GB with the CUDA build of torch) when done.
+deletes the folder and the venv (several GB with the CUDA build of torch) when done.
 """
 
 import argparse

@@ -24,8 +24,8 @@ FORMAT = "vae-demo/1"
 EXTRA_PREFIX = "extra."  # tensors stored beside the weights (test-set codes, score quantiles)
 MAX_HEADER = 100_000_000
 TRAIN_HINT = "Train one with `python train.py` (see README.md) or point to another file."
-# A clone made without Git LFS holds, in place of each large file, a text "pointer" of about
-# 130 bytes that starts with this line (the spec caps pointers at 1,024 bytes).
+# A clone made without Git LFS holds, in place of each large file, a small text "pointer"
+# that starts with this line (the spec caps pointers at 1,024 bytes).
 LFS_POINTER = b"version https://git-lfs.github.com/spec/v1"
 LFS_POINTER_MAX = 1024
 
