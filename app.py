@@ -367,11 +367,14 @@ def build() -> gr.Blocks:
     with gr.Blocks(title="VAE latent space explorer", delete_cache=(600, 3600)) as demo:
         gr.Markdown("# Feel a VAE's latent space\nVariational Autoencoders trained on MNIST (and Fashion-MNIST): "
                     "move through a latent space, sample it, and see how it reads your own handwriting.")
+        problems = "".join(f"\n\n- {p}" for p in LOAD_PROBLEMS)
         if not MODELS:
-            gr.Markdown(f"**No trained weights found in `{WEIGHTS}`.** Train the default models with "
-                        "`python train.py` (see README.md), then start the app again."
-                        + "".join(f"\n\n- {p}" for p in LOAD_PROBLEMS))
+            # The problems first: each says how to fix its file (e.g. `git lfs pull`), which beats training anew.
+            gr.Markdown(f"**No trained weights found in `{WEIGHTS}`.**{problems}\n\nTrain the default models with "
+                        "`python train.py` (see README.md), then start the app again.")
             return demo
+        if problems:  # e.g. a clone without Git LFS, where some weights files are only pointers
+            gr.Markdown("**Some weights files could not be loaded:**" + problems, elem_id="load-problems")
         first = explore.default_model(MODELS)
         with gr.Row():
             model = gr.Dropdown(list(MODELS), value=first, label="Model", visible=len(MODELS) > 1, scale=2)
@@ -534,4 +537,7 @@ def keep_memory_flat() -> None:
 
 if __name__ == "__main__":
     keep_memory_flat()
-    demo.launch(max_file_size=MAX_FILE_SIZE, css=CSS, head=page_head(), show_error=True)
+    # Client-side rendering, explicitly: Gradio 6.31's default depends on GRADIO_SSR_MODE (off unless "true", on
+    # Spaces too), which a host may set. The page works both ways (README, "Deploy"); server-side rendering
+    # would add a Node process to a small Space, for a page that is all interactive images.
+    demo.launch(max_file_size=MAX_FILE_SIZE, css=CSS, head=page_head(), show_error=True, ssr_mode=False)

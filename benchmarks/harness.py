@@ -80,17 +80,20 @@ def free_port() -> int:
     raise RuntimeError(f"no free port in {PORTS.start}-{PORTS.stop - 1}")
 
 
-def start_app(port: int, log: Path, cache: Path) -> subprocess.Popen:
-    """`python3 app.py` serving on `port`, its output going to `log`, its temporary files in `cache`.
+def start_app(port: int, log: Path, cache: Path, cwd: Path = ROOT, python: str = sys.executable,
+              env: dict[str, str] | None = None) -> subprocess.Popen:
+    """`python3 app.py` in `cwd` serving on `port`, its output going to `log`, its temporary files in `cache`.
+
+    `env` replaces this process's environment (the Space rehearsal starts from a clean one).
 
     A private cache, because on shutdown Gradio deletes every file its app put in the cache (delete_cache),
     and cached copies are shared by content hash: with the common /tmp/gradio, stopping this server would
     delete files that other running instances still serve (example images, for one), and vice versa.
     """
-    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False",
+    env = {**(os.environ if env is None else env), "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False",
            "GRADIO_TEMP_DIR": str(cache)}
     with log.open("wb") as out:
-        return subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        return subprocess.Popen([python, "app.py"], cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
 class PortTaken(RuntimeError):
@@ -137,13 +140,16 @@ def stop_app(proc: subprocess.Popen) -> None:
 
 
 @contextmanager
-def serve_app() -> Iterator[tuple[str, subprocess.Popen, float]]:
-    """The app running on a free port: (url, process, seconds to first HTTP 200); stopped on exit."""
+def serve_app(port: int | None = None, **start: object) -> Iterator[tuple[str, subprocess.Popen, float]]:
+    """The app running on `port`, or on a free one: (url, process, seconds to first HTTP 200); stopped on exit.
+
+    `start` goes to start_app (cwd, python, env).
+    """
     cache = Path(tempfile.mkdtemp(prefix="vae-app-cache-"))
-    for _ in range(3):  # other jobs on this machine start servers on the same port range
-        port = free_port()
-        log, url = cache.parent / f"{cache.name}-{port}.log", f"http://127.0.0.1:{port}/"  # a log of its own
-        proc = start_app(port, log, cache)
+    for _ in range(1 if port else 3):  # other jobs on this machine start servers on the same port range
+        chosen = port or free_port()
+        log, url = cache.parent / f"{cache.name}-{chosen}.log", f"http://127.0.0.1:{chosen}/"  # a log of its own
+        proc = start_app(chosen, log, cache, **start)
         try:
             startup = wait_ready(url, proc, log)
             break
@@ -155,7 +161,7 @@ def serve_app() -> Iterator[tuple[str, subprocess.Popen, float]]:
             raise
     else:
         shutil.rmtree(cache, ignore_errors=True)
-        raise RuntimeError(f"no free port in {PORTS.start}-{PORTS.stop - 1} stayed free long enough")
+        raise RuntimeError(f"no port stayed free long enough for the app ({port or 'a free one in the range'})")
     try:
         yield url, proc, startup
     finally:

@@ -24,6 +24,10 @@ FORMAT = "vae-demo/1"
 EXTRA_PREFIX = "extra."  # tensors stored beside the weights (test-set codes, score quantiles)
 MAX_HEADER = 100_000_000
 TRAIN_HINT = "Train one with `python train.py` (see README.md) or point to another file."
+# A clone made without Git LFS holds, in place of each large file, a small text "pointer"
+# that starts with this line (the spec caps pointers at 1,024 bytes).
+LFS_POINTER = b"version https://git-lfs.github.com/spec/v1"
+LFS_POINTER_MAX = 1024
 
 
 class CheckpointError(ValueError):
@@ -80,7 +84,18 @@ def save_model(path: str | Path, model: VAE, metadata: dict, extras: dict[str, T
     save_tensors(path, tensors, {**metadata, "config": model.config.to_dict()})
 
 
+def is_lfs_pointer(data: bytes) -> bool:
+    """Whether a file's bytes are a Git LFS pointer standing in for the real content."""
+    return len(data) <= LFS_POINTER_MAX and data.startswith(LFS_POINTER)
+
+
 def _read_header(path: Path, data: bytes) -> dict:
+    if is_lfs_pointer(data):
+        raise CheckpointError(
+            f"{path} is a Git LFS pointer ({len(data)} bytes), not the weights: the repository was cloned "
+            "without Git LFS. Install git-lfs (https://git-lfs.com, e.g. `apt install git-lfs`), then run "
+            "`git lfs install` and `git lfs pull` in the clone to download the weights."
+        )
     # A safetensors file starts with its header's length, whose bytes may spell anything
     # (a 19,280-byte header starts with "PK"): look for pickle signatures only when the
     # JSON header is not where safetensors puts it.

@@ -167,7 +167,7 @@ def evaluate(
 
 def main(argv: list[str] | None = None) -> None:
     """CLI: reproduce a weights file's metrics from the file and the test set alone."""
-    from vae.checkpoint import load_model, save_model
+    from vae.checkpoint import CheckpointError, load_model, save_model
     from vae.data import evaluation_inputs, load_split
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -180,7 +180,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--record", action="store_true", help="store these metrics in the weights file's metadata")
     args = p.parse_args(argv)
 
-    ckpt = load_model(args.weights)
+    try:
+        ckpt = load_model(args.weights)
+    except CheckpointError as e:
+        sys.exit(f"cannot evaluate: {e}")
     meta = ckpt.metadata
     images, labels = load_split(meta["dataset"], args.data_dir, train=False, download=not args.no_download)
     x = evaluation_inputs(images, meta["train"]["binarize"])
