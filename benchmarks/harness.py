@@ -90,8 +90,9 @@ def start_app(port: int, log: Path, cache: Path, cwd: Path = ROOT, python: str =
     and cached copies are shared by content hash: with the common /tmp/gradio, stopping this server would
     delete files that other running instances still serve (example images, for one), and vice versa.
     """
+    # Unbuffered: wait_ready reads the log for the port the app says it listens on.
     env = {**(os.environ if env is None else env), "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False",
-           "GRADIO_TEMP_DIR": str(cache)}
+           "GRADIO_TEMP_DIR": str(cache), "PYTHONUNBUFFERED": "1"}
     with log.open("wb") as out:
         return subprocess.Popen([python, "app.py"], cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
 
