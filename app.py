@@ -21,8 +21,9 @@ import torch
 from PIL import Image
 
 from vae import explore
-from vae.preprocess import ImageError, load_digit, to_mnist
+from vae.digitize import load_digit, to_mnist
 from vae.render import gif_bytes, grid_image, to_image
+from vae.uploads import ImageError
 
 HERE = Path(__file__).parent
 WEIGHTS = Path(os.environ.get("VAE_WEIGHTS_DIR", HERE / "weights"))
@@ -238,7 +239,7 @@ def on_random_example(name: str) -> str:
 def digit_input(label: str, model: gr.Dropdown) -> tuple[gr.File, gr.Sketchpad, gr.State, gr.Dataset]:
     """Upload / draw tabs, examples and a random-example button; a State remembers which the user touched last.
 
-    Uploads arrive as plain files (gr.File, not gr.Image) so that vae.preprocess, not
+    Uploads arrive as plain files (gr.File, not gr.Image) so that vae.uploads, not
     Gradio, is the first to open them, and a bad file gets our clear message.
     """
     source = gr.State("upload")

@@ -27,10 +27,11 @@ from tests.test_explore import WEIGHTS, save_tiny, train_tiny
 from tests.test_preprocess import draw_digit, encode, png_header_only, truncated
 from vae import explore
 from vae.checkpoint import load_model
+from vae.digitize import load_digit
 from vae.latent import decode_probs
 from vae.model import VAE
-from vae.preprocess import MAX_PIXELS, load_digit
 from vae.render import to_image
+from vae.uploads import MAX_PIXELS
 
 ROOT = Path(__file__).parent.parent
 SCALE = 8  # app.SCALE: digits are shown 8x

@@ -1,0 +1,420 @@
+"""Turn a picture of a handwritten digit (photo, scan, Sketchpad drawing) into MNIST's 28x28.
+
+MNIST digits were made like this (LeCun et al.): size-normalised to fit a 20x20 box keeping
+the aspect ratio, anti-aliased (grey levels), then placed in a 28x28 field so that their centre
+of mass sits at the centre. White ink on black. This module finds the digit in a picture and
+reproduces that recipe.
+
+Finding the digit, with OpenCV on a copy of about WORK_SIDE pixels a side:
+1. ink is what a morphological closing (dark ink) or opening (light ink) removes: strokes are
+   narrow, while the paper, the desk around a sheet, shadows and gradients are wide, so none of
+   those count as ink however dark or bright they are;
+2. the lines of ruled and squared paper run straight across the page: when there are several,
+   their level along each (deskewed) line is subtracted;
+3. pixels above the noise form pieces (hysteresis: a piece needs some clearly inked pixels);
+   tiny pieces are specks, pieces close together form one mark;
+4. the mark with the most ink is the digit, in whichever polarity holds it.
+
+Centre convention: in pixel-index coordinates (row/column 0..27) real MNIST digits have their
+centre of mass at (14.0, 14.0) on average (measured on the test set: 13.99, 14.01), not at the
+geometric centre 13.5, so `CENTRE = 14.0` here. Shifts are whole pixels, as LeCun's were.
+"""
+
+import math
+import os
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+from PIL import Image
+
+from vae.uploads import MIN_SIDE, ImageError, check_size, open_image, upright
+
+MNIST_SIDE = 28
+BOX_SIDE = 20  # MNIST digits are scaled to fit 20x20, leaving a 4-px margin
+CENTRE = 14.0  # where MNIST's centre of mass is, in row/column index coordinates
+# MNIST pen widths in 28x28 pixels by _stroke_width (ink > 0.5): median 1.8, 5th percentile 1.2.
+# Strokes thinner than nearly all of MNIST's are widened to its typical width.
+PEN_WIDTH = 1.8
+_THIN_PEN = 1.2
+WORK_SIDE = 1024  # pictures are box-reduced to about this first: bounded time and memory
+_MIN_CONTRAST = 0.1  # ink must differ from the paper by 10% of full scale
+_STROKE_FRACTION = 5  # strokes are narrower than 1/5 of the picture's smaller side
+_NOISE_SIGMAS = 4.0  # a pixel is ink when it stands this many noise deviations above the paper
+_STRONG = 0.5  # a piece needs pixels at half the picture's strongest ink
+_SPECK_FRACTION = 0.03  # pieces with under 3% of the largest piece's pixels are specks
+_GAP = 0.35  # pieces closer than this fraction of the larger one's size belong to one mark
+_SIMILAR = 0.5  # another mark with at least half the ink of the digit is a rival
+_MIN_MARK = 5  # pixels: a smaller mark (after the noise blur) is a dot, not a digit
+_MAX_PIECES = 60  # only the largest pieces are grouped into marks
+_MAX_TILT = 6.0  # degrees: how far ruled lines may slope in the picture
+_LINE_DILATION = 5  # rows: lines are matched within +-2 px, for slight bends
+_MIN_LINES = 3  # fewer straight lines than this are not ruled paper
+_LINE_COVERAGE = 80  # percent of a row or column that a line covers
+
+
+@dataclass(frozen=True)
+class Reading:
+    """A digit found in a picture: the 28x28 the model sees, where it was, and what else was there."""
+
+    digit: torch.Tensor  # 28x28 float32 in [0, 1], white on black
+    box: tuple[int, int, int, int]  # left, top, right, bottom in the upright picture's pixels
+    size: tuple[int, int]  # the upright picture's width and height
+    rivals: int  # other marks of similar size that were not taken
+    note: str  # which mark was taken when there were several; "" otherwise
+
+
+@dataclass(frozen=True)
+class _Mark:
+    """Pieces of ink that belong together, in work-image pixels."""
+
+    box: tuple[int, int, int, int]  # left, top, right (exclusive), bottom (exclusive)
+    pieces: tuple[int, ...]  # component labels
+    mass: float  # total ink
+
+
+@dataclass(frozen=True)
+class _Found:
+    """The best mark of one polarity, with the maps needed to cut it out."""
+
+    mark: _Mark
+    ink: np.ndarray  # ink level, 1.0 for a typical stroke pixel
+    labels: np.ndarray
+    rivals: list[_Mark]
+    dark: bool  # dark ink on light paper
+
+
+def find_digit(image: Image.Image | np.ndarray, box: int = BOX_SIDE) -> Reading:
+    """Find the digit in a picture and make it MNIST-style; ImageError when there is none.
+
+    `box` is the square the object is scaled to fit: 20 for MNIST digits; Fashion-MNIST's
+    items fill the whole 28x28 frame.
+    """
+    picture = upright(_array_to_image(image) if isinstance(image, np.ndarray) else image)
+    check_size(picture.size)
+    gray = _work_gray(picture)
+    found = _best(gray)
+    left, top, right, bottom = found.mark.box
+    keep = np.isin(found.labels[top:bottom, left:right], found.mark.pieces).astype(np.uint8)
+    keep = cv2.dilate(keep, np.ones((3, 3), np.uint8))  # plus the anti-aliased edge
+    ink = found.ink[top:bottom, left:right] * keep
+    digit = _centre(_fit_box(ink, box))
+    scale = picture.width / gray.shape[1], picture.height / gray.shape[0]
+    where = (math.floor(left * scale[0]), math.floor(top * scale[1]),
+             min(math.ceil(right * scale[0]), picture.width), min(math.ceil(bottom * scale[1]), picture.height))
+    note = _note(found.mark, found.rivals, gray.shape) if found.rivals else ""
+    return Reading(torch.from_numpy(digit), where, picture.size, len(found.rivals), note)
+
+
+def to_mnist(image: Image.Image | np.ndarray, box: int = BOX_SIDE) -> torch.Tensor:
+    """28x28 float32 tensor in [0, 1], white digit on black, MNIST-normalised."""
+    return find_digit(image, box).digit
+
+
+def load_digit(source: str | os.PathLike | bytes, box: int = BOX_SIDE) -> torch.Tensor:
+    """open_image + to_mnist."""
+    return to_mnist(open_image(source), box)
+
+
+def to_grayscale(image: Image.Image) -> np.ndarray:
+    """The working copy as float32 in [0, 1], ink bright on dark (MNIST polarity)."""
+    gray = _work_gray(upright(image))
+    return 1 - gray if _best(gray).dark else gray
+
+
+# --- the working copy --------------------------------------------------------------------------
+
+
+def _work_gray(image: Image.Image) -> np.ndarray:
+    """Luminance in [0, 1] at about WORK_SIDE a side, transparency flattened."""
+    image = _plain_mode(image)
+    factor = math.ceil(max(image.size) / WORK_SIDE)
+    factor = min(factor, min(image.size) // MIN_SIDE)  # never reduce below MIN_SIDE
+    if factor > 1:
+        image = image.reduce(factor)  # area averaging: thin strokes fade but never vanish
+    return _composite(*_gray_and_alpha(image)).astype(np.float32)
+
+
+# --- ink, in either polarity -------------------------------------------------------------------
+
+
+def _best(gray: np.ndarray) -> _Found:
+    """The digit: the mark with the most ink, dark on light or light on dark."""
+    smooth = cv2.GaussianBlur(gray, (0, 0), 0.6)  # sensor and JPEG noise, not strokes
+    dark = _search(_without_lines(_tophat(smooth, cv2.MORPH_CLOSE)), dark=True)
+    bright = _search(_tophat(smooth, cv2.MORPH_OPEN), dark=False)
+    if dark is None or bright is None:
+        if dark is None and bright is None:
+            raise _blank()
+        return dark or bright
+    # The hole of a "0" is a bright blob inside the dark digit (and the reverse on a chalkboard):
+    # the mark that holds the other one is the digit.
+    if _inside(bright.mark.box, dark.mark.box):
+        return dark
+    if _inside(dark.mark.box, bright.mark.box):
+        return bright
+    return max(dark, bright, key=lambda found: found.mark.mass)
+
+
+def _tophat(gray: np.ndarray, operation: int) -> np.ndarray:
+    """How far each pixel stands out (darker for a closing, brighter for an opening) from the paper around it."""
+    side = max(3, min(gray.shape) // _STROKE_FRACTION) | 1
+    # A desk strip along the picture's edge is narrow too: padding by replication widens it
+    # beyond the kernel, so that it stays background.
+    padded = cv2.copyMakeBorder(gray, side, side, side, side, cv2.BORDER_REPLICATE)
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (side, side))
+    paper = cv2.morphologyEx(padded, operation, kernel)[side:-side, side:-side]
+    return np.abs(paper - gray)
+
+
+def _search(response: np.ndarray, dark: bool) -> _Found | None:
+    """The marks in one polarity's ink map, strongest first; None when nothing stands out."""
+    base = float(np.median(response))
+    spread = 1.4826 * float(np.median(np.abs(response - base)))
+    low = base + max(_NOISE_SIGMAS * spread, _MIN_CONTRAST / 4)
+    smooth = cv2.GaussianBlur(response, (0, 0), 1.0)
+    peak = float(smooth.max())
+    if peak - base < _MIN_CONTRAST or peak <= low:
+        return None
+    strong = smooth > max(base + _STRONG * (peak - base), low)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats((response > low).astype(np.uint8), connectivity=8)
+    inked = np.bincount(labels[strong], minlength=count) > 0
+    inked[0] = False
+    pieces = np.flatnonzero(inked)
+    areas = stats[pieces, cv2.CC_STAT_AREA]
+    pieces = pieces[areas >= _SPECK_FRACTION * areas.max()]
+    pieces = pieces[np.argsort(-stats[pieces, cv2.CC_STAT_AREA])][:_MAX_PIECES]
+    level = max(float(np.median(response[strong])), low + _MIN_CONTRAST / 4)
+    ink = np.clip((response - low) / (level - low), 0, 1)
+    mass = np.bincount(labels.ravel(), weights=ink.ravel(), minlength=count)
+    marks = sorted(_group(stats, pieces, mass), key=lambda mark: -mark.mass)
+    best = marks[0]
+    if max(best.box[2] - best.box[0], best.box[3] - best.box[1]) < _MIN_MARK:
+        return None  # a dot: no digit to scale up
+    rivals = [mark for mark in marks[1:] if mark.mass >= _SIMILAR * best.mass]
+    return _Found(best, ink.astype(np.float32), labels, rivals, dark)
+
+
+def _group(stats: np.ndarray, pieces: np.ndarray, mass: np.ndarray) -> list[_Mark]:
+    """Pieces whose boxes lie close together (relative to their size), joined into marks."""
+    left, top = stats[pieces, cv2.CC_STAT_LEFT], stats[pieces, cv2.CC_STAT_TOP]
+    right, bottom = left + stats[pieces, cv2.CC_STAT_WIDTH], top + stats[pieces, cv2.CC_STAT_HEIGHT]
+    size = np.maximum(right - left, bottom - top)
+    gap_x = np.maximum(left[:, None], left[None, :]) - np.minimum(right[:, None], right[None, :])
+    gap_y = np.maximum(top[:, None], top[None, :]) - np.minimum(bottom[:, None], bottom[None, :])
+    near = np.maximum(gap_x, gap_y) <= _GAP * np.maximum(size[:, None], size[None, :])
+    group = _closure(near)
+    marks = []
+    for g in np.unique(group):
+        members = np.flatnonzero(group == g)
+        box = (int(left[members].min()), int(top[members].min()), int(right[members].max()),
+               int(bottom[members].max()))
+        marks.append(_Mark(box, tuple(int(p) for p in pieces[members]), float(mass[pieces[members]].sum())))
+    return marks
+
+
+def _closure(near: np.ndarray) -> np.ndarray:
+    """Group ids of a symmetric "near" relation's transitive closure (the smallest member's index)."""
+    reach = near | np.eye(len(near), dtype=bool)
+    while True:
+        wider = (reach.astype(np.int32) @ reach.astype(np.int32)) > 0
+        if (wider == reach).all():
+            return wider.argmax(axis=1)
+        reach = wider
+
+
+def _inside(inner: tuple[int, int, int, int], outer: tuple[int, int, int, int]) -> bool:
+    """Whether box `inner` lies within box `outer`."""
+    return inner[0] >= outer[0] and inner[1] >= outer[1] and inner[2] <= outer[2] and inner[3] <= outer[3]
+
+
+def _note(mark: _Mark, rivals: list[_Mark], shape: tuple[int, int]) -> str:
+    """Say which of several similar marks was read, by where it is in the picture."""
+    height, width = shape
+    column = ("left", "centre", "right")[min(2, 3 * (mark.box[0] + mark.box[2]) // (2 * width))]
+    row = ("top", "middle", "bottom")[min(2, 3 * (mark.box[1] + mark.box[3]) // (2 * height))]
+    where = "the centre" if (row, column) == ("middle", "centre") else f"the {row} {column}".replace(" centre", "")
+    return (f"The picture holds {len(rivals) + 1} separate marks of similar size; "
+            f"this reads the one with the most ink, at {where} (boxed).")
+
+
+def _blank() -> ImageError:
+    """The error for pictures without a digit."""
+    return ImageError("No digit found: the image looks blank. Please draw or upload a digit.")
+
+
+# --- ruled and squared paper -------------------------------------------------------------------
+
+
+def _without_lines(ink: np.ndarray) -> np.ndarray:
+    """Subtract the lines of ruled or squared paper: at least _MIN_LINES straight lines across the page."""
+    height, width = ink.shape
+    turn = cv2.getRotationMatrix2D((width / 2, height / 2), _line_angle(ink), 1.0)
+    level = cv2.warpAffine(ink, turn, (width, height))  # the lines now run along rows and columns
+    # The level of a line is what it reaches along 80% of its length: a digit covers too little of it to count.
+    rows = _line_profile(cv2.dilate(level, np.ones((_LINE_DILATION, 1), np.float32))[:, ::4], axis=1)
+    cols = _line_profile(cv2.dilate(level, np.ones((1, _LINE_DILATION), np.float32))[::4, :], axis=0)
+    if max(_lines(rows > 0), _lines(cols > 0)) < _MIN_LINES:
+        return ink
+    lines = np.maximum(rows[:, None], cols[None, :])
+    return np.clip(ink - cv2.warpAffine(lines, turn, (width, height), flags=cv2.WARP_INVERSE_MAP), 0, None)
+
+
+def _line_profile(level: np.ndarray, axis: int) -> np.ndarray:
+    """Per row (axis=1) or column (axis=0): its rise above the typical one along 80% of it, where it is clear."""
+    profile = np.percentile(level, 100 - _LINE_COVERAGE, axis=axis)
+    typical = float(np.median(profile))
+    spread = 1.4826 * float(np.median(np.abs(profile - typical)))
+    excess = profile - typical
+    return np.where(excess > max(6 * spread, _MIN_CONTRAST / 3), excess, 0).astype(np.float32)
+
+
+def _lines(mask: np.ndarray) -> int:
+    """The number of separate lines in a 1-D mask of line rows (runs less than _LINE_DILATION apart are one)."""
+    closed = cv2.morphologyEx(mask.astype(np.uint8)[:, None], cv2.MORPH_CLOSE, np.ones((_LINE_DILATION, 1), np.uint8))
+    starts = closed[1:, 0] > closed[:-1, 0]
+    return int(closed[0, 0]) + int(np.count_nonzero(starts))
+
+
+def _line_angle(ink: np.ndarray) -> float:
+    """The rotation (degrees) that makes the page's lines run along rows and columns."""
+    scale = 256 / max(ink.shape)
+    small = cv2.resize(ink, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else ink
+    small = small - float(np.median(small))
+    height, width = small.shape
+
+    def peakiness(angle: float) -> float:
+        turned = cv2.warpAffine(small, cv2.getRotationMatrix2D((width / 2, height / 2), angle, 1.0), (width, height))
+        return float(turned.sum(axis=1).var() + turned.sum(axis=0).var())
+
+    coarse = max(np.arange(-_MAX_TILT, _MAX_TILT + 0.01, 0.5), key=peakiness)
+    return float(max(coarse + np.arange(-0.5, 0.51, 0.1), key=peakiness))
+
+
+# --- colour, transparency ----------------------------------------------------------------------
+
+
+def _array_to_image(array: np.ndarray) -> Image.Image:
+    """PIL image from a Gradio array: HxW, HxWx1..4 uint8, or HxW of any real dtype."""
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if array.dtype == np.bool_:
+        array = array.astype(np.uint8) * 255
+    if array.dtype == np.uint8 and (array.ndim == 2 or (array.ndim == 3 and array.shape[2] <= 4)):
+        return Image.fromarray(np.ascontiguousarray(array))
+    if array.ndim == 2 and (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+        return Image.fromarray(array.astype(np.float32))  # mode F: scaled by its real range
+    raise ImageError(
+        f"Unsupported image data (array of shape {array.shape}, type {array.dtype}). Please upload a normal image file."
+    )
+
+
+def _plain_mode(image: Image.Image) -> Image.Image:
+    """Reduce Pillow's many modes to L, LA, RGB, RGBA, I or F."""
+    mode = image.mode
+    if mode.startswith("I;16"):
+        return image.convert("I")  # Pillow's reduce() and numpy handle 32-bit I directly
+    if mode in ("I", "F") or (mode in ("L", "LA", "RGB", "RGBA") and "transparency" not in image.info):
+        return image
+    if mode in ("P", "PA", "La", "RGBa") or "transparency" in image.info:
+        # Palette and single-colour transparency (tRNS, GIF) become a real alpha channel.
+        has_alpha = mode in ("PA", "La", "RGBa") or "transparency" in image.info
+        return image.convert("RGBA" if has_alpha else "RGB")
+    if mode == "1":
+        return image.convert("L")
+    return image.convert("RGB")  # CMYK, YCbCr, RGBX, HSV, LAB...
+
+
+def _gray_and_alpha(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
+    """Luminance in [0, 1] and the alpha channel in [0, 1] (None when the image is opaque)."""
+    if image.mode in ("I", "F"):
+        return _range_scaled(np.asarray(image, dtype=np.float64)), None
+    alpha = None
+    if image.mode in ("LA", "RGBA"):
+        alpha = np.asarray(image.getchannel("A"), dtype=np.float32) / 255
+    gray = np.asarray(image.convert("L"), dtype=np.float32) / 255  # ITU-R 601 luma
+    return gray, alpha
+
+
+def _range_scaled(values: np.ndarray) -> np.ndarray:
+    """Scale 16-bit, 32-bit or float data by its actual range; NaN and infinities become 0."""
+    # A 12-bit scan in a 16-bit file uses 1/16 of the type's range, so the type range is wrong.
+    finite = np.isfinite(values)
+    if not finite.any():
+        return np.zeros(values.shape, np.float32)
+    low, high = values[finite].min(), values[finite].max()
+    if high == low:
+        return np.zeros(values.shape, np.float32)
+    return np.where(finite, (values - low) / (high - low), 0.0).astype(np.float32)
+
+
+def _composite(gray: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
+    """Flatten transparency onto the background that contrasts with the opaque pixels."""
+    if alpha is None:
+        return gray
+    coverage = float(alpha.sum())
+    if coverage == 0:
+        return np.zeros_like(gray)  # fully transparent: nothing drawn
+    # Sketchpad strokes are dark on a transparent canvas: they need a light background.
+    ink_level = float((gray * alpha).sum()) / coverage
+    background = 1.0 if ink_level < 0.5 else 0.0
+    return alpha * gray + (1 - alpha) * background
+
+
+# --- size normalisation and centring -----------------------------------------------------------
+
+
+def _fit_box(ink: np.ndarray, box: int) -> np.ndarray:
+    """Scale the cropped digit to fit box x box, keeping aspect ratio and pen width."""
+    # Max-pool big crops to 4-8x the box first: a 1-px stroke keeps full intensity instead of
+    # being averaged away, and the thickening below stays cheap.
+    factor = max(1, max(ink.shape) // (4 * box))
+    ink = _thicken(_max_pool(ink, factor) if factor > 1 else ink, box)
+    height, width = ink.shape
+    scale = box / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    # Shrinking by area averaging is how NIST's binary digits got MNIST's grey edges;
+    # enlarging small inputs needs an interpolating filter instead.
+    resample = cv2.INTER_AREA if scale < 1 else cv2.INTER_LANCZOS4
+    return np.clip(cv2.resize(ink.astype(np.float32), size, interpolation=resample), 0, 1)
+
+
+def _thicken(ink: np.ndarray, box: int) -> np.ndarray:
+    """Dilate strokes that would end up thinner than MNIST's pen once scaled to the box."""
+    pixels_per_box_pixel = max(ink.shape) / box
+    width = _stroke_width(ink > 0.5)
+    if width >= _THIN_PEN * pixels_per_box_pixel:
+        return ink  # as thick as MNIST's pens (or thicker): leave the writer's style alone
+    grow = 2 * round((PEN_WIDTH * pixels_per_box_pixel - width) / 2)  # even: both sides alike
+    if grow < 2:
+        return ink
+    padded = np.pad(ink, grow // 2)  # room to grow past the crop edges
+    return cv2.dilate(padded, np.ones((grow + 1, grow + 1), np.uint8))
+
+
+def _stroke_width(mask: np.ndarray) -> float:
+    """Mean stroke width: twice the area over the perimeter (a band of width w: 2wL / 2L)."""
+    padded = np.pad(mask, 1)
+    perimeter = (padded[:, 1:] != padded[:, :-1]).sum() + (padded[1:] != padded[:-1]).sum()
+    return 2 * float(mask.sum()) / max(int(perimeter), 1)
+
+
+def _max_pool(values: np.ndarray, factor: int) -> np.ndarray:
+    """Maximum over factor x factor blocks (the edge is padded with zeros)."""
+    kernel = np.ones((factor, factor), np.uint8)
+    pooled = cv2.dilate(values, kernel, anchor=(0, 0), borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    return pooled[::factor, ::factor]
+
+
+def _centre(fitted: np.ndarray) -> np.ndarray:
+    """Paste into 28x28 with the centre of mass at CENTRE, by a whole-pixel shift as LeCun did."""
+    height, width = fitted.shape
+    moments = cv2.moments(fitted)
+    com_row, com_col = moments["m01"] / moments["m00"], moments["m10"] / moments["m00"]
+    # Clamped so a lopsided digit is never cut off; that costs at most a little centring.
+    top = min(max(round(CENTRE - com_row), 0), MNIST_SIDE - height)
+    left = min(max(round(CENTRE - com_col), 0), MNIST_SIDE - width)
+    canvas = np.zeros((MNIST_SIDE, MNIST_SIDE), np.float32)
+    canvas[top : top + height, left : left + width] = fitted
+    return canvas
