@@ -40,11 +40,16 @@ PEN_WIDTH = 1.8
 _THIN_PEN = 1.2
 WORK_SIDE = 1024  # pictures are box-reduced to about this first: bounded time and memory
 _MIN_CONTRAST = 0.1  # ink must differ from the paper by 10% of full scale
+_DIM_PAPER = 0.25  # darkness is measured relative to the paper's level, but never to paper dimmer than this
+_SHEET_CONTRAST = 0.15  # a sheet is this much brighter than the desk around it
+_SHEET_AREA = (0.1, 0.9)  # and covers this fraction of the picture
+_DESK_EDGE = 0.75  # while the desk holds this fraction of the picture's edge
+_NOT_ALONE = 0.1  # a bright mark with this much as bright around it is a piece of something larger
 _STROKE_FRACTION = 5  # strokes are narrower than 1/5 of the picture's smaller side
 _NOISE_SIGMAS = 4.0  # a pixel is ink when it stands this many noise deviations above the paper
 _STRONG = 0.5  # a piece needs pixels at half the picture's strongest ink
 _SPECK_FRACTION = 0.03  # pieces with under 3% of the largest piece's pixels are specks
-_GAP = 0.35  # pieces closer than this fraction of the larger one's size belong to one mark
+_GAP, _GAP_SIMILAR = 0.5, 0.35  # pieces closer than 0.5 x larger - 0.35 x smaller size form one mark
 _SIMILAR = 0.5  # another mark with at least half the ink of the digit is a rival
 _MIN_MARK = 5  # pixels: a smaller mark (after the noise blur) is a dot, not a digit
 _MAX_PIECES = 60  # only the largest pieces are grouped into marks
@@ -142,8 +147,14 @@ def _work_gray(image: Image.Image) -> np.ndarray:
 def _best(gray: np.ndarray) -> _Found:
     """The digit: the mark with the most ink, dark on light or light on dark."""
     smooth = cv2.GaussianBlur(gray, (0, 0), 0.6)  # sensor and JPEG noise, not strokes
-    dark = _search(_without_lines(_tophat(smooth, cv2.MORPH_CLOSE)), dark=True)
-    bright = _search(_tophat(smooth, cv2.MORPH_OPEN), dark=False)
+    levels = (smooth * 255 + 0.5).astype(np.uint8)  # OpenCV's morphology is several times faster on bytes
+    light_paper = _paper(levels, cv2.MORPH_CLOSE)
+    # Dark ink reflects a fixed fraction of the light its paper gets: relative darkness is the
+    # same in a shadow as in full light.
+    darkness = (light_paper - smooth) / np.maximum(light_paper, _DIM_PAPER)
+    dark = _search(_without_lines(darkness * _sheet(light_paper)), True)
+    dark_paper = _paper(levels, cv2.MORPH_OPEN)
+    bright = _search(smooth - dark_paper, False, smooth)
     if dark is None or bright is None:
         if dark is None and bright is None:
             raise _blank()
@@ -157,21 +168,44 @@ def _best(gray: np.ndarray) -> _Found:
     return max(dark, bright, key=lambda found: found.mark.mass)
 
 
-def _tophat(gray: np.ndarray, operation: int) -> np.ndarray:
-    """How far each pixel stands out (darker for a closing, brighter for an opening) from the paper around it."""
-    side = max(3, min(gray.shape) // _STROKE_FRACTION) | 1
+def _sheet(paper: np.ndarray) -> np.ndarray | float:
+    """Where a sheet lying on a darker desk is (1 inside, 0 outside), or 1.0 when the paper fills the picture."""
+    height, width = paper.shape
+    small = cv2.resize(paper, (max(8, width // 8), max(8, height // 8)), interpolation=cv2.INTER_AREA)
+    _, bright = cv2.threshold((small * 255).astype(np.uint8), 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    if bright.all() or not bright.any() or small[bright == 1].mean() - small[bright == 0].mean() < _SHEET_CONTRAST:
+        return 1.0
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(bright, connectivity=4)
+    largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    edge = np.concatenate([bright[0], bright[-1], bright[:, 0], bright[:, -1]])
+    # A desk frames the sheet: it holds most of the picture's edge (a shadow or a bright desk does not).
+    area = stats[largest, cv2.CC_STAT_AREA] / bright.size
+    if edge.mean() > 1 - _DESK_EDGE or not _SHEET_AREA[0] < area < _SHEET_AREA[1]:
+        return 1.0
+    sheet = cv2.erode((labels == largest).astype(np.uint8), np.ones((3, 3), np.uint8))  # its edge is not ink
+    return cv2.resize(sheet, (width, height), interpolation=cv2.INTER_NEAREST).astype(np.float32)
+
+
+def _paper(levels: np.ndarray, operation: int) -> np.ndarray:
+    """The paper's level around each pixel, in [0, 1]: a closing erases dark strokes, an opening bright ones."""
+    side = max(3, min(levels.shape) // _STROKE_FRACTION) | 1
     # A desk strip along the picture's edge is narrow too: padding by replication widens it
     # beyond the kernel, so that it stays background.
-    padded = cv2.copyMakeBorder(gray, side, side, side, side, cv2.BORDER_REPLICATE)
+    padded = cv2.copyMakeBorder(levels, side, side, side, side, cv2.BORDER_REPLICATE)
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (side, side))
-    paper = cv2.morphologyEx(padded, operation, kernel)[side:-side, side:-side]
-    return np.abs(paper - gray)
+    return cv2.morphologyEx(padded, operation, kernel)[side:-side, side:-side].astype(np.float32) / 255
 
 
-def _search(response: np.ndarray, dark: bool) -> _Found | None:
-    """The marks in one polarity's ink map, strongest first; None when nothing stands out."""
-    base = float(np.median(response))
-    spread = 1.4826 * float(np.median(np.abs(response - base)))
+def _search(response: np.ndarray, dark: bool, gray: np.ndarray | None = None) -> _Found | None:
+    """The mark with the most ink in one polarity's ink map; None when nothing stands out.
+
+    With `gray`, a mark must also stand alone: the corner of a bright sheet on a dark desk
+    stands out from the desk like chalk does, but it is joined to the rest of the sheet.
+    """
+    response = np.clip(response, 0, None)
+    sample = response[::4, ::4]  # the noise level, from a sixteenth of the pixels
+    base = float(np.median(sample))
+    spread = 1.4826 * float(np.median(np.abs(sample - base)))
     low = base + max(_NOISE_SIGMAS * spread, _MIN_CONTRAST / 4)
     smooth = cv2.GaussianBlur(response, (0, 0), 1.0)
     peak = float(smooth.max())
@@ -189,11 +223,23 @@ def _search(response: np.ndarray, dark: bool) -> _Found | None:
     ink = np.clip((response - low) / (level - low), 0, 1)
     mass = np.bincount(labels.ravel(), weights=ink.ravel(), minlength=count)
     marks = sorted(_group(stats, pieces, mass), key=lambda mark: -mark.mass)
-    best = marks[0]
-    if max(best.box[2] - best.box[0], best.box[3] - best.box[1]) < _MIN_MARK:
-        return None  # a dot: no digit to scale up
-    rivals = [mark for mark in marks[1:] if mark.mass >= _SIMILAR * best.mass]
-    return _Found(best, ink.astype(np.float32), labels, rivals, dark)
+    if gray is not None:
+        marks = [mark for mark in marks if _alone(mark, gray, labels)]
+    if not marks or max(marks[0].box[2] - marks[0].box[0], marks[0].box[3] - marks[0].box[1]) < _MIN_MARK:
+        return None  # nothing, or a dot: no digit to scale up
+    rivals = [mark for mark in marks[1:] if mark.mass >= _SIMILAR * marks[0].mass]
+    return _Found(marks[0], ink.astype(np.float32), labels, rivals, dark)
+
+
+def _alone(mark: _Mark, gray: np.ndarray, labels: np.ndarray) -> bool:
+    """Whether a bright mark stands alone: around it, little else is as bright as the mark."""
+    left, top, right, bottom = mark.box
+    margin = max(2, (max(right - left, bottom - top) * 3) // 20)
+    rows = slice(max(top - margin, 0), bottom + margin)
+    cols = slice(max(left - margin, 0), right + margin)
+    window, inside = gray[rows, cols], np.isin(labels[rows, cols], mark.pieces)
+    level, around = float(np.median(window[inside])), float(np.median(window[~inside]))
+    return float(np.mean((window > (level + around) / 2) & ~inside)) < _NOT_ALONE
 
 
 def _group(stats: np.ndarray, pieces: np.ndarray, mass: np.ndarray) -> list[_Mark]:
@@ -203,7 +249,9 @@ def _group(stats: np.ndarray, pieces: np.ndarray, mass: np.ndarray) -> list[_Mar
     size = np.maximum(right - left, bottom - top)
     gap_x = np.maximum(left[:, None], left[None, :]) - np.minimum(right[:, None], right[None, :])
     gap_y = np.maximum(top[:, None], top[None, :]) - np.minimum(bottom[:, None], bottom[None, :])
-    near = np.maximum(gap_x, gap_y) <= _GAP * np.maximum(size[:, None], size[None, :])
+    # A small piece (the bar of a 5) joins a larger one from further away than two digits side by side would.
+    larger, smaller = np.maximum(size[:, None], size[None, :]), np.minimum(size[:, None], size[None, :])
+    near = np.maximum(gap_x, gap_y) <= _GAP * larger - _GAP_SIMILAR * smaller
     group = _closure(near)
     marks = []
     for g in np.unique(group):
@@ -262,12 +310,12 @@ def _without_lines(ink: np.ndarray) -> np.ndarray:
 
 
 def _line_profile(level: np.ndarray, axis: int) -> np.ndarray:
-    """Per row (axis=1) or column (axis=0): its rise above the typical one along 80% of it, where it is clear."""
-    profile = np.percentile(level, 100 - _LINE_COVERAGE, axis=axis)
-    typical = float(np.median(profile))
-    spread = 1.4826 * float(np.median(np.abs(profile - typical)))
-    excess = profile - typical
-    return np.where(excess > max(6 * spread, _MIN_CONTRAST / 3), excess, 0).astype(np.float32)
+    """Per row (axis=1) or column (axis=0): its line's level above the typical one, where a line covers 80% of it."""
+    covered, typical_level = np.percentile(level, [100 - _LINE_COVERAGE, 50], axis=axis)
+    typical = float(np.median(covered))
+    spread = 1.4826 * float(np.median(np.abs(covered - typical)))
+    line = covered - typical > max(6 * spread, _MIN_CONTRAST / 3)
+    return np.where(line, typical_level - float(np.median(typical_level)), 0).astype(np.float32)
 
 
 def _lines(mask: np.ndarray) -> int:
@@ -279,17 +327,18 @@ def _lines(mask: np.ndarray) -> int:
 
 def _line_angle(ink: np.ndarray) -> float:
     """The rotation (degrees) that makes the page's lines run along rows and columns."""
-    scale = 256 / max(ink.shape)
+    scale = 320 / max(ink.shape)
     small = cv2.resize(ink, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else ink
-    small = small - float(np.median(small))
+    # Capped at a faint line's level, so that the digit's strokes cannot outweigh the lines.
+    small = np.minimum(small - float(np.median(small)), _MIN_CONTRAST / 2)
     height, width = small.shape
 
     def peakiness(angle: float) -> float:
         turned = cv2.warpAffine(small, cv2.getRotationMatrix2D((width / 2, height / 2), angle, 1.0), (width, height))
         return float(turned.sum(axis=1).var() + turned.sum(axis=0).var())
 
-    coarse = max(np.arange(-_MAX_TILT, _MAX_TILT + 0.01, 0.5), key=peakiness)
-    return float(max(coarse + np.arange(-0.5, 0.51, 0.1), key=peakiness))
+    coarse = max(np.arange(-_MAX_TILT, _MAX_TILT + 0.01, 1.0), key=peakiness)
+    return float(max(coarse + np.arange(-0.8, 0.81, 0.2), key=peakiness))
 
 
 # --- colour, transparency ----------------------------------------------------------------------
