@@ -21,9 +21,9 @@ import torch
 from PIL import Image
 
 from vae import explore
-from vae.digitize import load_digit, to_mnist
-from vae.render import gif_bytes, grid_image, to_image
-from vae.uploads import ImageError
+from vae.digitize import describe, find_digit, load_digit, to_mnist
+from vae.render import boxed_thumbnail, gif_bytes, grid_image, to_image
+from vae.uploads import ImageError, open_image
 
 HERE = Path(__file__).parent
 WEIGHTS = Path(os.environ.get("VAE_WEIGHTS_DIR", HERE / "weights"))
@@ -159,6 +159,21 @@ def on_reconstruct(name: str, upload: str | None, sketch: dict | None, source: s
     out = explore.reconstruct(lm, x, digit_label(lm, x))
     text = explore.describe_score(out["nelbo"], out["percentile"], lm.metadata["dataset"])
     return [big(x), big(out["reconstruction"]), png(grid_image(out["samples"], nrow=4, scale=3)), text]
+
+
+def on_locate(name: str, upload: str | None, source: str) -> tuple[str | None, str]:
+    """The upload as a thumbnail with the digit's box drawn on it, and a sentence about what was found."""
+    if not upload or source != "upload":
+        return None, ""
+    try:
+        picture = open_image(upload)
+    except ImageError as e:
+        return None, f"**{e}**"
+    try:
+        reading = find_digit(picture, pick(name).frame)
+    except ImageError as e:  # no digit: show the picture, unboxed, with the reason
+        return png(boxed_thumbnail(picture, None)), f"**{e}**"
+    return png(boxed_thumbnail(picture, reading.box)), describe(reading)
 
 
 def on_interpolate(name: str, up_a: str | None, sk_a: dict | None, src_a: str, up_b: str | None, sk_b: dict | None,
@@ -310,10 +325,13 @@ def build() -> gr.Blocks:
                 with gr.Column():
                     with gr.Row():
                         # Fixed heights leave room above each image for its label, which would cover the top.
+                        where = gr.Image(label="Where the digit was found", elem_id="where", format="png",
+                                         interactive=False, height=240)
                         seen = gr.Image(label="What the model sees (28x28)", format="png", interactive=False,
-                                        height=280)
+                                        height=240)
                         recon = gr.Image(label="Reconstruction", elem_id="recon", format="png", interactive=False,
-                                         height=280)
+                                         height=240)
+                    where_note = gr.Markdown(elem_id="where-note")
                     posterior = gr.Image(label="Samples from the posterior: the model's uncertainty", format="png",
                                          interactive=False, height=260)
                     score = gr.Markdown(elem_id="score")
@@ -378,6 +396,7 @@ def build() -> gr.Blocks:
         sample_btn.click(on_samples, [model, label, n, temperature, sample_seed], samples, api_name="samples")
         rec_btn.click(on_reconstruct, [model, rec_up, rec_sk, rec_src], [seen, recon, posterior, score],
                       api_name="reconstruct", **images)
+        rec_btn.click(on_locate, [model, rec_up, rec_src], [where, where_note], api_name="locate", **images)
         interp_btn.click(on_interpolate, [model, a_up, a_sk, a_src, b_up, b_sk, b_src, steps, method],
                          [strip, gif], api_name="interpolate", **images)
         gr.on([z1.input, z2.input], on_map_point, [model, label, z1, z2], point, api_name="decode_2d", **fast)
