@@ -16,6 +16,7 @@ from PIL import Image
 Rng = np.random.Generator
 Float = np.ndarray  # float32 arrays in [0, 1]: coverage maps (H, W) and colour pictures (H, W, 3)
 
+MATCH = 0.8  # the least match() of a picture read right with its source digit
 PAPER, INK, BLUE = (0.93, 0.92, 0.89), (0.12, 0.12, 0.15), (0.12, 0.2, 0.55)
 
 
@@ -51,7 +52,8 @@ def pencil(ink: Float, rng: Rng, strength: float) -> Float:
 
 def paper(height: int, width: int, colour: tuple[float, float, float], rng: Rng) -> Float:
     """A sheet of paper with a faint fibre texture."""
-    fibre = cv2.GaussianBlur(rng.normal(0, 0.015, (height, width)).astype(np.float32), (0, 0), 1.5)
+    fibre = 0.015 * rng.standard_normal(((height + 1) // 2, (width + 1) // 2), dtype=np.float32)
+    fibre = cv2.resize(fibre, (width, height), interpolation=cv2.INTER_LINEAR)
     return np.clip(np.asarray(colour, np.float32) + fibre[..., None], 0, 1)
 
 
@@ -105,7 +107,7 @@ def wood(height: int, width: int, rng: Rng) -> Float:
     """A wooden desk: brown with wavy grain."""
     y, x = np.mgrid[0:height, 0:width].astype(np.float32)
     wave = np.sin(y / height * rng.uniform(20, 40) + 3 * np.sin(x / width * rng.uniform(2, 5)))
-    streaks = cv2.GaussianBlur(rng.normal(0, 1, (height, width)).astype(np.float32), (0, 0), 3)
+    streaks = cv2.GaussianBlur(rng.standard_normal((height, width), dtype=np.float32), (0, 0), 3)
     shade = 0.5 + 0.12 * wave + 0.15 * streaks / max(float(np.abs(streaks).max()), 1e-6)
     return np.clip(shade[..., None] * np.asarray((1.0, 0.7, 0.45), np.float32), 0, 1)
 
@@ -127,7 +129,7 @@ def shadow(height: int, width: int, rng: Rng, darkness: float) -> Float:
     offset = rng.uniform(-0.25, 0.25) * min(height, width)
     side = (x - width / 2) * np.cos(angle) + (y - height / 2) * np.sin(angle) - offset
     edge = rng.uniform(1, 4)
-    return (1 - darkness * (1 / (1 + np.exp(-side / edge))))[..., None].astype(np.float32)
+    return (1 - darkness * 0.5 * (1 + np.tanh(side / (2 * edge))))[..., None].astype(np.float32)
 
 
 # --- the camera ----------------------------------------------------------------------------------
@@ -135,7 +137,7 @@ def shadow(height: int, width: int, rng: Rng, darkness: float) -> Float:
 
 def photo(picture: Float, rng: Rng, quality: int = 88) -> bytes:
     """Sensor noise, 8-bit, JPEG."""
-    noisy = picture + rng.normal(0, 0.012, picture.shape).astype(np.float32)
+    noisy = picture + 0.012 * rng.standard_normal(picture.shape, dtype=np.float32)
     return encode(np.clip(noisy * 255 + 0.5, 0, 255).astype(np.uint8), "JPEG", quality=quality)
 
 
@@ -204,7 +206,7 @@ def _lined(digit, rng, w, h, horizontal: bool, vertical: bool, margin: bool) -> 
 def _chalkboard(digit, rng, w, h) -> bytes:
     """Chalk on a dark green board: light, grainy strokes, smudges."""
     board = paper(h, w, (0.16, 0.24, 0.2), rng)
-    smudge = cv2.GaussianBlur(rng.normal(0, 1, (h, w)).astype(np.float32), (0, 0), 25)
+    smudge = cv2.GaussianBlur(rng.standard_normal((h, w), dtype=np.float32), (0, 0), 25)
     board = board + 0.05 * (smudge / max(float(np.abs(smudge).max()), 1e-6))[..., None]
     strokes = pencil(coverage(digit, int(h * rng.uniform(0.25, 0.4))), rng, 0.85)
     board = write(board, strokes, (0.92, 0.93, 0.9), _somewhere(rng, h, w, strokes.shape))
@@ -285,3 +287,19 @@ CONDITIONS: dict[str, Callable[[np.ndarray, Rng, int, int], bytes | np.ndarray]]
 def make(condition: str, digit: np.ndarray, seed: int, width: int, height: int) -> bytes | np.ndarray:
     """One picture of `digit` (28x28 uint8) under `condition`: file bytes, or an RGBA array for "sketchpad"."""
     return CONDITIONS[condition](digit, np.random.default_rng(seed), width, height)
+
+
+# --- the judge -----------------------------------------------------------------------------------
+
+
+def blurred(image: np.ndarray) -> np.ndarray:
+    """A 28x28 picture, slightly blurred: the same digit in another pen still matches."""
+    return cv2.GaussianBlur(np.asarray(image, np.float32), (5, 5), 1.0)
+
+
+def match(digit: np.ndarray, source: np.ndarray) -> float:
+    """Correlation of the blurred pictures after the best shift by at most one pixel."""
+    target = blurred(source).ravel()
+    image = blurred(np.asarray(digit))
+    return max(float(np.corrcoef(np.roll(image, (dy, dx), axis=(0, 1)).ravel(), target)[0, 1])
+               for dy in (-1, 0, 1) for dx in (-1, 0, 1))

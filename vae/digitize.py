@@ -32,6 +32,7 @@ from PIL import Image
 from vae.uploads import MIN_SIDE, ImageError, check_size, open_image, upright
 
 MNIST_SIDE = 28
+_ORIENTATION = 0x0112  # the EXIF tag
 BOX_SIDE = 20  # MNIST digits are scaled to fit 20x20, leaving a 4-px margin
 CENTRE = 14.0  # where MNIST's centre of mass is, in row/column index coordinates
 # MNIST pen widths in 28x28 pixels by _stroke_width (ink > 0.5): median 1.8, 5th percentile 1.2.
@@ -84,7 +85,9 @@ class _Found:
     """The best mark of one polarity, with the maps needed to cut it out."""
 
     mark: _Mark
-    ink: np.ndarray  # ink level, 1.0 for a typical stroke pixel
+    response: np.ndarray  # how far each pixel stands out from its paper, in this polarity
+    low: float  # the noise threshold
+    level: float  # a typical stroke pixel's response
     labels: np.ndarray
     rivals: list[_Mark]
     dark: bool  # dark ink on light paper
@@ -96,14 +99,16 @@ def find_digit(image: Image.Image | np.ndarray, box: int = BOX_SIDE) -> Reading:
     `box` is the square the object is scaled to fit: 20 for MNIST digits; Fashion-MNIST's
     items fill the whole 28x28 frame.
     """
-    picture = upright(_array_to_image(image) if isinstance(image, np.ndarray) else image)
+    picture = _array_to_image(image) if isinstance(image, np.ndarray) else image
+    if picture.getexif().get(_ORIENTATION, 1) != 1:  # open_image has turned uploads already
+        picture = upright(picture)
     check_size(picture.size)
     gray = _work_gray(picture)
     found = _best(gray)
     left, top, right, bottom = found.mark.box
     keep = np.isin(found.labels[top:bottom, left:right], found.mark.pieces).astype(np.uint8)
     keep = cv2.dilate(keep, np.ones((3, 3), np.uint8))  # plus the anti-aliased edge
-    ink = found.ink[top:bottom, left:right] * keep
+    ink = _ink(found.response[top:bottom, left:right], found.low, found.level) * keep
     digit = _centre(_fit_box(ink, box))
     scale = picture.width / gray.shape[1], picture.height / gray.shape[0]
     where = (math.floor(left * scale[0]), math.floor(top * scale[1]),
@@ -208,7 +213,7 @@ def _search(response: np.ndarray, dark: bool, gray: np.ndarray | None = None) ->
     With `gray`, a mark must also stand alone: the corner of a bright sheet on a dark desk
     stands out from the desk like chalk does, but it is joined to the rest of the sheet.
     """
-    response = np.clip(response, 0, None)
+    response = np.maximum(response, 0, out=response)  # rounding can leave tiny negatives
     sample = response[::4, ::4]  # the noise level, from a sixteenth of the pixels
     base = float(np.median(sample))
     spread = 1.4826 * float(np.median(np.abs(sample - base)))
@@ -226,15 +231,20 @@ def _search(response: np.ndarray, dark: bool, gray: np.ndarray | None = None) ->
     pieces = pieces[areas >= _SPECK_FRACTION * areas.max()]
     pieces = pieces[np.argsort(-stats[pieces, cv2.CC_STAT_AREA])][:_MAX_PIECES]
     level = max(float(np.median(response[strong])), low + _MIN_CONTRAST / 4)
-    ink = np.clip((response - low) / (level - low), 0, 1)
-    mass = np.bincount(labels.ravel(), weights=ink.ravel(), minlength=count)
+    weak = labels > 0
+    mass = np.bincount(labels[weak], weights=_ink(response[weak], low, level), minlength=count)
     marks = sorted(_group(stats, pieces, mass), key=lambda mark: -mark.mass)
     if gray is not None:
         marks = [mark for mark in marks if _alone(mark, gray, labels)]
     if not marks or max(marks[0].box[2] - marks[0].box[0], marks[0].box[3] - marks[0].box[1]) < _MIN_MARK:
         return None  # nothing, or a dot: no digit to scale up
     rivals = [mark for mark in marks[1:] if mark.mass >= _SIMILAR * marks[0].mass]
-    return _Found(marks[0], ink.astype(np.float32), labels, rivals, dark)
+    return _Found(marks[0], response, low, level, labels, rivals, dark)
+
+
+def _ink(response: np.ndarray, low: float, level: float) -> np.ndarray:
+    """Ink from 0 (at the noise threshold) to 1 (a typical stroke pixel and above)."""
+    return np.clip((response - low) / (level - low), 0, 1)
 
 
 def _alone(mark: _Mark, gray: np.ndarray, labels: np.ndarray) -> bool:
