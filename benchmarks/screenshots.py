@@ -8,8 +8,11 @@ fashion-mlp-20d models.
 
 import argparse
 import sys
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -27,6 +30,7 @@ from benchmarks.harness import (  # noqa: E402
     set_slider,
     wait_new_image,
 )
+from tests.photo_corpus import make  # noqa: E402
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -72,6 +76,21 @@ def shoot_views(page: "Page") -> None:
     shoot(page, "interpolate")
 
 
+def shoot_desk_photo(page: "Page") -> None:
+    """A 3-MP phone photo of a sheet on a wooden desk (made from MNIST test digit 1, a "2"), uploaded and read."""
+    with np.load(ROOT / "tests" / "data" / "mnist-sample.npz") as sample:
+        digit = sample["test_images"][1]
+    photo = Path(tempfile.mkdtemp(prefix="vae-shots-")) / "desk-photo.jpg"
+    photo.write_bytes(make("desk_textured", digit, 7, 2000, 1500))
+    open_tab(page, "Reconstruct")
+    page.locator("#tab-reconstruct input[type=file]").first.set_input_files(str(photo))
+    page.locator("#tab-reconstruct .file-preview td.filename[aria-label='desk-photo.jpg']").wait_for()
+    click_and_wait(page, "Reconstruct", "#recon")
+    image_src(page, "#where", wait=True)
+    page.wait_for_function(SCORE_SHOWN)
+    shoot(page, "reconstruct-desk-photo")
+
+
 def shoot_map(page: "Page") -> None:
     """The latent map of the 2-D model, with one point decoded."""
     select_model(page, MAP_MODEL)
@@ -106,7 +125,7 @@ def main() -> None:
     DOCS.mkdir(exist_ok=True)
     errors: list[str] = []
     with serve_app() as (url, _, _), chromium() as browser:
-        for shots in (shoot_views, shoot_map, shoot_every_class, shoot_fashion):
+        for shots in (shoot_views, shoot_desk_photo, shoot_map, shoot_every_class, shoot_fashion):
             page, page_errors = open_app(browser, url)
             shots(page)
             errors += page_errors

@@ -163,9 +163,10 @@ def _best(gray: np.ndarray) -> _Found:
     # Dark ink reflects a fixed fraction of the light its paper gets: relative darkness is the
     # same in a shadow as in full light.
     darkness = (light_paper - smooth) / np.maximum(light_paper, _DIM_PAPER)
-    dark = _search(_without_lines(darkness * _sheet(light_paper)), True)
+    sheet = _sheet(light_paper)
+    dark = _search(_without_lines(darkness if sheet is None else darkness * sheet), True, within=sheet)
     dark_paper = _paper(levels, cv2.MORPH_OPEN)
-    bright = _search(smooth - dark_paper, False, smooth)
+    bright = _search(smooth - dark_paper, False, alone_in=smooth)
     if dark is None or bright is None:
         if dark is None and bright is None:
             raise _blank()
@@ -179,20 +180,20 @@ def _best(gray: np.ndarray) -> _Found:
     return max(dark, bright, key=lambda found: found.mark.mass)
 
 
-def _sheet(paper: np.ndarray) -> np.ndarray | float:
-    """Where a sheet lying on a darker desk is (1 inside, 0 outside), or 1.0 when the paper fills the picture."""
+def _sheet(paper: np.ndarray) -> np.ndarray | None:
+    """Where a sheet lying on a darker desk is (1 inside, 0 outside), or None when the paper fills the picture."""
     height, width = paper.shape
     small = cv2.resize(paper, (max(8, width // 8), max(8, height // 8)), interpolation=cv2.INTER_AREA)
     _, bright = cv2.threshold((small * 255).astype(np.uint8), 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     if bright.all() or not bright.any() or small[bright == 1].mean() - small[bright == 0].mean() < _SHEET_CONTRAST:
-        return 1.0
+        return None
     count, labels, stats, _ = cv2.connectedComponentsWithStats(bright, connectivity=4)
     largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
     edge = np.concatenate([bright[0], bright[-1], bright[:, 0], bright[:, -1]])
     # A desk frames the sheet: it holds most of the picture's edge (a shadow or a bright desk does not).
     area = stats[largest, cv2.CC_STAT_AREA] / bright.size
     if edge.mean() > 1 - _DESK_EDGE or not _SHEET_AREA[0] < area < _SHEET_AREA[1]:
-        return 1.0
+        return None
     sheet = cv2.erode((labels == largest).astype(np.uint8), np.ones((3, 3), np.uint8))  # its edge is not ink
     return cv2.resize(sheet, (width, height), interpolation=cv2.INTER_NEAREST).astype(np.float32)
 
@@ -207,14 +208,17 @@ def _paper(levels: np.ndarray, operation: int) -> np.ndarray:
     return cv2.morphologyEx(padded, operation, kernel)[side:-side, side:-side].astype(np.float32) / 255
 
 
-def _search(response: np.ndarray, dark: bool, gray: np.ndarray | None = None) -> _Found | None:
-    """The mark with the most ink in one polarity's ink map; None when nothing stands out.
+def _search(response: np.ndarray, dark: bool, within: np.ndarray | None = None,
+            alone_in: np.ndarray | None = None) -> _Found | None:
+    """The mark with the most ink in one polarity's ink map (`within` a sheet); None when nothing stands out.
 
-    With `gray`, a mark must also stand alone: the corner of a bright sheet on a dark desk
-    stands out from the desk like chalk does, but it is joined to the rest of the sheet.
+    With `alone_in` (the picture), a mark must also stand alone: the corner of a bright sheet on
+    a dark desk stands out from the desk like chalk does, but it is joined to the rest of the sheet.
     """
     response = np.maximum(response, 0, out=response)  # rounding can leave tiny negatives
-    sample = response[::4, ::4]  # the noise level, from a sixteenth of the pixels
+    sample = response[::4, ::4]  # the noise level, from a sixteenth of the pixels (of the sheet)
+    if within is not None:
+        sample = sample[within[::4, ::4] > 0]
     base = float(np.median(sample))
     spread = 1.4826 * float(np.median(np.abs(sample - base)))
     low = base + max(_NOISE_SIGMAS * spread, _MIN_CONTRAST / 4)
@@ -234,8 +238,8 @@ def _search(response: np.ndarray, dark: bool, gray: np.ndarray | None = None) ->
     weak = labels > 0
     mass = np.bincount(labels[weak], weights=_ink(response[weak], low, level), minlength=count)
     marks = sorted(_group(stats, pieces, mass), key=lambda mark: -mark.mass)
-    if gray is not None:
-        marks = [mark for mark in marks if _alone(mark, gray, labels)]
+    if alone_in is not None:
+        marks = [mark for mark in marks if _alone(mark, alone_in, labels)]
     if not marks or max(marks[0].box[2] - marks[0].box[0], marks[0].box[3] - marks[0].box[1]) < _MIN_MARK:
         return None  # nothing, or a dot: no digit to scale up
     rivals = [mark for mark in marks[1:] if mark.mass >= _SIMILAR * marks[0].mass]
