@@ -325,8 +325,8 @@ def build() -> gr.Blocks:
                 with gr.Column():
                     with gr.Row():
                         # Fixed heights leave room above each image for its label, which would cover the top.
-                        where = gr.Image(label="Where the digit was found", elem_id="where", format="png",
-                                         interactive=False, height=240)
+                        where = gr.Image(label="Found here", elem_id="where", format="png", interactive=False,
+                                         height=240, buttons=["fullscreen"])
                         seen = gr.Image(label="What the model sees (28x28)", format="png", interactive=False,
                                         height=240)
                         recon = gr.Image(label="Reconstruction", elem_id="recon", format="png", interactive=False,

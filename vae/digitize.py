@@ -49,10 +49,13 @@ _NOT_ALONE = 0.1  # a bright mark with this much as bright around it is a piece 
 _STROKE_FRACTION = 5  # strokes are narrower than 1/5 of the picture's smaller side
 _NOISE_SIGMAS = 4.0  # a pixel is ink when it stands this many noise deviations above the paper
 _STRONG = 0.5  # a piece needs pixels at half the picture's strongest ink
+_CLEAR = 2.0  # and the strongest ink must reach this many times the noise threshold
 _SPECK_FRACTION = 0.03  # pieces with under 3% of the largest piece's pixels are specks
 _GAP, _GAP_SIMILAR = 0.5, 0.35  # pieces closer than 0.5 x larger - 0.35 x smaller size form one mark
-_SIMILAR = 0.5  # another mark with at least half the ink of the digit is a rival
-_MIN_MARK = 5  # pixels: a smaller mark (after the noise blur) is a dot, not a digit
+_SIMILAR = 0.6  # another mark at least 0.6 times the digit's size is a rival
+_SMALL_MARK = 48  # pixels: a smaller mark in a reduced picture is read again at full resolution
+_MIN_MARK = 8  # pixels: a smaller mark (after the noise blur) is a dot or a speck, not a digit
+_FLAT = 4  # a mark this many times wider than tall is a line, not a digit
 _MAX_PIECES = 60  # only the largest pieces are grouped into marks
 _MAX_TILT = 6.0  # degrees: how far ruled lines may slope in the picture
 _LINE_DILATION = 5  # rows: lines are matched within +-2 px, for slight bends
@@ -114,7 +117,24 @@ def find_digit(image: Image.Image | np.ndarray, box: int = BOX_SIDE) -> Reading:
     where = (math.floor(left * scale[0]), math.floor(top * scale[1]),
              min(math.ceil(right * scale[0]), picture.width), min(math.ceil(bottom * scale[1]), picture.height))
     note = _note(found.mark, found.rivals, gray.shape) if found.rivals else ""
+    if scale[0] > 1 and _size(found.mark) < _SMALL_MARK:
+        digit, where = _closer(picture, where, box, torch.from_numpy(digit))
+        return Reading(digit, where, picture.size, len(found.rivals), note)
     return Reading(torch.from_numpy(digit), where, picture.size, len(found.rivals), note)
+
+
+def _closer(picture: Image.Image, where: tuple[int, int, int, int], box: int,
+            digit: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
+    """A small digit in a reduced picture, read again from the full-resolution picture around it."""
+    margin = max(where[2] - where[0], where[3] - where[1])
+    crop = (max(where[0] - margin, 0), max(where[1] - margin, 0),
+            min(where[2] + margin, picture.width), min(where[3] + margin, picture.height))
+    try:
+        near = find_digit(picture.crop(crop), box)
+    except ImageError:  # the reduced reading stands
+        return digit, where
+    left, top, right, bottom = near.box
+    return near.digit, (crop[0] + left, crop[1] + top, crop[0] + right, crop[1] + bottom)
 
 
 def describe(reading: Reading) -> str:
@@ -224,7 +244,7 @@ def _search(response: np.ndarray, dark: bool, within: np.ndarray | None = None,
     low = base + max(_NOISE_SIGMAS * spread, _MIN_CONTRAST / 4)
     smooth = cv2.GaussianBlur(response, (0, 0), 1.0)
     peak = float(smooth.max())
-    if peak - base < _MIN_CONTRAST or peak <= low:
+    if peak - base < _MIN_CONTRAST or peak <= _CLEAR * low:
         return None
     strong = smooth > max(base + _STRONG * (peak - base), low)
     count, labels, stats, _ = cv2.connectedComponentsWithStats((response > low).astype(np.uint8), connectivity=8)
@@ -237,13 +257,20 @@ def _search(response: np.ndarray, dark: bool, within: np.ndarray | None = None,
     level = max(float(np.median(response[strong])), low + _MIN_CONTRAST / 4)
     weak = labels > 0
     mass = np.bincount(labels[weak], weights=_ink(response[weak], low, level), minlength=count)
-    marks = sorted(_group(stats, pieces, mass), key=lambda mark: -mark.mass)
+    # No digit is a flat horizontal stroke; what is, is a leftover of a line across the page.
+    marks = sorted((mark for mark in _group(stats, pieces, mass)
+                    if mark.box[2] - mark.box[0] < _FLAT * (mark.box[3] - mark.box[1])), key=lambda mark: -mark.mass)
     if alone_in is not None:
         marks = [mark for mark in marks if _alone(mark, alone_in, labels)]
-    if not marks or max(marks[0].box[2] - marks[0].box[0], marks[0].box[3] - marks[0].box[1]) < _MIN_MARK:
+    if not marks or _size(marks[0]) < _MIN_MARK:
         return None  # nothing, or a dot: no digit to scale up
-    rivals = [mark for mark in marks[1:] if mark.mass >= _SIMILAR * marks[0].mass]
+    rivals = [mark for mark in marks[1:] if _size(mark) >= _SIMILAR * _size(marks[0])]
     return _Found(marks[0], response, low, level, labels, rivals, dark)
+
+
+def _size(mark: _Mark) -> int:
+    """The longer side of a mark's box."""
+    return max(mark.box[2] - mark.box[0], mark.box[3] - mark.box[1])
 
 
 def _ink(response: np.ndarray, low: float, level: float) -> np.ndarray:
@@ -319,14 +346,15 @@ def _without_lines(ink: np.ndarray) -> np.ndarray:
     """Subtract the lines of ruled or squared paper: at least _MIN_LINES straight lines across the page."""
     height, width = ink.shape
     turn = cv2.getRotationMatrix2D((width / 2, height / 2), _line_angle(ink), 1.0)
-    level = cv2.warpAffine(ink, turn, (width, height))  # the lines now run along rows and columns
+    level = cv2.warpAffine(ink, turn, (width, height), borderMode=cv2.BORDER_REPLICATE)  # lines along rows, columns
     # The level of a line is what it reaches along 80% of its length: a digit covers too little of it to count.
     rows = _line_profile(cv2.dilate(level, np.ones((_LINE_DILATION, 1), np.float32))[:, ::4], axis=1)
     cols = _line_profile(cv2.dilate(level, np.ones((1, _LINE_DILATION), np.float32))[::4, :], axis=0)
     if max(_lines(rows > 0), _lines(cols > 0)) < _MIN_LINES:
         return ink
     lines = np.maximum(rows[:, None], cols[None, :])
-    return np.clip(ink - cv2.warpAffine(lines, turn, (width, height), flags=cv2.WARP_INVERSE_MAP), 0, None)
+    back = cv2.warpAffine(lines, turn, (width, height), flags=cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
+    return np.clip(ink - back, 0, None)
 
 
 def _line_profile(level: np.ndarray, axis: int) -> np.ndarray:
