@@ -8,12 +8,16 @@ reproduces that recipe.
 Finding the digit, with OpenCV on a copy of about WORK_SIDE pixels a side:
 1. ink is what a morphological closing (dark ink) or opening (light ink) removes: strokes are
    narrow, while the paper, the desk around a sheet, shadows and gradients are wide, so none of
-   those count as ink however dark or bright they are;
-2. the lines of ruled and squared paper run straight across the page: when there are several,
+   those count as ink however dark or bright they are; darkness is relative to the paper's level,
+   so a stroke in a shadow counts as much as one in full light;
+2. a sheet lying on a darker desk is found first, and only the sheet is searched for dark ink;
+3. the lines of ruled and squared paper run straight across the page: when there are several,
    their level along each (deskewed) line is subtracted;
-3. pixels above the noise form pieces (hysteresis: a piece needs some clearly inked pixels);
-   tiny pieces are specks, pieces close together form one mark;
-4. the mark with the most ink is the digit, in whichever polarity holds it.
+4. pixels above the noise form pieces (hysteresis: a piece needs some clearly inked pixels);
+   tiny pieces are specks, pieces close together (relative to their size) form one mark;
+5. the mark with the most ink is the digit, in whichever polarity holds it; other marks of
+   similar size are its rivals, and the Reading says so. A small digit in a reduced picture is
+   read again from the full-resolution picture around it.
 
 Centre convention: in pixel-index coordinates (row/column 0..27) real MNIST digits have their
 centre of mass at (14.0, 14.0) on average (measured on the test set: 13.99, 14.01), not at the
@@ -112,15 +116,14 @@ def find_digit(image: Image.Image | np.ndarray, box: int = BOX_SIDE) -> Reading:
     keep = np.isin(found.labels[top:bottom, left:right], found.mark.pieces).astype(np.uint8)
     keep = cv2.dilate(keep, np.ones((3, 3), np.uint8))  # plus the anti-aliased edge
     ink = _ink(found.response[top:bottom, left:right], found.low, found.level) * keep
-    digit = _centre(_fit_box(ink, box))
+    digit = torch.from_numpy(_centre(_fit_box(ink, box)))
     scale = picture.width / gray.shape[1], picture.height / gray.shape[0]
     where = (math.floor(left * scale[0]), math.floor(top * scale[1]),
              min(math.ceil(right * scale[0]), picture.width), min(math.ceil(bottom * scale[1]), picture.height))
     note = _note(found.mark, found.rivals, gray.shape) if found.rivals else ""
     if scale[0] > 1 and _size(found.mark) < _SMALL_MARK:
-        digit, where = _closer(picture, where, box, torch.from_numpy(digit))
-        return Reading(digit, where, picture.size, len(found.rivals), note)
-    return Reading(torch.from_numpy(digit), where, picture.size, len(found.rivals), note)
+        digit, where = _closer(picture, where, box, digit)
+    return Reading(digit, where, picture.size, len(found.rivals), note)
 
 
 def _closer(picture: Image.Image, where: tuple[int, int, int, int], box: int,
