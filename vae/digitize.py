@@ -240,7 +240,7 @@ def _search(response: np.ndarray, dark: bool, within: np.ndarray | None = None,
     """
     response = np.maximum(response, 0, out=response)  # rounding can leave tiny negatives
     sample = response[::4, ::4]  # the noise level, from a sixteenth of the pixels (of the sheet)
-    if within is not None:
+    if within is not None and (within[::4, ::4] > 0).any():
         sample = sample[within[::4, ::4] > 0]
     base = float(np.median(sample))
     spread = 1.4826 * float(np.median(np.abs(sample - base)))
@@ -254,6 +254,8 @@ def _search(response: np.ndarray, dark: bool, within: np.ndarray | None = None,
     inked = np.bincount(labels[strong], minlength=count) > 0
     inked[0] = False
     pieces = np.flatnonzero(inked)
+    if not pieces.size:  # the strong pixels lie between the noise-level pieces (a tiny picture)
+        return None
     areas = stats[pieces, cv2.CC_STAT_AREA]
     pieces = pieces[areas >= _SPECK_FRACTION * areas.max()]
     pieces = pieces[np.argsort(-stats[pieces, cv2.CC_STAT_AREA])][:_MAX_PIECES]
