@@ -6,9 +6,12 @@ Two different MNIST test digits reach MATCH in under 1% of pairs of different cl
 test_the_judge_tells_digits_apart), so a wrong mark, a wrong polarity or a line taken for a stroke fails.
 """
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from tests.photo_corpus import CONDITIONS, INK, MATCH, PAPER, coverage, make, match, paper, photo, write
 from vae.digitize import find_digit
@@ -91,3 +94,12 @@ def test_the_box_is_where_the_digit_is(digits: np.ndarray) -> None:
     reading = find_digit(open_image(photo(page, rng)))
     assert reading.size == (1200, 900)
     assert all(abs(a - b) <= 8 for a, b in zip(reading.box, expected, strict=True)), (reading.box, expected)
+
+
+def test_fashion_items_fill_their_frame_as_they_are() -> None:
+    """Fashion-MNIST's items are solid shapes, not strokes: read in the model's 28-px frame, each example is itself."""
+    examples = sorted((Path(__file__).parent.parent / "examples" / "fashion-mnist").glob("*.png"))
+    assert len(examples) == 20
+    for path in examples:
+        item = np.asarray(Image.open(path).convert("L"))
+        assert match(find_digit(Image.open(path), box=28).digit.numpy(), item) > 0.9, path.name

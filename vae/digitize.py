@@ -111,7 +111,7 @@ def find_digit(image: Image.Image | np.ndarray, box: int = BOX_SIDE) -> Reading:
         picture = upright(picture)
     check_size(picture.size)
     gray = _work_gray(picture)
-    found = _best(gray)
+    found = _best(gray, objects=box > BOX_SIDE)
     left, top, right, bottom = found.mark.box
     keep = np.isin(found.labels[top:bottom, left:right], found.mark.pieces).astype(np.uint8)
     keep = cv2.dilate(keep, np.ones((3, 3), np.uint8))  # plus the anti-aliased edge
@@ -178,18 +178,23 @@ def _work_gray(image: Image.Image) -> np.ndarray:
 # --- ink, in either polarity -------------------------------------------------------------------
 
 
-def _best(gray: np.ndarray) -> _Found:
-    """The digit: the mark with the most ink, dark on light or light on dark."""
+def _best(gray: np.ndarray, objects: bool = False) -> _Found:
+    """The digit: the mark with the most ink, dark on light or light on dark.
+
+    With `objects` (Fashion-MNIST's items, which fill their frame), what differs from the
+    picture's border level is the object: solid shapes are not strokes, so no closing applies.
+    """
     smooth = cv2.GaussianBlur(gray, (0, 0), 0.6)  # sensor and JPEG noise, not strokes
     levels = (smooth * 255 + 0.5).astype(np.uint8)  # OpenCV's morphology is several times faster on bytes
-    light_paper = _paper(levels, cv2.MORPH_CLOSE)
+    light_paper = _border_level(smooth) if objects else _paper(levels, cv2.MORPH_CLOSE)
     # Dark ink reflects a fixed fraction of the light its paper gets: relative darkness is the
     # same in a shadow as in full light.
     darkness = (light_paper - smooth) / np.maximum(light_paper, _DIM_PAPER)
-    sheet = _sheet(light_paper)
-    dark = _search(_without_lines(darkness if sheet is None else darkness * sheet), True, within=sheet)
-    dark_paper = _paper(levels, cv2.MORPH_OPEN)
-    bright = _search(smooth - dark_paper, False, alone_in=smooth)
+    sheet = None if objects else _sheet(light_paper)
+    background = _ring(gray.shape) if objects else sheet  # where the noise level is measured
+    dark = _search(_without_lines(darkness if sheet is None else darkness * sheet), True, within=background)
+    dark_paper = _border_level(smooth) if objects else _paper(levels, cv2.MORPH_OPEN)
+    bright = _search(smooth - dark_paper, False, within=background, alone_in=None if objects else smooth)
     if dark is None or bright is None:
         if dark is None and bright is None:
             raise _blank()
@@ -201,6 +206,19 @@ def _best(gray: np.ndarray) -> _Found:
     if _inside(dark.mark.box, bright.mark.box):
         return bright
     return max(dark, bright, key=lambda found: found.mark.mass)
+
+
+def _border_level(gray: np.ndarray) -> np.ndarray:
+    """The picture's background as one level: the median of its outer ring."""
+    return np.full(gray.shape, float(np.median(gray[_ring(gray.shape) > 0])), np.float32)
+
+
+def _ring(shape: tuple[int, int]) -> np.ndarray:
+    """The outer ring of a picture, 4% of its smaller side wide (at least 1 px): where its background shows."""
+    width = max(1, min(shape) // 25)
+    ring = np.ones(shape, np.uint8)
+    ring[width:-width, width:-width] = 0
+    return ring
 
 
 def _sheet(paper: np.ndarray) -> np.ndarray | None:
