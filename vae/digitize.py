@@ -191,10 +191,11 @@ def _best(gray: np.ndarray, objects: bool = False) -> _Found:
     # same in a shadow as in full light.
     darkness = (light_paper - smooth) / np.maximum(light_paper, _DIM_PAPER)
     sheet = None if objects else _sheet(light_paper)
-    background = _ring(gray.shape) if objects else sheet  # where the noise level is measured
-    dark = _search(_without_lines(darkness if sheet is None else darkness * sheet), True, within=background)
+    ring = _ring(gray.shape) if objects else None  # where an object's background shows
+    dark = _search(_without_lines(darkness if sheet is None else darkness * sheet), True,
+                   within=ring if objects else sheet)
     dark_paper = _border_level(smooth) if objects else _paper(levels, cv2.MORPH_OPEN)
-    bright = _search(smooth - dark_paper, False, within=background, alone_in=None if objects else smooth)
+    bright = _search(smooth - dark_paper, False, within=ring, alone_in=None if objects else smooth)
     if dark is None or bright is None:
         if dark is None and bright is None:
             raise _blank()
