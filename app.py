@@ -25,8 +25,9 @@ import torch
 from PIL import Image
 
 from vae import explore
-from vae.preprocess import ImageError, load_digit, to_mnist
-from vae.render import gif_bytes, grid_image, to_image
+from vae.digitize import describe, find_digit, load_digit, to_mnist
+from vae.render import boxed_thumbnail, gif_bytes, grid_image, to_image
+from vae.uploads import ImageError, open_image
 from vae.webpage import page_spec
 
 HERE = Path(__file__).parent
@@ -218,6 +219,22 @@ def on_reconstruct(name: str, upload: str | None, sketch: dict | None) -> list:
     return [big(x), big(out["reconstruction"]), png(grid_image(out["samples"], nrow=4, scale=3)), text]
 
 
+def on_locate(name: str, upload: str | None, sketch: dict | None = None) -> tuple[str | None, str]:
+    """The picture (upload, else drawing) as a thumbnail with the digit's box drawn on it, and what was found."""
+    composite = (sketch or {}).get("composite")
+    if not upload and composite is None:
+        return None, ""
+    try:
+        picture = open_image(upload) if upload else Image.fromarray(composite)
+    except ImageError as e:
+        return None, f"**{e}**"
+    try:
+        reading = find_digit(picture, pick(name).frame)
+    except ImageError as e:  # no digit: show the picture, unboxed, with the reason
+        return png(boxed_thumbnail(picture, None)), f"**{e}**"
+    return png(boxed_thumbnail(picture, reading.box)), describe(reading)
+
+
 def on_interpolate(name: str, up_a: str | None, sk_a: dict | None, up_b: str | None, sk_b: dict | None,
                    steps: float, method: str) -> list:
     """A strip and an animated GIF from one image to the other."""
@@ -308,7 +325,7 @@ class DigitInput:
 def digit_input(label: str, model: gr.Dropdown, pad: str) -> DigitInput:
     """Upload tab (with examples and a random-example button) and Draw tab; the buttons read the tab on view.
 
-    Uploads arrive as plain files (gr.File, not gr.Image) so that vae.preprocess, not
+    Uploads arrive as plain files (gr.File, not gr.Image) so that vae.uploads, not
     Gradio, is the first to open them, and a bad file gets our clear message. The Draw tab is
     our own canvas (static/draw.js): Gradio's Sketchpad starts with no tool selected and tells
     the server of a stroke only after it has uploaded it. The Sketchpad stays, hidden, as the
@@ -421,10 +438,13 @@ def build() -> gr.Blocks:
                 with gr.Column():
                     with gr.Row():
                         # Fixed heights leave room above each image for its label, which would cover the top.
+                        where = gr.Image(label="Found here", elem_id="where", format="png", interactive=False,
+                                         height=240, buttons=["fullscreen"])
                         seen = gr.Image(label="What the model sees (28x28)", elem_id="seen", format="png",
-                                        interactive=False, height=280)
+                                        interactive=False, height=240)
                         recon = gr.Image(label="Reconstruction", elem_id="recon", format="png", interactive=False,
-                                         height=280)
+                                         height=240)
+                    where_note = gr.Markdown(elem_id="where-note")
                     posterior = gr.Image(label="Samples from the posterior: the model's uncertainty", format="png",
                                          interactive=False, height=260)
                     score = gr.Markdown(elem_id="score")
@@ -506,6 +526,8 @@ def build() -> gr.Blocks:
         inputs = [model, rec.upload, rec.sketch]
         rec_btn.click(gently(on_reconstruct), inputs, [seen, recon, posterior, score], api_name="reconstruct",
                       js=drawings_js(inputs, rec), **images)
+        rec_btn.click(on_locate, inputs, [where, where_note], api_name="locate", js=drawings_js(inputs, rec),
+                      **images)
         inputs = [model, a.upload, a.sketch, b.upload, b.sketch]
         # The scrubber's path is a second call on the same inputs; a refused input was already said once.
         interp_btn.click(gently(on_interpolate), [*inputs, steps, method], [strip, gif], api_name="interpolate",

@@ -10,8 +10,11 @@ not the whole page). `--only phone` (or another set's name) retakes one set.
 import argparse
 import io
 import sys
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -35,6 +38,7 @@ from benchmarks.harness import (  # noqa: E402
     wait_new_image,
     wait_new_pixels,
 )
+from tests.photo_corpus import make  # noqa: E402
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -96,6 +100,21 @@ def shoot_drag(page: "Page") -> None:
     print("wrote docs/drag.gif")
 
 
+def shoot_desk_photo(page: "Page") -> None:
+    """A 3-MP phone photo of a sheet on a wooden desk (made from MNIST test digit 1, a "2"), uploaded and read."""
+    with np.load(ROOT / "tests" / "data" / "mnist-sample.npz") as sample:
+        digit = sample["test_images"][1]
+    photo = Path(tempfile.mkdtemp(prefix="vae-shots-")) / "desk-photo.jpg"
+    photo.write_bytes(make("desk_textured", digit, 7, 2000, 1500))
+    open_tab(page, "Reconstruct")
+    page.locator("#tab-reconstruct input[type=file]").first.set_input_files(str(photo))
+    page.locator("#tab-reconstruct .file-preview td.filename[aria-label='desk-photo.jpg']").wait_for()
+    click_and_wait(page, "Reconstruct", "#recon")
+    image_src(page, "#where", wait=True)
+    page.wait_for_function(SCORE_SHOWN)
+    shoot(page, "reconstruct-desk-photo")
+
+
 def shoot_map(page: "Page") -> None:
     """The latent map of the 2-D model, with the pointer over one point, decoded by the page."""
     select_model(page, MAP_MODEL)
@@ -143,8 +162,8 @@ def shoot_phone(page: "Page") -> None:
     shoot(page, "phone-draw", full_page=False)
 
 
-SHOTS = {"drag": shoot_drag, "views": shoot_views, "map": shoot_map, "every": shoot_every_class,
-         "fashion": shoot_fashion, "phone": shoot_phone}
+SHOTS = {"drag": shoot_drag, "views": shoot_views, "desk": shoot_desk_photo, "map": shoot_map,
+         "every": shoot_every_class, "fashion": shoot_fashion, "phone": shoot_phone}
 
 
 def main() -> None:

@@ -27,16 +27,17 @@ from tests.test_explore import WEIGHTS, save_tiny, train_tiny
 from tests.test_preprocess import draw_digit, encode, png_header_only, truncated
 from vae import explore
 from vae.checkpoint import load_model
+from vae.digitize import load_digit
 from vae.latent import decode_probs
 from vae.model import VAE
-from vae.preprocess import MAX_PIXELS, load_digit
-from vae.render import to_image
+from vae.render import BOX_COLOUR, to_image
+from vae.uploads import MAX_PIXELS
 
 ROOT = Path(__file__).parent.parent
 SCALE = 8  # app.SCALE: digits are shown 8x
 EXPECTED_ENDPOINTS = {
     "/select_model", "/initial_state", "/decode", "/decode_label", "/origin", "/random_point", "/encode",
-    "/samples", "/reconstruct", "/interpolate", "/decode_2d", "/every_label",
+    "/samples", "/reconstruct", "/locate", "/interpolate", "/decode_2d", "/every_label",
 }
 CONDITIONAL, SWAPPED_2D = "cmlp-tiny", "tiny-2d-swapped"
 
@@ -113,6 +114,12 @@ def picture(path: str) -> np.ndarray:
     """A returned image file as a grayscale array."""
     with Image.open(path) as image:
         return np.asarray(image.convert("L"))
+
+
+def picture_rgb(path: str) -> np.ndarray:
+    """A returned image file as an RGB array."""
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"))
 
 
 def shown(probs: Tensor) -> np.ndarray:
@@ -255,6 +262,26 @@ def test_a_drawing_reads_like_the_same_digit_uploaded(client: Client, files: dic
     assert np.corrcoef(picture(drawn[0]).ravel(), picture(uploaded[0]).ravel())[0, 1] > 0.95
     assert_refused(lambda: client.predict("mlp-20d", None, {"background": None, "layers": [], "composite": None},
                                           api_name="/reconstruct"), ["No image yet", "draw"])
+
+
+def test_locate_boxes_the_digit_beside_what_the_model_sees(client: Client, files: dict[str, str]) -> None:
+    thumbnail, text = client.predict("mlp-20d", handle_file(files["seven.png"]), api_name="/locate")
+    pixels = picture_rgb(thumbnail)
+    assert max(pixels.shape[:2]) == 320  # a thumbnail of the 400x400 upload
+    boxed = np.all(pixels == BOX_COLOUR, axis=-1)
+    rows, cols = np.nonzero(boxed)
+    # draw_digit's 7 spans x 100-300, y 80-330 of 400 (its 20-px pen adds 10 each side): 0.8x here.
+    assert rows.min() == pytest.approx(0.8 * 70, abs=6) and rows.max() == pytest.approx(0.8 * 340, abs=6)
+    assert cols.min() == pytest.approx(0.8 * 90, abs=6) and cols.max() == pytest.approx(0.8 * 310, abs=6)
+    assert "box shows where the digit was found" in text
+
+
+def test_locate_says_clearly_when_there_is_no_digit(client: Client, files: dict[str, str]) -> None:
+    thumbnail, text = client.predict("mlp-20d", handle_file(files["white.png"]), api_name="/locate")
+    assert not np.all(picture_rgb(thumbnail) == BOX_COLOUR, axis=-1).any()  # the picture, with no box
+    assert "No digit found" in text
+    assert client.predict("mlp-20d", handle_file(files["text.png"]), api_name="/locate")[1].startswith(
+        "**This file is not an image")
 
 
 @pytest.mark.parametrize("method", ["linear", "spherical"])

@@ -41,8 +41,8 @@ from benchmarks.harness import (
 )
 from tests.test_preprocess import same_shape
 from vae import explore
+from vae.digitize import load_digit, to_mnist
 from vae.latent import decode_probs
-from vae.preprocess import load_digit, to_mnist
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page, Request
@@ -90,7 +90,7 @@ PAD_STROKE = 20  # px: static/draw.js's pen on the full-size pad
 
 
 def drawn(stroke: list[tuple[int, int]]) -> np.ndarray:
-    """The 28x28 the model should see for `stroke` drawn on the pad: the same line, through vae.preprocess."""
+    """The 28x28 the model should see for `stroke` drawn on the pad: the same line, through vae.digitize."""
     image = Image.new("L", (PAD_SIZE, PAD_SIZE), 255)
     points = [(PAD_SIZE / 2 + x, PAD_SIZE / 2 + y) for x, y in stroke]
     ImageDraw.Draw(image).line(points, fill=0, width=PAD_STROKE, joint="curve")

@@ -1,17 +1,21 @@
-"""Behaviour of vae.preprocess on synthetic digits, real MNIST digits and hostile uploads."""
+"""Behaviour of vae.uploads and vae.digitize on synthetic digits, real MNIST digits and hostile uploads."""
 
 import io
 import struct
+import subprocess
+import sys
 import zipfile
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image, ImageDraw, ImageFile
 
-from vae import preprocess
-from vae.preprocess import ImageError, load_digit, open_image, to_grayscale, to_mnist
+from vae import digitize, uploads
+from vae.digitize import load_digit, to_grayscale, to_mnist
+from vae.uploads import ImageError, open_image
 
 # --- synthetic digits ------------------------------------------------------------------------
 
@@ -65,10 +69,10 @@ def assert_mnist_like(digit):
     rows, cols = np.nonzero(values)
     assert np.ptp(rows) + 1 <= 20 and np.ptp(cols) + 1 <= 20, "ink does not fit 20x20"
     # MNIST's convention, measured on the real data: the centre of mass is at row/column 14.0
-    # (index coordinates), not at the geometric centre 13.5. preprocess.CENTRE states it.
+    # (index coordinates), not at the geometric centre 13.5. digitize.CENTRE states it.
     mass = values.sum()
     com = ((values.sum(1) * np.arange(28)).sum() / mass, (values.sum(0) * np.arange(28)).sum() / mass)
-    assert preprocess.CENTRE == 14.0
+    assert digitize.CENTRE == 14.0
     assert abs(com[0] - 14.0) <= 1 and abs(com[1] - 14.0) <= 1, f"centre of mass at {com}"
 
 
@@ -288,9 +292,14 @@ def test_to_grayscale_makes_ink_bright():
     assert np.median(gray) < 0.1 and gray.max() > 0.9
 
 
-def test_module_settings_keep_pillow_safe():
-    assert Image.MAX_IMAGE_PIXELS == preprocess.MAX_PIXELS
-    assert ImageFile.LOAD_TRUNCATED_IMAGES is False
+def test_importing_the_library_leaves_pillow_settings_alone():
+    """Pillow's bomb guard and truncation setting keep their defaults; our pixel cap is checked explicitly."""
+    code = ("from PIL import Image, ImageFile; before = Image.MAX_IMAGE_PIXELS; import vae.uploads, vae.digitize; "
+            "assert Image.MAX_IMAGE_PIXELS == before and ImageFile.LOAD_TRUNCATED_IMAGES is False")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parent.parent)
+    assert uploads.MAX_PIXELS < Image.MAX_IMAGE_PIXELS  # so a picture between the two meets our check
+    with pytest.raises(ImageError, match="7000x7000"):
+        open_image(png_header_only(7_000, 7_000))
 
 
 # --- bad inputs ------------------------------------------------------------------------------

@@ -1,10 +1,10 @@
-"""Pixel probabilities to pictures: single digits, grids and animated GIFs (PIL, no UI code)."""
+"""Pixels to pictures: digits, grids and animated GIFs, and an upload with its digit boxed (PIL, no UI code)."""
 
 import io
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw
 from torch import Tensor
 
 
@@ -42,3 +42,21 @@ def gif_bytes(frames: Tensor, scale: int = 4, ms_per_frame: int = 120) -> bytes:
     buf = io.BytesIO()
     images[0].save(buf, format="GIF", save_all=True, append_images=images[1:], duration=ms_per_frame, loop=0)
     return buf.getvalue()
+
+
+BOX_COLOUR = (255, 0, 160)  # magenta: stands out on white paper, dark desks, wood and blue ink alike
+
+
+def boxed_thumbnail(picture: Image.Image, box: tuple[int, int, int, int] | None, side: int = 320) -> Image.Image:
+    """A copy of `picture` at most `side` px a side, with `box` (left, top, right, bottom in its pixels) drawn on it."""
+    thumb = picture.convert("RGBA")
+    thumb.thumbnail((side, side), Image.Resampling.BOX)
+    flat = Image.new("RGB", thumb.size, "white")  # transparent drawings show on white, as on the canvas
+    flat.paste(thumb, mask=thumb.getchannel("A"))
+    if box is None:
+        return flat
+    scale_x, scale_y = flat.width / picture.width, flat.height / picture.height
+    left, top, right, bottom = box
+    outline = [(left * scale_x - 3, top * scale_y - 3), (right * scale_x + 2, bottom * scale_y + 2)]
+    ImageDraw.Draw(flat).rectangle(outline, outline=BOX_COLOUR, width=3)
+    return flat
