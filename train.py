@@ -51,8 +51,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     o.add_argument("--epochs", type=int, default=10, help="epochs (default: 10)")
     o.add_argument("--batch-size", type=int, default=128,
                    help="minibatch size, shared by all processes under torchrun (default: 128)")
-    o.add_argument("--max-batch-size", type=int, default=0,
-                   help="grow the batch geometrically to this size by the last epoch (default: no ramp)")
     o.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default: 1e-3)")
     o.add_argument("--lr-schedule", default="constant", choices=["constant", "cosine"], help="(default: constant)")
     o.add_argument("--beta", type=float, default=1.0, help="KL weight (default: 1)")
@@ -122,8 +120,7 @@ def configs(args: argparse.Namespace) -> tuple[VAEConfig, TrainConfig]:
         num_classes=len(CLASS_NAMES[args.dataset]) if args.conditional else 0,
     )
     train_cfg = TrainConfig(
-        epochs=args.epochs, batch_size=args.batch_size, max_batch_size=args.max_batch_size, lr=args.lr,
-        lr_schedule=args.lr_schedule,
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, lr_schedule=args.lr_schedule,
         binarize=args.binarize, beta=args.beta, warmup_epochs=args.warmup_epochs, free_bits=args.free_bits,
         iw_samples=args.iw_samples or 1, seed=args.seed,
     )

@@ -9,6 +9,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from safetensors.torch import load_file, save_file
 
+import train
 from tests.conftest import ROOT
 from tests.test_training import TINY
 from vae.checkpoint import load_model
@@ -30,7 +31,8 @@ def train_first_steps(x: torch.Tensor) -> VAE:
 
 
 def replica_worker(rank: int, world: int, store: str, x: torch.Tensor, out: str) -> None:
-    """One process of the group: train, and rank 0 writes its parameters."""
+    """One process of the group (one core each, as torchrun sets it): train, and rank 0 writes its parameters."""
+    torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
     model = train_first_steps(x)
     if rank == 0:
@@ -49,25 +51,29 @@ def test_two_processes_take_the_same_first_steps_as_one(tmp_path: Path, mnist_sa
     assert any(not torch.equal(initial[k], v) for k, v in single.items())  # the steps moved the weights
 
 
-def train_cli(launcher: list[str], data: Path, out: Path, *extra: str) -> str:
-    """Run train.py (under the given launcher) on the sample; return what it printed."""
-    cmd = [*launcher, "train.py", "--data-dir", str(data), *TINY, "--binarize", "--name", "t",
-           "--out-dir", str(out / "weights"), "--run-dir", str(out / "runs"), *extra]
+def flags(data: Path, out: Path, *extra: str) -> list[str]:
+    """train.py's flags for a tiny run on the sample, writing under `out`."""
+    return ["--data-dir", str(data), *TINY, "--binarize", "--name", "t", "--out-dir", str(out / "weights"),
+            "--run-dir", str(out / "runs"), *extra]
+
+
+def torchrun(*args: str) -> str:
+    """`torchrun --nproc_per_node=2 train.py ARGS` on this machine's CPU; return what it printed."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "train.py", *args]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
 
 
 def test_torchrun_matches_one_process_writes_loadable_weights_and_resumes(tmp_path: Path, sample_dir: Path) -> None:
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
-    printed = train_cli(torchrun, sample_dir, tmp_path / "ddp", "--epochs", "1")
-    train_cli([sys.executable], sample_dir, tmp_path / "one", "--epochs", "1")
+    printed = torchrun(*flags(sample_dir, tmp_path / "ddp", "--epochs", "1"))
+    train.main(flags(sample_dir, tmp_path / "one", "--epochs", "1"))
     assert printed.count("epoch   1") == 1 and "torchrun: 2 processes, each 128 images" in printed  # rank 0 alone
     ddp, one = (load_model(tmp_path / run / "weights" / "t.safetensors") for run in ("ddp", "one"))
     assert abs(ddp.metadata["history"][0]["test_nelbo"] - one.metadata["history"][0]["test_nelbo"]) < 0.1
     models, problems = load_models(tmp_path / "ddp" / "weights")
     assert list(models) == ["t"] and not problems
 
-    train_cli(torchrun, sample_dir, tmp_path / "ddp", "--epochs", "2", "--resume")
+    torchrun(*flags(sample_dir, tmp_path / "ddp", "--epochs", "2", "--resume"))
     resumed = load_model(tmp_path / "ddp" / "weights" / "t.safetensors").metadata
     assert [h["epoch"] for h in resumed["history"]] == [1, 2] and resumed["command"].endswith("--resume")

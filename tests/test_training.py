@@ -18,7 +18,6 @@ from vae.training import (
     TrainConfig,
     TrainingDiverged,
     TrainState,
-    batch_size_at,
     fit,
     learning_rate,
     make_optimizer,
@@ -91,12 +90,6 @@ def test_cosine_schedule_decays_to_a_floor() -> None:
     assert learning_rate(0.5, cfg) == pytest.approx((1e-3 + 5e-5) / 2)
     assert learning_rate(1, cfg) == pytest.approx(5e-5)
     assert learning_rate(0, TrainConfig(lr=1e-3)) == learning_rate(0.99, TrainConfig(lr=1e-3))
-
-
-def test_batch_ramp_grows_geometrically_to_its_maximum() -> None:
-    cfg = TrainConfig(epochs=3, batch_size=128, max_batch_size=512)
-    assert [batch_size_at(e, cfg) for e in range(3)] == [128, 256, 512]
-    assert batch_size_at(2, TrainConfig(epochs=3, batch_size=128)) == 128
 
 
 def test_adam_is_fused_on_cpu() -> None:

@@ -36,7 +36,6 @@ class TrainConfig:
 
     epochs: int = 10
     batch_size: int = 128  # global: shared among the processes of a distributed run
-    max_batch_size: int = 0  # above batch_size: the batch grows geometrically to this by the last epoch
     lr: float = 1e-3
     lr_schedule: str = "constant"  # "constant" or "cosine" (to lr/20 at the last step)
     binarize: bool = False  # dynamically binarized targets instead of grey levels in [0, 1]
@@ -87,18 +86,6 @@ class Replica:
     def shard(self, batch: Tensor) -> Tensor:
         """This process's contiguous part of a global batch (along the first dimension)."""
         return batch.tensor_split(self.world)[self.rank]
-
-
-def batch_size_at(epoch: int, cfg: TrainConfig) -> int:
-    """The global batch size of an epoch: constant, or ramped geometrically to max_batch_size.
-
-    Small batches make fast early progress per image; large ones waste less per-step overhead once
-    the gradient noise, not the step count, limits progress.
-    """
-    if cfg.max_batch_size <= cfg.batch_size or cfg.epochs < 2:
-        return cfg.batch_size
-    growth = (cfg.max_batch_size / cfg.batch_size) ** (min(epoch, cfg.epochs - 1) / (cfg.epochs - 1))
-    return round(cfg.batch_size * growth)
 
 
 def steps_per_epoch(n: int, batch_size: int) -> int:
@@ -167,10 +154,7 @@ class Objective(nn.Module):
 
 
 def objective(model: VAE, n_images: int, cfg: TrainConfig, replica: Replica) -> nn.Module:
-    """The loss module of a run, wrapped in DistributedDataParallel (gradients averaged) under torchrun.
-
-    The KL warm-up counts steps of the first epoch's batch size, so a batch ramp does not stretch it.
-    """
+    """The loss module of a run, wrapped in DistributedDataParallel (gradients averaged) under torchrun."""
     warmup = round(cfg.warmup_epochs * steps_per_epoch(n_images, cfg.batch_size))
     step_fn = Objective(model, cfg, LossConfig(cfg.beta, warmup, cfg.free_bits))
     if replica.world == 1:
@@ -189,22 +173,21 @@ def train_epoch(
     """
     step_fn.train()
     model: VAE = step_fn.module.model if isinstance(step_fn, DistributedDataParallel) else step_fn.model
-    batch_size = batch_size_at(state.epoch, cfg)
-    n_steps, base_steps = steps_per_epoch(len(x), batch_size), steps_per_epoch(len(x), cfg.batch_size)
+    n_steps = steps_per_epoch(len(x), cfg.batch_size)
     gen = epoch_generator(cfg.seed, state.epoch, x.device)
     targets = binarize(x, gen) if cfg.binarize else x
-    batches = list(batch_indices(len(x), batch_size, gen))[state.step_in_epoch :]
+    batches = list(batch_indices(len(x), cfg.batch_size, gen))[state.step_in_epoch :]
     total = torch.zeros((), device=x.device)
     bar = tqdm(batches, desc=f"epoch {state.epoch + 1}/{cfg.epochs}", disable=not progress, leave=False)
     for idx in bar:
-        position = state.epoch + state.step_in_epoch / n_steps  # in epochs
+        step = state.epoch * n_steps + state.step_in_epoch
         for group in opt.param_groups:
-            group["lr"] = learning_rate(position / cfg.epochs, cfg)
+            group["lr"] = learning_rate(step / (cfg.epochs * n_steps), cfg)
         # Noise for the whole global batch, then this process's rows: the same draws however many processes.
         noise = torch.randn(len(idx), model.config.latent_dim, device=x.device) if cfg.iw_samples == 1 else None
         mine = replica.shard(idx)
         loss, recon, kl = step_fn(targets[mine], y[mine] if model.config.num_classes else None,
-                                  None if noise is None else replica.shard(noise), round(position * base_steps))
+                                  None if noise is None else replica.shard(noise), step)
         if not torch.isfinite(loss):
             raise TrainingDiverged(
                 f"loss became {loss.item()} at epoch {state.epoch + 1}, step {state.step_in_epoch}: "
