@@ -13,6 +13,7 @@ the mean single-sample negative ELBO over the 10,000 test images (grey-level tar
 """
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -96,15 +97,21 @@ def show(name: str, rows: Rows, target: float) -> float | None:
     return reached
 
 
+def load() -> str:
+    """The machine's load averages: timings are only comparable at similar load."""
+    return "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def alternate(runs: int, run_reference: Callable[[], Rows], run_ours: Callable[[], Rows], target: float) -> None:
     """Reference then ours, `runs` times; print each pair's ratio, then the median and range."""
     ratios = []
     for i in range(runs):
-        print(f"run {i + 1}/{runs}")
+        print(f"run {i + 1}/{runs} ({load()})", flush=True)
         ref_t, ours_t = show("reference", run_reference(), target), show("ours", run_ours(), target)
         if ref_t is not None and ours_t is not None:
             ratios.append(ref_t / ours_t)
             print(f"  ratio     {ratios[-1]:.2f}x", flush=True)
+    print(f"after the last run: {load()}")
     if ratios:
         print(f"\nspeed-up to {target} nats: median {statistics.median(ratios):.2f}x, "
               f"range {min(ratios):.2f}-{max(ratios):.2f}x over {len(ratios)} alternating pairs")
