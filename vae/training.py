@@ -143,7 +143,7 @@ class Objective(nn.Module):
         super().__init__()
         self.model, self.cfg, self.loss_cfg = model, cfg, loss_cfg
 
-    def forward(self, x: Tensor, y: Tensor | None, noise: Tensor, step: int) -> tuple[Tensor, Tensor, Tensor]:
+    def forward(self, x: Tensor, y: Tensor | None, noise: Tensor | None, step: int) -> tuple[Tensor, Tensor, Tensor]:
         """(loss to minimise, reconstruction NLL and KL per image); `noise` reparameterizes the ELBO's sample."""
         with torch.autocast(x.device.type, torch.bfloat16, enabled=uses_bf16(x.device)):
             if self.cfg.iw_samples > 1:
