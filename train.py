@@ -3,6 +3,7 @@
     python train.py                                   # the classic 784-400-20 model, 10 epochs
     python train.py --latent-dim 2 --name mlp-2d      # a 2-D latent space for the latent map
     python train.py --resume --name mlp-20d           # continue an interrupted run
+    torchrun --nproc_per_node=4 train.py ...          # data-parallel on 4 GPUs (or CPU processes)
 
 Weights go to weights/NAME.safetensors with their metrics in the metadata; a resumable
 state, a sample grid and a reconstruction grid go to runs/NAME/.
@@ -10,6 +11,7 @@ state, a sample grid and a reconstruction grid go to runs/NAME/.
 
 import argparse
 import json
+import os
 import platform
 import shlex
 import signal
@@ -19,15 +21,16 @@ from pathlib import Path
 
 import safetensors
 import torch
+import torch.distributed as dist
 import torchvision
 
 from vae.checkpoint import CheckpointError, load_tensors, save_model, save_tensors
-from vae.data import CLASS_NAMES, evaluation_inputs, load_split, to_float
+from vae.data import CLASS_NAMES, DatasetError, evaluation_inputs, load_split, to_float
 from vae.evaluate import elbo_terms, evaluate
 from vae.latent import decode_probs, prior_sample
 from vae.model import VAE, VAEConfig, count_parameters
 from vae.render import grid_image
-from vae.training import TrainConfig, TrainingDiverged, TrainState, fit
+from vae.training import Replica, TrainConfig, TrainingDiverged, TrainState, fit, make_optimizer
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -46,7 +49,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     m.add_argument("--conditional", action="store_true", help="condition encoder and decoder on the label")
     o = p.add_argument_group("optimisation")
     o.add_argument("--epochs", type=int, default=10, help="epochs (default: 10)")
-    o.add_argument("--batch-size", type=int, default=128, help="minibatch size (default: 128)")
+    o.add_argument("--batch-size", type=int, default=128,
+                   help="minibatch size, shared by all processes under torchrun (default: 128)")
     o.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default: 1e-3)")
     o.add_argument("--lr-schedule", default="constant", choices=["constant", "cosine"], help="(default: constant)")
     o.add_argument("--beta", type=float, default=1.0, help="KL weight (default: 1)")
@@ -79,6 +83,36 @@ def pick_device(requested: str | None) -> torch.device:
     return torch.device("cpu")
 
 
+def start_processes(requested: str | None) -> tuple[Replica, torch.device]:
+    """Under torchrun, join its process group (NCCL between GPUs, gloo between CPU processes).
+
+    Each process on a machine takes the GPU of its LOCAL_RANK. A lone `python train.py` is rank 0 of 1.
+    """
+    device = pick_device(requested)
+    if int(os.environ.get("WORLD_SIZE", "1")) == 1:
+        return Replica(), device
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+        torch.cuda.set_device(device)
+    elif device.type != "cpu":
+        sys.exit(f"torchrun trains on CUDA GPUs or CPU processes, not on {device.type}: pass --device cpu")
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return Replica.current(), device
+
+
+def load_data(dataset: str, args: argparse.Namespace, replica: Replica) -> tuple[tuple, tuple]:
+    """Both splits of the dataset as tensors; under torchrun rank 0 first, so only it downloads."""
+    if replica.rank > 0:
+        dist.barrier()
+    try:
+        splits = [load_split(dataset, args.data_dir, train=t, download=not args.no_download) for t in (True, False)]
+    except DatasetError as e:
+        sys.exit(str(e))
+    if replica.rank == 0 and replica.world > 1:
+        dist.barrier()
+    return splits[0], splits[1]
+
+
 def configs(args: argparse.Namespace) -> tuple[VAEConfig, TrainConfig]:
     """Model and optimisation configs from the flags."""
     model_cfg = VAEConfig(
@@ -108,7 +142,7 @@ def load_resume(path: Path, device: torch.device) -> tuple[VAE, torch.optim.Opti
     tensors, meta = load_tensors(path)
     model = VAE(VAEConfig.from_dict(meta["model"])).to(device)
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    opt = torch.optim.Adam(model.parameters())
+    opt = make_optimizer(model, TrainConfig(**meta["train"]))
     opt_state: dict = {"state": {}, "param_groups": meta["param_groups"]}
     for k, v in tensors.items():
         if k.startswith("optim."):
@@ -141,7 +175,18 @@ def final_extras(model: VAE, x_test: torch.Tensor, y_test: torch.Tensor) -> dict
 def main(argv: list[str] | None = None) -> None:
     """Train, checkpoint every epoch, evaluate, write weights and pictures."""
     args = parse_args(argv)
-    device = pick_device(args.device)
+    replica, device = start_processes(args.device)
+    try:
+        run(args, replica, device, "python train.py " + shlex.join(argv if argv is not None else sys.argv[1:]))
+    finally:
+        if replica.world > 1:
+            dist.destroy_process_group()
+
+
+def run(args: argparse.Namespace, replica: Replica, device: torch.device, command: str) -> None:
+    """Train on this process's share; rank 0 alone prints, checkpoints, evaluates and writes the weights."""
+    lead = replica.rank == 0
+    say = print if lead else (lambda *_, **__: None)
     try:
         model_cfg, train_cfg = configs(args)
     except ValueError as e:
@@ -149,9 +194,9 @@ def main(argv: list[str] | None = None) -> None:
     name = args.name or f"{'c' if args.conditional else ''}{args.arch}-{args.latent_dim}d"
     run_dir = Path(args.run_dir) / name
     resume_path = run_dir / "resume.safetensors"
-    print(f"device: {device}  ({torch.get_num_threads()} CPU threads)" if device.type == "cpu" else f"device: {device}")
-
-    command = "python train.py " + shlex.join(argv if argv is not None else sys.argv[1:])
+    say(f"device: {device}  ({torch.get_num_threads()} CPU threads)" if device.type == "cpu" else f"device: {device}")
+    if replica.world > 1:
+        say(f"torchrun: {replica.world} processes, each {train_cfg.batch_size // replica.world} images of a batch")
     if args.resume:
         if not resume_path.exists():
             sys.exit(f"cannot resume: no saved run at {resume_path}; start it without --resume")
@@ -164,22 +209,21 @@ def main(argv: list[str] | None = None) -> None:
         run_meta["train"] = train_cfg.to_dict()
         # Every invocation is kept, so the metadata says exactly how the weights came about.
         run_meta["command"] += f"  # stopped after epoch {state.epoch}, then: {command}"
-        print(f"resuming {name} at epoch {state.epoch + 1}, step {state.step_in_epoch}")
+        say(f"resuming {name} at epoch {state.epoch + 1}, step {state.step_in_epoch}")
     else:
         torch.manual_seed(train_cfg.seed)
         model = VAE(model_cfg).to(device)
-        opt = torch.optim.Adam(model.parameters(), lr=train_cfg.lr)
+        opt = make_optimizer(model, train_cfg)
         state = TrainState()
         run_meta = {"model": model_cfg.to_dict(), "train": train_cfg.to_dict(), "dataset": args.dataset,
                     "train_seconds": 0.0, "command": command}
 
     dataset = run_meta["dataset"]
-    train_images, train_labels = load_split(dataset, args.data_dir, train=True, download=not args.no_download)
-    test_images, test_labels = load_split(dataset, args.data_dir, train=False, download=not args.no_download)
+    (train_images, train_labels), (test_images, test_labels) = load_data(dataset, args, replica)
     train = (to_float(train_images, device), train_labels.to(device))
     test = (evaluation_inputs(test_images, train_cfg.binarize, device), test_labels.to(device))
-    print(f"{dataset}: {len(train[0])} train / {len(test[0])} test images; "
-          f"model {model.config.arch}, latent {model.config.latent_dim}, {count_parameters(model):,} parameters")
+    say(f"{dataset}: {len(train[0])} train / {len(test[0])} test images; "
+        f"model {model.config.arch}, latent {model.config.latent_dim}, {count_parameters(model):,} parameters")
 
     clock = [time.perf_counter()]
 
@@ -197,14 +241,23 @@ def main(argv: list[str] | None = None) -> None:
               f"({run_meta['train_seconds']:.0f} s)", flush=True)
 
     try:
-        fit(model, opt, train, test, train_cfg, state, on_epoch_end, progress=not args.no_progress)
+        fit(model, opt, train, test, train_cfg, state, on_epoch_end if lead else None,
+            progress=lead and not args.no_progress)
     except KeyboardInterrupt:
         add_elapsed()
-        save_resume(resume_path, model, opt, state, run_meta)
+        if lead:
+            save_resume(resume_path, model, opt, state, run_meta)
         sys.exit(f"\ninterrupted: state saved to {resume_path}; continue with the same command plus --resume")
     except TrainingDiverged as e:
         sys.exit(f"training stopped: {e} ({resume_path})")
+    if lead:
+        write_results(args, model, state, train_cfg, run_meta, test, device, name, run_dir)
 
+
+def write_results(args: argparse.Namespace, model: VAE, state: TrainState, train_cfg: TrainConfig, run_meta: dict,
+                  test: tuple[torch.Tensor, torch.Tensor], device: torch.device, name: str, run_dir: Path) -> None:
+    """Evaluate the trained model, write the weights with their metadata, and the pictures."""
+    dataset = run_meta["dataset"]
     print(f"evaluating: test -ELBO, NLL with k={args.eval_k}, KL per dimension ...", flush=True)
     metrics, nll = evaluate(model, test[0], test[1], k=args.eval_k, nll_images=args.nll_images)
     metadata = {

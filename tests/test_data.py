@@ -1,13 +1,28 @@
-"""Loading the datasets and binarizing them."""
+"""Loading the datasets (and saying clearly when they cannot be), and binarizing them."""
 
+import functools
+import gzip
+import hashlib
+import http.server
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import torchvision
 
-from tests.conftest import write_idx_gz
-from vae.data import batch_indices, binarize, evaluation_inputs, load_split, read_idx, to_float
+import train as train_cli
+from tests.conftest import ROOT, write_idx_gz
+from vae.data import DatasetError, batch_indices, binarize, evaluation_inputs, load_split, read_idx, to_float
+
+IDX_FILES = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
+             "t10k-labels-idx1-ubyte.gz"]
 
 
 def test_idx_round_trip(tmp_path: Path) -> None:
@@ -28,8 +43,86 @@ def test_unknown_dataset_is_named() -> None:
 
 
 def test_missing_dataset_without_download_says_so(tmp_path: Path) -> None:
-    with pytest.raises(RuntimeError, match="not found"):
+    with pytest.raises(DatasetError, match="not found: the files are not there and downloading is off") as e:
         load_split("mnist", tmp_path, train=False, download=False)
+    assert str(tmp_path) in str(e.value) and "--data-dir FOLDER" in str(e.value)
+
+
+def closed_port_url() -> str:
+    """An http URL on which nothing listens: a download from it fails at once, as without network."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}/"
+
+
+def test_train_py_without_data_and_network_prints_one_clear_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.setattr(torchvision.datasets.MNIST, "mirrors", [closed_port_url()])
+    with pytest.raises(SystemExit) as e:
+        train_cli.main(["--data-dir", str(tmp_path / "data"), "--no-progress", "--run-dir", str(tmp_path)])
+    message = str(e.value.code)
+    assert message.startswith("mnist training set not found: the files are not there and the download failed")
+    assert str((tmp_path / "data").resolve()) in message and "--data-dir FOLDER" in message
+    assert all(name in message for name in IDX_FILES)
+    assert "Traceback" not in capsys.readouterr().out
+
+
+def test_train_py_process_without_data_exits_with_the_message_only(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "train.py", "--data-dir", str(tmp_path), "--no-download",
+                           "--run-dir", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr and done.stderr.startswith("mnist training set not found"), done.stderr
+
+
+@pytest.fixture
+def mirror(sample_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """torchvision's MNIST download pointed at a local HTTP server holding the sample's idx files."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(sample_dir))
+    handler.log_message = lambda *_: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    md5 = [(name, hashlib.md5((sample_dir / name).read_bytes()).hexdigest()) for name in IDX_FILES]
+    monkeypatch.setattr(torchvision.datasets.MNIST, "mirrors", [f"http://127.0.0.1:{server.server_port}/"])
+    monkeypatch.setattr(torchvision.datasets.MNIST, "resources", md5)
+    yield
+    server.shutdown()
+
+
+def test_download_still_works(tmp_path: Path, mirror: None, mnist_sample: dict[str, torch.Tensor]) -> None:
+    images, labels = load_split("mnist", tmp_path, train=False, download=True)
+    assert torch.equal(images, mnist_sample["test_images"]) and torch.equal(labels, mnist_sample["test_labels"])
+    assert (tmp_path / "MNIST" / "raw" / "train-images-idx3-ubyte").exists()
+
+
+def truncate(path: Path, keep: float = 0.5) -> None:
+    """Cut a file short, as an interrupted download leaves it."""
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+
+
+@pytest.mark.parametrize("damage", ["truncated gzip", "truncated idx", "not idx"])
+def test_damaged_idx_file_is_named(tmp_path: Path, sample_dir: Path, damage: str) -> None:
+    shutil.copytree(sample_dir, tmp_path, dirs_exist_ok=True)
+    path = tmp_path / "t10k-images-idx3-ubyte.gz"
+    if damage == "truncated gzip":
+        truncate(path)
+    else:
+        raw = gzip.decompress(path.read_bytes())
+        path.write_bytes(gzip.compress(raw[: len(raw) // 2] if damage == "truncated idx" else b"<html>" + raw))
+    with pytest.raises(DatasetError, match="delete it and download it again") as e:
+        load_split("mnist", tmp_path, train=False, download=False)
+    assert str(path) in str(e.value)
+
+
+def test_train_py_with_a_damaged_torchvision_file_says_which(tmp_path: Path, sample_dir: Path) -> None:
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in IDX_FILES:
+        (raw / name.removesuffix(".gz")).write_bytes(gzip.decompress((sample_dir / name).read_bytes()))
+    truncate(raw / "train-images-idx3-ubyte")
+    with pytest.raises(SystemExit, match="a file there is damaged .*delete it to download it again"):
+        train_cli.main(["--data-dir", str(tmp_path), "--no-download", "--no-progress", "--run-dir", str(tmp_path)])
 
 
 def test_binarization_is_reproducible_and_has_the_right_mean(mnist_sample: dict[str, torch.Tensor]) -> None:

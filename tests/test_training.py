@@ -13,7 +13,18 @@ from vae.checkpoint import load_model, load_tensors
 from vae.data import to_float
 from vae.evaluate import iw_log_likelihood, mean_negative_elbo
 from vae.model import VAE, VAEConfig
-from vae.training import TrainConfig, TrainingDiverged, TrainState, fit, learning_rate, train_epoch
+from vae.training import (
+    Replica,
+    TrainConfig,
+    TrainingDiverged,
+    TrainState,
+    fit,
+    learning_rate,
+    make_optimizer,
+    objective,
+    train_epoch,
+    uses_bf16,
+)
 
 ROOT = Path(__file__).parent.parent
 TINY = ["--latent-dim", "3", "--hidden", "32", "--batch-size", "256", "--eval-k", "5", "--nll-images", "20",
@@ -69,14 +80,40 @@ def test_nan_loss_stops_with_a_clear_message() -> None:
     x = torch.full((4, 1, 28, 28), float("nan"))
     opt = torch.optim.Adam(model.parameters())
     with pytest.raises(TrainingDiverged, match="lower --lr"):
-        train_epoch(model, opt, x, torch.zeros(4), TrainConfig(), TrainState(), progress=False)
+        train_epoch(objective(model, 4, TrainConfig(), Replica()), opt, x, torch.zeros(4), TrainConfig(), TrainState(),
+                    progress=False)
 
 
 def test_cosine_schedule_decays_to_a_floor() -> None:
     cfg = TrainConfig(lr=1e-3, lr_schedule="cosine")
-    assert learning_rate(0, 100, cfg) == pytest.approx(1e-3)
-    assert learning_rate(100, 100, cfg) == pytest.approx(5e-5)
-    assert learning_rate(0, 100, TrainConfig(lr=1e-3)) == learning_rate(99, 100, TrainConfig(lr=1e-3))
+    assert learning_rate(0, cfg) == pytest.approx(1e-3)
+    assert learning_rate(0.5, cfg) == pytest.approx((1e-3 + 5e-5) / 2)
+    assert learning_rate(1, cfg) == pytest.approx(5e-5)
+    assert learning_rate(0, TrainConfig(lr=1e-3)) == learning_rate(0.99, TrainConfig(lr=1e-3))
+
+
+def test_adam_is_fused_on_cpu() -> None:
+    opt = make_optimizer(VAE(VAEConfig(latent_dim=2, hidden=8)), TrainConfig())
+    assert opt.param_groups[0]["fused"] and not uses_bf16(torch.device("cpu"))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (bf16 autocast, channels-last)")
+def test_cuda_trains_in_bf16_with_channels_last(mnist_sample: dict[str, torch.Tensor]) -> None:
+    device = torch.device("cuda")
+    torch.manual_seed(0)
+    model = VAE(VAEConfig(arch="conv", latent_dim=4, hidden=64, channels=(8, 16))).to(device)
+    x = to_float(mnist_sample["train_images"][:512], device)
+    seen = {}
+    model.features[0].register_forward_hook(lambda _m, _i, out: seen.update(conv=out))
+    model.dec_out.register_forward_hook(lambda _m, _i, out: seen.update(logits=out))
+    step_fn = objective(model, len(x), TrainConfig(), Replica())
+    loss, _, _ = step_fn(x[:64], None, torch.randn(64, 4, device=device), 0)
+    assert seen["logits"].dtype == torch.bfloat16 and loss.dtype == torch.float32
+    assert seen["conv"].is_contiguous(memory_format=torch.channels_last) and seen["conv"].stride(1) == 1
+    cfg = TrainConfig(epochs=2, batch_size=128, lr=3e-3)
+    state = fit(model, make_optimizer(model, cfg), (x, torch.zeros(len(x), device=device)), (x[:100], x[:100, 0, 0, 0]),
+                cfg, TrainState(), progress=False)
+    assert state.history[1]["test_nelbo"] < state.history[0]["test_nelbo"] < 400
 
 
 def test_cli_end_to_end(tmp_path: Path, sample_dir: Path) -> None:

@@ -1,12 +1,16 @@
 """Datasets as whole tensors on the training device, minibatched by shuffled indices.
 
 MNIST is 47 MB as float32: it fits on any device, so a training step is one index-select
-instead of 128 PIL conversions. That is most of the 5x speed-up over the classic loop.
+instead of 128 PIL conversions: most of the speed-up over the classic loop (see the README).
 """
 
+import contextlib
 import gzip
+import io
+import math
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.error import URLError
 
 import numpy as np
 import torch
@@ -26,12 +30,54 @@ FRAME = {"mnist": 20, "fashion-mnist": 28}
 _TORCHVISION = {"mnist": torchvision.datasets.MNIST, "fashion-mnist": torchvision.datasets.FashionMNIST}
 
 
+class DatasetError(RuntimeError):
+    """The dataset is missing, cannot be downloaded, or a file of it is damaged; the message says what to do."""
+
+
+def idx_names(train: bool) -> tuple[str, str]:
+    """The original file names of one split's images and labels."""
+    prefix = "train" if train else "t10k"
+    return f"{prefix}-images-idx3-ubyte.gz", f"{prefix}-labels-idx1-ubyte.gz"
+
+
 def read_idx(path: Path) -> Tensor:
-    """Read one IDX file (the original MNIST format), gzipped or not, as a uint8 tensor."""
-    raw = (gzip.open if path.suffix == ".gz" else open)(path, "rb").read()
-    ndim = raw[3]
+    """Read one IDX file (the original MNIST format), gzipped or not, as a uint8 tensor.
+
+    A damaged file (truncated download, wrong file) raises DatasetError naming it.
+    """
+    try:
+        with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError) as e:
+        raise DatasetError(f"{path} cannot be read ({e}): it is damaged; delete it and download it again") from e
+    ndim = raw[3] if len(raw) > 3 and raw[:3] == b"\0\0\x08" else 0
     shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    expected = 4 + 4 * ndim + math.prod(shape)
+    if ndim == 0 or len(raw) != expected:
+        raise DatasetError(f"{path} is not a complete IDX file of bytes ({len(raw):,} bytes"
+                           + (f", its header promises {expected:,}" if ndim else ", no IDX header")
+                           + "): it is truncated or damaged; delete it and download it again")
     return torch.from_numpy(np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim).reshape(shape).copy())
+
+
+def missing_message(dataset: str, root: Path, train: bool, reason: str) -> str:
+    """What a user without the files (or without network) needs to know: where we looked, how to point us."""
+    images, labels = idx_names(train)
+    raw = root / _TORCHVISION[dataset].__name__ / "raw"
+    return (f"{dataset} {'training' if train else 'test'} set not found: {reason}.\n"
+            f"Looked in {root.resolve()} for {images} and {labels}, and in {raw.resolve()} (torchvision's layout).\n"
+            f"Put the four original idx files (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
+            f"t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz) in one folder and pass it: --data-dir FOLDER")
+
+
+def failure_reason(e: Exception) -> str:
+    """torchvision's error, in a few words: nothing there, no download, or a damaged file."""
+    last = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+    if "Error downloading" in str(e):
+        return f"the files are not there and the download failed ({last})"
+    if "Dataset not found" in str(e):
+        return "the files are not there and downloading is off (--no-download)"
+    return f"a file there is damaged ({last}); delete it to download it again"
 
 
 def load_split(dataset: str, root: str | Path, train: bool, download: bool = True) -> tuple[Tensor, Tensor]:
@@ -39,15 +85,22 @@ def load_split(dataset: str, root: str | Path, train: bool, download: bool = Tru
 
     `root` is either torchvision's root folder (downloaded there when `download`) or a folder
     holding the four original `*-idx?-ubyte.gz` files directly, as Debian's
-    `dataset-fashion-mnist` installs them in /usr/share/datasets/fashion-mnist.
+    `dataset-fashion-mnist` installs them in /usr/share/datasets/fashion-mnist. Anything that
+    stops it (no files and no network, a damaged file) raises DatasetError with a message for people.
     """
     if dataset not in _TORCHVISION:
         raise ValueError(f"unknown dataset {dataset!r}; choose from {sorted(_TORCHVISION)}")
-    prefix = "train" if train else "t10k"
-    flat = Path(root) / f"{prefix}-images-idx3-ubyte.gz"
-    if flat.exists():
-        return read_idx(flat), read_idx(Path(root) / f"{prefix}-labels-idx1-ubyte.gz").long()
-    ds = _TORCHVISION[dataset](str(root), train=train, download=download)
+    root = Path(root)
+    images, labels = (root / name for name in idx_names(train))
+    if images.exists():
+        return read_idx(images), read_idx(labels).long()
+    log = io.StringIO()  # torchvision prints each failed mirror; on success it is passed on
+    try:
+        with contextlib.redirect_stdout(log):
+            ds = _TORCHVISION[dataset](str(root), train=train, download=download)
+    except (RuntimeError, URLError, OSError) as e:
+        raise DatasetError(missing_message(dataset, root, train, failure_reason(e))) from e
+    print(log.getvalue(), end="")
     return ds.data, ds.targets
 
 

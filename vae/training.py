@@ -1,15 +1,19 @@
-"""The training loop: plain Adam on whole-tensor data, resumable at any step.
+"""The training loop: Adam on whole-tensor data, resumable at any step, data-parallel under torchrun.
 
 Randomness (shuffling, binarization, reparameterization noise) is re-seeded from
 (seed, epoch) at the start of every epoch, so a run resumed at an epoch boundary follows
-exactly the path of an uninterrupted one, with no RNG state to save.
+exactly the path of an uninterrupted one, with no RNG state to save. Every process of a
+distributed run draws the same shuffled batches and the same noise for the whole batch, and
+takes its own shard of both: N processes follow the path of one with the same global batch.
 """
 
 import math
 from dataclasses import asdict, dataclass, field
 
 import torch
-from torch import Tensor
+import torch.distributed as dist
+from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from vae.data import batch_indices, binarize
@@ -31,7 +35,7 @@ class TrainConfig:
     """Optimisation settings; stored in the weights file's metadata."""
 
     epochs: int = 10
-    batch_size: int = 128
+    batch_size: int = 128  # global: shared among the processes of a distributed run
     lr: float = 1e-3
     lr_schedule: str = "constant"  # "constant" or "cosine" (to lr/20 at the last step)
     binarize: bool = False  # dynamically binarized targets instead of grey levels in [0, 1]
@@ -65,19 +69,49 @@ class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 
 
-def steps_per_epoch(n: int, cfg: TrainConfig) -> int:
+@dataclass(frozen=True)
+class Replica:
+    """This process's place among the data-parallel processes torchrun started (rank 0 of 1 alone)."""
+
+    rank: int = 0
+    world: int = 1
+
+    @classmethod
+    def current(cls) -> "Replica":
+        """The running process group's rank and size, or a lone process."""
+        if dist.is_available() and dist.is_initialized():
+            return cls(dist.get_rank(), dist.get_world_size())
+        return cls()
+
+    def shard(self, batch: Tensor) -> Tensor:
+        """This process's contiguous part of a global batch (along the first dimension)."""
+        return batch.tensor_split(self.world)[self.rank]
+
+
+def steps_per_epoch(n: int, batch_size: int) -> int:
     """Number of minibatches in one epoch."""
-    return math.ceil(n / cfg.batch_size)
+    return math.ceil(n / batch_size)
 
 
-def learning_rate(step: int, total_steps: int, cfg: TrainConfig) -> float:
-    """Learning rate at a global step under the configured schedule."""
+def learning_rate(progress: float, cfg: TrainConfig) -> float:
+    """Learning rate after `progress` of the run (0 at the start, 1 at the end) under the schedule."""
     if cfg.lr_schedule == "constant":
         return cfg.lr
     if cfg.lr_schedule == "cosine":
         floor = cfg.lr / 20
-        return floor + 0.5 * (cfg.lr - floor) * (1 + math.cos(math.pi * min(1.0, step / total_steps)))
+        return floor + 0.5 * (cfg.lr - floor) * (1 + math.cos(math.pi * min(1.0, progress)))
     raise ValueError(f"unknown lr_schedule {cfg.lr_schedule!r}; use 'constant' or 'cosine'")
+
+
+def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Adam:
+    """Adam, fused into one kernel per step where PyTorch has one (CPU and CUDA)."""
+    device = next(model.parameters()).device
+    return torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=device.type in ("cpu", "cuda") or None)
+
+
+def uses_bf16(device: torch.device) -> bool:
+    """Mixed precision pays on GPUs with bfloat16 units; elsewhere training stays in float32."""
+    return device.type == "cuda" and torch.cuda.is_bf16_supported()
 
 
 def epoch_generator(seed: int, epoch: int, device: torch.device) -> torch.Generator:
@@ -94,7 +128,7 @@ def iw_training_loss(
     Its gradient weights each sample by how well it explains the image, so the decoder learns from the
     good samples rather than the average one: a tighter bound, at k decodes per image.
     """
-    mu, logvar = model.encode(x, y)
+    mu, logvar = (t.float() for t in model.encode(x, y))
     z = reparameterize(mu.expand(k, *mu.shape), logvar.expand(k, *logvar.shape)).flatten(0, 1)
     logits = model.decode(z, None if y is None else y.repeat(k))
     log_w = log_importance_weights(logits, x.repeat(k, 1, 1, 1), z, mu.repeat(k, 1), logvar.repeat(k, 1), kl_weight)
@@ -102,30 +136,58 @@ def iw_training_loss(
     return iwae_loss(log_w.view(k, -1)), recon, kl_per_dim(mu, logvar).sum(1).detach()
 
 
+class Objective(nn.Module):
+    """One minibatch's training loss as a module, so DistributedDataParallel can wrap the whole step."""
+
+    def __init__(self, model: VAE, cfg: TrainConfig, loss_cfg: LossConfig) -> None:
+        super().__init__()
+        self.model, self.cfg, self.loss_cfg = model, cfg, loss_cfg
+
+    def forward(self, x: Tensor, y: Tensor | None, noise: Tensor | None, step: int) -> tuple[Tensor, Tensor, Tensor]:
+        """(loss to minimise, reconstruction NLL and KL per image); `noise` reparameterizes the ELBO's sample."""
+        with torch.autocast(x.device.type, torch.bfloat16, enabled=uses_bf16(x.device)):
+            if self.cfg.iw_samples > 1:
+                return iw_training_loss(self.model, x, y, self.cfg.iw_samples, kl_weight(step, self.loss_cfg))
+            mu, logvar = (t.float() for t in self.model.encode(x, y))
+            logits = self.model.decode(mu + torch.exp(0.5 * logvar) * noise, y).float()
+        return training_loss(logits, x, mu, logvar, step, self.loss_cfg)
+
+
+def objective(model: VAE, n_images: int, cfg: TrainConfig, replica: Replica) -> nn.Module:
+    """The loss module of a run, wrapped in DistributedDataParallel (gradients averaged) under torchrun."""
+    warmup = round(cfg.warmup_epochs * steps_per_epoch(n_images, cfg.batch_size))
+    step_fn = Objective(model, cfg, LossConfig(cfg.beta, warmup, cfg.free_bits))
+    if replica.world == 1:
+        return step_fn
+    device = next(model.parameters()).device
+    return DistributedDataParallel(step_fn, device_ids=[device.index] if device.type == "cuda" else None)
+
+
 def train_epoch(
-    model: VAE, opt: torch.optim.Optimizer, x: Tensor, y: Tensor | None, cfg: TrainConfig, state: TrainState,
-    progress: bool = True,
+    step_fn: nn.Module, opt: torch.optim.Optimizer, x: Tensor, y: Tensor | None, cfg: TrainConfig, state: TrainState,
+    progress: bool = True, replica: Replica = Replica(),
 ) -> float:
-    """Run the rest of epoch `state.epoch`; return its mean training loss. Updates `state` per step."""
-    model.train()
-    n_steps = steps_per_epoch(len(x), cfg)
-    loss_cfg = LossConfig(cfg.beta, round(cfg.warmup_epochs * n_steps), cfg.free_bits)
+    """Run the rest of epoch `state.epoch` through `objective(...)`; return its mean training loss.
+
+    Updates `state` per step. Under torchrun each process trains on its shard of every global batch.
+    """
+    step_fn.train()
+    model: VAE = step_fn.module.model if isinstance(step_fn, DistributedDataParallel) else step_fn.model
+    n_steps = steps_per_epoch(len(x), cfg.batch_size)
     gen = epoch_generator(cfg.seed, state.epoch, x.device)
     targets = binarize(x, gen) if cfg.binarize else x
     batches = list(batch_indices(len(x), cfg.batch_size, gen))[state.step_in_epoch :]
-    total = 0.0
+    total = torch.zeros((), device=x.device)
     bar = tqdm(batches, desc=f"epoch {state.epoch + 1}/{cfg.epochs}", disable=not progress, leave=False)
     for idx in bar:
         step = state.epoch * n_steps + state.step_in_epoch
         for group in opt.param_groups:
-            group["lr"] = learning_rate(step, cfg.epochs * n_steps, cfg)
-        xb = targets[idx]
-        yb = y[idx] if model.config.num_classes else None
-        if cfg.iw_samples > 1:
-            loss, recon, kl = iw_training_loss(model, xb, yb, cfg.iw_samples, kl_weight(step, loss_cfg))
-        else:
-            logits, mu, logvar = model(xb, yb)
-            loss, recon, kl = training_loss(logits, xb, mu, logvar, step, loss_cfg)
+            group["lr"] = learning_rate(step / (cfg.epochs * n_steps), cfg)
+        # Noise for the whole global batch, then this process's rows: the same draws however many processes.
+        noise = torch.randn(len(idx), model.config.latent_dim, device=x.device) if cfg.iw_samples == 1 else None
+        mine = replica.shard(idx)
+        loss, recon, kl = step_fn(targets[mine], y[mine] if model.config.num_classes else None,
+                                  None if noise is None else replica.shard(noise), step)
         if not torch.isfinite(loss):
             raise TrainingDiverged(
                 f"loss became {loss.item()} at epoch {state.epoch + 1}, step {state.step_in_epoch}: "
@@ -135,9 +197,12 @@ def train_epoch(
         loss.backward()
         opt.step()
         state.step_in_epoch += 1
-        total += loss.item()
-        bar.set_postfix(loss=f"{loss.item():.2f}", recon=f"{recon.mean():.1f}", kl=f"{kl.mean():.1f}")
-    return total / max(1, len(batches))
+        total += loss.detach()
+        if progress:
+            bar.set_postfix(loss=f"{loss.item():.2f}", recon=f"{recon.mean():.1f}", kl=f"{kl.mean():.1f}")
+    if replica.world > 1:
+        dist.all_reduce(total)
+    return total.item() / replica.world / max(1, len(batches))
 
 
 def fit(
@@ -147,17 +212,19 @@ def fit(
     """Train until `cfg.epochs`, evaluating the test negative ELBO after each epoch.
 
     `on_epoch_end(state)` is called after each epoch (train.py saves a resumable checkpoint
-    there); if it returns True, training stops early.
+    there); if it returns True, training stops early. Under torchrun only rank 0 evaluates and
+    calls it; the other processes only train.
     """
+    replica = Replica.current()
+    step_fn = objective(model, len(train[0]), cfg, replica)
     while state.epoch < cfg.epochs:
-        train_loss = train_epoch(model, opt, train[0], train[1], cfg, state, progress)
-        state.history.append({
-            "epoch": state.epoch + 1,
-            "train_loss": train_loss,
-            "test_nelbo": mean_negative_elbo(model, test[0], test[1], seed=cfg.seed),
-        })
+        entry = {"epoch": state.epoch + 1,
+                 "train_loss": train_epoch(step_fn, opt, train[0], train[1], cfg, state, progress, replica)}
         state.epoch += 1
         state.step_in_epoch = 0
+        if replica.rank > 0:
+            continue
+        state.history.append({**entry, "test_nelbo": mean_negative_elbo(model, test[0], test[1], seed=cfg.seed)})
         if on_epoch_end is not None and on_epoch_end(state):
             break
     return state
