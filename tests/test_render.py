@@ -8,7 +8,7 @@ import torch
 from PIL import Image, ImageSequence
 from torch import Tensor
 
-from vae.render import gif_bytes, grid_image, make_grid, to_image
+from vae.render import BOX_COLOUR, boxed_thumbnail, gif_bytes, grid_image, make_grid, to_image
 
 
 def random_probs(*shape: int, seed: int = 0) -> Tensor:
@@ -88,3 +88,18 @@ def test_gif_plays_forward_then_backward_and_loops(n_frames: int) -> None:
     shown = [int(np.asarray(frame.convert("L")).mean().round()) for frame in ImageSequence.Iterator(gif)]
     expected = [int(v) for v in as_bytes(levels)]
     assert shown == expected + expected[-2:0:-1]
+
+
+def test_a_small_picture_is_boxed_enlarged_with_crisp_pixels() -> None:
+    """A 28x28 example is shown at the thumbnail's size, each pixel a square block, the box around its ink."""
+    picture = Image.new("L", (28, 28), 0)
+    picture.paste(255, (10, 6, 18, 22))
+    thumb = boxed_thumbnail(picture, (10, 6, 18, 22), side=280)
+    assert thumb.size == (280, 280)
+    pixels = np.asarray(thumb)
+    assert (pixels[100:140, 120:160] == 255).all()  # inside the ink, away from the box's outline: pure white blocks
+    assert (pixels[10:50, 10:50] == 0).all()
+    outline = np.all(pixels == BOX_COLOUR, axis=-1)
+    rows, cols = np.nonzero(outline)
+    assert abs(rows.min() - 60) <= 3 and abs(rows.max() - 220) <= 3
+    assert abs(cols.min() - 100) <= 3 and abs(cols.max() - 180) <= 3

@@ -44,6 +44,7 @@ CENTRE = 14.0  # where MNIST's centre of mass is, in row/column index coordinate
 PEN_WIDTH = 1.8
 _THIN_PEN = 1.2
 WORK_SIDE = 1024  # pictures are box-reduced to about this first: bounded time and memory
+_DIGIT_SIZED = 64  # px: a picture no larger than this is a digit at about MNIST's scale, not a photo
 _MIN_CONTRAST = 0.1  # ink must differ from the paper by 10% of full scale
 _DIM_PAPER = 0.25  # darkness is measured relative to the paper's level, but never to paper dimmer than this
 _SHEET_CONTRAST = 0.15  # a sheet is this much brighter than the desk around it
@@ -184,7 +185,10 @@ def _best(gray: np.ndarray, objects: bool = False) -> _Found:
     With `objects` (Fashion-MNIST's items, which fill their frame), what differs from the
     picture's border level is the object: solid shapes are not strokes, so no closing applies.
     """
-    smooth = cv2.GaussianBlur(gray, (0, 0), 0.6)  # sensor and JPEG noise, not strokes
+    # Sensor and JPEG noise, not strokes; a digit-sized drawing (MNIST's own 28x28) has none, and
+    # there the blur would widen every stroke by a pixel.
+    sharp = max(gray.shape) <= _DIGIT_SIZED and not objects
+    smooth = gray if sharp else cv2.GaussianBlur(gray, (0, 0), 0.6)
     levels = (smooth * 255 + 0.5).astype(np.uint8)  # OpenCV's morphology is several times faster on bytes
     light_paper = _border_level(smooth) if objects else _paper(levels, cv2.MORPH_CLOSE)
     # Dark ink reflects a fixed fraction of the light its paper gets: relative darkness is the

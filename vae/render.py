@@ -48,8 +48,11 @@ BOX_COLOUR = (255, 0, 160)  # magenta: stands out on white paper, dark desks, wo
 
 
 def boxed_thumbnail(picture: Image.Image, box: tuple[int, int, int, int] | None, side: int = 320) -> Image.Image:
-    """A copy of `picture` at most `side` px a side, with `box` (left, top, right, bottom in its pixels) drawn on it."""
+    """A copy of `picture` about `side` px a side, with `box` (left, top, right, bottom in its pixels) drawn on it."""
     thumb = picture.convert("RGBA")
+    factor = side // max(thumb.size)
+    if factor > 1:  # a small picture (a 28x28 example) is shown enlarged, its pixels crisp
+        thumb = thumb.resize((thumb.width * factor, thumb.height * factor), Image.Resampling.NEAREST)
     thumb.thumbnail((side, side), Image.Resampling.BOX)
     flat = Image.new("RGB", thumb.size, "white")  # transparent drawings show on white, as on the canvas
     flat.paste(thumb, mask=thumb.getchannel("A"))
