@@ -32,7 +32,6 @@ EXAMPLE = "examples/digit-7-1-test0000.png"
 # The page's Spaces badge asks huggingface.co about SPACE_ID; the rehearsal's Space does not exist (and this
 # machine cannot reach huggingface.co), so that one console error is expected here and only here.
 NO_SUCH_SPACE = "Space not found"
-PHONE = {"viewport": {"width": 390, "height": 844}, "has_touch": True, "is_mobile": True}
 
 
 def timed_run(cmd: list[str]) -> float:
@@ -89,12 +88,11 @@ def check_page(url: str, shots: Path) -> None:
     """The page at desktop and phone size shows the decoded digit, without console errors; screenshots."""
     shots.mkdir(parents=True, exist_ok=True)
     with chromium() as browser:
-        page, errors = open_app(browser, url)
+        page, errors = open_app(browser, url)  # open_app waits until the page has decoded and drawn a digit
         page.screenshot(path=str(shots / "space-desktop.png"), full_page=True)
-        phone = browser.new_page(**PHONE)
-        phone.goto(url, wait_until="load")
-        phone.wait_for_function("() => document.querySelector('#decoded img')?.naturalWidth > 0", timeout=30_000)
+        phone, phone_errors = open_app(browser, url, phone=True)
         phone.screenshot(path=str(shots / "space-phone.png"))
+        errors += phone_errors
     if errors := [e for e in errors if NO_SUCH_SPACE not in e]:
         sys.exit("console errors on the page:\n" + "\n".join(errors))
 
