@@ -56,6 +56,11 @@ CSS = ("img, canvas { image-rendering: pixelated; }"  # keep 28x28 pixels crisp 
 STATIC = HERE / "static"
 PAGE_SCRIPTS = ["decoder.js", "page.js", "draw.js"]
 SCRUB_STEPS = 101  # positions of the interpolation scrubber
+MAP_CSS = (" canvas.vae-map { width: 100%; max-width: 480px; aspect-ratio: 1; touch-action: none; cursor: crosshair;"
+           " display: block; margin: 1.5em auto 0; } canvas.vae-digit { max-width: 160px; }")
+DIGIT_CSS = ("canvas.vae-digit { width: 100%; max-width: 280px; aspect-ratio: 1; display: block; margin: auto;"
+             " background: #000; image-rendering: pixelated; }"
+             " .vae-status { font-size: 0.85em; opacity: 0.8; min-height: 1.2em; }")
 PAD_CSS = (".vae-pad-label { margin: 0 0 6px; font-size: var(--block-label-text-size);"
            " color: var(--block-label-text-color); }"
            " .vae-pad-canvas { display: block; width: 100%; max-width: 280px; aspect-ratio: 1; margin: auto;"
@@ -89,13 +94,6 @@ def digit_canvas(status: str = "") -> str:
     """HTML of a 28x28 canvas the page paints a decoded digit into, with a status line."""
     return ('<canvas class="vae-digit" width="28" height="28"></canvas>'
             f'<p class="vae-status" aria-live="polite">{status}</p>')
-
-
-MAP_CSS = (" canvas.vae-map { width: 100%; max-width: 480px; aspect-ratio: 1; touch-action: none; cursor: crosshair;"
-           " display: block; margin: 1.5em auto 0; } canvas.vae-digit { max-width: 160px; }")
-DIGIT_CSS = ("canvas.vae-digit { width: 100%; max-width: 280px; aspect-ratio: 1; display: block; margin: auto;"
-             " background: #000; image-rendering: pixelated; }"
-             " .vae-status { font-size: 0.85em; opacity: 0.8; min-height: 1.2em; }")
 
 
 def pick(name: str) -> explore.LoadedModel:
@@ -440,7 +438,7 @@ def build() -> gr.Blocks:
                         # Fixed heights leave room above each image for its label, which would cover the top.
                         where = gr.Image(label="Found here", elem_id="where", format="png", interactive=False,
                                          height=240, buttons=["fullscreen"])
-                        seen = gr.Image(label="What the model sees (28x28)", elem_id="seen", format="png",
+                        seen = gr.Image(label="The model sees", elem_id="seen", format="png",
                                         interactive=False, height=240)
                         recon = gr.Image(label="Reconstruction", elem_id="recon", format="png", interactive=False,
                                          height=240)
