@@ -11,8 +11,9 @@ import pytest
 
 import train as train_cli
 from tests.test_app import PAGE_TEXT
-from vae import evaluate, explore
-from vae.checkpoint import CheckpointError, is_lfs_pointer, load_model, load_tensors
+from vae import evaluate
+from vae.checkpoint import CheckpointError, is_lfs_pointer, load_tensors
+from vae.loaded import load_model, load_models
 
 ROOT = Path(__file__).parent.parent
 WEIGHTS = ROOT / "weights"
@@ -56,7 +57,7 @@ def test_only_pointers_count_as_pointers(pointer: Path) -> None:
 
 def test_the_app_loads_the_real_files_and_reports_the_pointers(pointer: Path) -> None:
     (pointer.parent / "mlp-2d.safetensors").symlink_to(WEIGHTS / "mlp-2d.safetensors")
-    models, problems = explore.load_models(pointer.parent)
+    models, problems = load_models(pointer.parent)
     assert list(models) == ["mlp-2d"]
     assert len(problems) == 1
     assert_says_lfs(problems[0], pointer)
