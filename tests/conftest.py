@@ -72,11 +72,3 @@ def small_model(mnist_sample: dict[str, torch.Tensor]):
     return model.eval()
 
 
-def tiny_metadata(model, metrics: dict | None = None, **fields):
-    """Valid metadata for a model a test saves: MNIST, with the given metrics (zero where not given)."""
-    from vae.metadata import Metrics, ModelMetadata
-
-    base = {"test_nelbo": 0.0, "test_recon": 0.0, "test_kl": 0.0, "test_nll": 0.0, "nll_k": 1, "nll_images": 0,
-            "nll_by_k": {}, "kl_per_dim": [0.0] * model.config.latent_dim, "active_units": 0}
-    return ModelMetadata(dataset="mnist", config=model.config, metrics=Metrics(**{**base, **(metrics or {})}),
-                         **fields)

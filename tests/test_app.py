@@ -23,8 +23,17 @@ from gradio_client.exceptions import AppError
 from PIL import Image, ImageSequence
 from torch import Tensor
 
-from tests.test_explore import WEIGHTS, save_tiny, train_tiny
-from tests.test_preprocess import draw_digit, encode, png_header_only, truncated
+from tests.helpers import (
+    EXPECTED_ENDPOINTS,
+    PAGE_TEXT,
+    WEIGHTS,
+    draw_digit,
+    encode,
+    png_header_only,
+    save_tiny,
+    train_tiny,
+    truncated,
+)
 from vae import explore
 from vae.digitize import load_digit
 from vae.latent import decode_probs
@@ -35,10 +44,6 @@ from vae.uploads import MAX_PIXELS
 
 ROOT = Path(__file__).parent.parent
 SCALE = 8  # app.SCALE: digits are shown 8x
-EXPECTED_ENDPOINTS = {
-    "/select_model", "/initial_state", "/decode", "/decode_label", "/origin", "/random_point", "/encode",
-    "/samples", "/reconstruct", "/locate", "/interpolate", "/decode_2d", "/every_label",
-}
 CONDITIONAL, SWAPPED_2D = "cmlp-tiny", "tiny-2d-swapped"
 
 
@@ -380,16 +385,6 @@ def test_server_still_answers_after_bad_input(client: Client, app: Served) -> No
 
 
 # --- no weights ----------------------------------------------------------------------------------
-
-PAGE_TEXT = """
-import json, sys
-from app import create_demo
-texts = {}
-for folder in sys.argv[1:]:
-    demo = create_demo(folder)
-    texts[folder] = [c["props"].get("value") or "" for c in demo.config["components"] if c["type"] == "markdown"]
-print(json.dumps(texts))
-"""
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -39,7 +39,7 @@ from benchmarks.harness import (
     wait_new_image,
     wait_new_pixels,
 )
-from tests.test_preprocess import same_shape
+from tests.helpers import same_shape
 from vae import explore
 from vae.digitize import load_digit, to_mnist
 from vae.latent import decode_probs

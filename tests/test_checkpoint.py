@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import tiny_metadata
+from tests.helpers import tiny_metadata
 from vae.checkpoint import CheckpointError, atomic_write, save_tensors
 from vae.loaded import load_model, save_model
 from vae.model import VAE, VAEConfig

@@ -11,7 +11,7 @@ from safetensors.torch import load_file, save_file
 
 import train
 from tests.conftest import ROOT
-from tests.test_training import TINY
+from tests.helpers import TINY
 from vae.data import to_float
 from vae.loaded import load_model, load_models
 from vae.model import VAE, VAEConfig

@@ -13,56 +13,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from tests.helpers import WEIGHTS, load_one, save_tiny, train_tiny
 from vae import explore
 from vae.data import CLASS_NAMES, to_float
-from vae.evaluate import elbo_terms, evaluate
 from vae.latent import decode_probs, gaussian_grid
-from vae.loaded import LoadedModel, default_model, load_models, save_model
-from vae.metadata import Metrics, ModelMetadata
-from vae.model import VAE, VAEConfig
-from vae.training import TrainConfig, TrainState, fit
+from vae.loaded import LoadedModel, default_model, load_models
 
-WEIGHTS = Path(__file__).parent.parent / "weights"
 PATHS = pytest.mark.parametrize("method", ["linear", "spherical"])
 N_DIGITS = 50  # real test digits used per test: enough for stable statistics, fast on 2 cores
 
 
 # --- tiny models, shared with test_app -----------------------------------------------------------
-
-
-def train_tiny(mnist_sample: dict[str, Tensor], latent_dim: int, num_classes: int = 0, epochs: int = 3) -> VAE:
-    """A small MLP VAE trained briefly on the sample (under a second)."""
-    torch.manual_seed(0)
-    model = VAE(VAEConfig(latent_dim=latent_dim, hidden=128, num_classes=num_classes))
-    train = (to_float(mnist_sample["train_images"]), mnist_sample["train_labels"])
-    test = (to_float(mnist_sample["test_images"][:50]), mnist_sample["test_labels"][:50])
-    cfg = TrainConfig(epochs=epochs, batch_size=64, lr=3e-3)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # matrices this small gain nothing from a second thread, and lose a lot on a busy machine
-    try:
-        fit(model, torch.optim.Adam(model.parameters(), lr=cfg.lr), train, test, cfg, TrainState(), progress=False)
-    finally:
-        torch.set_num_threads(threads)
-    return model.eval()
-
-
-def save_tiny(path: Path, model: VAE, mnist_sample: dict[str, Tensor], n_test: int = 200) -> None:
-    """Save `model` with the metadata and extras the app needs, measured on real test digits."""
-    x, y = to_float(mnist_sample["test_images"][:n_test]), mnist_sample["test_labels"][:n_test]
-    terms = elbo_terms(model, x, y)
-    metrics, nll = evaluate(model, x, y, k=10)
-    extras = {"test_nelbo_sorted": terms["nelbo"].sort().values, "test_mu": terms["mu"], "test_labels": y,
-              "test_nll": nll}
-    metadata = ModelMetadata(dataset="mnist", class_names=CLASS_NAMES["mnist"], metrics=Metrics(**metrics),
-                             config=model.config)
-    save_model(path, model, metadata, extras)
-
-
-def load_one(path: Path) -> LoadedModel:
-    """The model in `path`, loaded as the app loads it."""
-    models, problems = load_models(path.parent)
-    assert not problems, problems
-    return models[path.stem]
 
 
 # --- fixtures ------------------------------------------------------------------------------------

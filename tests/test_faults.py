@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import tiny_metadata
-from tests.test_training import ROOT, TINY
+from tests.conftest import ROOT
+from tests.helpers import TINY, tiny_metadata
 from vae.checkpoint import load_tensors
 from vae.loaded import load_model, save_model
 from vae.model import VAE, VAEConfig
@@ -57,7 +57,7 @@ def test_interrupted_mid_epoch_then_resumed_matches_an_uninterrupted_run(
 
 SAVER = """
 import sys, torch
-from tests.conftest import tiny_metadata
+
 from vae.loaded import save_model
 from vae.model import VAE, VAEConfig
 model = VAE(VAEConfig(latent_dim=2, hidden=2000))

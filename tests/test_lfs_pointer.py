@@ -1,6 +1,5 @@
 """A clone made without Git LFS holds pointer files instead of weights: every entry point says so and how to fix it."""
 
-import hashlib
 import json
 import os
 import subprocess
@@ -10,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import train as train_cli
-from tests.test_app import PAGE_TEXT
+from tests.helpers import PAGE_TEXT, lfs_pointer
 from vae import evaluate
 from vae.checkpoint import CheckpointError, is_lfs_pointer, load_tensors
 from vae.loaded import load_model, load_models
@@ -18,13 +17,6 @@ from vae.loaded import load_model, load_models
 ROOT = Path(__file__).parent.parent
 WEIGHTS = ROOT / "weights"
 FIX = ("Git LFS pointer", "not the weights", "install git-lfs", "git lfs install", "git lfs pull")
-
-
-def lfs_pointer(real: Path) -> bytes:
-    """The pointer file `git clone` leaves for `real` when Git LFS is not installed (the spec's exact format)."""
-    data = real.read_bytes()
-    return (f"version https://git-lfs.github.com/spec/v1\noid sha256:{hashlib.sha256(data).hexdigest()}\n"
-            f"size {len(data)}\n").encode()
 
 
 def assert_says_lfs(message: str, path: Path) -> None:

@@ -6,10 +6,11 @@ import pytest
 import torch
 
 from tests.conftest import dataset_dir
+from tests.helpers import slider_effects
 from vae.card import card
 from vae.data import evaluation_inputs, load_split, to_float
 from vae.evaluate import active_units, block_sizes, elbo_terms, iw_block, nll_by_k
-from vae.latent import decode_probs, prior_sample, rank_dimensions, slider_effects
+from vae.latent import decode_probs, prior_sample, rank_dimensions
 from vae.loaded import LoadedModel, load_model
 from vae.metadata import Metrics
 

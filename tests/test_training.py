@@ -9,9 +9,10 @@ import pytest
 import torch
 
 import train as train_cli
+from tests.helpers import TINY, iw_log_likelihood
 from vae.checkpoint import load_tensors
 from vae.data import to_float
-from vae.evaluate import iw_log_likelihood, mean_negative_elbo
+from vae.evaluate import mean_negative_elbo
 from vae.loaded import load_model
 from vae.model import VAE, VAEConfig
 from vae.training import (
@@ -28,8 +29,6 @@ from vae.training import (
 )
 
 ROOT = Path(__file__).parent.parent
-TINY = ["--latent-dim", "3", "--hidden", "32", "--batch-size", "256", "--eval-k", "5", "--nll-images", "20",
-        "--no-progress", "--no-download"]
 
 
 def _fit(data: dict[str, torch.Tensor], epochs: int, seed: int = 0, iw_samples: int = 1,

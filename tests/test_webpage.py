@@ -7,7 +7,7 @@ import pytest
 import safetensors.torch
 import torch
 
-from tests.test_explore import WEIGHTS, load_one
+from tests.helpers import WEIGHTS, load_one
 from vae.webpage import decoder_bytes, page_spec, read_header
 
 SHIPPED = sorted(WEIGHTS.glob("*.safetensors"))

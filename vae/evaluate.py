@@ -131,14 +131,6 @@ def nll_by_k(sums: Tensor, k: int) -> dict[int, Tensor]:
     return {kk: (math.log(kk) - torch.logsumexp(sums[: b + 1], 0)).float() for b, kk in enumerate(cumulative)}
 
 
-def iw_log_likelihood(model: VAE, x: Tensor, y: Tensor | None = None, k: int = 1000, seed: int = 0) -> Tensor:
-    """Importance-weighted estimate of log p(x) per image (Burda et al. 2015), with k samples from q(z|x).
-
-    log p(x) >= log (1/k) sum_i p(x, z_i) / q(z_i|x); the bound tightens as k grows.
-    """
-    return -nll_by_k(block_sums(model, x, y, k, seed), k)[k]
-
-
 def active_units(mu: Tensor, threshold: float = ACTIVE_THRESHOLD) -> int:
     """Latent dimensions whose posterior mean varies across the data (Burda et al. 2015)."""
     return int((mu.var(0) > threshold).sum())
