@@ -13,8 +13,6 @@ import json
 import os
 import random
 import sys
-import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +26,7 @@ from PIL import Image
 from vae import explore
 from vae.digitize import describe, find_digit, load_digit, to_mnist
 from vae.loaded import LoadedModel, default_model, load_models
+from vae.outputs import OutputFiles
 from vae.render import boxed_thumbnail, gif_bytes, grid_image, to_image
 from vae.uploads import ImageError, open_image
 from vae.webpage import page_spec
@@ -98,33 +97,6 @@ def digit_canvas(status: str = "") -> str:
             f'<p class="vae-status" aria-live="polite">{status}</p>')
 
 
-@dataclass
-class OutputFiles:
-    """Output files under unique names in a folder of this process's; files older than max_age are swept.
-
-    Handlers return files, not PIL images, because Gradio copies a file into its cache
-    atomically, while it rewrites a PIL image's cache file in place: two sessions making the
-    same picture at once (everyone's first "Reset to origin") could serve each other half a file.
-    """
-
-    folder: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="vae-demo-out-")))
-    max_age: float = 600.0  # Gradio serves its own cached copy, so ours can go soon
-    last_sweep: float = field(default_factory=time.time)
-
-    def save(self, data: bytes, suffix: str) -> str:
-        """Write `data` to a new file and return its path."""
-        now = time.time()
-        if now - self.last_sweep > self.max_age:
-            self.last_sweep = now
-            for old in self.folder.iterdir():
-                if now - old.stat().st_mtime > self.max_age:
-                    old.unlink(missing_ok=True)
-        fd, path = tempfile.mkstemp(suffix=suffix, dir=self.folder)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        return path
-
-
 OUTPUTS = OutputFiles()
 
 
@@ -168,7 +140,7 @@ class Explorer:
     def __init__(self, models: dict[str, LoadedModel]) -> None:
         self.models = models
         self.max_dims = max((m.latent_dim for m in models.values()), default=0)
-        self._maps: dict[str, tuple[str, pd.DataFrame]] = {}
+        self._maps: dict[str, tuple[Image.Image, pd.DataFrame]] = {}
 
     def pick(self, name: str) -> LoadedModel:
         """The loaded model called `name`, or a clear error."""
@@ -188,6 +160,11 @@ class Explorer:
     def on_slide(self, name: str, label: int, *values: float) -> str:
         """Decode the slider position (the hot path: one decode, nothing else)."""
         return big(explore.decode_sliders(self.pick(name), list(values), label))
+
+    def on_map_point(self, name: str, label: int, z1: float, z2: float) -> str:
+        """Decode one point of a 2-D latent space (latent dims 0 and 1, whatever their slider order)."""
+        loaded, point = self.pick(name), {0: z1, 1: z2}
+        return big(explore.decode_sliders(loaded, [point.get(d, 0.0) for d in loaded.ranking], label))
 
     def on_samples(self, name: str, label: int, n: float, temperature: float, seed: float) -> str:
         """A grid of prior samples."""
@@ -209,17 +186,12 @@ class Explorer:
             return png(boxed_thumbnail(picture, None)), f"**{e}**"
         return png(boxed_thumbnail(picture, reading.box)), describe(reading)
 
-    def on_map_point(self, name: str, label: int, z1: float, z2: float) -> str:
-        """Decode one point of a 2-D latent space (latent dims 0 and 1, whatever their slider order)."""
-        point = {0: z1, 1: z2}
-        return self.on_slide(name, label, *[point.get(d, 0.0) for d in self.pick(name).ranking])
-
-    def latent_map(self, name: str) -> tuple[str, pd.DataFrame]:
-        """The 2-D model's decoded manifold (a PNG) and test-code table, computed once per model."""
+    def latent_map(self, name: str) -> tuple[Image.Image, pd.DataFrame]:
+        """The 2-D model's decoded manifold and test-code table, computed once per model."""
         if name not in self._maps:
             loaded = self.pick(name)
             manifold = grid_image(explore.manifold(loaded, 20, 0), nrow=20)
-            self._maps[name] = png(manifold), pd.DataFrame(explore.code_map(loaded))
+            self._maps[name] = manifold, pd.DataFrame(explore.code_map(loaded))
         return self._maps[name]
 
     def on_random_example(self, name: str) -> str:
@@ -241,6 +213,12 @@ class Page:
     on_model: list[tuple[list, Callable[[LoadedModel], dict]]] = field(default_factory=list)
     digits: list["DigitInput"] = field(default_factory=list)
     sliders: list[gr.Slider] = field(default_factory=list)
+    decoded: gr.Image | None = None  # the server's decoding of the sliders
+
+    def set_sliders(self, loaded: LoadedModel, label: int | None, values: list[float]) -> dict:
+        """The sliders set to `values`, and the server's decoding of them."""
+        decoded = big(explore.decode_sliders(loaded, values, label))
+        return {self.decoded: decoded, **dict(zip(self.sliders, values, strict=True))}
 
     def show(self) -> dict:
         """The `.then` of an event that set model, class or sliders: the page decodes what they now say."""
@@ -357,32 +335,17 @@ def sliders_view(page: Page) -> None:
             sliders = [slider(i) for i in range(min(TOP_SLIDERS, n))]
             with gr.Accordion("More dimensions", open=False) as more:
                 sliders += [slider(i) for i in range(TOP_SLIDERS, n)]
-    with gr.Accordion("Start from a digit", open=False, elem_id="start-from-digit"):
-        digit = digit_input(page, "Digit to edit", "encode")
-        encode_btn = gr.Button("Set the sliders to this digit's code", variant="primary")
-    page.sliders = sliders
-
-    def shown(loaded: LoadedModel, label: int | None, values: list[float]) -> dict:
-        """The server's decoding of slider values, and the sliders set to them."""
-        decoded = big(explore.decode_sliders(loaded, values, label))
-        return {decoded_server: decoded, **dict(zip(sliders, values, strict=True))}
+    page.sliders, page.decoded = sliders, decoded_server
 
     def on_origin(name: str, label: int) -> dict:
         """Sliders to the origin, and its decoding."""
-        return shown(explorer.pick(name), label, [0.0] * n)
+        return page.set_sliders(explorer.pick(name), label, [0.0] * n)
 
     def on_random_point(name: str, label: int, seed: float | None) -> dict:
         """Sliders to a random point of the prior (seed 0 or empty: a new one each time), and its decoding."""
         loaded = explorer.pick(name)
         z = explore.prior_sample(1, loaded.latent_dim, seed=int(seed) if seed else None)
-        return shown(loaded, label, explorer.slider_values(loaded, z))
-
-    def on_encode(name: str, upload: str | None, sketch: dict | None) -> dict:
-        """Sliders to the code of an image, so the user can edit a real digit."""
-        loaded, x = explorer.read(name, upload, sketch)
-        label = digit_label(loaded, x)
-        values = explorer.slider_values(loaded, explore.encode(loaded, x, label))
-        return {**shown(loaded, label or 0, values), page.label: gr.update(value=label or 0)}
+        return page.set_sliders(loaded, label, explorer.slider_values(loaded, z))
 
     def on_model(loaded: LoadedModel) -> dict:
         """Sliders labelled for the model's dimensions, most informative first, at its origin."""
@@ -401,8 +364,23 @@ def sliders_view(page: Page) -> None:
     origin_btn.click(on_origin, [page.model, page.label], to_sliders, api_name="origin").then(**page.show())
     random_btn.click(on_random_point, [page.model, page.label, seed], to_sliders,
                      api_name="random_point").then(**page.show())
+
+
+def start_from_digit_view(page: Page) -> None:
+    """Set the sliders to the code of a real digit (an example, an upload or a drawing), to edit it."""
+    with gr.Accordion("Start from a digit", open=False, elem_id="start-from-digit"):
+        digit = digit_input(page, "Digit to edit", "encode")
+        encode_btn = gr.Button("Set the sliders to this digit's code", variant="primary")
+
+    def on_encode(name: str, upload: str | None, sketch: dict | None) -> dict:
+        """Sliders to the code of an image, so the user can edit a real digit."""
+        loaded, x = page.explorer.read(name, upload, sketch)
+        label = digit_label(loaded, x)
+        values = page.explorer.slider_values(loaded, explore.encode(loaded, x, label))
+        return {**page.set_sliders(loaded, label or 0, values), page.label: gr.update(value=label or 0)}
+
     inputs = [page.model, *digit.components]
-    encode_btn.click(gently(on_encode), inputs, [decoded_server, page.label, *sliders], api_name="encode",
+    encode_btn.click(gently(on_encode), inputs, [page.decoded, page.label, *page.sliders], api_name="encode",
                      js=drawings_js(inputs, digit), **IMAGES).then(**page.show())
 
 
@@ -528,8 +506,10 @@ def map_view(page: Page) -> None:
     def on_model(loaded: LoadedModel) -> dict:
         """The tab, with the manifold and the test codes, for a 2-D model whose file holds its test codes."""
         is_2d = loaded.latent_dim == 2 and "test_mu" in loaded.extras
-        picture, table = page.explorer.latent_map(loaded.name) if is_2d else (None, None)
-        return {tab: gr.update(visible=is_2d), manifold: picture, scatter: table}
+        if not is_2d:
+            return {tab: gr.update(visible=False), manifold: None, scatter: None}
+        picture, table = page.explorer.latent_map(loaded.name)
+        return {tab: gr.update(visible=True), manifold: png(picture), scatter: table}  # a new file: old ones are swept
 
     page.on_model.append(([tab, manifold, scatter], on_model))
     # The map and its z1/z2 sliders decode in the page; /decode_2d stays for API clients.
@@ -608,6 +588,7 @@ def create_demo(weights_dir: str | Path | None = None) -> gr.Blocks:
             model_picker(page, gr.Markdown())
             with gr.Tab("Latent sliders"):
                 sliders_view(page)
+                start_from_digit_view(page)
             with gr.Tab("Random samples"):
                 samples_view(page)
             with gr.Tab("Reconstruct", elem_id="tab-reconstruct"):
