@@ -319,23 +319,25 @@ def slider(i: int) -> gr.Slider:
 def sliders_view(page: Page) -> None:
     """One slider per latent dimension; the page decodes each move itself, the server on request."""
     explorer, n = page.explorer, page.explorer.max_dims
-    with gr.Row():
-        with gr.Column(scale=1, elem_id="decoded-col"):
-            gr.HTML(digit_canvas(), elem_id="decoded", label="Decoded", show_label=True, container=True,
-                    css_template=DIGIT_CSS)
-            # The server's decoding, for API clients and for a page that cannot decode itself.
-            decoded_server = gr.Image(label="Decoded", elem_id="decoded-server", format="png",
-                                      interactive=False, visible="hidden")
-            server_decode = gr.Button("Decode on the server", elem_id="server-decode", visible="hidden")
-            with gr.Row():
-                origin_btn = gr.Button("Reset to origin")
-                random_btn = gr.Button("Random point")
-            seed = gr.Number(0, label="Seed (0: a new point each time)", precision=0)
-        with gr.Column(scale=1):
-            sliders = [slider(i) for i in range(min(TOP_SLIDERS, n))]
-            with gr.Accordion("More dimensions", open=False) as more:
-                sliders += [slider(i) for i in range(TOP_SLIDERS, n)]
-    page.sliders, page.decoded = sliders, decoded_server
+    with gr.Tab("Latent sliders"):
+        with gr.Row():
+            with gr.Column(scale=1, elem_id="decoded-col"):
+                gr.HTML(digit_canvas(), elem_id="decoded", label="Decoded", show_label=True, container=True,
+                        css_template=DIGIT_CSS)
+                # The server's decoding, for API clients and for a page that cannot decode itself.
+                decoded_server = gr.Image(label="Decoded", elem_id="decoded-server", format="png",
+                                          interactive=False, visible="hidden")
+                server_decode = gr.Button("Decode on the server", elem_id="server-decode", visible="hidden")
+                with gr.Row():
+                    origin_btn = gr.Button("Reset to origin")
+                    random_btn = gr.Button("Random point")
+                seed = gr.Number(0, label="Seed (0: a new point each time)", precision=0)
+            with gr.Column(scale=1):
+                sliders = [slider(i) for i in range(min(TOP_SLIDERS, n))]
+                with gr.Accordion("More dimensions", open=False) as more:
+                    sliders += [slider(i) for i in range(TOP_SLIDERS, n)]
+        page.sliders, page.decoded = sliders, decoded_server
+        start_from_digit_view(page)
 
     def on_origin(name: str, label: int) -> dict:
         """Sliders to the origin, and its decoding."""
@@ -367,7 +369,7 @@ def sliders_view(page: Page) -> None:
 
 
 def start_from_digit_view(page: Page) -> None:
-    """Set the sliders to the code of a real digit (an example, an upload or a drawing), to edit it."""
+    """Under the sliders: set them to the code of a real digit (an example, an upload or a drawing), to edit it."""
     with gr.Accordion("Start from a digit", open=False, elem_id="start-from-digit"):
         digit = digit_input(page, "Digit to edit", "encode")
         encode_btn = gr.Button("Set the sliders to this digit's code", variant="primary")
@@ -386,35 +388,37 @@ def start_from_digit_view(page: Page) -> None:
 
 def samples_view(page: Page) -> None:
     """A grid of samples from the prior, at a temperature."""
-    with gr.Row():
-        n = gr.Slider(1, 64, value=32, step=1, label="Samples")
-        temperature = gr.Slider(0.1, 2.0, value=1.0, step=0.05, label="Temperature")
-        seed = gr.Number(0, label="Seed", precision=0)
-    sample_btn = gr.Button("Sample", variant="primary")
-    samples = gr.Image(label="Samples from the prior", elem_id="samples", format="png", interactive=False,
-                       buttons=["download", "fullscreen"])
+    with gr.Tab("Random samples"):
+        with gr.Row():
+            n = gr.Slider(1, 64, value=32, step=1, label="Samples")
+            temperature = gr.Slider(0.1, 2.0, value=1.0, step=0.05, label="Temperature")
+            seed = gr.Number(0, label="Seed", precision=0)
+        sample_btn = gr.Button("Sample", variant="primary")
+        samples = gr.Image(label="Samples from the prior", elem_id="samples", format="png", interactive=False,
+                           buttons=["download", "fullscreen"])
     sample_btn.click(page.explorer.on_samples, [page.model, page.label, n, temperature, seed], samples,
                      api_name="samples")
 
 
 def reconstruct_view(page: Page) -> None:
     """Your digit: where it was found, what the model sees, its reconstruction, posterior samples, its score."""
-    with gr.Row():
-        with gr.Column():
-            digit = digit_input(page, "Your digit", "reconstruct")
-            rec_btn = gr.Button("Reconstruct", variant="primary")
-        with gr.Column():
-            with gr.Row():
-                # Fixed heights leave room above each image for its label, which would cover the top.
-                where = gr.Image(label="Found here", elem_id="where", format="png", interactive=False,
-                                 height=240, buttons=["fullscreen"])
-                seen = gr.Image(label="The model sees", elem_id="seen", format="png", interactive=False, height=240)
-                recon = gr.Image(label="Reconstruction", elem_id="recon", format="png", interactive=False,
-                                 height=240)
-            where_note = gr.Markdown(elem_id="where-note")
-            posterior = gr.Image(label="Samples from the posterior: the model's uncertainty", format="png",
-                                 interactive=False, height=260)
-            score = gr.Markdown(elem_id="score")
+    with gr.Tab("Reconstruct", elem_id="tab-reconstruct"):
+        with gr.Row():
+            with gr.Column():
+                digit = digit_input(page, "Your digit", "reconstruct")
+                rec_btn = gr.Button("Reconstruct", variant="primary")
+            with gr.Column():
+                with gr.Row():
+                    # Fixed heights leave room above each image for its label, which would cover the top.
+                    where = gr.Image(label="Found here", elem_id="where", format="png", interactive=False,
+                                     height=240, buttons=["fullscreen"])
+                    seen = gr.Image(label="The model sees", elem_id="seen", format="png", interactive=False, height=240)
+                    recon = gr.Image(label="Reconstruction", elem_id="recon", format="png", interactive=False,
+                                     height=240)
+                where_note = gr.Markdown(elem_id="where-note")
+                posterior = gr.Image(label="Samples from the posterior: the model's uncertainty", format="png",
+                                     interactive=False, height=260)
+                score = gr.Markdown(elem_id="score")
 
     def on_reconstruct(name: str, upload: str | None, sketch: dict | None) -> dict:
         """What the model sees, its reconstruction, posterior samples, and how typical the image is."""
@@ -433,23 +437,24 @@ def reconstruct_view(page: Page) -> None:
 
 def interpolate_view(page: Page) -> None:
     """A path through latent space between two digits: a strip, a GIF, and a scrubber the page decodes."""
-    with gr.Row():
-        with gr.Column(elem_id="interp-from"):
-            a = digit_input(page, "From", "from")
-        with gr.Column(elem_id="interp-to"):
-            b = digit_input(page, "To", "to")
-    with gr.Row():
-        steps = gr.Slider(2, 20, value=10, step=1, label="Steps")
-        method = gr.Radio(["linear", "spherical"], value="spherical", label="Path")
-    interp_btn = gr.Button("Interpolate", variant="primary")
-    strip = gr.Image(label="Path through latent space", format="png", interactive=False)
-    gr.HTML('<input type="range" min="0" max="100" value="50" step="1" disabled '
-            'aria-label="Scrub along the path">' + digit_canvas("Interpolate first, then scrub the path."),
-            elem_id="interp-scrub", label="Scrub along the path (decoded in your browser)", show_label=True,
-            container=True, css_template=DIGIT_CSS + " input[type=range] { width: 100%; }")
-    path = gr.JSON(visible="hidden")
-    gif = gr.Image(label="Animation (GIF)", elem_id="gif", type="filepath", interactive=False,
-                   buttons=["download", "fullscreen"])
+    with gr.Tab("Interpolate"):
+        with gr.Row():
+            with gr.Column(elem_id="interp-from"):
+                a = digit_input(page, "From", "from")
+            with gr.Column(elem_id="interp-to"):
+                b = digit_input(page, "To", "to")
+        with gr.Row():
+            steps = gr.Slider(2, 20, value=10, step=1, label="Steps")
+            method = gr.Radio(["linear", "spherical"], value="spherical", label="Path")
+        interp_btn = gr.Button("Interpolate", variant="primary")
+        strip = gr.Image(label="Path through latent space", format="png", interactive=False)
+        gr.HTML('<input type="range" min="0" max="100" value="50" step="1" disabled '
+                'aria-label="Scrub along the path">' + digit_canvas("Interpolate first, then scrub the path."),
+                elem_id="interp-scrub", label="Scrub along the path (decoded in your browser)", show_label=True,
+                container=True, css_template=DIGIT_CSS + " input[type=range] { width: 100%; }")
+        path = gr.JSON(visible="hidden")
+        gif = gr.Image(label="Animation (GIF)", elem_id="gif", type="filepath", interactive=False,
+                       buttons=["download", "fullscreen"])
 
     def ends(name: str, up_a: str | None, sk_a: dict | None, up_b: str | None, sk_b: dict | None) -> tuple:
         """The model, both images, and their labels."""
@@ -586,15 +591,10 @@ def create_demo(weights_dir: str | Path | None = None) -> gr.Blocks:
                 label = gr.Dropdown([("0", 0)], value=0, label="Class", visible=False, scale=1)
             page = Page(Explorer(models), model, label)
             model_picker(page, gr.Markdown())
-            with gr.Tab("Latent sliders"):
-                sliders_view(page)
-                start_from_digit_view(page)
-            with gr.Tab("Random samples"):
-                samples_view(page)
-            with gr.Tab("Reconstruct", elem_id="tab-reconstruct"):
-                reconstruct_view(page)
-            with gr.Tab("Interpolate"):
-                interpolate_view(page)
+            sliders_view(page)
+            samples_view(page)
+            reconstruct_view(page)
+            interpolate_view(page)
             map_view(page)
             every_class_view(page)
             wire_model_switch(demo, page)
