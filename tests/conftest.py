@@ -70,5 +70,3 @@ def small_model(mnist_sample: dict[str, torch.Tensor]):
     test = (to_float(mnist_sample["test_images"][:200]), mnist_sample["test_labels"][:200])
     fit(model, opt, train, test, TrainConfig(epochs=4, batch_size=64, lr=2e-3), TrainState(), progress=False)
     return model.eval()
-
-
