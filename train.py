@@ -114,17 +114,20 @@ def start_processes(requested: str | None) -> tuple[Replica, torch.device]:
     return Replica.current(), device
 
 
-def load_data(dataset: str, args: argparse.Namespace, replica: Replica) -> tuple[tuple, tuple]:
-    """Both splits of the dataset as tensors; under torchrun rank 0 first, so only it downloads."""
+def load_data(args: argparse.Namespace, job: Run, replica: Replica, device: torch.device) -> tuple[tuple, tuple]:
+    """Both splits on the device, training images as floats and test images as the model is measured on;
+    under torchrun rank 0 first, so only it downloads."""
     if replica.rank > 0:
         dist.barrier()
     try:
-        splits = [load_split(dataset, args.data_dir, train=t, download=not args.no_download) for t in (True, False)]
+        splits = [load_split(job.dataset, args.data_dir, train=t, download=not args.no_download) for t in (True, False)]
     except DatasetError as e:
         sys.exit(str(e))
     if replica.rank == 0 and replica.world > 1:
         dist.barrier()
-    return splits[0], splits[1]
+    (train_images, train_labels), (test_images, test_labels) = splits
+    return ((to_float(train_images, device), train_labels.to(device)),
+            (evaluation_inputs(test_images, job.train.binarize, device), test_labels.to(device)))
 
 
 def configs(args: argparse.Namespace) -> tuple[VAEConfig, TrainConfig]:
@@ -166,7 +169,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     replica, device = start_processes(args.device)
     try:
-        run(args, replica, device, "python train.py " + shlex.join(argv if argv is not None else sys.argv[1:]))
+        command = "python train.py " + shlex.join(argv if argv is not None else sys.argv[1:])
+        train_and_save(args, replica, device, command)
     finally:
         if replica.world > 1:
             dist.destroy_process_group()
@@ -196,7 +200,7 @@ def start_or_resume(args: argparse.Namespace, path: Path, command: str, device: 
     return model, opt, state, run
 
 
-def run(args: argparse.Namespace, replica: Replica, device: torch.device, command: str) -> None:
+def train_and_save(args: argparse.Namespace, replica: Replica, device: torch.device, command: str) -> None:
     """Train on this process's share; rank 0 alone prints, checkpoints, evaluates and writes the weights."""
     lead = replica.rank == 0
     say = print if lead else (lambda *_, **__: None)
@@ -204,31 +208,29 @@ def run(args: argparse.Namespace, replica: Replica, device: torch.device, comman
     run_dir = Path(args.run_dir) / name
     resume_path = run_dir / "resume.safetensors"
     say(f"device: {device}  ({torch.get_num_threads()} CPU threads)" if device.type == "cpu" else f"device: {device}")
-    model, opt, state, this = start_or_resume(args, resume_path, command, device, say)
+    model, opt, state, job = start_or_resume(args, resume_path, command, device, say)
     if replica.world > 1:
-        say(f"torchrun: {replica.world} processes, each {this.train.batch_size // replica.world} images of a batch")
-    (train_images, train_labels), (test_images, test_labels) = load_data(this.dataset, args, replica)
-    train = (to_float(train_images, device), train_labels.to(device))
-    test = (evaluation_inputs(test_images, this.train.binarize, device), test_labels.to(device))
-    say(f"{this.dataset}: {len(train[0])} train / {len(test[0])} test images; "
+        say(f"torchrun: {replica.world} processes, each {job.train.batch_size // replica.world} images of a batch")
+    train, test = load_data(args, job, replica, device)
+    say(f"{job.dataset}: {len(train[0])} train / {len(test[0])} test images; "
         f"model {model.config.arch}, latent {model.config.latent_dim}, {count_parameters(model):,} parameters")
     clock = [time.perf_counter()]
 
     def save(s: TrainState) -> None:
         """Add the wall time since the last save to the run, and save it."""
         now = time.perf_counter()
-        this.train_seconds += now - clock[0]
+        job.train_seconds += now - clock[0]
         clock[0] = now
-        save_resume(resume_path, model, opt, s, this)
+        save_resume(resume_path, model, opt, s, job)
 
     def on_epoch_end(s: TrainState) -> None:
         save(s)  # before printing: a printed epoch is a saved one
         h = s.history[-1]
         print(f"epoch {h['epoch']:3d}  train loss {h['train_loss']:8.3f}  test -ELBO {h['test_nelbo']:8.3f} nats  "
-              f"({this.train_seconds:.0f} s)", flush=True)
+              f"({job.train_seconds:.0f} s)", flush=True)
 
     try:
-        fit(model, opt, train, test, this.train, state, on_epoch_end if lead else None,
+        fit(model, opt, train, test, job.train, state, on_epoch_end if lead else None,
             progress=lead and not args.no_progress)
     except KeyboardInterrupt:
         if lead:
@@ -237,18 +239,18 @@ def run(args: argparse.Namespace, replica: Replica, device: torch.device, comman
     except TrainingDiverged as e:
         sys.exit(f"training stopped: {e} ({resume_path})")
     if lead:
-        write_results(args, model, state, this, test, device, run_dir)
+        write_results(args, model, state, job, test, device, run_dir)
 
 
-def write_results(args: argparse.Namespace, model: VAE, state: TrainState, this: Run,
+def write_results(args: argparse.Namespace, model: VAE, state: TrainState, job: Run,
                   test: tuple[torch.Tensor, torch.Tensor], device: torch.device, run_dir: Path) -> None:
     """Evaluate the trained model, write the weights with their metadata, and the pictures."""
     print(f"evaluating: test -ELBO, NLL with k={args.eval_k}, KL per dimension ...", flush=True)
     metrics, nll = evaluate(model, test[0], test[1], k=args.eval_k, nll_images=args.nll_images)
     metadata = ModelMetadata(
-        dataset=this.dataset, class_names=CLASS_NAMES[this.dataset], train=this.train, epochs=state.epoch,
+        dataset=job.dataset, class_names=CLASS_NAMES[job.dataset], train=job.train, epochs=state.epoch,
         metrics=Metrics(**metrics), history=[Epoch(**h) for h in state.history], parameters=count_parameters(model),
-        train_seconds=round(this.train_seconds, 1), device=str(device), command=this.command,
+        train_seconds=round(job.train_seconds, 1), device=str(device), command=job.command,
         versions={"python": platform.python_version(), "torch": torch.__version__,
                   "torchvision": torchvision.__version__, "safetensors": safetensors.__version__},
         config=model.config,
