@@ -106,8 +106,8 @@ def learning_rate(progress: float, cfg: TrainConfig) -> float:
     """Learning rate after `progress` of the run (0 at the start, 1 at the end) under the schedule.
 
     "onecycle" rises linearly from 0 over the first ONECYCLE_WARMUP of the run, then decays as a
-    cosine to lr/100: the warm-up lets Adam take a higher peak before its moment estimates settle,
-    and the long low tail is where the test loss drops most (see the README's training-speed table).
+    cosine to lr/100: the warm-up lets Adam take a higher peak without its first steps, made
+    while its moment estimates are still settling, throwing the weights far off.
     """
     if cfg.lr_schedule == "constant":
         return cfg.lr
