@@ -169,6 +169,7 @@ def test_cuda_trains_in_bf16_with_channels_last(mnist_sample: dict[str, torch.Te
 
 def test_cli_end_to_end(tmp_path: Path, sample_dir: Path) -> None:
     cmd = [sys.executable, "train.py", "--data-dir", str(sample_dir), "--epochs", "1", *TINY,
+           "--lr-schedule", "onecycle", "--mean-image-init", "--cpu-bf16",
            "--out-dir", str(tmp_path / "w"), "--run-dir", str(tmp_path / "r"), "--name", "tiny"]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
@@ -176,6 +177,7 @@ def test_cli_end_to_end(tmp_path: Path, sample_dir: Path) -> None:
     ckpt = load_model(tmp_path / "w" / "tiny.safetensors")
     assert ckpt.model.config.latent_dim == 3
     meta = ckpt.metadata
+    assert meta["train"]["lr_schedule"] == "onecycle" and meta["train"]["mean_image_init"] and meta["train"]["cpu_bf16"]
     assert meta["epochs"] == 1 and meta["dataset"] == "mnist" and meta["command"].startswith("python train.py")
     assert {"test_nelbo", "test_nll", "kl_per_dim", "active_units"} <= set(meta["metrics"])
     assert meta["metrics"]["nll_k"] == 5 and "torch" in meta["versions"]
