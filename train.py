@@ -66,7 +66,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     o.add_argument("--batch-size", type=int, default=128,
                    help="minibatch size, shared by all processes under torchrun (default: 128)")
     o.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default: 1e-3)")
-    o.add_argument("--lr-schedule", default="constant", choices=["constant", "cosine"], help="(default: constant)")
+    o.add_argument("--lr-schedule", default="constant", choices=["constant", "cosine", "onecycle"],
+                   help="cosine: down to lr/20; onecycle: up from 0 over a tenth of the run, then a cosine down "
+                        "to lr/100 (default: constant)")
+    o.add_argument("--mean-image-init", action="store_true",
+                   help="start the decoder's output bias at the mean training image (default: off)")
+    o.add_argument("--cpu-bf16", action="store_true",
+                   help="bfloat16 autocast on a CPU with bf16 instructions (AVX512-BF16, AMX); "
+                        "CUDA uses bf16 whenever it can (default: off)")
     o.add_argument("--beta", type=float, default=1.0, help="KL weight (default: 1)")
     o.add_argument("--warmup-epochs", type=float, default=0.0, help="linear KL warm-up, in epochs (default: 0)")
     o.add_argument("--free-bits", type=float, default=0.0, help="free nats per latent dimension (default: 0)")
@@ -139,7 +146,7 @@ def configs(args: argparse.Namespace) -> tuple[VAEConfig, TrainConfig]:
     train_cfg = TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, lr_schedule=args.lr_schedule,
         binarize=args.binarize, beta=args.beta, warmup_epochs=args.warmup_epochs, free_bits=args.free_bits,
-        iw_samples=args.iw_samples or 1, seed=args.seed,
+        iw_samples=args.iw_samples or 1, seed=args.seed, mean_image_init=args.mean_image_init, cpu_bf16=args.cpu_bf16,
     )
     return model_cfg, train_cfg
 
