@@ -1,0 +1,68 @@
+"""Posterior collapse, side by side: the same network trained under different KL pressure.
+
+Works on the weights files' metadata (what train.py and vae.evaluate recorded), so a comparison
+costs no evaluation at run time.
+"""
+
+from collections import Counter
+
+from vae.card import kl_text
+
+EXPLANATION = (
+    "**Posterior collapse**: when the KL term is too costly for what a latent dimension would tell the decoder, "
+    "the encoder stops using it: its posterior q(z|x) becomes the prior N(0, 1) for every image, its KL drops to "
+    "0, and moving it changes nothing (a flat row in its traversal). **The beta trade-off**: weighting the KL by "
+    "beta > 1 buys a simpler, smoother code with fewer active dimensions at the price of blurrier reconstructions "
+    "and a worse likelihood (higher NLL).")
+
+
+def family_key(metadata: dict) -> tuple:
+    """What must match for two models to differ only in how they were trained: dataset and network."""
+    return metadata["dataset"], tuple(sorted((k, str(v)) for k, v in metadata["config"].items()))
+
+
+def largest_family(metadata: dict[str, dict]) -> list[str]:
+    """The names of the largest group of models sharing dataset and network, weakest KL pressure first.
+
+    With the shipped weights: mlp-20d (beta 1) and its beta = 4 and beta = 16 twins.
+    """
+    keys = {name: family_key(meta) for name, meta in metadata.items()}
+    if not keys:
+        return []
+    key, _ = Counter(keys.values()).most_common(1)[0]
+    return sorted((n for n, k in keys.items() if k == key), key=lambda n: (beta(metadata[n]), n))
+
+
+def beta(metadata: dict) -> float:
+    """The KL weight a model was trained with (1, the plain ELBO, when its metadata does not say)."""
+    return metadata.get("train", {}).get("beta", 1.0)
+
+
+def compare_table(metadata: dict[str, dict]) -> dict[str, list]:
+    """Columns of the comparison table, one row per model, in the order given."""
+    rows: dict[str, list] = {"model": [], "beta": [], "KL warm-up (epochs)": [], "active units": [],
+                             "test NLL (nats)": [], "test -ELBO (nats)": [], "KL (nats)": [],
+                             "KL per dimension (nats, largest first)": []}
+    for name, meta in metadata.items():
+        m = meta["metrics"]
+        kl = sorted(m["kl_per_dim"], reverse=True)
+        rows["model"].append(name)
+        rows["beta"].append(beta(meta))
+        rows["KL warm-up (epochs)"].append(meta.get("train", {}).get("warmup_epochs", 0.0))
+        rows["active units"].append(f"{m['active_units']} of {len(kl)}")
+        rows["test NLL (nats)"].append(round(m["test_nll"], 2))
+        rows["test -ELBO (nats)"].append(round(m["test_nelbo"], 2))
+        rows["KL (nats)"].append(round(sum(kl), 2))
+        rows["KL per dimension (nats, largest first)"].append(kl_text(m))
+    return rows
+
+
+def kl_curves(metadata: dict[str, dict]) -> dict[str, list]:
+    """Columns of a line plot: each model's test-set KL per dimension, largest first (a collapsed one is 0)."""
+    columns: dict[str, list] = {"dimension, largest KL first": [], "KL (nats)": [], "model": []}
+    for name, meta in metadata.items():
+        kl = sorted(meta["metrics"]["kl_per_dim"], reverse=True)
+        columns["dimension, largest KL first"] += list(range(1, len(kl) + 1))
+        columns["KL (nats)"] += kl
+        columns["model"] += [name] * len(kl)
+    return columns
