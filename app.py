@@ -24,9 +24,12 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from vae import explore
+from vae import explore, teach
+from vae.anatomy import Anatomy
+from vae.compare import EXPLANATION
 from vae.digitize import describe, find_digit, load_digit, to_mnist
 from vae.render import boxed_thumbnail, gif_bytes, grid_image, to_image
+from vae.traversal import TRAVERSAL_SPAN, TRAVERSAL_STEPS
 from vae.uploads import ImageError, open_image
 from vae.webpage import page_spec
 
@@ -299,8 +302,49 @@ def on_model(name: str) -> list:
 
 
 def on_examples(name: str, count: int) -> list:
-    """The example images of the chosen model's dataset, for each of the `count` example lists."""
-    return [gr.Dataset(samples=[[p] for p in EXAMPLES.get(pick(name).metadata["dataset"], [])])] * count
+    """The example images of the chosen model's dataset, for each of the `count` example galleries."""
+    return [gr.Dataset(samples=example_thumbnails(pick(name).metadata["dataset"]))] * count
+
+
+def on_traversal(name: str, label: int, *values: float) -> str:
+    """The traversal grid from the sliders' point: one row per top dimension, -3 to +3 along it."""
+    lm = pick(name)
+    return png(grid_image(teach.slider_traversal(lm, list(values), label), nrow=TRAVERSAL_STEPS, scale=2))
+
+
+def anatomy_text(a: Anatomy, pct: float, dataset: str) -> str:
+    """The negative ELBO as the sum of its two terms, in words."""
+    what = "digits" if dataset == "mnist" else "images"
+    return (f"**{a.nelbo:.2f} nats** (negative ELBO) = **{a.recon:.2f}** reconstruction "
+            f"(-log p(x|z): how badly the decoder redraws your image from a code z drawn from q(z|x)) "
+            f"+ **{a.kl:.2f}** KL (how far q(z|x) is from the prior N(0, 1): what the code costs). "
+            f"Higher than {pct:.1f}% of the {dataset} test {what}.")
+
+
+def on_anatomy(name: str, upload: str | None, sketch: dict | None) -> tuple:
+    """The ELBO of the image taken apart: its two terms, the KL per dimension, the posterior, the score's place."""
+    lm = pick(name)
+    x = read_digit(lm, upload, sketch)
+    a = teach.image_anatomy(lm, x, digit_label(lm, x))
+    plots = teach.anatomy_plots(lm, a)
+    text = anatomy_text(a, teach.score_percentile(lm, a), lm.metadata["dataset"])
+    places = [0.5, lm.latent_dim + 0.5]  # the model's own dimensions, whichever model was shown before
+    return (text, gr.BarPlot(pd.DataFrame(plots["kl"]), x_lim=places),
+            gr.ScatterPlot(pd.DataFrame(plots["posterior"]), x_lim=places), pd.DataFrame(plots["histogram"]))
+
+
+@cache
+def family_grid(name: str) -> Image.Image:
+    """A compared model's traversal grid from the origin, made once."""
+    return grid_image(teach.slider_traversal(pick(name), [], 0), nrow=TRAVERSAL_STEPS, scale=2)
+
+
+def on_compare() -> tuple:
+    """The posterior-collapse comparison: the table, the KL curves, and each model's traversal grid."""
+    names = teach.collapse_family(MODELS)
+    table, curves = teach.comparison(MODELS, names)
+    grids = [(png(family_grid(n)), f"{n}: {a} active") for n, a in zip(names, table["active units"], strict=True)]
+    return pd.DataFrame(table), pd.DataFrame(curves), grids
 
 
 # ---- layout ----
@@ -318,30 +362,46 @@ class DigitInput:
     sketch: gr.Sketchpad
     pad: str  # the id static/draw.js knows its drawing pad by
     examples: gr.Dataset
+    drawn: gr.HTML  # the pad; its input event fires when a stroke ends, and at Undo and Clear
 
 
-def digit_input(label: str, model: gr.Dropdown, pad: str) -> DigitInput:
-    """Upload tab (with examples and a random-example button) and Draw tab; the buttons read the tab on view.
+def example_thumbnails(dataset: str) -> list[list[str]]:
+    """The samples of an examples gallery: one picture per example of `dataset`, shown as a thumbnail."""
+    return [[p] for p in EXAMPLES.get(dataset, [])]
+
+
+def on_example(name: str, index: int) -> str:
+    """The example clicked in the gallery, as an upload."""
+    return EXAMPLES[pick(name).metadata["dataset"]][index]
+
+
+def digit_input(label: str, model: gr.Dropdown, pad: str, dataset: str) -> DigitInput:
+    """Upload tab (with example thumbnails and a random-example button) and Draw tab.
 
     Uploads arrive as plain files (gr.File, not gr.Image) so that vae.uploads, not
     Gradio, is the first to open them, and a bad file gets our clear message. The Draw tab is
     our own canvas (static/draw.js): Gradio's Sketchpad starts with no tool selected and tells
     the server of a stroke only after it has uploaded it. The Sketchpad stays, hidden, as the
-    input API clients send drawings to and the page fills from its canvas at each click.
+    input API clients send drawings to and the page fills from its canvas at each event.
     """
     with gr.Tabs():
         with gr.Tab("Upload"):
             upload = gr.File(label=label, type="filepath", file_types=["image"], height=140)
-            examples = gr.Examples(EXAMPLES["mnist"], inputs=upload, label="Examples from the test set",
-                                   examples_per_page=20)
+            # A gallery of the pictures themselves (gr.Examples would show a File's examples as file names).
+            examples = gr.Dataset(components=["image"], samples=example_thumbnails(dataset), type="index",
+                                  layout="gallery", label="Examples from the test set", samples_per_page=20,
+                                  elem_classes=["vae-examples"])
+            examples.click(on_example, [model, examples], upload, api_name=f"example_{pad}",
+                           api_visibility="private", queue=False)
             gr.Button("Random example", size="sm").click(on_random_example, model, upload, queue=False,
                                                          api_visibility="private")
         with gr.Tab("Draw"):
-            gr.HTML(f'<p class="vae-pad-label">{label}</p>'
-                    f'<div class="vae-pad" data-pad="{pad}" data-label="{label}"></div>',
-                    js_on_load="window.vaeDraw?.mount(element);", css_template=PAD_CSS)
+            drawn = gr.HTML(f'<p class="vae-pad-label">{label}</p>'
+                            f'<div class="vae-pad" data-pad="{pad}" data-label="{label}"></div>',
+                            js_on_load="element.vaeStroke = () => trigger('input'); window.vaeDraw?.mount(element);",
+                            css_template=PAD_CSS)
             sketch = gr.Sketchpad(label=label, type="numpy", visible=False)
-    return DigitInput(upload, sketch, pad, examples.dataset)
+    return DigitInput(upload, sketch, pad, examples, drawn)
 
 
 def drawings_js(inputs: list, *digits: DigitInput) -> str:
@@ -377,6 +437,21 @@ def gently(handler: Callable[..., Any], warn: bool = True) -> Callable[..., Any]
     return run
 
 
+def on_button_and_live(button: gr.Button, digits: list[DigitInput], handler: Callable[..., Any], inputs: list,
+                       outputs: list, api_name: str, **options: Any) -> list[tuple[Any, str]]:
+    """Run `handler` on a click of `button` (API name `api_name`) and also, as soon as a stroke ends or an upload
+    or example arrives in one of `digits` (a private API name ending in _live): the view updates without a click.
+
+    Live events never warn: an empty pad after Clear, or the second input of two still empty, is no mistake.
+    Returns each event with the suffix of its API names, for chaining more steps.
+    """
+    js = drawings_js(inputs, *digits)
+    live = [trigger for d in digits for trigger in (d.drawn.input, d.upload.change)]
+    return [(gr.on([button.click], gently(handler), inputs, outputs, api_name=api_name, js=js, **options), ""),
+            (gr.on(live, gently(handler, warn=False), inputs, outputs, api_name=f"{api_name}_live",
+                   api_visibility="private", js=js, **options), "_live")]
+
+
 def build() -> gr.Blocks:
     """The whole page."""
     with gr.Blocks(title="VAE latent space explorer", delete_cache=(600, 3600)) as demo:
@@ -391,10 +466,16 @@ def build() -> gr.Blocks:
         if problems:  # e.g. a clone without Git LFS, where some weights files are only pointers
             gr.Markdown("**Some weights files could not be loaded:**" + problems, elem_id="load-problems")
         first = explore.default_model(MODELS)
+        dataset = MODELS[first].metadata["dataset"]
         with gr.Row():
             model = gr.Dropdown(list(MODELS), value=first, label="Model", visible=len(MODELS) > 1, scale=2)
             label = gr.Dropdown([("0", 0)], value=0, label="Class", visible=False, scale=1)
         info = gr.Markdown()
+        # Slider events skip the browser's queue and, from API clients, run without a concurrency limit:
+        # a decode is too cheap to wait in line (32 API users: decode p95 1.8 s -> 0.7 s). Work on
+        # uploaded images shares two workers, one per core of a small Space.
+        fast = {"show_progress": "hidden", "trigger_mode": "always_last", "queue": False, "concurrency_limit": None}
+        images = {"concurrency_id": "images", "concurrency_limit": 2}
 
         with gr.Tab("Latent sliders"):
             with gr.Row():
@@ -416,8 +497,15 @@ def build() -> gr.Blocks:
                         sliders += [gr.Slider(-explore.SLIDER_RANGE, explore.SLIDER_RANGE, value=0, step=0.05,
                                               label=f"z{i}", elem_id=f"z-{i}") for i in range(TOP_SLIDERS, MAX_DIMS)]
             with gr.Accordion("Start from a digit", open=False, elem_id="start-from-digit"):
-                enc = digit_input("Digit to edit", model, "encode")
+                enc = digit_input("Digit to edit", model, "encode", dataset)
                 encode_btn = gr.Button("Set the sliders to this digit's code", variant="primary")
+            traversal_grid = gr.Image(
+                label=f"Traversal: each row moves one dimension (slider order) from -{TRAVERSAL_SPAN:g} to "
+                      f"+{TRAVERSAL_SPAN:g}, the others held where the sliders are", elem_id="traversal",
+                format="png", interactive=False, buttons=["download", "fullscreen"], height=680)
+            # A grid is 70 decodes: on the server, when a slider is let go or the server moved the sliders.
+            gr.on([*(s.release for s in sliders), decoded_server.change], on_traversal, [model, label, *sliders],
+                  traversal_grid, api_name="traversal", trigger_mode="always_last", show_progress="hidden", **images)
 
         with gr.Tab("Random samples"):
             with gr.Row():
@@ -431,7 +519,7 @@ def build() -> gr.Blocks:
         with gr.Tab("Reconstruct", elem_id="tab-reconstruct"):
             with gr.Row():
                 with gr.Column():
-                    rec = digit_input("Your digit", model, "reconstruct")
+                    rec = digit_input("Your digit", model, "reconstruct", dataset)
                     rec_btn = gr.Button("Reconstruct", variant="primary")
                 with gr.Column():
                     with gr.Row():
@@ -446,13 +534,38 @@ def build() -> gr.Blocks:
                     posterior = gr.Image(label="Samples from the posterior: the model's uncertainty", format="png",
                                          interactive=False, height=260)
                     score = gr.Markdown(elem_id="score")
+            with gr.Accordion("The ELBO of your digit", open=True, elem_id="anatomy"):
+                anatomy_terms = gr.Markdown(elem_id="anatomy-terms")
+                with gr.Row():
+                    kl_plot = gr.BarPlot(x="place", y="KL (nats)", color="series", tooltip=["dimension"],
+                                         x_title="latent dimension, most informative first", elem_id="kl-plot",
+                                         label="KL of each latent dimension: your digit, and the test set's average",
+                                         color_map={"this image": "#e0457b", "test-set average": "#8a8a8a"})
+                    posterior_plot = gr.ScatterPlot(
+                        x="place", y="z", color="series", tooltip=["dimension"], elem_id="posterior-plot",
+                        x_title="latent dimension, most informative first", y_title="z",
+                        label="Your digit's posterior q(z|x), mean +- 1 sd, against the prior N(0, 1)",
+                        color_map={"posterior mean": "#e0457b", "posterior mean +- 1 sd": "#f4a3c0",
+                                   "prior N(0, 1): +- 1 sd": "#8a8a8a"})
+                histogram = gr.LinePlot(x="negative ELBO (nats)", y="test images per bin", color="series",
+                                        elem_id="score-histogram",
+                                        label="How digit-like is it? The test set's negative ELBO, and your digit",
+                                        color_map={"test set": "#8a8a8a", "this image": "#e0457b"})
+            # Everything here updates as soon as a stroke ends, an upload arrives or an example is clicked; the
+            # button stays for API parity.
+            inputs = [model, rec.upload, rec.sketch]
+            on_button_and_live(rec_btn, [rec], on_reconstruct, inputs, [seen, recon, posterior, score],
+                               "reconstruct", **images)
+            on_button_and_live(rec_btn, [rec], on_locate, inputs, [where, where_note], "locate", **images)
+            on_button_and_live(rec_btn, [rec], on_anatomy, inputs,
+                               [anatomy_terms, kl_plot, posterior_plot, histogram], "anatomy", **images)
 
         with gr.Tab("Interpolate"):
             with gr.Row():
                 with gr.Column(elem_id="interp-from"):
-                    a = digit_input("From", model, "from")
+                    a = digit_input("From", model, "from", dataset)
                 with gr.Column(elem_id="interp-to"):
-                    b = digit_input("To", model, "to")
+                    b = digit_input("To", model, "to", dataset)
             with gr.Row():
                 steps = gr.Slider(2, 20, value=10, step=1, label="Steps")
                 method = gr.Radio(["linear", "spherical"], value="spherical", label="Path")
@@ -489,17 +602,23 @@ def build() -> gr.Blocks:
 
         with gr.Tab("Every class", visible=False, elem_id="tab-every") as every_tab:
             gr.Markdown("Conditional model: the code keeps the *style* of your digit, the label sets *which* digit.")
-            ev = digit_input("Your digit", model, "every")
+            ev = digit_input("Your digit", model, "every", dataset)
             every_btn = gr.Button("Decode with every label", variant="primary")
             every_text = gr.Markdown()
             every_row = gr.Image(label="Same style, every class", elem_id="every-row", format="png",
                                  interactive=False)
 
-        # Slider events skip the browser's queue and, from API clients, run without a concurrency limit:
-        # a decode is too cheap to wait in line (32 API users: decode p95 1.8 s -> 0.7 s). Work on
-        # uploaded images shares two workers, one per core of a small Space.
-        fast = {"show_progress": "hidden", "trigger_mode": "always_last", "queue": False, "concurrency_limit": None}
-        images = {"concurrency_id": "images", "concurrency_limit": 2}
+        with gr.Tab("Compare", elem_id="tab-compare", visible=len(teach.collapse_family(MODELS)) > 1):
+            gr.Markdown("The same network trained with more and more weight on the KL term (beta).\n\n" + EXPLANATION)
+            compare_table = gr.Dataframe(label="Each model's figures on the test set", interactive=False,
+                                         elem_id="compare-table", wrap=True)
+            compare_kl = gr.LinePlot(x="dimension, largest KL first", y="KL (nats)", color="model",
+                                     elem_id="compare-kl", label="KL of each latent dimension (0: collapsed)")
+            compare_grids = gr.Gallery(label=f"Traversals from the origin: rows are each model's top dimensions, "
+                                             f"columns -{TRAVERSAL_SPAN:g} to +{TRAVERSAL_SPAN:g}",
+                                       columns=3, height="auto", object_fit="contain", elem_id="compare-grids")
+            demo.load(on_compare, None, [compare_table, compare_kl, compare_grids], api_name="compare")
+
         model_outputs = [info, label, decoded_server, more, map_tab, manifold, scatter, every_tab, *sliders]
         # After the server sets model, class or sliders, the page decodes what they now say.
         page_show = {"fn": None, "inputs": [model, label, *sliders],
@@ -517,28 +636,22 @@ def build() -> gr.Blocks:
         origin_btn.click(on_origin, [model, label], [decoded_server, *sliders], api_name="origin").then(**page_show)
         random_btn.click(on_random_point, [model, label, seed], [decoded_server, *sliders],
                          api_name="random_point").then(**page_show)
-        inputs = [model, enc.upload, enc.sketch]
-        encode_btn.click(gently(on_encode), inputs, [decoded_server, label, *sliders], api_name="encode",
-                         js=drawings_js(inputs, enc), **images).then(**page_show)
+        for event, _ in on_button_and_live(encode_btn, [enc], on_encode, [model, enc.upload, enc.sketch],
+                                           [decoded_server, label, *sliders], "encode", **images):
+            event.then(**page_show)
         sample_btn.click(on_samples, [model, label, n, temperature, sample_seed], samples, api_name="samples")
-        inputs = [model, rec.upload, rec.sketch]
-        rec_btn.click(gently(on_reconstruct), inputs, [seen, recon, posterior, score], api_name="reconstruct",
-                      js=drawings_js(inputs, rec), **images)
-        rec_btn.click(on_locate, inputs, [where, where_note], api_name="locate", js=drawings_js(inputs, rec),
-                      **images)
         inputs = [model, a.upload, a.sketch, b.upload, b.sketch]
         # The scrubber's path is a second call on the same inputs; a refused input was already said once.
-        interp_btn.click(gently(on_interpolate), [*inputs, steps, method], [strip, gif], api_name="interpolate",
-                         js=drawings_js([*inputs, steps, method], a, b), **images).then(
-                             gently(on_interp_path, warn=False), [*inputs, method], path,
-                             api_name="interpolation_path", api_visibility="private",
-                             js=drawings_js([*inputs, method], a, b), **images).then(
-                             None, path, js="p => { window.vaePage?.setPath(p); }")
+        for event, suffix in on_button_and_live(interp_btn, [a, b], on_interpolate, [*inputs, steps, method],
+                                                [strip, gif], "interpolate", **images):
+            event.then(gently(on_interp_path, warn=False), [*inputs, method], path,
+                       api_name=f"interpolation_path{suffix}", api_visibility="private",
+                       js=drawings_js([*inputs, method], a, b), **images).then(
+                           None, path, js="p => { window.vaePage?.setPath(p); }")
         # The map and its z1/z2 sliders decode in the page; /decode_2d stays for API clients.
         server_decode_2d.click(on_map_point, [model, label, z1, z2], point, api_name="decode_2d", **fast)
-        inputs = [model, ev.upload, ev.sketch]
-        every_btn.click(gently(on_every_label), inputs, [every_row, every_text], api_name="every_label",
-                        js=drawings_js(inputs, ev), **images)
+        on_button_and_live(every_btn, [ev], on_every_label, [model, ev.upload, ev.sketch], [every_row, every_text],
+                           "every_label", **images)
     return demo
 
 

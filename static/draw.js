@@ -1,7 +1,9 @@
 // Drawing pads for the digit inputs: they draw at the first stroke with a mouse, a pen or a finger
 // (pointer events), with Clear and Undo. app.py mounts one per "Draw" tab (gr.HTML js_on_load calls
 // vaeDraw.mount) and gives each image event a js function, vaeDraw.inputs, which hands the drawing to
-// the server with the click itself: a click right after a stroke always sends that stroke.
+// the server with the event itself: a click right after a stroke always sends that stroke. When a
+// stroke ends (and after Undo or Clear) the pad calls its gr.HTML's `vaeStroke`, which app.py sets to
+// trigger the view's event, so the view updates without a button press.
 (() => {
   "use strict";
 
@@ -56,9 +58,20 @@
       for (const e of events.length ? events : [event]) stroke.push(point(canvas, e));
       paint(pad);
     });
-    const end = event => { if (event.pointerId === pointer) stroke = null; };
+    const end = event => {
+      if (event.pointerId !== pointer || !stroke) return;
+      stroke = null;
+      changed(pad);
+    };
     canvas.addEventListener("pointerup", end);
     canvas.addEventListener("pointercancel", end);
+  }
+
+  function changed(pad) {
+    // Tell the pad's gr.HTML (an ancestor, whichever of it and this script loaded first) that the drawing changed.
+    let element = pad.canvas;
+    while (element && !element.vaeStroke) element = element.parentElement;
+    element?.vaeStroke();
   }
 
   function button(text, onClick) {
@@ -87,8 +100,8 @@
     pad.canvas.setAttribute("role", "img");
     const tools = document.createElement("div");
     tools.className = "vae-pad-tools";
-    tools.append(button("Undo", () => { pad.strokes.pop(); paint(pad); }),
-                 button("Clear", () => { pad.strokes.length = 0; paint(pad); }));
+    tools.append(button("Undo", () => { pad.strokes.pop(); paint(pad); changed(pad); }),
+                 button("Clear", () => { pad.strokes.length = 0; paint(pad); changed(pad); }));
     host.replaceChildren(pad.canvas, tools);
     listen(pad);
     paint(pad);
