@@ -328,9 +328,7 @@ def on_anatomy(name: str, upload: str | None, sketch: dict | None) -> tuple:
     a = teach.image_anatomy(lm, x, digit_label(lm, x))
     plots = teach.anatomy_plots(lm, a)
     text = anatomy_text(a, teach.score_percentile(lm, a), lm.metadata["dataset"])
-    places = [0.5, lm.latent_dim + 0.5]  # the model's own dimensions, whichever model was shown before
-    return (text, gr.BarPlot(pd.DataFrame(plots["kl"]), x_lim=places),
-            gr.ScatterPlot(pd.DataFrame(plots["posterior"]), x_lim=places), pd.DataFrame(plots["histogram"]))
+    return text, *(pd.DataFrame(plots[k]) for k in ("kl", "posterior", "histogram"))
 
 
 @cache
@@ -448,8 +446,9 @@ def on_button_and_live(button: gr.Button, digits: list[DigitInput], handler: Cal
     js = drawings_js(inputs, *digits)
     live = [trigger for d in digits for trigger in (d.drawn.input, d.upload.change)]
     return [(gr.on([button.click], gently(handler), inputs, outputs, api_name=api_name, js=js, **options), ""),
+            # always_last: a stroke that ends while the last one is read is read next, never dropped.
             (gr.on(live, gently(handler, warn=False), inputs, outputs, api_name=f"{api_name}_live",
-                   api_visibility="private", js=js, **options), "_live")]
+                   api_visibility="private", js=js, trigger_mode="always_last", **options), "_live")]
 
 
 def build() -> gr.Blocks:
