@@ -29,7 +29,7 @@ from vae.anatomy import Anatomy
 from vae.compare import EXPLANATION
 from vae.digitize import describe, find_digit, load_digit, to_mnist
 from vae.render import boxed_thumbnail, gif_bytes, grid_image, to_image
-from vae.traversal import TRAVERSAL_SPAN, TRAVERSAL_STEPS
+from vae.traversal import TRAVERSAL_ROWS, TRAVERSAL_SPAN, TRAVERSAL_STEPS
 from vae.uploads import ImageError, open_image
 from vae.webpage import page_spec
 
@@ -613,9 +613,10 @@ def build() -> gr.Blocks:
                                          elem_id="compare-table", wrap=True)
             compare_kl = gr.LinePlot(x="dimension, largest KL first", y="KL (nats)", color="model",
                                      elem_id="compare-kl", label="KL of each latent dimension (0: collapsed)")
-            compare_grids = gr.Gallery(label=f"Traversals from the origin: rows are each model's top dimensions, "
-                                             f"columns -{TRAVERSAL_SPAN:g} to +{TRAVERSAL_SPAN:g}",
-                                       columns=3, height="auto", object_fit="contain", elem_id="compare-grids")
+            gr.Markdown(f"**Traversals from the origin**: each model's top {TRAVERSAL_ROWS} dimensions (rows), "
+                        f"-{TRAVERSAL_SPAN:g} to +{TRAVERSAL_SPAN:g} (columns). A collapsed dimension's row is flat.")
+            compare_grids = gr.Gallery(label="Traversals", show_label=False, columns=3, height="auto",
+                                       object_fit="contain", elem_id="compare-grids")
             demo.load(on_compare, None, [compare_table, compare_kl, compare_grids], api_name="compare")
 
         model_outputs = [info, label, decoded_server, more, map_tab, manifold, scatter, every_tab, *sliders]
