@@ -26,7 +26,7 @@ from PIL import Image
 
 from vae import explore, teach
 from vae.anatomy import Anatomy
-from vae.compare import EXPLANATION
+from vae.compare import EXPLANATION, by_model_markdown
 from vae.digitize import describe, find_digit, load_digit, to_mnist
 from vae.render import boxed_thumbnail, gif_bytes, grid_image, to_image
 from vae.traversal import TRAVERSAL_ROWS, TRAVERSAL_SPAN, TRAVERSAL_STEPS
@@ -52,8 +52,8 @@ CSS = ("img, canvas { image-rendering: pixelated; }"  # keep 28x28 pixels crisp 
        " #decoded { grid-row: span 2; height: auto !important; }"
        " #decoded canvas.vae-digit { max-width: 150px; }"
        " .tab-wrapper, .tab-container { height: auto !important; }"
-       " .tab-container button { white-space: normal; min-width: min-content; min-height: 44px; padding: 0 6px;"
-       " font-size: 14px; line-height: 1.2; }"
+       " .tab-container button { white-space: normal; min-width: min-content; min-height: 44px; padding: 0 4px;"
+       " font-size: 13px; line-height: 1.2; }"
        " }")
 # The page's own scripts, served from static/ and loaded in <head>, in this order.
 STATIC = HERE / "static"
@@ -342,7 +342,7 @@ def on_compare() -> tuple:
     names = teach.collapse_family(MODELS)
     table, curves = teach.comparison(MODELS, names)
     grids = [(png(family_grid(n)), f"{n}: {a} active") for n, a in zip(names, table["active units"], strict=True)]
-    return pd.DataFrame(table), pd.DataFrame(curves), grids
+    return by_model_markdown(table), pd.DataFrame(curves), grids
 
 
 # ---- layout ----
@@ -609,8 +609,7 @@ def build() -> gr.Blocks:
 
         with gr.Tab("Compare", elem_id="tab-compare", visible=len(teach.collapse_family(MODELS)) > 1):
             gr.Markdown("The same network trained with more and more weight on the KL term (beta).\n\n" + EXPLANATION)
-            compare_table = gr.Dataframe(label="Each model's figures on the test set", interactive=False,
-                                         elem_id="compare-table", wrap=True)
+            compare_table = gr.Markdown(elem_id="compare-table")
             compare_kl = gr.LinePlot(x="dimension, largest KL first", y="KL (nats)", color="model",
                                      elem_id="compare-kl", label="KL of each latent dimension (0: collapsed)")
             gr.Markdown(f"**Traversals from the origin**: each model's top {TRAVERSAL_ROWS} dimensions (rows), "

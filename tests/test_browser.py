@@ -302,7 +302,8 @@ def test_tabs_and_model_picker_work_with_a_finger(phone: "Page") -> None:
     """Every view's tab is on screen and finger-sized; tapping works; nothing overflows sideways."""
     tabs = phone.locator("[role=tablist]").first.get_by_role("tab")
     names = tabs.all_inner_texts()
-    assert [n.replace("\n", " ") for n in names] == ["Latent sliders", "Random samples", "Reconstruct", "Interpolate"]
+    assert [n.replace("\n", " ") for n in names] == ["Latent sliders", "Random samples", "Reconstruct", "Interpolate",
+                                                   "Compare"]
     for i in range(len(names)):
         assert tabs.nth(i).bounding_box()["height"] >= 44
         tabs.nth(i).tap()

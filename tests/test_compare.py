@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from vae.checkpoint import load_model
-from vae.compare import compare_table, kl_curves, largest_family
+from vae.compare import by_model_markdown, compare_table, kl_curves, largest_family
 
 WEIGHTS = Path(__file__).parent.parent / "weights"
 
@@ -33,6 +33,14 @@ def test_the_table_reads_each_models_figures() -> None:
     assert table["model"] == ["a", "a-beta4"] and table["beta"] == [1.0, 4.0]
     assert table["active units"] == ["2 of 3", "1 of 3"]
     assert table["test NLL (nats)"] == [101.0, 104.0] and table["KL (nats)"] == [2.5, 3.0]
+
+
+def test_the_markdown_has_a_column_per_model_and_a_row_per_figure() -> None:
+    text = by_model_markdown(compare_table({"a": meta(), "a-beta4": meta(beta=4, kl=[0.0, 3.0, 0.0])}))
+    lines = text.splitlines()
+    assert lines[0] == "| | `a` | `a-beta4` |" and lines[1] == "|---|---|---|"
+    assert "| active units | 2 of 3 | 1 of 3 |" in lines and "| beta | 1 | 4 |" in lines
+    assert len(lines) == 2 + 6
 
 
 def test_kl_curves_are_sorted_per_model() -> None:

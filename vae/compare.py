@@ -38,19 +38,28 @@ def beta(metadata: dict) -> float:
 
 def compare_table(metadata: dict[str, dict]) -> dict[str, list]:
     """Columns of the comparison table, one row per model, in the order given (kl_curves has each dimension's KL)."""
-    rows: dict[str, list] = {"model": [], "beta": [], "KL warm-up (epochs)": [], "active units": [],
+    rows: dict[str, list] = {"model": [], "beta": [], "warm-up (epochs)": [], "active units": [],
                              "test NLL (nats)": [], "test -ELBO (nats)": [], "KL (nats)": []}
     for name, meta in metadata.items():
         m = meta["metrics"]
         kl = sorted(m["kl_per_dim"], reverse=True)
         rows["model"].append(name)
         rows["beta"].append(beta(meta))
-        rows["KL warm-up (epochs)"].append(meta.get("train", {}).get("warmup_epochs", 0.0))
+        rows["warm-up (epochs)"].append(meta.get("train", {}).get("warmup_epochs", 0.0))
         rows["active units"].append(f"{m['active_units']} of {len(kl)}")
         rows["test NLL (nats)"].append(round(m["test_nll"], 2))
         rows["test -ELBO (nats)"].append(round(m["test_nelbo"], 2))
         rows["KL (nats)"].append(round(sum(kl), 2))
     return rows
+
+
+def by_model_markdown(table: dict[str, list]) -> str:
+    """A compare_table as Markdown with one column per model and one row per figure (narrow enough for a phone)."""
+    names = table["model"]
+    lines = ["| | " + " | ".join(f"`{n}`" for n in names) + " |", "|---" * (len(names) + 1) + "|"]
+    lines += [f"| {key} | " + " | ".join(v if isinstance(v, str) else f"{v:g}" for v in values) + " |"
+              for key, values in table.items() if key != "model"]
+    return "\n".join(lines)
 
 
 def kl_curves(metadata: dict[str, dict]) -> dict[str, list]:
