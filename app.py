@@ -25,7 +25,7 @@ import torch
 from PIL import Image
 
 from vae import explore, teach
-from vae.anatomy import Anatomy
+from vae.anatomy import describe_anatomy
 from vae.compare import EXPLANATION, by_model_markdown
 from vae.digitize import describe, find_digit, load_digit, to_mnist
 from vae.render import boxed_thumbnail, gif_bytes, grid_image, to_image
@@ -312,22 +312,13 @@ def on_traversal(name: str, label: int, *values: float) -> str:
     return png(grid_image(teach.slider_traversal(lm, list(values), label), nrow=TRAVERSAL_STEPS, scale=2))
 
 
-def anatomy_text(a: Anatomy, pct: float, dataset: str) -> str:
-    """The negative ELBO as the sum of its two terms, in words."""
-    what = "digits" if dataset == "mnist" else "images"
-    return (f"**{a.nelbo:.2f} nats** (negative ELBO) = **{a.recon:.2f}** reconstruction "
-            f"(-log p(x|z): how badly the decoder redraws your image from a code z drawn from q(z|x)) "
-            f"+ **{a.kl:.2f}** KL (how far q(z|x) is from the prior N(0, 1): what the code costs). "
-            f"Higher than {pct:.1f}% of the {dataset} test {what}.")
-
-
 def on_anatomy(name: str, upload: str | None, sketch: dict | None) -> tuple:
     """The ELBO of the image taken apart: its two terms, the KL per dimension, the posterior, the score's place."""
     lm = pick(name)
     x = read_digit(lm, upload, sketch)
     a = teach.image_anatomy(lm, x, digit_label(lm, x))
     plots = teach.anatomy_plots(lm, a)
-    text = anatomy_text(a, teach.score_percentile(lm, a), lm.metadata["dataset"])
+    text = describe_anatomy(a, teach.score_percentile(lm, a), lm.metadata["dataset"])
     return text, *(pd.DataFrame(plots[k]) for k in ("kl", "posterior", "histogram"))
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import Tensor
 
-from vae.anatomy import anatomy, histogram_lines, kl_bars, posterior_points, score_histogram
+from vae.anatomy import anatomy, describe_anatomy, histogram_lines, kl_bars, posterior_points, score_histogram
 from vae.data import to_float
 from vae.evaluate import elbo_terms
 from vae.latent import rank_dimensions
@@ -26,6 +26,14 @@ def test_recon_plus_kl_is_the_score(small_model: VAE, digits: Tensor) -> None:
         assert a.recon + a.kl == pytest.approx(a.nelbo, abs=1e-3)
         assert float(a.kl_per_dim.sum()) == pytest.approx(a.kl, abs=1e-4)
         assert a.recon > 0 and a.kl > 0
+
+
+def test_the_sentence_gives_both_terms_and_the_percentile(small_model: VAE, digits: Tensor) -> None:
+    a = anatomy(small_model, digits[2, 0])
+    text = describe_anatomy(a, 42.25, "mnist")
+    assert text.startswith(f"**{a.nelbo:.2f} nats** (negative ELBO) = **{a.recon:.2f}** reconstruction")
+    assert f"+ **{a.kl:.2f}** KL" in text and text.endswith("Higher than 42.2% of the mnist test digits.")
+    assert "test images" in describe_anatomy(a, 1.0, "fashion-mnist")
 
 
 def test_the_kl_per_dimension_is_that_of_the_posterior_shown(small_model: VAE, digits: Tensor) -> None:

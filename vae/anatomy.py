@@ -47,6 +47,15 @@ def anatomy(model: VAE, x: Tensor, y: Tensor | None = None) -> Anatomy:
                    kl_per_dim=kl_dims, mean=mean[0], std=torch.exp(0.5 * logvar[0]))
 
 
+def describe_anatomy(a: Anatomy, pct: float, dataset: str) -> str:
+    """The negative ELBO as the sum of its two terms, in words, and its percentile among the test images."""
+    what = "digits" if dataset == "mnist" else "images"
+    return (f"**{a.nelbo:.2f} nats** (negative ELBO) = **{a.recon:.2f}** reconstruction "
+            f"(-log p(x|z): how badly the decoder redraws your image from a code z drawn from q(z|x)) "
+            f"+ **{a.kl:.2f}** KL (how far q(z|x) is from the prior N(0, 1): what the code costs). "
+            f"Higher than {pct:.1f}% of the {dataset} test {what}.")
+
+
 def dimension_names(ranking: list[int]) -> list[str]:
     """Axis labels of the latent dimensions in slider order: z3, z0, ..."""
     return [f"z{d}" for d in ranking]

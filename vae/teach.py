@@ -28,7 +28,7 @@ def image_anatomy(lm: LoadedModel, x: Tensor, label: int | None = None) -> Anato
 
 
 @cache
-def test_histogram(sorted_scores: Tensor) -> ScoreHistogram:
+def binned_test_scores(sorted_scores: Tensor) -> ScoreHistogram:
     """The test scores' histogram, binned once per model: tensors hash by identity, one entry per loaded model."""
     return score_histogram(sorted_scores)
 
@@ -38,7 +38,7 @@ def anatomy_plots(lm: LoadedModel, a: Anatomy) -> dict[str, dict[str, list]]:
     scores = lm.extras["test_nelbo_sorted"]
     return {"kl": kl_bars(a.kl_per_dim, lm.metadata["metrics"]["kl_per_dim"], lm.ranking),
             "posterior": posterior_points(a.mean, a.std, lm.ranking),
-            "histogram": histogram_lines(test_histogram(scores), a.nelbo)}
+            "histogram": histogram_lines(binned_test_scores(scores), a.nelbo)}
 
 
 def score_percentile(lm: LoadedModel, a: Anatomy) -> float:
