@@ -204,10 +204,11 @@ EXAMPLE = "digit-2-1-test0001.png"
 def test_examples_are_thumbnails_and_a_click_reconstructs_that_digit(page: "Page") -> None:
     """The examples show as pictures of the digits, not file names; a click loads one and reconstructs it at once."""
     open_tab(page, "Reconstruct")
-    thumbnails = page.locator("#tab-reconstruct .vae-examples img")
-    thumbnails.first.wait_for()
-    sizes = thumbnails.evaluate_all("imgs => imgs.map(i => [i.complete, i.naturalWidth, i.naturalHeight])")
-    assert len(sizes) == len(list((ROOT / "examples").glob("*.png"))) and all(s == [True, 28, 28] for s in sizes)
+    count = len(list((ROOT / "examples").glob("*.png")))
+    page.wait_for_function("""n => { const imgs = [...document.querySelectorAll('#tab-reconstruct .vae-examples img')];
+        return imgs.length === n && imgs.every(i => i.complete && i.naturalWidth === 28 && i.naturalHeight === 28);
+        }""",
+                           arg=count)  # every example a loaded 28x28 picture
     assert page.locator("#tab-reconstruct .vae-examples").get_by_text(EXAMPLE).count() == 0
     example_thumbnail(page, "#tab-reconstruct", EXAMPLE).click()
     page.locator(f"#tab-reconstruct .file-preview td.filename[aria-label='{EXAMPLE}']").wait_for()
@@ -441,8 +442,8 @@ def test_pointer_over_the_map_decodes_that_point(page: "Page", models: dict[str,
 def test_scrubber_decodes_the_path(page: "Page", models: dict[str, explore.LoadedModel]) -> None:
     open_tab(page, "Interpolate")
     choose_example(page, "#interp-from", "digit-3-1-test0018.png")
-    choose_example(page, "#interp-to", "digit-8-1-test0061.png")
-    page.get_by_role("button", name="Interpolate", exact=True).click()
+    choose_example(page, "#interp-to", "digit-8-1-test0061.png")  # the second end interpolates, no click
+    wait_new_image(page, "#gif", "", timeout=30_000)  # so the pictures' requests come before the scrubbing
     scrubber = page.locator("#interp-scrub input[type=range]")
     page.wait_for_function("() => !document.querySelector('#interp-scrub input[type=range]').disabled",
                            timeout=30_000)
