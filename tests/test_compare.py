@@ -4,19 +4,23 @@ from pathlib import Path
 
 import pytest
 
-from vae.checkpoint import load_model
 from vae.compare import by_model_markdown, compare_table, kl_curves, largest_family
+from vae.loaded import load_model
+from vae.metadata import Metrics, ModelMetadata
+from vae.model import VAEConfig
+from vae.training import TrainConfig
 
 WEIGHTS = Path(__file__).parent.parent / "weights"
 
 
-def meta(dataset: str = "mnist", latent: int = 3, beta: float = 1.0, kl: list[float] | None = None) -> dict:
-    """Metadata as train.py writes it, reduced to what the comparison reads."""
+def meta(dataset: str = "mnist", latent: int = 3, beta: float = 1.0, kl: list[float] | None = None) -> ModelMetadata:
+    """Metadata as train.py writes it, with the figures the comparison reads."""
     kl = kl or [0.5, 2.0, 0.0][:latent]
-    return {"dataset": dataset, "config": {"arch": "mlp", "latent_dim": latent, "hidden": 400, "num_classes": 0},
-            "train": {"beta": beta, "warmup_epochs": 0.0},
-            "metrics": {"kl_per_dim": kl, "active_units": sum(v > 0.01 for v in kl), "test_nll": 100 + beta,
-                        "test_nelbo": 105 + beta}}
+    metrics = Metrics(test_nelbo=105 + beta, test_recon=100.0, test_kl=sum(kl), test_nll=100 + beta, nll_k=10,
+                      nll_images=10, nll_by_k={"10": 100 + beta}, kl_per_dim=kl,
+                      active_units=sum(v > 0.01 for v in kl))
+    return ModelMetadata(dataset=dataset, config=VAEConfig(latent_dim=latent), train=TrainConfig(beta=beta),
+                         metrics=metrics)
 
 
 def test_the_family_is_the_largest_group_sharing_data_and_network_weakest_kl_first() -> None:

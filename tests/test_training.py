@@ -9,9 +9,11 @@ import pytest
 import torch
 
 import train as train_cli
-from vae.checkpoint import load_model, load_tensors
+from tests.helpers import TINY, iw_log_likelihood
+from vae.checkpoint import load_tensors
 from vae.data import to_float
-from vae.evaluate import iw_log_likelihood, mean_negative_elbo
+from vae.evaluate import mean_negative_elbo
+from vae.loaded import load_model
 from vae.model import VAE, VAEConfig
 from vae.training import (
     Replica,
@@ -27,8 +29,6 @@ from vae.training import (
 )
 
 ROOT = Path(__file__).parent.parent
-TINY = ["--latent-dim", "3", "--hidden", "32", "--batch-size", "256", "--eval-k", "5", "--nll-images", "20",
-        "--no-progress", "--no-download"]
 
 
 def _fit(data: dict[str, torch.Tensor], epochs: int, seed: int = 0, iw_samples: int = 1,
@@ -122,13 +122,12 @@ def test_cli_end_to_end(tmp_path: Path, sample_dir: Path) -> None:
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "device: cpu" in done.stdout and "epoch   1" in done.stdout
-    ckpt = load_model(tmp_path / "w" / "tiny.safetensors")
-    assert ckpt.model.config.latent_dim == 3
-    meta = ckpt.metadata
-    assert meta["epochs"] == 1 and meta["dataset"] == "mnist" and meta["command"].startswith("python train.py")
-    assert {"test_nelbo", "test_nll", "kl_per_dim", "active_units"} <= set(meta["metrics"])
-    assert meta["metrics"]["nll_k"] == 5 and "torch" in meta["versions"]
-    assert len(ckpt.extras["test_nelbo_sorted"]) == 1000
+    loaded = load_model(tmp_path / "w" / "tiny.safetensors")
+    assert loaded.model.config.latent_dim == 3
+    meta = loaded.metadata
+    assert meta.epochs == 1 and meta.dataset == "mnist" and meta.command.startswith("python train.py")
+    assert meta.metrics.nll_k == 5 and "torch" in meta.versions
+    assert len(loaded.extras["test_nelbo_sorted"]) == 1000
     for png in ("samples.png", "reconstructions.png"):
         assert (tmp_path / "r" / "tiny" / png).stat().st_size > 0
 
@@ -151,8 +150,8 @@ def test_resume_can_switch_to_the_iwae_bound(tmp_path: Path, sample_dir: Path) -
     train_cli.main([*common, "--epochs", "1"])
     train_cli.main([*common, "--epochs", "2", "--iw-samples", "4", "--resume"])
     meta = load_model(tmp_path / "w" / "t.safetensors").metadata
-    assert meta["train"]["iw_samples"] == 4 and meta["epochs"] == 2
-    assert "then: python train.py" in meta["command"] and "--iw-samples 4 --resume" in meta["command"]
+    assert meta.train.iw_samples == 4 and meta.epochs == 2
+    assert "then: python train.py" in meta.command and "--iw-samples 4 --resume" in meta.command
 
 
 def test_resume_without_a_saved_run_says_so(tmp_path: Path, sample_dir: Path) -> None:

@@ -1,6 +1,6 @@
 """The teaching views over loaded models: traversals, the ELBO of one image, posterior collapse compared.
 
-Thin glue between vae.explore's loaded models and the tensor functions of vae.traversal,
+Thin glue between loaded models (vae.loaded) and the tensor functions of vae.traversal,
 vae.anatomy and vae.compare; plot data come as dicts of columns.
 """
 
@@ -10,8 +10,9 @@ from torch import Tensor
 
 from vae.anatomy import Anatomy, ScoreHistogram, anatomy, histogram_lines, kl_bars, posterior_points, score_histogram
 from vae.compare import compare_table, kl_curves, largest_family
-from vae.explore import LoadedModel, code_from_sliders, label_tensor
+from vae.explore import code_from_sliders, label_tensor
 from vae.latent import percentile
+from vae.loaded import LoadedModel
 from vae.traversal import TRAVERSAL_ROWS, traversal
 
 
@@ -36,7 +37,7 @@ def binned_test_scores(sorted_scores: Tensor) -> ScoreHistogram:
 def anatomy_plots(lm: LoadedModel, a: Anatomy) -> dict[str, dict[str, list]]:
     """The three plots of an image's anatomy: KL per dimension, posterior vs prior, the score on the test set."""
     scores = lm.extras["test_nelbo_sorted"]
-    return {"kl": kl_bars(a.kl_per_dim, lm.metadata["metrics"]["kl_per_dim"], lm.ranking),
+    return {"kl": kl_bars(a.kl_per_dim, list(lm.metadata.metrics.kl_per_dim), lm.ranking),
             "posterior": posterior_points(a.mean, a.std, lm.ranking),
             "histogram": histogram_lines(binned_test_scores(scores), a.nelbo)}
 

@@ -9,6 +9,7 @@ takes its own shard of both: N processes follow the path of one with the same gl
 
 import math
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import torch
 import torch.distributed as dist
@@ -16,6 +17,7 @@ from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
+from vae.checkpoint import load_tensors, save_tensors
 from vae.data import batch_indices, binarize
 from vae.evaluate import mean_negative_elbo
 from vae.loss import (
@@ -27,7 +29,7 @@ from vae.loss import (
     reconstruction_nll,
     training_loss,
 )
-from vae.model import VAE, reparameterize
+from vae.model import VAE, VAEConfig, reparameterize
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,46 @@ class TrainState:
     epoch: int = 0  # completed epochs
     step_in_epoch: int = 0  # batches done in the current epoch (non-zero after Ctrl-C)
     history: list[dict] = field(default_factory=list)  # one entry per finished epoch
+
+
+@dataclass
+class Run:
+    """What a training run is beside its tensors: its configs, data, command lines and time spent so far."""
+
+    config: VAEConfig
+    train: TrainConfig
+    dataset: str
+    command: str  # every invocation, so the weights say exactly how they came about
+    train_seconds: float = 0.0
+
+
+def save_resume(path: Path, model: VAE, opt: torch.optim.Optimizer, state: TrainState, run: Run) -> None:
+    """Everything needed to continue a run: weights, Adam moments, position, history."""
+    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+    opt_state = opt.state_dict()
+    for i, s in opt_state["state"].items():
+        tensors.update({f"optim.{i}.{k}": v for k, v in s.items()})
+    meta = {"config": run.config.to_dict(), "train": run.train.to_dict(), "dataset": run.dataset,
+            "train_seconds": run.train_seconds, "command": run.command, "state": asdict(state),
+            "param_groups": opt_state["param_groups"]}
+    save_tensors(path, tensors, meta)
+
+
+def load_resume(path: Path, device: torch.device) -> tuple[VAE, torch.optim.Optimizer, TrainState, Run]:
+    """Inverse of save_resume."""
+    tensors, meta = load_tensors(path)
+    run = Run(VAEConfig.from_dict(meta.get("config") or meta["model"]),  # "model" in files of older versions
+              TrainConfig(**meta["train"]), meta["dataset"], meta["command"], meta["train_seconds"])
+    model = VAE(run.config).to(device)
+    model.load_state_dict({k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")})
+    opt = make_optimizer(model, run.train)
+    opt_state: dict = {"state": {}, "param_groups": meta["param_groups"]}
+    for k, v in tensors.items():
+        if k.startswith("optim."):
+            _, i, key = k.split(".", 2)
+            opt_state["state"].setdefault(int(i), {})[key] = v if key == "step" else v.to(device)
+    opt.load_state_dict(opt_state)
+    return model, opt, TrainState(**meta["state"]), run
 
 
 class TrainingDiverged(RuntimeError):
