@@ -12,6 +12,7 @@
   const pads = new Map();  // pad id -> {strokes, canvas}; kept if Gradio mounts the tab's content again
 
   function paint(pad) {
+    pad.painted = (pad.painted || 0) + 1;  // a new state of the drawing
     const ctx = pad.canvas.getContext("2d");
     ctx.fillStyle = "#fff";
     ctx.fillRect(0, 0, SIZE, SIZE);
@@ -113,10 +114,14 @@
   }
 
   function drawing(pad) {
-    // The Sketchpad value the server reads (gradio uploads the File with the event).
+    // The Sketchpad value the server reads (gradio uploads the File with the event). Encoded once per
+    // state of the pad: the views' events at a stroke's end (and a click right after) share one PNG.
     if (!pad.strokes.length) return Promise.resolve(null);
-    return new Promise(resolve => pad.canvas.toBlob(blob => resolve(
-      {background: null, layers: [], composite: new File([blob], "drawing.png", {type: "image/png"})})));
+    if (pad.encoded?.painted !== pad.painted) {
+      pad.encoded = {painted: pad.painted, png: new Promise(resolve => pad.canvas.toBlob(blob => resolve(
+        {background: null, layers: [], composite: new File([blob], "drawing.png", {type: "image/png"})})))};
+    }
+    return pad.encoded.png;
   }
 
   // The event's input values, with each digit input's slots filled from what the user sees:
