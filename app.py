@@ -23,11 +23,14 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from vae import explore
+from vae import explore, teach
+from vae.anatomy import describe_anatomy
+from vae.compare import EXPLANATION, by_model_markdown
 from vae.digitize import describe, find_digit, load_digit, to_mnist
 from vae.loaded import LoadedModel, default_model, load_models
 from vae.outputs import OutputFiles
 from vae.render import boxed_thumbnail, gif_bytes, grid_image, to_image
+from vae.traversal import TRAVERSAL_ROWS, TRAVERSAL_SPAN, TRAVERSAL_STEPS
 from vae.uploads import ImageError, open_image
 from vae.webpage import page_spec
 
@@ -49,8 +52,8 @@ CSS = ("img, canvas { image-rendering: pixelated; }"  # keep 28x28 pixels crisp 
        " #decoded { grid-row: span 2; height: auto !important; }"
        " #decoded canvas.vae-digit { max-width: 150px; }"
        " .tab-wrapper, .tab-container { height: auto !important; }"
-       " .tab-container button { white-space: normal; min-width: min-content; min-height: 44px; padding: 0 6px;"
-       " font-size: 14px; line-height: 1.2; }"
+       " .tab-container button { white-space: normal; min-width: min-content; min-height: 44px; padding: 0 4px;"
+       " font-size: 13px; line-height: 1.2; }"
        " }")
 # The page's own scripts, served from static/ and loaded in <head>, in this order.
 STATIC = HERE / "static"
@@ -141,6 +144,7 @@ class Explorer:
         self.models = models
         self.max_dims = max((m.latent_dim for m in models.values()), default=0)
         self._maps: dict[str, tuple[Image.Image, pd.DataFrame]] = {}
+        self._grids: dict[str, Image.Image] = {}
 
     def pick(self, name: str) -> LoadedModel:
         """The loaded model called `name`, or a clear error."""
@@ -198,6 +202,22 @@ class Explorer:
         """A random test image of the chosen model's dataset, as an upload."""
         return random.choice(EXAMPLES[self.pick(name).dataset])
 
+    def on_example(self, name: str, index: int) -> str:
+        """The example clicked in a gallery of thumbnails, as an upload."""
+        return EXAMPLES[self.pick(name).dataset][index]
+
+    def on_traversal(self, name: str, label: int, *values: float) -> str:
+        """The traversal grid from the sliders' point: one row per top dimension, -3 to +3 along it."""
+        grid = teach.slider_traversal(self.pick(name), list(values), label)
+        return png(grid_image(grid, nrow=TRAVERSAL_STEPS, scale=2))
+
+    def family_grid(self, name: str) -> Image.Image:
+        """A compared model's traversal grid from the origin, made once."""
+        if name not in self._grids:
+            self._grids[name] = grid_image(teach.slider_traversal(self.pick(name), [], 0), nrow=TRAVERSAL_STEPS,
+                                           scale=2)
+        return self._grids[name]
+
 
 @dataclass
 class Page:
@@ -234,6 +254,7 @@ class DigitInput:
     sketch: gr.Sketchpad
     pad: str  # the id static/draw.js knows its drawing pad by
     examples: gr.Dataset
+    drawn: gr.HTML  # the pad; its input event fires when a stroke ends, and at Undo and Clear
 
     @property
     def components(self) -> list[gr.components.Component]:
@@ -241,28 +262,39 @@ class DigitInput:
         return [self.upload, self.sketch]
 
 
+def example_thumbnails(dataset: str) -> list[list[str]]:
+    """The samples of an examples gallery: one picture per example of `dataset`, shown as a thumbnail."""
+    return [[p] for p in EXAMPLES.get(dataset, [])]
+
+
 def digit_input(page: Page, label: str, pad: str) -> DigitInput:
-    """Upload tab (with examples and a random-example button) and Draw tab; the buttons read the tab on view.
+    """Upload tab (with example thumbnails and a random-example button) and Draw tab.
 
     Uploads arrive as plain files (gr.File, not gr.Image) so that vae.uploads, not
     Gradio, is the first to open them, and a bad file gets our clear message. The Draw tab is
     our own canvas (static/draw.js): Gradio's Sketchpad starts with no tool selected and tells
     the server of a stroke only after it has uploaded it. The Sketchpad stays, hidden, as the
-    input API clients send drawings to and the page fills from its canvas at each click.
+    input API clients send drawings to and the page fills from its canvas at each event.
     """
+    dataset = page.explorer.pick(page.model.value).dataset
     with gr.Tabs():
         with gr.Tab("Upload"):
             upload = gr.File(label=label, type="filepath", file_types=["image"], height=140)
-            examples = gr.Examples(EXAMPLES["mnist"], inputs=upload, label="Examples from the test set",
-                                   examples_per_page=20)
+            # A gallery of the pictures themselves (gr.Examples would show a File's examples as file names).
+            examples = gr.Dataset(components=["image"], samples=example_thumbnails(dataset), type="index",
+                                  layout="gallery", label="Examples from the test set", samples_per_page=20,
+                                  elem_classes=["vae-examples"])
+            examples.click(page.explorer.on_example, [page.model, examples], upload, api_name=f"example_{pad}",
+                           api_visibility="private", queue=False)
             gr.Button("Random example", size="sm").click(page.explorer.on_random_example, page.model, upload,
                                                          queue=False, api_visibility="private")
         with gr.Tab("Draw"):
-            gr.HTML(f'<p class="vae-pad-label">{label}</p>'
-                    f'<div class="vae-pad" data-pad="{pad}" data-label="{label}"></div>',
-                    js_on_load="window.vaeDraw?.mount(element);", css_template=PAD_CSS)
+            drawn = gr.HTML(f'<p class="vae-pad-label">{label}</p>'
+                            f'<div class="vae-pad" data-pad="{pad}" data-label="{label}"></div>',
+                            js_on_load="element.vaeStroke = () => trigger('input'); window.vaeDraw?.mount(element);",
+                            css_template=PAD_CSS)
             sketch = gr.Sketchpad(label=label, type="numpy", visible=False)
-    digit = DigitInput(upload, sketch, pad, examples.dataset)
+    digit = DigitInput(upload, sketch, pad, examples, drawn)
     page.digits.append(digit)
     return digit
 
@@ -297,6 +329,22 @@ def gently(handler: Callable[..., Any], warn: bool = True) -> Callable[..., Any]
     run.__annotations__ = {**handler.__annotations__, "request": gr.Request}
     run.__name__, run.__doc__ = handler.__name__, handler.__doc__
     return run
+
+
+def on_button_and_live(button: gr.Button, digits: list[DigitInput], handler: Callable[..., Any], inputs: list,
+                       outputs: list, api_name: str, **options: Any) -> list[Any]:
+    """Run `handler` on a click of `button` (API name `api_name`) and also, as soon as a stroke ends or an upload
+    or example arrives in one of `digits` (a private API name ending in _live): the view updates without a click.
+
+    Live events never warn: an empty pad after Clear, or the second input of two still empty, is no mistake.
+    Returns the two events, the button's first, for chaining more steps.
+    """
+    js = drawings_js(inputs, *digits)
+    live = [trigger for d in digits for trigger in (d.drawn.input, d.upload.change)]
+    return [gr.on([button.click], gently(handler), inputs, outputs, api_name=api_name, js=js, **options),
+            # always_last: a stroke that ends while the last one is read is read next, never dropped.
+            gr.on(live, gently(handler, warn=False), inputs, outputs, api_name=f"{api_name}_live",
+                  api_visibility="private", js=js, trigger_mode="always_last", **options)]
 
 
 # ---- the views: each makes its components and wires their events ----
@@ -338,6 +386,7 @@ def sliders_view(page: Page) -> None:
                     sliders += [slider(i) for i in range(TOP_SLIDERS, n)]
         page.sliders, page.decoded = sliders, decoded_server
         start_from_digit_view(page)
+        traversal_view(page)
 
     def on_origin(name: str, label: int) -> dict:
         """Sliders to the origin, and its decoding."""
@@ -368,6 +417,17 @@ def sliders_view(page: Page) -> None:
                      api_name="random_point").then(**page.show())
 
 
+def traversal_view(page: Page) -> None:
+    """Under the sliders: what each top dimension does from where the sliders are, -3 to +3 along it."""
+    grid = gr.Image(label=f"Traversal: each row moves one dimension (slider order) from -{TRAVERSAL_SPAN:g} to "
+                          f"+{TRAVERSAL_SPAN:g}, the others held where the sliders are", elem_id="traversal",
+                    format="png", interactive=False, buttons=["download", "fullscreen"], height=680)
+    # A grid is 70 decodes: on the server, when a slider is let go or the server moved the sliders.
+    gr.on([*(s.release for s in page.sliders), page.decoded.change], page.explorer.on_traversal,
+          [page.model, page.label, *page.sliders], grid, api_name="traversal", trigger_mode="always_last",
+          show_progress="hidden", **IMAGES)
+
+
 def start_from_digit_view(page: Page) -> None:
     """Under the sliders: set them to the code of a real digit (an example, an upload or a drawing), to edit it."""
     with gr.Accordion("Start from a digit", open=False, elem_id="start-from-digit"):
@@ -381,9 +441,9 @@ def start_from_digit_view(page: Page) -> None:
         values = page.explorer.slider_values(loaded, explore.encode(loaded, x, label))
         return {**page.set_sliders(loaded, label or 0, values), page.label: gr.update(value=label or 0)}
 
-    inputs = [page.model, *digit.components]
-    encode_btn.click(gently(on_encode), inputs, [page.decoded, page.label, *page.sliders], api_name="encode",
-                     js=drawings_js(inputs, digit), **IMAGES).then(**page.show())
+    for event in on_button_and_live(encode_btn, [digit], on_encode, [page.model, *digit.components],
+                                    [page.decoded, page.label, *page.sliders], "encode", **IMAGES):
+        event.then(**page.show())
 
 
 def samples_view(page: Page) -> None:
@@ -419,6 +479,7 @@ def reconstruct_view(page: Page) -> None:
                 posterior = gr.Image(label="Samples from the posterior: the model's uncertainty", format="png",
                                      interactive=False, height=260)
                 score = gr.Markdown(elem_id="score")
+        anatomy_view(page, digit, rec_btn)
 
     def on_reconstruct(name: str, upload: str | None, sketch: dict | None) -> dict:
         """What the model sees, its reconstruction, posterior samples, and how typical the image is."""
@@ -428,11 +489,45 @@ def reconstruct_view(page: Page) -> None:
                 posterior: png(grid_image(out["samples"], nrow=4, scale=3)),
                 score: explore.describe_score(out["nelbo"], out["percentile"], loaded.dataset)}
 
+    # Everything here updates as soon as a stroke ends, an upload arrives or an example is clicked; the button
+    # stays for API parity.
     inputs = [page.model, *digit.components]
-    rec_btn.click(gently(on_reconstruct), inputs, [seen, recon, posterior, score], api_name="reconstruct",
-                  js=drawings_js(inputs, digit), **IMAGES)
-    rec_btn.click(page.explorer.on_locate, inputs, [where, where_note], api_name="locate",
-                  js=drawings_js(inputs, digit), **IMAGES)
+    on_button_and_live(rec_btn, [digit], on_reconstruct, inputs, [seen, recon, posterior, score], "reconstruct",
+                       **IMAGES)
+    on_button_and_live(rec_btn, [digit], page.explorer.on_locate, inputs, [where, where_note], "locate", **IMAGES)
+
+
+def anatomy_view(page: Page, digit: DigitInput, button: gr.Button) -> None:
+    """Under the reconstruction: the digit's negative ELBO taken apart, in words and in three plots."""
+    with gr.Accordion("The ELBO of your digit", open=True, elem_id="anatomy"):
+        terms = gr.Markdown(elem_id="anatomy-terms")
+        with gr.Row():
+            kl = gr.BarPlot(x="place", y="KL (nats)", color="series", tooltip=["dimension"],
+                            x_title="latent dimension, most informative first", elem_id="kl-plot",
+                            label="KL of each latent dimension: your digit, and the test set's average",
+                            color_map={"this image": "#e0457b", "test-set average": "#8a8a8a"})
+            posterior = gr.ScatterPlot(x="place", y="z", color="series", tooltip=["dimension"],
+                                       x_title="latent dimension, most informative first", y_title="z",
+                                       elem_id="posterior-plot",
+                                       label="Your digit's posterior q(z|x), mean +- 1 sd, against the prior N(0, 1)",
+                                       color_map={"posterior mean": "#e0457b", "posterior mean +- 1 sd": "#f4a3c0",
+                                                  "prior N(0, 1): +- 1 sd": "#8a8a8a"})
+        histogram = gr.LinePlot(x="negative ELBO (nats)", y="test images per bin", color="series",
+                                elem_id="score-histogram",
+                                label="How digit-like is it? The test set's negative ELBO, and your digit",
+                                color_map={"test set": "#8a8a8a", "this image": "#e0457b"})
+
+    def on_anatomy(name: str, upload: str | None, sketch: dict | None) -> dict:
+        """The ELBO of the image taken apart: its two terms, the KL per dimension, the posterior, the score's place."""
+        loaded, x = page.explorer.read(name, upload, sketch)
+        a = teach.image_anatomy(loaded, x, digit_label(loaded, x))
+        plots = teach.anatomy_plots(loaded, a)
+        return {terms: describe_anatomy(a, teach.score_percentile(loaded, a), loaded.dataset),
+                kl: pd.DataFrame(plots["kl"]), posterior: pd.DataFrame(plots["posterior"]),
+                histogram: pd.DataFrame(plots["histogram"])}
+
+    on_button_and_live(button, [digit], on_anatomy, [page.model, *digit.components],
+                       [terms, kl, posterior, histogram], "anatomy", **IMAGES)
 
 
 def interpolate_view(page: Page) -> None:
@@ -478,12 +573,12 @@ def interpolate_view(page: Page) -> None:
 
     inputs = [page.model, *a.components, *b.components]
     # The scrubber's path is a second call on the same inputs; a refused input was already said once.
-    interp_btn.click(gently(on_interpolate), [*inputs, steps, method], [strip, gif], api_name="interpolate",
-                     js=drawings_js([*inputs, steps, method], a, b), **IMAGES).then(
-                         gently(on_interp_path, warn=False), [*inputs, method], path,
-                         api_name="interpolation_path", api_visibility="private",
-                         js=drawings_js([*inputs, method], a, b), **IMAGES).then(
-                         None, path, js="p => { window.vaePage?.setPath(p); }")
+    for event, suffix in zip(on_button_and_live(interp_btn, [a, b], on_interpolate, [*inputs, steps, method],
+                                                [strip, gif], "interpolate", **IMAGES), ("", "_live"), strict=True):
+        event.then(gently(on_interp_path, warn=False), [*inputs, method], path,
+                   api_name=f"interpolation_path{suffix}", api_visibility="private",
+                   js=drawings_js([*inputs, method], a, b), **IMAGES).then(
+                       None, path, js="p => { window.vaePage?.setPath(p); }")
 
 
 def map_view(page: Page) -> None:
@@ -541,9 +636,32 @@ def every_class_view(page: Page) -> None:
                 text: f"Read as **{loaded.class_names[label]}**; decoded as every class:"}
 
     page.on_model.append(([tab], lambda loaded: {tab: gr.update(visible=loaded.conditional)}))
-    inputs = [page.model, *digit.components]
-    every_btn.click(gently(on_every_label), inputs, [row, text], api_name="every_label",
-                    js=drawings_js(inputs, digit), **IMAGES)
+    on_button_and_live(every_btn, [digit], on_every_label, [page.model, *digit.components], [row, text],
+                       "every_label", **IMAGES)
+
+
+def compare_view(demo: gr.Blocks, page: Page) -> None:
+    """Posterior collapse: the largest family of shipped models (one network, more and more KL pressure) compared."""
+    explorer = page.explorer
+    names = teach.collapse_family(explorer.models)
+    with gr.Tab("Compare", elem_id="tab-compare", visible=len(names) > 1):
+        gr.Markdown("The same network trained with more and more weight on the KL term (beta).\n\n" + EXPLANATION)
+        table = gr.Markdown(elem_id="compare-table")
+        curves = gr.LinePlot(x="dimension, largest KL first", y="KL (nats)", color="model", elem_id="compare-kl",
+                             label="KL of each latent dimension (0: collapsed)")
+        gr.Markdown(f"**Traversals from the origin**: each model's top {TRAVERSAL_ROWS} dimensions (rows), "
+                    f"-{TRAVERSAL_SPAN:g} to +{TRAVERSAL_SPAN:g} (columns). A collapsed dimension's row is flat.")
+        grids = gr.Gallery(label="Traversals", show_label=False, columns=3, height="auto", object_fit="contain",
+                           elem_id="compare-grids")
+
+    def on_compare() -> dict:
+        """The comparison table, the KL curves, and each model's traversal grid."""
+        figures, kl = teach.comparison(explorer.models, names)
+        captions = [f"{n}: {a} active" for n, a in zip(names, figures["active units"], strict=True)]
+        return {table: by_model_markdown(figures), curves: pd.DataFrame(kl),
+                grids: [(png(explorer.family_grid(n)), c) for n, c in zip(names, captions, strict=True)]}
+
+    demo.load(on_compare, None, [table, curves, grids], api_name="compare")
 
 
 def wire_model_switch(demo: gr.Blocks, page: Page) -> None:
@@ -562,7 +680,7 @@ def wire_model_switch(demo: gr.Blocks, page: Page) -> None:
 
     def on_examples(name: str) -> dict:
         """The example images of the chosen model's dataset, in every digit input."""
-        samples = [[p] for p in EXAMPLES.get(page.explorer.pick(name).dataset, [])]
+        samples = example_thumbnails(page.explorer.pick(name).dataset)
         return {d.examples: gr.Dataset(samples=samples) for d in page.digits}
 
     page.model.change(None, page.model, js="m => { window.vaePage?.loading(m); }")  # blank at once: never stale
@@ -597,6 +715,7 @@ def create_demo(weights_dir: str | Path | None = None) -> gr.Blocks:
             interpolate_view(page)
             map_view(page)
             every_class_view(page)
+            compare_view(demo, page)
             wire_model_switch(demo, page)
     demo.vae_head = page_head(models, weights_dir)
     return demo

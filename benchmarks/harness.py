@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, ConsoleMessage, Page
+    from playwright.sync_api import Browser, ConsoleMessage, Locator, Page
 
 ROOT = Path(__file__).resolve().parent.parent
 PORTS = range(7870, 7900)  # the range this project's browser jobs may use on a shared machine
@@ -272,10 +272,15 @@ def open_tab(page: "Page", name: str) -> None:
     page.get_by_role("tab", name=name, exact=True).click()
 
 
+def example_thumbnail(page: "Page", scope: str, filename: str) -> "Locator":
+    """The thumbnail of the example `filename` in the examples gallery under `scope`."""
+    return page.locator(f"{scope} .vae-examples img[src$='/{filename}']")
+
+
 def choose_example(page: "Page", scope: str, filename: str) -> None:
-    """Click an example under `scope` and wait until its file input shows it."""
+    """Click an example's thumbnail under `scope` and wait until its file input shows it."""
     box = page.locator(scope)
-    box.get_by_role("button", name=filename, exact=True).click()
+    example_thumbnail(page, scope, filename).click()
     box.locator(f".file-preview td.filename[aria-label='{filename}']").wait_for()
 
 

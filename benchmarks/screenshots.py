@@ -28,6 +28,7 @@ from benchmarks.harness import (  # noqa: E402
     chromium,
     click_and_wait,
     draw_digit,
+    example_thumbnail,
     image_src,
     open_app,
     open_tab,
@@ -83,6 +84,44 @@ def shoot_views(page: "Page") -> None:
     (DOCS / "interpolation.gif").write_bytes(page.request.get(gif).body())
     print("wrote docs/interpolation.gif")
     shoot(page, "interpolate")
+
+
+def shoot_part(page: "Page", selector: str, name: str) -> Path:
+    """A PNG of one element of the page in docs/."""
+    path = DOCS / f"{name}.png"
+    page.wait_for_timeout(300)
+    page.locator(selector).screenshot(path=path)
+    print("wrote", path.relative_to(ROOT))
+    return path
+
+
+def drag_slider(page: "Page", index: int, to: float) -> None:
+    """Drag the index-th latent slider with the mouse to `to` (0-1 of its width) and let go."""
+    box = page.locator("input[type=range][aria-label^='range slider for']").nth(index).bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] / 2, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * to, y, steps=8)
+    page.mouse.up()
+
+
+def shoot_teaching(page: "Page") -> None:
+    """The teaching views: a traversal after a slider drag, example thumbnails, the ELBO of a digit, Compare."""
+    old = image_src(page, "#traversal", wait=True)
+    drag_slider(page, 1, 0.85)
+    wait_new_image(page, "#traversal", old)
+    shoot_part(page, "#traversal", "traversal")
+    open_tab(page, "Reconstruct")
+    example_thumbnail(page, "#tab-reconstruct", "digit-9-1-test0007.png").click()  # reconstructs at once
+    wait_new_image(page, "#recon", "")
+    page.wait_for_function("() => /KL/.test(document.querySelector('#anatomy-terms')?.textContent || '')")
+    page.wait_for_timeout(1500)  # the plots draw after their data arrive
+    shoot_part(page, "#tab-reconstruct .vae-examples", "example-thumbnails")
+    shoot_part(page, "#anatomy", "anatomy")
+    open_tab(page, "Compare")
+    image_src(page, "#compare-grids", wait=True)
+    page.wait_for_timeout(1500)
+    shoot(page, "compare")
 
 
 def shoot_drag(page: "Page") -> None:
@@ -162,8 +201,8 @@ def shoot_phone(page: "Page") -> None:
     shoot(page, "phone-draw", full_page=False)
 
 
-SHOTS = {"drag": shoot_drag, "views": shoot_views, "desk": shoot_desk_photo, "map": shoot_map,
-         "every": shoot_every_class, "fashion": shoot_fashion, "phone": shoot_phone}
+SHOTS = {"drag": shoot_drag, "views": shoot_views, "teaching": shoot_teaching, "desk": shoot_desk_photo,
+         "map": shoot_map, "every": shoot_every_class, "fashion": shoot_fashion, "phone": shoot_phone}
 
 
 def main() -> None:

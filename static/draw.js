@@ -1,7 +1,9 @@
 // Drawing pads for the digit inputs: they draw at the first stroke with a mouse, a pen or a finger
 // (pointer events), with Clear and Undo. app.py mounts one per "Draw" tab (gr.HTML js_on_load calls
 // vaeDraw.mount) and gives each image event a js function, vaeDraw.inputs, which hands the drawing to
-// the server with the click itself: a click right after a stroke always sends that stroke.
+// the server with the event itself: a click right after a stroke always sends that stroke. When a
+// stroke ends (and after Undo or Clear) the pad calls its gr.HTML's `vaeStroke`, which app.py sets to
+// trigger the view's event, so the view updates without a button press.
 (() => {
   "use strict";
 
@@ -10,6 +12,7 @@
   const pads = new Map();  // pad id -> {strokes, canvas}; kept if Gradio mounts the tab's content again
 
   function paint(pad) {
+    pad.painted = (pad.painted || 0) + 1;  // a new state of the drawing
     const ctx = pad.canvas.getContext("2d");
     ctx.fillStyle = "#fff";
     ctx.fillRect(0, 0, SIZE, SIZE);
@@ -56,9 +59,20 @@
       for (const e of events.length ? events : [event]) stroke.push(point(canvas, e));
       paint(pad);
     });
-    const end = event => { if (event.pointerId === pointer) stroke = null; };
+    const end = event => {
+      if (event.pointerId !== pointer || !stroke) return;
+      stroke = null;
+      changed(pad);
+    };
     canvas.addEventListener("pointerup", end);
     canvas.addEventListener("pointercancel", end);
+  }
+
+  function changed(pad) {
+    // Tell the pad's gr.HTML (an ancestor, whichever of it and this script loaded first) that the drawing changed.
+    let element = pad.canvas;
+    while (element && !element.vaeStroke) element = element.parentElement;
+    element?.vaeStroke();
   }
 
   function button(text, onClick) {
@@ -87,8 +101,8 @@
     pad.canvas.setAttribute("role", "img");
     const tools = document.createElement("div");
     tools.className = "vae-pad-tools";
-    tools.append(button("Undo", () => { pad.strokes.pop(); paint(pad); }),
-                 button("Clear", () => { pad.strokes.length = 0; paint(pad); }));
+    tools.append(button("Undo", () => { pad.strokes.pop(); paint(pad); changed(pad); }),
+                 button("Clear", () => { pad.strokes.length = 0; paint(pad); changed(pad); }));
     host.replaceChildren(pad.canvas, tools);
     listen(pad);
     paint(pad);
@@ -100,10 +114,14 @@
   }
 
   function drawing(pad) {
-    // The Sketchpad value the server reads (gradio uploads the File with the event).
+    // The Sketchpad value the server reads (gradio uploads the File with the event). Encoded once per
+    // state of the pad: the views' events at a stroke's end (and a click right after) share one PNG.
     if (!pad.strokes.length) return Promise.resolve(null);
-    return new Promise(resolve => pad.canvas.toBlob(blob => resolve(
-      {background: null, layers: [], composite: new File([blob], "drawing.png", {type: "image/png"})})));
+    if (pad.encoded?.painted !== pad.painted) {
+      pad.encoded = {painted: pad.painted, png: new Promise(resolve => pad.canvas.toBlob(blob => resolve(
+        {background: null, layers: [], composite: new File([blob], "drawing.png", {type: "image/png"})})))};
+    }
+    return pad.encoded.png;
   }
 
   // The event's input values, with each digit input's slots filled from what the user sees:

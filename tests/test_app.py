@@ -7,6 +7,7 @@ The weights folder holds the shipped models plus two tiny ones trained here: a c
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -324,6 +325,91 @@ def test_every_label_on_a_conditional_model(client: Client, app: Served, files: 
     assert picture(row).shape[::-1] == grid_size(10, nrow=10)
     label = explore.infer_label(loaded, load_digit(files["example"]))
     assert f"Read as **{loaded.class_names[label]}**" in text
+
+
+# --- teaching views ------------------------------------------------------------------------------
+
+
+def tiles(path: str, cols: int, scale: int = 2, side: int = 28, pad: int = 2) -> np.ndarray:
+    """The cells of a returned grid image (grid_image at `scale`), row by row: (rows * cols, side, side)."""
+    pixels = picture(path)[::scale, ::scale]
+    rows = (pixels.shape[0] - pad) // (side + pad)
+    assert pixels.shape == (rows * (side + pad) + pad, cols * (side + pad) + pad)
+    return np.stack([pixels[pad + r * (side + pad): pad + r * (side + pad) + side,
+                            pad + c * (side + pad): pad + c * (side + pad) + side]
+                     for r in range(rows) for c in range(cols)])
+
+
+def first_example(lm: LoadedModel) -> str:
+    """An example image of the model's own dataset."""
+    folder = ROOT / "examples" / ("" if lm.dataset == "mnist" else lm.dataset)
+    return str(sorted(folder.glob("*.png"))[0])
+
+
+def test_traversal_moves_one_dimension_per_row_on_every_model(client: Client, app: Served) -> None:
+    values = torch.linspace(-2.0, 2.0, app.max_dims).round(decimals=2).tolist()  # a point off the origin
+    steps = torch.linspace(-3, 3, 7)
+    for name, lm in app.models.items():
+        label = 0  # the class picker offers the conditional model's classes only after a /select_model
+        cells = tiles(client.predict(name, label, *values, api_name="/traversal"), cols=7)
+        rows = min(10, lm.latent_dim)
+        assert len(cells) == rows * 7, name
+        point = explore.code_from_sliders(values, lm.ranking)[0]
+        for r in range(rows):
+            # Row r: the sliders' point with only dimension ranking[r] swept from -3 to +3.
+            codes = point.expand(7, -1).clone()
+            codes[:, lm.ranking[r]] = steps
+            expected = decode_probs(lm.model, codes, explore.label_tensor(lm, label, 7))
+            for c in range(7):
+                got = cells[r * 7 + c].astype(int)
+                assert np.abs(got - np.asarray(to_image(expected[c])).astype(int)).max() <= 1, (name, r, c)
+
+
+def anatomy_figures(text: str) -> tuple[float, float, float, float]:
+    """Negative ELBO, reconstruction, KL and percentile as /anatomy writes them."""
+    numbers = [float(v) for v in re.findall(r"\*\*([0-9.]+)(?: nats)?\*\*", text)]
+    pct = float(re.search(r"Higher than ([0-9.]+)%", text).group(1))
+    return numbers[0], numbers[1], numbers[2], pct
+
+
+def plot_rows(plot: dict) -> list[dict]:
+    """A plot output's data as one dict per row."""
+    return [dict(zip(plot["columns"], row, strict=True)) for row in plot["data"]]
+
+
+def test_anatomy_takes_the_score_apart_on_every_model(client: Client, app: Served) -> None:
+    for name, lm in app.models.items():
+        upload = first_example(lm)
+        text, kl, posterior, histogram = client.predict(name, handle_file(upload), None, api_name="/anatomy")
+        score_text = client.predict(name, handle_file(upload), None, api_name="/reconstruct")[3]
+        nelbo, recon, kl_total, pct = anatomy_figures(text)
+        x = load_digit(upload, lm.box_side)
+        expected, expected_pct = explore.score(lm, x, explore.infer_label(lm, x) if lm.conditional else None)
+        assert recon + kl_total == pytest.approx(nelbo, abs=0.011), name  # each term rounded to 0.01
+        assert nelbo == pytest.approx(expected, abs=0.005) and pct == pytest.approx(expected_pct, abs=0.05)
+        assert f"**{expected:.1f} nats**" in score_text  # the very number the score reports
+        bars = plot_rows(kl)
+        mine = [b for b in bars if b["series"] == "this image"]
+        assert len(bars) == 2 * lm.latent_dim and [b["dimension"] for b in mine] == [f"z{d}" for d in lm.ranking]
+        assert sum(b["KL (nats)"] for b in mine) == pytest.approx(kl_total, abs=0.01)
+        points = plot_rows(posterior)
+        assert len(points) == 5 * lm.latent_dim  # the mean, mean +- 1 sd, prior +- 1 sd per dimension
+        marker = [row for row in plot_rows(histogram) if row["series"] == "this image"]
+        assert [m["negative ELBO (nats)"] for m in marker] == pytest.approx([expected, expected], abs=1e-4)
+        outline = [row for row in plot_rows(histogram) if row["series"] == "test set"]
+        assert sum(row["test images per bin"] for row in outline[1:-1:2]) == len(lm.extras["test_nelbo_sorted"])
+
+
+def test_anatomy_refuses_a_missing_image(client: Client) -> None:
+    assert_refused(lambda: client.predict("mlp-20d", None, None, api_name="/anatomy"), ["No image yet"])
+
+
+def test_compare_lists_the_largest_family(client: Client, app: Served) -> None:
+    table, curves, grids = client.predict(api_name="/compare")
+    names = re.findall(r"`([^`]+)`", table.splitlines()[0])
+    assert names and all(app.models[n].model.config == app.models[names[0]].model.config for n in names)
+    assert len(grids) == len(names) and [g["caption"].split(":")[0] for g in grids] == names
+    assert {row["model"] for row in plot_rows(curves)} == set(names)
 
 
 # --- bad input -----------------------------------------------------------------------------------
