@@ -8,10 +8,12 @@ test_the_judge_tells_digits_apart), so a wrong mark, a wrong polarity or a line 
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
 from PIL import Image
+from skimage.data import astronaut
 
 from tests.photo_corpus import CONDITIONS, INK, MATCH, PAPER, coverage, make, match, paper, photo, write
 from vae.digitize import find_digit
@@ -19,7 +21,8 @@ from vae.uploads import ImageError, open_image
 
 PICTURES = 20  # per condition: the first 20 test digits of the shipped sample (benchmarks/photos.py reads more)
 SIZE = {"small_digit": (1600, 1200)}  # the others are 800x600; benchmarks/photos.py goes to 12 MP
-BLANK_CONDITIONS = ["desk_dark", "desk_textured", "hard_shadow", "gradient", "ruled", "squared", "chalkboard"]
+BLANK_CONDITIONS = ["desk_dark", "desk_textured", "hard_shadow", "gradient", "ruled", "squared", "chalkboard",
+                    "desk_ruled_shadow", "desk_squared_shadow"]
 
 
 def read(picture: bytes | np.ndarray) -> torch.Tensor:
@@ -55,6 +58,15 @@ def test_a_page_without_a_digit_gets_the_clear_message(condition: str) -> None:
     for seed in range(5):
         with pytest.raises(ImageError, match="No digit found"):
             read(make(condition, np.zeros((28, 28), np.uint8), seed, 800, 600))
+
+
+@pytest.mark.parametrize("side", [512, 2000])
+def test_a_photo_of_a_face_gets_the_clear_message(side: int) -> None:
+    """A real photograph without writing (scikit-image's portrait of an astronaut, shipped inside its wheel),
+    as a phone would save it: no eye, nostril or hairline is taken for a digit."""
+    face = cv2.resize(astronaut(), (side, side), interpolation=cv2.INTER_CUBIC).astype(np.float32) / 255
+    with pytest.raises(ImageError, match="No digit found"):
+        read(photo(face, np.random.default_rng(side)))
 
 
 def two_digits(left: np.ndarray, right: np.ndarray, heights: tuple[int, int]) -> tuple[bytes, list[int]]:
