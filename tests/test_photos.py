@@ -22,7 +22,7 @@ from vae.uploads import ImageError, open_image
 PICTURES = 20  # per condition: the first 20 test digits of the shipped sample (benchmarks/photos.py reads more)
 SIZE = {"small_digit": (1600, 1200)}  # the others are 800x600; benchmarks/photos.py goes to 12 MP
 BLANK_CONDITIONS = ["desk_dark", "desk_textured", "hard_shadow", "gradient", "ruled", "squared", "chalkboard",
-                    "desk_ruled_shadow", "desk_squared_shadow"]
+                    "desk_ruled", "desk_squared", "desk_squared_shadow"]
 
 
 def read(picture: bytes | np.ndarray) -> torch.Tensor:

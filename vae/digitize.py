@@ -52,6 +52,7 @@ _DIM_PAPER = 0.25  # darkness is measured relative to the paper's level, but nev
 _SHEET_CONTRAST = 0.15  # a sheet is this much brighter than the desk around it
 _SHEET_AREA = (0.1, 0.9)  # and covers this fraction of the picture
 _DESK_EDGE = 0.75  # while the desk holds this fraction of the picture's edge
+_BARE = 0.8  # and most of it is bare paper
 _NOT_ALONE = 0.1  # a bright mark with this much as bright around it is a piece of something larger
 _STROKE_FRACTION = 5  # strokes are narrower than 1/5 of the picture's smaller side
 _NOISE_SIGMAS = 4.0  # a pixel is ink when it stands this many noise deviations above the paper
@@ -185,8 +186,10 @@ def _work_grays(image: Image.Image) -> tuple[np.ndarray, np.ndarray]:
     gray = _composite(*_gray_and_alpha(image)).astype(np.float32)
     if keep == 1:
         return gray, gray
-    blocks = gray[: gray.shape[0] // 2 * 2, : gray.shape[1] // 2 * 2].reshape(gray.shape[0] // 2, 2, -1, 2)
-    return blocks.min(axis=(1, 3)), blocks.max(axis=(1, 3))
+    height, width = gray.shape[0] // 2 * 2, gray.shape[1] // 2 * 2
+    corners = [gray[row:height:2, col:width:2] for row in (0, 1) for col in (0, 1)]
+    return (np.minimum(np.minimum(corners[0], corners[1]), np.minimum(corners[2], corners[3])),
+            np.maximum(np.maximum(corners[0], corners[1]), np.maximum(corners[2], corners[3])))
 
 
 # --- ink, in either polarity -------------------------------------------------------------------
@@ -199,8 +202,9 @@ def _best(grays: tuple[np.ndarray, np.ndarray], objects: bool = False) -> _Found
     picture's border level is the object: solid shapes are not strokes, so no closing applies.
     """
     darkest, brightest = (_smoothed(gray, objects) for gray in grays)
-    dark = _dark_ink(darkest, objects)
-    bright = _light_ink(brightest, objects)
+    dark, sheet = _dark_ink(darkest, objects)
+    # Ink on a sheet lying on a desk is dark: the light cells between a squared sheet's lines are not chalk.
+    bright = None if sheet is not None else _light_ink(brightest, objects)
     if dark is None or bright is None:
         if dark is None and bright is None:
             raise _blank()
@@ -221,15 +225,24 @@ def _smoothed(gray: np.ndarray, objects: bool) -> np.ndarray:
     return gray if sharp else cv2.GaussianBlur(gray, (0, 0), 0.6)
 
 
-def _dark_ink(smooth: np.ndarray, objects: bool) -> _Found | None:
-    """The best mark of dark ink on light paper (on a sheet lying on a darker desk, only there)."""
+def _dark_ink(smooth: np.ndarray, objects: bool) -> tuple[_Found | None, np.ndarray | None]:
+    """The best mark of dark ink on light paper, and the sheet lying on a darker desk (searched alone) if any."""
     paper = _border_level(smooth) if objects else _paper(_bytes(smooth), cv2.MORPH_CLOSE)
     # Dark ink reflects a fixed fraction of the light its paper gets: relative darkness is the
     # same in a shadow as in full light.
     darkness = (paper - smooth) / np.maximum(paper, _DIM_PAPER)
     sheet = None if objects else _sheet(paper)
-    return _search(_without_lines(darkness if sheet is None else darkness * sheet, sheet), True,
-                   within=_ring(smooth.shape) if objects else sheet)
+    # A bright digit on a dark scan closes into a bright blob too, but one full of dark gaps.
+    if sheet is not None and np.mean(darkness[::2, ::2][sheet[::2, ::2] > 0] < 0.5) < _BARE:
+        sheet = None
+    found = _search(_without_lines(darkness if sheet is None else darkness * sheet, sheet), True,
+                    within=_ring(smooth.shape) if objects else sheet, rim=None if sheet is None else _rim(sheet))
+    return found, sheet
+
+
+def _rim(sheet: np.ndarray) -> np.ndarray:
+    """The found sheet's outline: what touches it is a sliver of desk left inside the sheet's (coarse) outline."""
+    return sheet - cv2.erode(sheet, np.ones((3, 3), np.uint8))
 
 
 def _light_ink(smooth: np.ndarray, objects: bool) -> _Found | None:
@@ -286,8 +299,9 @@ def _paper(levels: np.ndarray, operation: int) -> np.ndarray:
 
 
 def _search(response: np.ndarray, dark: bool, within: np.ndarray | None = None,
-            alone_in: np.ndarray | None = None) -> _Found | None:
-    """The mark with the most ink in one polarity's ink map (`within` a sheet); None when nothing stands out.
+            alone_in: np.ndarray | None = None, rim: np.ndarray | None = None) -> _Found | None:
+    """The mark with the most ink in one polarity's ink map (`within` a sheet, pieces touching its `rim` left out);
+    None when nothing stands out.
 
     With `alone_in` (the picture), a mark must also stand alone: the corner of a bright sheet on
     a dark desk stands out from the desk like chalk does, but it is joined to the rest of the sheet.
@@ -307,6 +321,8 @@ def _search(response: np.ndarray, dark: bool, within: np.ndarray | None = None,
     count, labels, stats, _ = cv2.connectedComponentsWithStats((response > low).astype(np.uint8), connectivity=8)
     inked = np.bincount(labels[strong], minlength=count) > 0
     inked[0] = False
+    if rim is not None:
+        inked[labels[rim > 0]] = False
     pieces = np.flatnonzero(inked)
     if not pieces.size:  # the strong pixels lie between the noise-level pieces (a tiny picture)
         return None
