@@ -233,7 +233,8 @@ def _dark_ink(smooth: np.ndarray, objects: bool) -> tuple[_Found | None, np.ndar
     darkness = (paper - smooth) / np.maximum(paper, _DIM_PAPER)
     sheet = None if objects else _sheet(paper)
     # A bright digit on a dark scan closes into a bright blob too, but one full of dark gaps.
-    if sheet is not None and np.mean(darkness[::2, ::2][sheet[::2, ::2] > 0] < 0.5) < _BARE:
+    bare = darkness[sheet > 0] < 0.5 if sheet is not None else np.zeros(0, bool)
+    if not bare.size or bare.mean() < _BARE:
         sheet = None
     found = _search(_without_lines(darkness if sheet is None else darkness * sheet, sheet), True,
                     within=_ring(smooth.shape) if objects else sheet, rim=None if sheet is None else _rim(sheet))
