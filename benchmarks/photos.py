@@ -20,7 +20,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.harness import ROOT, summary, timed  # noqa: E402
-from tests.photo_corpus import CONDITIONS, HARD, MATCH, make, match  # noqa: E402
+from tests.photo_corpus import CONDITIONS, HARD, MATCH, judged, make  # noqa: E402
 from vae.digitize import find_digit  # noqa: E402
 from vae.uploads import ImageError, open_image  # noqa: E402
 
@@ -44,9 +44,9 @@ def picture(data: bytes | np.ndarray):
 def read(data: bytes | np.ndarray, digit: np.ndarray) -> float:
     """How well the 28x28 made of a picture matches its source digit; -1 when no digit was found in it."""
     try:
-        return match(find_digit(picture(data)).digit.numpy(), digit)
-    except ImageError:
-        return -1.0
+        return judged(find_digit(picture(data)).digit, digit)
+    except ImageError as error:
+        return judged(error, digit)
 
 
 def accuracy(digits: np.ndarray) -> None:

@@ -11,7 +11,10 @@ from collections.abc import Callable
 
 import cv2
 import numpy as np
+import torch
 from PIL import Image
+
+from vae.uploads import ImageError
 
 Rng = np.random.Generator
 Float = np.ndarray  # float32 arrays in [0, 1]: coverage maps (H, W) and colour pictures (H, W, 3)
@@ -316,6 +319,11 @@ def make(condition: str, digit: np.ndarray, seed: int, width: int, height: int) 
 def blurred(image: np.ndarray) -> np.ndarray:
     """A 28x28 picture, slightly blurred: the same digit in another pen still matches."""
     return cv2.GaussianBlur(np.asarray(image, np.float32), (5, 5), 1.0)
+
+
+def judged(digit: torch.Tensor | ImageError, source: np.ndarray) -> float:
+    """match() of what was read with its source digit; -1 when no digit was found (a miss, like a wrong digit)."""
+    return -1.0 if isinstance(digit, ImageError) else match(digit.numpy(), source)
 
 
 def match(digit: np.ndarray, source: np.ndarray) -> float:
