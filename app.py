@@ -1,7 +1,9 @@
 """Explore a Variational Autoencoder's latent space in the browser: `python app.py`.
 
 Layout and event wiring only: every computation lives in vae/ (vae.explore) and is tested there.
-Models are the *.safetensors files in weights/ (or $VAE_WEIGHTS_DIR), loaded once at start-up.
+`create_demo(weights_dir)` builds the page for the *.safetensors files in a folder (by default
+weights/, or $VAE_WEIGHTS_DIR), loaded once; `demo` is that page for `gradio app.py` and Spaces.
+Each view is one function that makes its components and wires their events.
 """
 
 import ctypes
@@ -11,11 +13,8 @@ import json
 import os
 import random
 import sys
-import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +25,13 @@ from PIL import Image
 
 from vae import explore
 from vae.digitize import describe, find_digit, load_digit, to_mnist
+from vae.loaded import LoadedModel, default_model, load_models
+from vae.outputs import OutputFiles
 from vae.render import boxed_thumbnail, gif_bytes, grid_image, to_image
 from vae.uploads import ImageError, open_image
 from vae.webpage import page_spec
 
 HERE = Path(__file__).parent
-WEIGHTS = Path(os.environ.get("VAE_WEIGHTS_DIR", HERE / "weights"))
 # One-click inputs per dataset: real test images, shipped as small PNGs.
 EXAMPLES = {"mnist": sorted(str(p) for p in (HERE / "examples").glob("*.png")),
             "fashion-mnist": sorted(str(p) for p in (HERE / "examples" / "fashion-mnist").glob("*.png"))}
@@ -70,10 +70,10 @@ PAD_CSS = (".vae-pad-label { margin: 0 0 6px; font-size: var(--block-label-text-
            " font: inherit; color: var(--body-text-color); border: 1px solid var(--border-color-primary);"
            " background: var(--button-secondary-background-fill); }")
 
-torch.set_num_threads(1)  # one decode is microseconds of math; thread hand-offs would cost more than they save
-MODELS, LOAD_PROBLEMS = explore.load_models(WEIGHTS)
-MAX_DIMS = max((m.latent_dim for m in MODELS.values()), default=0)
-gr.set_static_paths([STATIC, WEIGHTS])  # the page's scripts, and the weights its decoder reads
+# Slider events skip the browser's queue and, from API clients, run without a concurrency limit:
+# a decode is too cheap to wait in line. Work on uploaded images shares two workers, one per core of a small Space.
+FAST = {"show_progress": "hidden", "trigger_mode": "always_last", "queue": False, "concurrency_limit": None}
+IMAGES = {"concurrency_id": "images", "concurrency_limit": 2}
 
 
 def static_url(path: Path) -> str:
@@ -81,10 +81,11 @@ def static_url(path: Path) -> str:
     return f"gradio_api/file={path.resolve()}"
 
 
-def page_head() -> str:
+def page_head(models: dict[str, LoadedModel], weights_dir: Path) -> str:
     """<head> tags: each model's decoder spec for the page, then the page's scripts."""
-    specs = {name: page_spec(lm, WEIGHTS / f"{name}.safetensors", static_url(WEIGHTS / f"{name}.safetensors"))
-             for name, lm in MODELS.items()}
+    specs = {name: page_spec(loaded, weights_dir / f"{name}.safetensors",
+                             static_url(weights_dir / f"{name}.safetensors"))
+             for name, loaded in models.items()}
     scripts = "".join(f'<script src="{static_url(STATIC / name)}"></script>' for name in PAGE_SCRIPTS)
     data = json.dumps(specs).replace("</", "<\\/")  # no "</script>" inside the script
     return f"<script>window.VAE_MODELS = {data};</script>{scripts}"
@@ -96,47 +97,13 @@ def digit_canvas(status: str = "") -> str:
             f'<p class="vae-status" aria-live="polite">{status}</p>')
 
 
-def pick(name: str) -> explore.LoadedModel:
-    """The loaded model called `name`, or a clear error."""
-    if name not in MODELS:
-        raise gr.Error(f"Unknown model {name!r}; choose one of {', '.join(MODELS)}.")
-    return MODELS[name]
-
-
-@dataclass
-class OutputFiles:
-    """Output files under unique names in a folder of this process's; files older than max_age are swept.
-
-    Handlers return files, not PIL images, because Gradio copies a file into its cache
-    atomically, while it rewrites a PIL image's cache file in place: two sessions making the
-    same picture at once (everyone's first "Reset to origin") could serve each other half a file.
-    """
-
-    folder: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="vae-demo-out-")))
-    max_age: float = 600.0  # Gradio serves its own cached copy, so ours can go soon
-    last_sweep: float = field(default_factory=time.time)
-
-    def save(self, data: bytes, suffix: str) -> str:
-        """Write `data` to a new file and return its path."""
-        now = time.time()
-        if now - self.last_sweep > self.max_age:
-            self.last_sweep = now
-            for old in self.folder.iterdir():
-                if now - old.stat().st_mtime > self.max_age:
-                    old.unlink(missing_ok=True)
-        fd, path = tempfile.mkstemp(suffix=suffix, dir=self.folder)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        return path
-
-
 OUTPUTS = OutputFiles()
 
 
 def png(image: Image.Image) -> str:
     """An image as a PNG output file."""
     buf = io.BytesIO()
-    image.save(buf, format="PNG", compress_level=1)  # half the encode time of the default; files stay ~2 KB
+    image.save(buf, format="PNG", compress_level=1)  # fast: the files are small at any level
     return OUTPUTS.save(buf.getvalue(), ".png")
 
 
@@ -145,7 +112,7 @@ def big(probs: torch.Tensor) -> str:
     return png(to_image(probs, SCALE))
 
 
-def read_digit(lm: explore.LoadedModel, upload: str | None, sketch: dict | None) -> torch.Tensor:
+def read_digit(loaded: LoadedModel, upload: str | None, sketch: dict | None) -> torch.Tensor:
     """The 28x28 input: the upload if there is one, else the drawing.
 
     The page sends only the one on view (static/draw.js), so a drawing made while an older
@@ -154,160 +121,109 @@ def read_digit(lm: explore.LoadedModel, upload: str | None, sketch: dict | None)
     composite = (sketch or {}).get("composite")
     try:
         if upload:
-            return load_digit(upload, lm.frame)
+            return load_digit(upload, loaded.box_side)
         if composite is None:
             raise ImageError("No image yet: upload one, draw one, or click an example.")
-        return to_mnist(composite, lm.frame)
+        return to_mnist(composite, loaded.box_side)
     except ImageError as e:
         raise gr.Error(str(e)) from None
 
 
-def digit_label(lm: explore.LoadedModel, x: torch.Tensor) -> int | None:
+def digit_label(loaded: LoadedModel, x: torch.Tensor) -> int | None:
     """For a conditional model, the class it reads the image as."""
-    return explore.infer_label(lm, x) if lm.conditional else None
+    return explore.infer_label(loaded, x) if loaded.conditional else None
 
 
-# ---- handlers: each does one thing, by calling vae.explore ----
+class Explorer:
+    """The loaded models, and the handlers that need nothing but them: each does one thing, by calling vae.explore."""
 
-def on_slide(name: str, label: int, *values: float) -> str:
-    """Decode the slider position (the hot path: one decode, nothing else)."""
-    return big(explore.decode_sliders(pick(name), list(values), label))
+    def __init__(self, models: dict[str, LoadedModel]) -> None:
+        self.models = models
+        self.max_dims = max((m.latent_dim for m in models.values()), default=0)
+        self._maps: dict[str, tuple[Image.Image, pd.DataFrame]] = {}
 
+    def pick(self, name: str) -> LoadedModel:
+        """The loaded model called `name`, or a clear error."""
+        if name not in self.models:
+            raise gr.Error(f"Unknown model {name!r}; choose one of {', '.join(self.models)}.")
+        return self.models[name]
 
-def slider_values(lm: explore.LoadedModel, z: torch.Tensor) -> list[float]:
-    """Values for all MAX_DIMS sliders from a latent code."""
-    values = explore.sliders_from_code(z, lm.ranking)
-    return values + [0.0] * (MAX_DIMS - len(values))
+    def read(self, name: str, upload: str | None, sketch: dict | None) -> tuple[LoadedModel, torch.Tensor]:
+        """The model called `name`, and the digit input (upload, else drawing) read for it."""
+        loaded = self.pick(name)
+        return loaded, read_digit(loaded, upload, sketch)
 
+    def slider_values(self, loaded: LoadedModel, z: torch.Tensor) -> list[float]:
+        """Values for all max_dims sliders from a latent code."""
+        return explore.slider_values(z, loaded.ranking, self.max_dims)
 
-def on_origin(name: str, label: int) -> list:
-    """Sliders to the origin, and its decoding."""
-    values = [0.0] * MAX_DIMS
-    return [on_slide(name, label, *values), *values]
+    def on_slide(self, name: str, label: int, *values: float) -> str:
+        """Decode the slider position (the hot path: one decode, nothing else)."""
+        return big(explore.decode_sliders(self.pick(name), list(values), label))
 
+    def on_map_point(self, name: str, label: int, z1: float, z2: float) -> str:
+        """Decode one point of a 2-D latent space (latent dims 0 and 1, whatever their slider order)."""
+        loaded, point = self.pick(name), {0: z1, 1: z2}
+        return big(explore.decode_sliders(loaded, [point.get(d, 0.0) for d in loaded.ranking], label))
 
-def on_random_point(name: str, label: int, seed: float | None) -> list:
-    """Sliders to a random point of the prior (seed 0 or empty: a new one each time), and its decoding."""
-    lm = pick(name)
-    values = slider_values(lm, explore.prior_sample(1, lm.latent_dim, seed=int(seed) if seed else None))
-    return [on_slide(name, label, *values), *values]
+    def on_samples(self, name: str, label: int, n: float, temperature: float, seed: float) -> str:
+        """A grid of prior samples."""
+        probs = explore.random_samples(self.pick(name), int(n), float(temperature), int(seed), label)
+        return png(grid_image(probs, nrow=min(int(n), 8), scale=3))
 
+    def on_locate(self, name: str, upload: str | None, sketch: dict | None = None) -> tuple[str | None, str]:
+        """The picture (upload, else drawing) as a thumbnail with the digit's box drawn on it, and what was found."""
+        composite = (sketch or {}).get("composite")
+        if not upload and composite is None:
+            return None, ""
+        try:
+            picture = open_image(upload) if upload else Image.fromarray(composite)
+        except ImageError as e:
+            return None, f"**{e}**"
+        try:
+            reading = find_digit(picture, self.pick(name).box_side)
+        except ImageError as e:  # no digit: show the picture, unboxed, with the reason
+            return png(boxed_thumbnail(picture, None)), f"**{e}**"
+        return png(boxed_thumbnail(picture, reading.box)), describe(reading)
 
-def on_encode(name: str, upload: str | None, sketch: dict | None) -> list:
-    """Sliders to the code of an image, so the user can edit a real digit."""
-    lm = pick(name)
-    x = read_digit(lm, upload, sketch)
-    label = digit_label(lm, x)
-    values = slider_values(lm, explore.encode(lm, x, label))
-    return [on_slide(name, label or 0, *values), gr.update(value=label or 0), *values]
+    def latent_map(self, name: str) -> tuple[Image.Image, pd.DataFrame]:
+        """The 2-D model's decoded manifold and test-code table, computed once per model."""
+        if name not in self._maps:
+            loaded = self.pick(name)
+            manifold = grid_image(explore.manifold(loaded, 20, 0), nrow=20)
+            self._maps[name] = manifold, pd.DataFrame(explore.code_map(loaded))
+        return self._maps[name]
 
-
-def on_samples(name: str, label: int, n: float, temperature: float, seed: float) -> str:
-    """A grid of prior samples."""
-    probs = explore.random_samples(pick(name), int(n), float(temperature), int(seed), label)
-    return png(grid_image(probs, nrow=min(int(n), 8), scale=3))
-
-
-def on_reconstruct(name: str, upload: str | None, sketch: dict | None) -> list:
-    """What the model sees, its reconstruction, posterior samples, and how typical the image is."""
-    lm = pick(name)
-    x = read_digit(lm, upload, sketch)
-    out = explore.reconstruct(lm, x, digit_label(lm, x))
-    text = explore.describe_score(out["nelbo"], out["percentile"], lm.metadata["dataset"])
-    return [big(x), big(out["reconstruction"]), png(grid_image(out["samples"], nrow=4, scale=3)), text]
-
-
-def on_locate(name: str, upload: str | None, sketch: dict | None = None) -> tuple[str | None, str]:
-    """The picture (upload, else drawing) as a thumbnail with the digit's box drawn on it, and what was found."""
-    composite = (sketch or {}).get("composite")
-    if not upload and composite is None:
-        return None, ""
-    try:
-        picture = open_image(upload) if upload else Image.fromarray(composite)
-    except ImageError as e:
-        return None, f"**{e}**"
-    try:
-        reading = find_digit(picture, pick(name).frame)
-    except ImageError as e:  # no digit: show the picture, unboxed, with the reason
-        return png(boxed_thumbnail(picture, None)), f"**{e}**"
-    return png(boxed_thumbnail(picture, reading.box)), describe(reading)
-
-
-def on_interpolate(name: str, up_a: str | None, sk_a: dict | None, up_b: str | None, sk_b: dict | None,
-                   steps: float, method: str) -> list:
-    """A strip and an animated GIF from one image to the other."""
-    lm = pick(name)
-    xa, xb = read_digit(lm, up_a, sk_a), read_digit(lm, up_b, sk_b)
-    frames = explore.interpolation(lm, xa, xb, int(steps), method, (digit_label(lm, xa), digit_label(lm, xb)))
-    gif = OUTPUTS.save(gif_bytes(frames, scale=SCALE), ".gif")
-    return [png(grid_image(frames, nrow=int(steps), scale=3)), gif]
+    def on_random_example(self, name: str) -> str:
+        """A random test image of the chosen model's dataset, as an upload."""
+        return random.choice(EXAMPLES[self.pick(name).dataset])
 
 
-def on_interp_path(name: str, up_a: str | None, sk_a: dict | None, up_b: str | None, sk_b: dict | None,
-                   method: str) -> dict:
-    """A dense path of codes (and labels) between the two images, which the page's scrubber decodes."""
-    lm = pick(name)
-    xa, xb = read_digit(lm, up_a, sk_a), read_digit(lm, up_b, sk_b)
-    z, y = explore.interpolation_path(lm, xa, xb, SCRUB_STEPS, method, (digit_label(lm, xa), digit_label(lm, xb)))
-    return {"codes": z.tolist(), "labels": None if y is None else y.tolist()}
+@dataclass
+class Page:
+    """What every view shares: the models, the model and class pickers, and what a model switch updates.
 
+    A view adds `(components, update)` to `on_model`, where `update(loaded)` gives each component's update;
+    `create_demo` wires them all to the model picker at once.
+    """
 
-def on_map_point(name: str, label: int, z1: float, z2: float) -> str:
-    """Decode one point of a 2-D latent space (latent dims 0 and 1, whatever their slider order)."""
-    point = {0: z1, 1: z2}
-    return on_slide(name, label, *[point.get(d, 0.0) for d in pick(name).ranking])
+    explorer: Explorer
+    model: gr.Dropdown
+    label: gr.Dropdown
+    on_model: list[tuple[list, Callable[[LoadedModel], dict]]] = field(default_factory=list)
+    digits: list["DigitInput"] = field(default_factory=list)
+    sliders: list[gr.Slider] = field(default_factory=list)
+    decoded: gr.Image | None = None  # the server's decoding of the sliders
 
+    def set_sliders(self, loaded: LoadedModel, label: int | None, values: list[float]) -> dict:
+        """The sliders set to `values`, and the server's decoding of them."""
+        decoded = big(explore.decode_sliders(loaded, values, label))
+        return {self.decoded: decoded, **dict(zip(self.sliders, values, strict=True))}
 
-def on_every_label(name: str, upload: str | None, sketch: dict | None) -> list:
-    """Same style, every class: one row of decodings."""
-    lm = pick(name)
-    if not lm.conditional:
-        raise gr.Error("Pick a conditional model (its name starts with 'c') for this view.")
-    row, label = explore.every_label(lm, read_digit(lm, upload, sketch))
-    text = f"Read as **{lm.class_names[label]}**; decoded as every class:"
-    return [png(grid_image(row, nrow=len(row), scale=3)), text]
-
-
-@cache
-def latent_map(name: str) -> tuple[Image.Image, pd.DataFrame]:
-    """The 2-D model's decoded manifold and test-code table, computed once per model."""
-    lm = pick(name)
-    return grid_image(explore.manifold(lm, 20, 0), nrow=20), pd.DataFrame(explore.code_map(lm))
-
-
-def on_model(name: str) -> list:
-    """Show the controls that fit the chosen model, and its origin."""
-    lm = pick(name)
-    names = lm.class_names
-    kl = lm.metadata["metrics"]["kl_per_dim"]
-    sliders = [gr.update(visible=i < lm.latent_dim, value=0.0,
-                         label=f"z{lm.ranking[i]}" if i < lm.latent_dim else "",
-                         info=f"KL {kl[lm.ranking[i]]:.2f} nats" if i < lm.latent_dim else None)
-               for i in range(MAX_DIMS)]
-    is_2d = lm.latent_dim == 2 and "test_mu" in lm.extras
-    return [
-        lm.describe(),
-        gr.update(choices=list(zip(names, range(len(names)), strict=True)), value=0, visible=lm.conditional),
-        big(explore.decode_sliders(lm, [], 0)),
-        gr.update(visible=lm.latent_dim > TOP_SLIDERS),
-        gr.update(visible=is_2d),
-        png(latent_map(name)[0]) if is_2d else None,
-        latent_map(name)[1] if is_2d else None,
-        gr.update(visible=lm.conditional),
-        *sliders,
-    ]
-
-
-def on_examples(name: str, count: int) -> list:
-    """The example images of the chosen model's dataset, for each of the `count` example lists."""
-    return [gr.Dataset(samples=[[p] for p in EXAMPLES.get(pick(name).metadata["dataset"], [])])] * count
-
-
-# ---- layout ----
-
-def on_random_example(name: str) -> str:
-    """A random test image of the chosen model's dataset, as an upload."""
-    return random.choice(EXAMPLES[pick(name).metadata["dataset"]])
+    def show(self) -> dict:
+        """The `.then` of an event that set model, class or sliders: the page decodes what they now say."""
+        return {"fn": None, "inputs": [self.model, self.label, *self.sliders],
+                "js": "(m, l, ...v) => { window.vaePage?.show(m, l, v); }"}
 
 
 @dataclass
@@ -319,8 +235,13 @@ class DigitInput:
     pad: str  # the id static/draw.js knows its drawing pad by
     examples: gr.Dataset
 
+    @property
+    def components(self) -> list[gr.components.Component]:
+        """The handler inputs this digit input fills: the upload and the drawing."""
+        return [self.upload, self.sketch]
 
-def digit_input(label: str, model: gr.Dropdown, pad: str) -> DigitInput:
+
+def digit_input(page: Page, label: str, pad: str) -> DigitInput:
     """Upload tab (with examples and a random-example button) and Draw tab; the buttons read the tab on view.
 
     Uploads arrive as plain files (gr.File, not gr.Image) so that vae.uploads, not
@@ -334,20 +255,21 @@ def digit_input(label: str, model: gr.Dropdown, pad: str) -> DigitInput:
             upload = gr.File(label=label, type="filepath", file_types=["image"], height=140)
             examples = gr.Examples(EXAMPLES["mnist"], inputs=upload, label="Examples from the test set",
                                    examples_per_page=20)
-            gr.Button("Random example", size="sm").click(on_random_example, model, upload, queue=False,
-                                                         api_visibility="private")
+            gr.Button("Random example", size="sm").click(page.explorer.on_random_example, page.model, upload,
+                                                         queue=False, api_visibility="private")
         with gr.Tab("Draw"):
             gr.HTML(f'<p class="vae-pad-label">{label}</p>'
                     f'<div class="vae-pad" data-pad="{pad}" data-label="{label}"></div>',
                     js_on_load="window.vaeDraw?.mount(element);", css_template=PAD_CSS)
             sketch = gr.Sketchpad(label=label, type="numpy", visible=False)
-    return DigitInput(upload, sketch, pad, examples.dataset)
+    digit = DigitInput(upload, sketch, pad, examples.dataset)
+    page.digits.append(digit)
+    return digit
 
 
 def drawings_js(inputs: list, *digits: DigitInput) -> str:
     """The js of an event on `inputs` that puts in each digit input's drawing or upload, whichever is on view."""
-    slots = [[d.pad, next(i for i, c in enumerate(inputs) if c is d.upload),
-              next(i for i, c in enumerate(inputs) if c is d.sketch)] for d in digits]
+    slots = [[d.pad, inputs.index(d.upload), inputs.index(d.sketch)] for d in digits]
     return f"(...values) => window.vaeDraw ? window.vaeDraw.inputs(values, {json.dumps(slots)}) : values"
 
 
@@ -377,179 +299,329 @@ def gently(handler: Callable[..., Any], warn: bool = True) -> Callable[..., Any]
     return run
 
 
-def build() -> gr.Blocks:
-    """The whole page."""
+# ---- the views: each makes its components and wires their events ----
+
+def model_picker(page: Page, info: gr.Markdown) -> None:
+    """What a model switch does to the picker row: the model's info line, and its class picker."""
+    def update(loaded: LoadedModel) -> dict:
+        names = loaded.class_names
+        return {info: loaded.describe(),
+                page.label: gr.update(choices=list(zip(names, range(len(names)), strict=True)), value=0,
+                                      visible=loaded.conditional)}
+    page.on_model.append(([info, page.label], update))
+
+
+def slider(i: int) -> gr.Slider:
+    """The slider of the i-th most informative latent dimension."""
+    return gr.Slider(-explore.SLIDER_RANGE, explore.SLIDER_RANGE, value=0, step=0.05, label=f"z{i}", elem_id=f"z-{i}")
+
+
+def sliders_view(page: Page) -> None:
+    """One slider per latent dimension; the page decodes each move itself, the server on request."""
+    explorer, n = page.explorer, page.explorer.max_dims
+    with gr.Tab("Latent sliders"):
+        with gr.Row():
+            with gr.Column(scale=1, elem_id="decoded-col"):
+                gr.HTML(digit_canvas(), elem_id="decoded", label="Decoded", show_label=True, container=True,
+                        css_template=DIGIT_CSS)
+                # The server's decoding, for API clients and for a page that cannot decode itself.
+                decoded_server = gr.Image(label="Decoded", elem_id="decoded-server", format="png",
+                                          interactive=False, visible="hidden")
+                server_decode = gr.Button("Decode on the server", elem_id="server-decode", visible="hidden")
+                with gr.Row():
+                    origin_btn = gr.Button("Reset to origin")
+                    random_btn = gr.Button("Random point")
+                seed = gr.Number(0, label="Seed (0: a new point each time)", precision=0)
+            with gr.Column(scale=1):
+                sliders = [slider(i) for i in range(min(TOP_SLIDERS, n))]
+                with gr.Accordion("More dimensions", open=False) as more:
+                    sliders += [slider(i) for i in range(TOP_SLIDERS, n)]
+        page.sliders, page.decoded = sliders, decoded_server
+        start_from_digit_view(page)
+
+    def on_origin(name: str, label: int) -> dict:
+        """Sliders to the origin, and its decoding."""
+        return page.set_sliders(explorer.pick(name), label, [0.0] * n)
+
+    def on_random_point(name: str, label: int, seed: float | None) -> dict:
+        """Sliders to a random point of the prior (seed 0 or empty: a new one each time), and its decoding."""
+        loaded = explorer.pick(name)
+        z = explore.prior_sample(1, loaded.latent_dim, seed=int(seed) if seed else None)
+        return page.set_sliders(loaded, label, explorer.slider_values(loaded, z))
+
+    def on_model(loaded: LoadedModel) -> dict:
+        """Sliders labelled for the model's dimensions, most informative first, at its origin."""
+        kl, d = loaded.metadata.metrics.kl_per_dim, loaded.latent_dim
+        return {decoded_server: big(explore.decode_sliders(loaded, [], 0)), more: gr.update(visible=d > TOP_SLIDERS),
+                **{s: gr.update(visible=i < d, value=0.0, label=f"z{loaded.ranking[i]}" if i < d else "",
+                                info=f"KL {kl[loaded.ranking[i]]:.2f} nats" if i < d else None)
+                   for i, s in enumerate(sliders)}}
+
+    page.on_model.append(([decoded_server, more, *sliders], on_model))
+    inputs = [page.model, page.label, *sliders]
+    # Slider drags decode in the page (static/page.js); it clicks this hidden button only when it cannot.
+    server_decode.click(explorer.on_slide, inputs, decoded_server, api_name="decode", **FAST)
+    page.label.change(explorer.on_slide, inputs, decoded_server, api_name="decode_label", **FAST).then(**page.show())
+    to_sliders = [decoded_server, *sliders]
+    origin_btn.click(on_origin, [page.model, page.label], to_sliders, api_name="origin").then(**page.show())
+    random_btn.click(on_random_point, [page.model, page.label, seed], to_sliders,
+                     api_name="random_point").then(**page.show())
+
+
+def start_from_digit_view(page: Page) -> None:
+    """Under the sliders: set them to the code of a real digit (an example, an upload or a drawing), to edit it."""
+    with gr.Accordion("Start from a digit", open=False, elem_id="start-from-digit"):
+        digit = digit_input(page, "Digit to edit", "encode")
+        encode_btn = gr.Button("Set the sliders to this digit's code", variant="primary")
+
+    def on_encode(name: str, upload: str | None, sketch: dict | None) -> dict:
+        """Sliders to the code of an image, so the user can edit a real digit."""
+        loaded, x = page.explorer.read(name, upload, sketch)
+        label = digit_label(loaded, x)
+        values = page.explorer.slider_values(loaded, explore.encode(loaded, x, label))
+        return {**page.set_sliders(loaded, label or 0, values), page.label: gr.update(value=label or 0)}
+
+    inputs = [page.model, *digit.components]
+    encode_btn.click(gently(on_encode), inputs, [page.decoded, page.label, *page.sliders], api_name="encode",
+                     js=drawings_js(inputs, digit), **IMAGES).then(**page.show())
+
+
+def samples_view(page: Page) -> None:
+    """A grid of samples from the prior, at a temperature."""
+    with gr.Tab("Random samples"):
+        with gr.Row():
+            n = gr.Slider(1, 64, value=32, step=1, label="Samples")
+            temperature = gr.Slider(0.1, 2.0, value=1.0, step=0.05, label="Temperature")
+            seed = gr.Number(0, label="Seed", precision=0)
+        sample_btn = gr.Button("Sample", variant="primary")
+        samples = gr.Image(label="Samples from the prior", elem_id="samples", format="png", interactive=False,
+                           buttons=["download", "fullscreen"])
+    sample_btn.click(page.explorer.on_samples, [page.model, page.label, n, temperature, seed], samples,
+                     api_name="samples")
+
+
+def reconstruct_view(page: Page) -> None:
+    """Your digit: where it was found, what the model sees, its reconstruction, posterior samples, its score."""
+    with gr.Tab("Reconstruct", elem_id="tab-reconstruct"):
+        with gr.Row():
+            with gr.Column():
+                digit = digit_input(page, "Your digit", "reconstruct")
+                rec_btn = gr.Button("Reconstruct", variant="primary")
+            with gr.Column():
+                with gr.Row():
+                    # Fixed heights leave room above each image for its label, which would cover the top.
+                    where = gr.Image(label="Found here", elem_id="where", format="png", interactive=False,
+                                     height=240, buttons=["fullscreen"])
+                    seen = gr.Image(label="The model sees", elem_id="seen", format="png", interactive=False, height=240)
+                    recon = gr.Image(label="Reconstruction", elem_id="recon", format="png", interactive=False,
+                                     height=240)
+                where_note = gr.Markdown(elem_id="where-note")
+                posterior = gr.Image(label="Samples from the posterior: the model's uncertainty", format="png",
+                                     interactive=False, height=260)
+                score = gr.Markdown(elem_id="score")
+
+    def on_reconstruct(name: str, upload: str | None, sketch: dict | None) -> dict:
+        """What the model sees, its reconstruction, posterior samples, and how typical the image is."""
+        loaded, x = page.explorer.read(name, upload, sketch)
+        out = explore.reconstruct(loaded, x, digit_label(loaded, x))
+        return {seen: big(x), recon: big(out["reconstruction"]),
+                posterior: png(grid_image(out["samples"], nrow=4, scale=3)),
+                score: explore.describe_score(out["nelbo"], out["percentile"], loaded.dataset)}
+
+    inputs = [page.model, *digit.components]
+    rec_btn.click(gently(on_reconstruct), inputs, [seen, recon, posterior, score], api_name="reconstruct",
+                  js=drawings_js(inputs, digit), **IMAGES)
+    rec_btn.click(page.explorer.on_locate, inputs, [where, where_note], api_name="locate",
+                  js=drawings_js(inputs, digit), **IMAGES)
+
+
+def interpolate_view(page: Page) -> None:
+    """A path through latent space between two digits: a strip, a GIF, and a scrubber the page decodes."""
+    with gr.Tab("Interpolate"):
+        with gr.Row():
+            with gr.Column(elem_id="interp-from"):
+                a = digit_input(page, "From", "from")
+            with gr.Column(elem_id="interp-to"):
+                b = digit_input(page, "To", "to")
+        with gr.Row():
+            steps = gr.Slider(2, 20, value=10, step=1, label="Steps")
+            method = gr.Radio(["linear", "spherical"], value="spherical", label="Path")
+        interp_btn = gr.Button("Interpolate", variant="primary")
+        strip = gr.Image(label="Path through latent space", format="png", interactive=False)
+        gr.HTML('<input type="range" min="0" max="100" value="50" step="1" disabled '
+                'aria-label="Scrub along the path">' + digit_canvas("Interpolate first, then scrub the path."),
+                elem_id="interp-scrub", label="Scrub along the path (decoded in your browser)", show_label=True,
+                container=True, css_template=DIGIT_CSS + " input[type=range] { width: 100%; }")
+        path = gr.JSON(visible="hidden")
+        gif = gr.Image(label="Animation (GIF)", elem_id="gif", type="filepath", interactive=False,
+                       buttons=["download", "fullscreen"])
+
+    def ends(name: str, up_a: str | None, sk_a: dict | None, up_b: str | None, sk_b: dict | None) -> tuple:
+        """The model, both images, and their labels."""
+        (loaded, xa), (_, xb) = page.explorer.read(name, up_a, sk_a), page.explorer.read(name, up_b, sk_b)
+        return loaded, xa, xb, (digit_label(loaded, xa), digit_label(loaded, xb))
+
+    def on_interpolate(name: str, up_a: str | None, sk_a: dict | None, up_b: str | None, sk_b: dict | None,
+                       steps: float, method: str) -> dict:
+        """A strip and an animated GIF from one image to the other."""
+        loaded, xa, xb, labels = ends(name, up_a, sk_a, up_b, sk_b)
+        frames = explore.interpolation(loaded, xa, xb, int(steps), method, labels)
+        return {strip: png(grid_image(frames, nrow=int(steps), scale=3)),
+                gif: OUTPUTS.save(gif_bytes(frames, scale=SCALE), ".gif")}
+
+    def on_interp_path(name: str, up_a: str | None, sk_a: dict | None, up_b: str | None, sk_b: dict | None,
+                       method: str) -> dict:
+        """A dense path of codes (and labels) between the two images, which the page's scrubber decodes."""
+        loaded, xa, xb, labels = ends(name, up_a, sk_a, up_b, sk_b)
+        z, y = explore.interpolation_path(loaded, xa, xb, SCRUB_STEPS, method, labels)
+        return {"codes": z.tolist(), "labels": None if y is None else y.tolist()}
+
+    inputs = [page.model, *a.components, *b.components]
+    # The scrubber's path is a second call on the same inputs; a refused input was already said once.
+    interp_btn.click(gently(on_interpolate), [*inputs, steps, method], [strip, gif], api_name="interpolate",
+                     js=drawings_js([*inputs, steps, method], a, b), **IMAGES).then(
+                         gently(on_interp_path, warn=False), [*inputs, method], path,
+                         api_name="interpolation_path", api_visibility="private",
+                         js=drawings_js([*inputs, method], a, b), **IMAGES).then(
+                         None, path, js="p => { window.vaePage?.setPath(p); }")
+
+
+def map_view(page: Page) -> None:
+    """The 2-D model's whole latent space: its decoded manifold, and the test codes to point at."""
+    with gr.Tab("Latent map", visible=False, elem_id="tab-map") as tab:
+        gr.Markdown("The 2-D model's whole latent space: decodings on a grid of Gaussian quantiles, and where "
+                    "the test digits land. Move the pointer over the map (or touch it), or the z1/z2 sliders, "
+                    "to decode that point.")
+        with gr.Row():
+            manifold = gr.Image(label="Decoded manifold", elem_id="manifold", format="png", interactive=False,
+                                height=680)  # room above the 602 px grid for the label
+            with gr.Column():
+                gr.HTML('<canvas class="vae-map" width="480" height="480"></canvas><p class="vae-where"></p>'
+                        + digit_canvas(), elem_id="map-view", label="Test set codes, and the decoded point",
+                        show_label=True, container=True, css_template=DIGIT_CSS + MAP_CSS)
+                with gr.Row():
+                    z1 = gr.Slider(-4, 4, value=0, step=0.05, label="z1", elem_id="map-z1")
+                    z2 = gr.Slider(-4, 4, value=0, step=0.05, label="z2", elem_id="map-z2")
+                # The server's side, for API clients (/select_model's table, /decode_2d's picture).
+                scatter = gr.ScatterPlot(x="z1", y="z2", color="class", visible="hidden")
+                point = gr.Image(label="Decoded point", elem_id="point", format="png", interactive=False,
+                                 visible="hidden")
+                server_decode = gr.Button("Decode on the server", elem_id="server-decode-2d", visible="hidden")
+
+    def on_model(loaded: LoadedModel) -> dict:
+        """The tab, with the manifold and the test codes, for a 2-D model whose file holds its test codes."""
+        is_2d = loaded.latent_dim == 2 and "test_mu" in loaded.extras
+        if not is_2d:
+            return {tab: gr.update(visible=False), manifold: None, scatter: None}
+        picture, table = page.explorer.latent_map(loaded.name)
+        return {tab: gr.update(visible=True), manifold: png(picture), scatter: table}  # a new file: old ones are swept
+
+    page.on_model.append(([tab, manifold, scatter], on_model))
+    # The map and its z1/z2 sliders decode in the page; /decode_2d stays for API clients.
+    server_decode.click(page.explorer.on_map_point, [page.model, page.label, z1, z2], point, api_name="decode_2d",
+                        **FAST)
+
+
+def every_class_view(page: Page) -> None:
+    """A conditional model's decoding of your digit's style with every label."""
+    with gr.Tab("Every class", visible=False, elem_id="tab-every") as tab:
+        gr.Markdown("Conditional model: the code keeps the *style* of your digit, the label sets *which* digit.")
+        digit = digit_input(page, "Your digit", "every")
+        every_btn = gr.Button("Decode with every label", variant="primary")
+        text = gr.Markdown()
+        row = gr.Image(label="Same style, every class", elem_id="every-row", format="png", interactive=False)
+
+    def on_every_label(name: str, upload: str | None, sketch: dict | None) -> dict:
+        """Same style, every class: one row of decodings."""
+        loaded, x = page.explorer.read(name, upload, sketch)
+        if not loaded.conditional:
+            raise gr.Error("Pick a conditional model (its name starts with 'c') for this view.")
+        decoded, label = explore.every_label(loaded, x)
+        return {row: png(grid_image(decoded, nrow=len(decoded), scale=3)),
+                text: f"Read as **{loaded.class_names[label]}**; decoded as every class:"}
+
+    page.on_model.append(([tab], lambda loaded: {tab: gr.update(visible=loaded.conditional)}))
+    inputs = [page.model, *digit.components]
+    every_btn.click(gently(on_every_label), inputs, [row, text], api_name="every_label",
+                    js=drawings_js(inputs, digit), **IMAGES)
+
+
+def wire_model_switch(demo: gr.Blocks, page: Page) -> None:
+    """Choosing a model (and the page's first load) updates every view through its `on_model` entry.
+
+    The API returns the outputs in the order the views were added, with the sliders last, as it always has.
+    """
+    sliders = set(page.sliders)
+    outputs = [c for components, _ in page.on_model for c in components if c not in sliders] + page.sliders
+    updates = [update for _, update in page.on_model]
+
+    def on_model(name: str) -> dict:
+        """Show the controls that fit the chosen model, and its origin."""
+        loaded = page.explorer.pick(name)
+        return {c: u for update in updates for c, u in update(loaded).items()}
+
+    def on_examples(name: str) -> dict:
+        """The example images of the chosen model's dataset, in every digit input."""
+        samples = [[p] for p in EXAMPLES.get(page.explorer.pick(name).dataset, [])]
+        return {d.examples: gr.Dataset(samples=samples) for d in page.digits}
+
+    page.model.change(None, page.model, js="m => { window.vaePage?.loading(m); }")  # blank at once: never stale
+    page.model.change(on_model, page.model, outputs, api_name="select_model").then(**page.show())
+    demo.load(on_model, page.model, outputs, api_name="initial_state").then(**page.show())
+    page.model.change(on_examples, page.model, [d.examples for d in page.digits], api_name="examples",
+                      api_visibility="private", queue=False)
+
+
+def create_demo(weights_dir: str | Path | None = None) -> gr.Blocks:
+    """The whole page for the weights in `weights_dir` (default: $VAE_WEIGHTS_DIR, else weights/).
+
+    A view is one function called here; `demo.vae_head` holds the <head> tags to launch it with.
+    """
+    weights_dir = Path(weights_dir or os.environ.get("VAE_WEIGHTS_DIR", HERE / "weights"))
+    models, problems = load_models(weights_dir)
+    gr.set_static_paths([STATIC, weights_dir])  # the page's scripts, and the weights its decoder reads
     with gr.Blocks(title="VAE latent space explorer", delete_cache=(600, 3600)) as demo:
         gr.Markdown("# Feel a VAE's latent space\nVariational Autoencoders trained on MNIST (and Fashion-MNIST): "
                     "move through a latent space, sample it, and see how it reads your own handwriting.")
-        problems = "".join(f"\n\n- {p}" for p in LOAD_PROBLEMS)
-        if not MODELS:
-            # The problems first: each says how to fix its file (e.g. `git lfs pull`), which beats training anew.
-            gr.Markdown(f"**No trained weights found in `{WEIGHTS}`.**{problems}\n\nTrain the default models with "
-                        "`python train.py` (see README.md), then start the app again.")
-            return demo
-        if problems:  # e.g. a clone without Git LFS, where some weights files are only pointers
-            gr.Markdown("**Some weights files could not be loaded:**" + problems, elem_id="load-problems")
-        first = explore.default_model(MODELS)
-        with gr.Row():
-            model = gr.Dropdown(list(MODELS), value=first, label="Model", visible=len(MODELS) > 1, scale=2)
-            label = gr.Dropdown([("0", 0)], value=0, label="Class", visible=False, scale=1)
-        info = gr.Markdown()
-
-        with gr.Tab("Latent sliders"):
+        load_problems(weights_dir, models, problems)
+        if models:
+            first = default_model(models)
             with gr.Row():
-                with gr.Column(scale=1, elem_id="decoded-col"):
-                    gr.HTML(digit_canvas(), elem_id="decoded", label="Decoded", show_label=True, container=True,
-                            css_template=DIGIT_CSS)
-                    # The server's decoding, for API clients and for a page that cannot decode itself.
-                    decoded_server = gr.Image(label="Decoded", elem_id="decoded-server", format="png",
-                                              interactive=False, visible="hidden")
-                    server_decode = gr.Button("Decode on the server", elem_id="server-decode", visible="hidden")
-                    with gr.Row():
-                        origin_btn = gr.Button("Reset to origin")
-                        random_btn = gr.Button("Random point")
-                    seed = gr.Number(0, label="Seed (0: a new point each time)", precision=0)
-                with gr.Column(scale=1):
-                    sliders = [gr.Slider(-explore.SLIDER_RANGE, explore.SLIDER_RANGE, value=0, step=0.05,
-                                         label=f"z{i}", elem_id=f"z-{i}") for i in range(min(TOP_SLIDERS, MAX_DIMS))]
-                    with gr.Accordion("More dimensions", open=False) as more:
-                        sliders += [gr.Slider(-explore.SLIDER_RANGE, explore.SLIDER_RANGE, value=0, step=0.05,
-                                              label=f"z{i}", elem_id=f"z-{i}") for i in range(TOP_SLIDERS, MAX_DIMS)]
-            with gr.Accordion("Start from a digit", open=False, elem_id="start-from-digit"):
-                enc = digit_input("Digit to edit", model, "encode")
-                encode_btn = gr.Button("Set the sliders to this digit's code", variant="primary")
-
-        with gr.Tab("Random samples"):
-            with gr.Row():
-                n = gr.Slider(1, 64, value=32, step=1, label="Samples")
-                temperature = gr.Slider(0.1, 2.0, value=1.0, step=0.05, label="Temperature")
-                sample_seed = gr.Number(0, label="Seed", precision=0)
-            sample_btn = gr.Button("Sample", variant="primary")
-            samples = gr.Image(label="Samples from the prior", elem_id="samples", format="png", interactive=False,
-                               buttons=["download", "fullscreen"])
-
-        with gr.Tab("Reconstruct", elem_id="tab-reconstruct"):
-            with gr.Row():
-                with gr.Column():
-                    rec = digit_input("Your digit", model, "reconstruct")
-                    rec_btn = gr.Button("Reconstruct", variant="primary")
-                with gr.Column():
-                    with gr.Row():
-                        # Fixed heights leave room above each image for its label, which would cover the top.
-                        where = gr.Image(label="Found here", elem_id="where", format="png", interactive=False,
-                                         height=240, buttons=["fullscreen"])
-                        seen = gr.Image(label="The model sees", elem_id="seen", format="png",
-                                        interactive=False, height=240)
-                        recon = gr.Image(label="Reconstruction", elem_id="recon", format="png", interactive=False,
-                                         height=240)
-                    where_note = gr.Markdown(elem_id="where-note")
-                    posterior = gr.Image(label="Samples from the posterior: the model's uncertainty", format="png",
-                                         interactive=False, height=260)
-                    score = gr.Markdown(elem_id="score")
-
-        with gr.Tab("Interpolate"):
-            with gr.Row():
-                with gr.Column(elem_id="interp-from"):
-                    a = digit_input("From", model, "from")
-                with gr.Column(elem_id="interp-to"):
-                    b = digit_input("To", model, "to")
-            with gr.Row():
-                steps = gr.Slider(2, 20, value=10, step=1, label="Steps")
-                method = gr.Radio(["linear", "spherical"], value="spherical", label="Path")
-            interp_btn = gr.Button("Interpolate", variant="primary")
-            strip = gr.Image(label="Path through latent space", format="png", interactive=False)
-            gr.HTML('<input type="range" min="0" max="100" value="50" step="1" disabled '
-                    'aria-label="Scrub along the path">' + digit_canvas("Interpolate first, then scrub the path."),
-                    elem_id="interp-scrub",
-                    label="Scrub along the path (decoded in your browser)", show_label=True, container=True,
-                    css_template=DIGIT_CSS + " input[type=range] { width: 100%; }")
-            path = gr.JSON(visible="hidden")
-            gif = gr.Image(label="Animation (GIF)", elem_id="gif", type="filepath", interactive=False,
-                           buttons=["download", "fullscreen"])
-
-        with gr.Tab("Latent map", visible=False, elem_id="tab-map") as map_tab:
-            gr.Markdown("The 2-D model's whole latent space: decodings on a grid of Gaussian quantiles, and where "
-                        "the test digits land. Move the pointer over the map (or touch it), or the z1/z2 sliders, "
-                        "to decode that point.")
-            with gr.Row():
-                manifold = gr.Image(label="Decoded manifold", elem_id="manifold", format="png", interactive=False,
-                                    height=680)  # room above the 602 px grid for the label
-                with gr.Column():
-                    gr.HTML('<canvas class="vae-map" width="480" height="480"></canvas><p class="vae-where"></p>'
-                            + digit_canvas(), elem_id="map-view", label="Test set codes, and the decoded point",
-                            show_label=True, container=True, css_template=DIGIT_CSS + MAP_CSS)
-                    with gr.Row():
-                        z1 = gr.Slider(-4, 4, value=0, step=0.05, label="z1", elem_id="map-z1")
-                        z2 = gr.Slider(-4, 4, value=0, step=0.05, label="z2", elem_id="map-z2")
-                    # The server's side, for API clients (/select_model's table, /decode_2d's picture).
-                    scatter = gr.ScatterPlot(x="z1", y="z2", color="class", visible="hidden")
-                    point = gr.Image(label="Decoded point", elem_id="point", format="png", interactive=False,
-                                     visible="hidden")
-                    server_decode_2d = gr.Button("Decode on the server", elem_id="server-decode-2d", visible="hidden")
-
-        with gr.Tab("Every class", visible=False, elem_id="tab-every") as every_tab:
-            gr.Markdown("Conditional model: the code keeps the *style* of your digit, the label sets *which* digit.")
-            ev = digit_input("Your digit", model, "every")
-            every_btn = gr.Button("Decode with every label", variant="primary")
-            every_text = gr.Markdown()
-            every_row = gr.Image(label="Same style, every class", elem_id="every-row", format="png",
-                                 interactive=False)
-
-        # Slider events skip the browser's queue and, from API clients, run without a concurrency limit:
-        # a decode is too cheap to wait in line (32 API users: decode p95 1.8 s -> 0.7 s). Work on
-        # uploaded images shares two workers, one per core of a small Space.
-        fast = {"show_progress": "hidden", "trigger_mode": "always_last", "queue": False, "concurrency_limit": None}
-        images = {"concurrency_id": "images", "concurrency_limit": 2}
-        model_outputs = [info, label, decoded_server, more, map_tab, manifold, scatter, every_tab, *sliders]
-        # After the server sets model, class or sliders, the page decodes what they now say.
-        page_show = {"fn": None, "inputs": [model, label, *sliders],
-                     "js": "(m, l, ...v) => { window.vaePage?.show(m, l, v); }"}
-        model.change(None, model, js="m => { window.vaePage?.loading(m); }")  # blank at once: never a stale digit
-        model.change(on_model, model, model_outputs, api_name="select_model").then(**page_show)
-        demo.load(on_model, model, model_outputs, api_name="initial_state").then(**page_show)
-        example_sets = [d.examples for d in (enc, rec, a, b, ev)]
-        model.change(partial(on_examples, count=len(example_sets)), model, example_sets, api_name="examples",
-                     api_visibility="private", queue=False)
-        # Slider drags decode in the page (static/page.js); it clicks this hidden button only when it cannot.
-        server_decode.click(on_slide, [model, label, *sliders], decoded_server, api_name="decode", **fast)
-        label.change(on_slide, [model, label, *sliders], decoded_server, api_name="decode_label",
-                     **fast).then(**page_show)
-        origin_btn.click(on_origin, [model, label], [decoded_server, *sliders], api_name="origin").then(**page_show)
-        random_btn.click(on_random_point, [model, label, seed], [decoded_server, *sliders],
-                         api_name="random_point").then(**page_show)
-        inputs = [model, enc.upload, enc.sketch]
-        encode_btn.click(gently(on_encode), inputs, [decoded_server, label, *sliders], api_name="encode",
-                         js=drawings_js(inputs, enc), **images).then(**page_show)
-        sample_btn.click(on_samples, [model, label, n, temperature, sample_seed], samples, api_name="samples")
-        inputs = [model, rec.upload, rec.sketch]
-        rec_btn.click(gently(on_reconstruct), inputs, [seen, recon, posterior, score], api_name="reconstruct",
-                      js=drawings_js(inputs, rec), **images)
-        rec_btn.click(on_locate, inputs, [where, where_note], api_name="locate", js=drawings_js(inputs, rec),
-                      **images)
-        inputs = [model, a.upload, a.sketch, b.upload, b.sketch]
-        # The scrubber's path is a second call on the same inputs; a refused input was already said once.
-        interp_btn.click(gently(on_interpolate), [*inputs, steps, method], [strip, gif], api_name="interpolate",
-                         js=drawings_js([*inputs, steps, method], a, b), **images).then(
-                             gently(on_interp_path, warn=False), [*inputs, method], path,
-                             api_name="interpolation_path", api_visibility="private",
-                             js=drawings_js([*inputs, method], a, b), **images).then(
-                             None, path, js="p => { window.vaePage?.setPath(p); }")
-        # The map and its z1/z2 sliders decode in the page; /decode_2d stays for API clients.
-        server_decode_2d.click(on_map_point, [model, label, z1, z2], point, api_name="decode_2d", **fast)
-        inputs = [model, ev.upload, ev.sketch]
-        every_btn.click(gently(on_every_label), inputs, [every_row, every_text], api_name="every_label",
-                        js=drawings_js(inputs, ev), **images)
+                model = gr.Dropdown(list(models), value=first, label="Model", visible=len(models) > 1, scale=2)
+                label = gr.Dropdown([("0", 0)], value=0, label="Class", visible=False, scale=1)
+            page = Page(Explorer(models), model, label)
+            model_picker(page, gr.Markdown())
+            sliders_view(page)
+            samples_view(page)
+            reconstruct_view(page)
+            interpolate_view(page)
+            map_view(page)
+            every_class_view(page)
+            wire_model_switch(demo, page)
+    demo.vae_head = page_head(models, weights_dir)
     return demo
 
 
-demo = build()
+def load_problems(weights_dir: Path, models: dict[str, LoadedModel], problems: list[str]) -> None:
+    """What went wrong loading the weights, and with none loaded, how to get some."""
+    listed = "".join(f"\n\n- {p}" for p in problems)
+    if not models:
+        # The problems first: each says how to fix its file (e.g. `git lfs pull`), which beats training anew.
+        gr.Markdown(f"**No trained weights found in `{weights_dir}`.**{listed}\n\nTrain the default models with "
+                    "`python train.py` (see README.md), then start the app again.")
+    elif problems:  # e.g. a clone without Git LFS, where some weights files are only pointers
+        gr.Markdown("**Some weights files could not be loaded:**" + listed, elem_id="load-problems")
+
+
+torch.set_num_threads(1)  # one decode is microseconds of math; thread hand-offs would cost more than they save
+demo = create_demo()
+
 
 def keep_memory_flat() -> None:
     """Pin glibc's mmap threshold (M_MMAP_THRESHOLD, -3) at its 128 KiB default.
 
     glibc raises the threshold after a large block is freed; from then on every decoded upload
-    stays resident in some worker thread's arena. Measured over five rounds of the bad-input
-    suite: 831 -> 1068 MB without this, 831 -> 852 MB with it.
+    stays resident in some worker thread's arena (README, "Measured choices in the code").
     """
     if sys.platform.startswith("linux"):
         ctypes.CDLL(None).mallopt(-3, 128 * 1024)
@@ -560,4 +632,4 @@ if __name__ == "__main__":
     # Client-side rendering, explicitly: Gradio 6.31's default depends on GRADIO_SSR_MODE (off unless "true", on
     # Spaces too), which a host may set. The page works both ways (README, "Deploy"); server-side rendering
     # would add a Node process to a small Space, for a page that is all interactive images.
-    demo.launch(max_file_size=MAX_FILE_SIZE, css=CSS, head=page_head(), show_error=True, ssr_mode=False)
+    demo.launch(max_file_size=MAX_FILE_SIZE, css=CSS, head=demo.vae_head, show_error=True, ssr_mode=False)

@@ -17,6 +17,8 @@ import shlex
 import signal
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import safetensors
@@ -24,13 +26,25 @@ import torch
 import torch.distributed as dist
 import torchvision
 
-from vae.checkpoint import CheckpointError, load_tensors, save_model, save_tensors
+from vae.checkpoint import CheckpointError
 from vae.data import CLASS_NAMES, DatasetError, evaluation_inputs, load_split, to_float
 from vae.evaluate import elbo_terms, evaluate
 from vae.latent import decode_probs, prior_sample
+from vae.loaded import save_model
+from vae.metadata import Epoch, Metrics, ModelMetadata
 from vae.model import VAE, VAEConfig, count_parameters
 from vae.render import grid_image
-from vae.training import Replica, TrainConfig, TrainingDiverged, TrainState, fit, make_optimizer
+from vae.training import (
+    Replica,
+    Run,
+    TrainConfig,
+    TrainingDiverged,
+    TrainState,
+    fit,
+    load_resume,
+    make_optimizer,
+    save_resume,
+)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -52,7 +66,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     o.add_argument("--batch-size", type=int, default=128,
                    help="minibatch size, shared by all processes under torchrun (default: 128)")
     o.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default: 1e-3)")
-    o.add_argument("--lr-schedule", default="constant", choices=["constant", "cosine"], help="(default: constant)")
+    o.add_argument("--lr-schedule", default="constant", choices=["constant", "cosine", "onecycle"],
+                   help="cosine: down to lr/20; onecycle: up from 0 over a tenth of the run, then a cosine down "
+                        "to lr/100 (default: constant)")
+    o.add_argument("--mean-image-init", action="store_true",
+                   help="start the decoder's output bias at the mean training image (default: off)")
+    o.add_argument("--cpu-bf16", action="store_true",
+                   help="bfloat16 autocast on a CPU with bf16 instructions (AVX512-BF16, AMX); "
+                        "CUDA uses bf16 whenever it can (default: off)")
     o.add_argument("--beta", type=float, default=1.0, help="KL weight (default: 1)")
     o.add_argument("--warmup-epochs", type=float, default=0.0, help="linear KL warm-up, in epochs (default: 0)")
     o.add_argument("--free-bits", type=float, default=0.0, help="free nats per latent dimension (default: 0)")
@@ -100,17 +121,20 @@ def start_processes(requested: str | None) -> tuple[Replica, torch.device]:
     return Replica.current(), device
 
 
-def load_data(dataset: str, args: argparse.Namespace, replica: Replica) -> tuple[tuple, tuple]:
-    """Both splits of the dataset as tensors; under torchrun rank 0 first, so only it downloads."""
+def load_data(args: argparse.Namespace, job: Run, replica: Replica, device: torch.device) -> tuple[tuple, tuple]:
+    """Both splits on the device, training images as floats and test images as the model is measured on;
+    under torchrun rank 0 first, so only it downloads."""
     if replica.rank > 0:
         dist.barrier()
     try:
-        splits = [load_split(dataset, args.data_dir, train=t, download=not args.no_download) for t in (True, False)]
+        splits = [load_split(job.dataset, args.data_dir, train=t, download=not args.no_download) for t in (True, False)]
     except DatasetError as e:
         sys.exit(str(e))
     if replica.rank == 0 and replica.world > 1:
         dist.barrier()
-    return splits[0], splits[1]
+    (train_images, train_labels), (test_images, test_labels) = splits
+    return ((to_float(train_images, device), train_labels.to(device)),
+            (evaluation_inputs(test_images, job.train.binarize, device), test_labels.to(device)))
 
 
 def configs(args: argparse.Namespace) -> tuple[VAEConfig, TrainConfig]:
@@ -122,34 +146,9 @@ def configs(args: argparse.Namespace) -> tuple[VAEConfig, TrainConfig]:
     train_cfg = TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, lr_schedule=args.lr_schedule,
         binarize=args.binarize, beta=args.beta, warmup_epochs=args.warmup_epochs, free_bits=args.free_bits,
-        iw_samples=args.iw_samples or 1, seed=args.seed,
+        iw_samples=args.iw_samples or 1, seed=args.seed, mean_image_init=args.mean_image_init, cpu_bf16=args.cpu_bf16,
     )
     return model_cfg, train_cfg
-
-
-def save_resume(path: Path, model: VAE, opt: torch.optim.Optimizer, state: TrainState, run_meta: dict) -> None:
-    """Everything needed to continue: weights, Adam moments, position, history."""
-    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
-    opt_state = opt.state_dict()
-    for i, s in opt_state["state"].items():
-        tensors.update({f"optim.{i}.{k}": v for k, v in s.items()})
-    meta = {**run_meta, "state": vars(state), "param_groups": opt_state["param_groups"]}
-    save_tensors(path, tensors, meta)
-
-
-def load_resume(path: Path, device: torch.device) -> tuple[VAE, torch.optim.Optimizer, TrainState, dict]:
-    """Inverse of save_resume."""
-    tensors, meta = load_tensors(path)
-    model = VAE(VAEConfig.from_dict(meta["model"])).to(device)
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    opt = make_optimizer(model, TrainConfig(**meta["train"]))
-    opt_state: dict = {"state": {}, "param_groups": meta["param_groups"]}
-    for k, v in tensors.items():
-        if k.startswith("optim."):
-            _, i, key = k.split(".", 2)
-            opt_state["state"].setdefault(int(i), {})[key] = v if key == "step" else v.to(device)
-    opt.load_state_dict(opt_state)
-    return model, opt, TrainState(**meta["state"]), meta
 
 
 def write_pictures(model: VAE, x_test: torch.Tensor, y_test: torch.Tensor, run_dir: Path) -> None:
@@ -177,98 +176,93 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     replica, device = start_processes(args.device)
     try:
-        run(args, replica, device, "python train.py " + shlex.join(argv if argv is not None else sys.argv[1:]))
+        command = "python train.py " + shlex.join(argv if argv is not None else sys.argv[1:])
+        train_and_save(args, replica, device, command)
     finally:
         if replica.world > 1:
             dist.destroy_process_group()
 
 
-def run(args: argparse.Namespace, replica: Replica, device: torch.device, command: str) -> None:
-    """Train on this process's share; rank 0 alone prints, checkpoints, evaluates and writes the weights."""
-    lead = replica.rank == 0
-    say = print if lead else (lambda *_, **__: None)
+def start_or_resume(args: argparse.Namespace, path: Path, command: str, device: torch.device, say: Callable
+                    ) -> tuple[VAE, torch.optim.Optimizer, TrainState, Run]:
+    """A new run from the flags, or with --resume the saved one, continued by this command."""
     try:
         model_cfg, train_cfg = configs(args)
     except ValueError as e:
         sys.exit(f"invalid settings: {e}")
+    if not args.resume:
+        torch.manual_seed(train_cfg.seed)
+        model = VAE(model_cfg).to(device)
+        return model, make_optimizer(model, train_cfg), TrainState(), Run(model_cfg, train_cfg, args.dataset, command)
+    if not path.exists():
+        sys.exit(f"cannot resume: no saved run at {path}; start it without --resume")
+    try:
+        model, opt, state, run = load_resume(path, device)
+    except CheckpointError as e:
+        sys.exit(f"cannot resume: {e}")
+    changes = {"epochs": args.epochs, **({"iw_samples": args.iw_samples} if args.iw_samples else {})}
+    run.train = replace(run.train, **changes)
+    run.command += f"  # stopped after epoch {state.epoch}, then: {command}"
+    say(f"resuming {path.parent.name} at epoch {state.epoch + 1}, step {state.step_in_epoch}")
+    return model, opt, state, run
+
+
+def train_and_save(args: argparse.Namespace, replica: Replica, device: torch.device, command: str) -> None:
+    """Train on this process's share; rank 0 alone prints, checkpoints, evaluates and writes the weights."""
+    lead = replica.rank == 0
+    say = print if lead else (lambda *_, **__: None)
     name = args.name or f"{'c' if args.conditional else ''}{args.arch}-{args.latent_dim}d"
     run_dir = Path(args.run_dir) / name
     resume_path = run_dir / "resume.safetensors"
     say(f"device: {device}  ({torch.get_num_threads()} CPU threads)" if device.type == "cpu" else f"device: {device}")
+    model, opt, state, job = start_or_resume(args, resume_path, command, device, say)
     if replica.world > 1:
-        say(f"torchrun: {replica.world} processes, each {train_cfg.batch_size // replica.world} images of a batch")
-    if args.resume:
-        if not resume_path.exists():
-            sys.exit(f"cannot resume: no saved run at {resume_path}; start it without --resume")
-        try:
-            model, opt, state, run_meta = load_resume(resume_path, device)
-        except CheckpointError as e:
-            sys.exit(f"cannot resume: {e}")
-        changes = {"epochs": args.epochs, **({"iw_samples": args.iw_samples} if args.iw_samples else {})}
-        train_cfg = TrainConfig(**{**run_meta["train"], **changes})
-        run_meta["train"] = train_cfg.to_dict()
-        # Every invocation is kept, so the metadata says exactly how the weights came about.
-        run_meta["command"] += f"  # stopped after epoch {state.epoch}, then: {command}"
-        say(f"resuming {name} at epoch {state.epoch + 1}, step {state.step_in_epoch}")
-    else:
-        torch.manual_seed(train_cfg.seed)
-        model = VAE(model_cfg).to(device)
-        opt = make_optimizer(model, train_cfg)
-        state = TrainState()
-        run_meta = {"model": model_cfg.to_dict(), "train": train_cfg.to_dict(), "dataset": args.dataset,
-                    "train_seconds": 0.0, "command": command}
-
-    dataset = run_meta["dataset"]
-    (train_images, train_labels), (test_images, test_labels) = load_data(dataset, args, replica)
-    train = (to_float(train_images, device), train_labels.to(device))
-    test = (evaluation_inputs(test_images, train_cfg.binarize, device), test_labels.to(device))
-    say(f"{dataset}: {len(train[0])} train / {len(test[0])} test images; "
+        say(f"torchrun: {replica.world} processes, each {job.train.batch_size // replica.world} images of a batch")
+    train, test = load_data(args, job, replica, device)
+    say(f"{job.dataset}: {len(train[0])} train / {len(test[0])} test images; "
         f"model {model.config.arch}, latent {model.config.latent_dim}, {count_parameters(model):,} parameters")
-
     clock = [time.perf_counter()]
 
-    def add_elapsed() -> None:
-        """Accumulate wall time into the run, across resumes."""
+    def save(s: TrainState) -> None:
+        """Add the wall time since the last save to the run, and save it."""
         now = time.perf_counter()
-        run_meta["train_seconds"] += now - clock[0]
+        job.train_seconds += now - clock[0]
         clock[0] = now
+        save_resume(resume_path, model, opt, s, job)
 
     def on_epoch_end(s: TrainState) -> None:
-        add_elapsed()
-        save_resume(resume_path, model, opt, s, run_meta)  # before printing: a printed epoch is a saved one
+        save(s)  # before printing: a printed epoch is a saved one
         h = s.history[-1]
         print(f"epoch {h['epoch']:3d}  train loss {h['train_loss']:8.3f}  test -ELBO {h['test_nelbo']:8.3f} nats  "
-              f"({run_meta['train_seconds']:.0f} s)", flush=True)
+              f"({job.train_seconds:.0f} s)", flush=True)
 
     try:
-        fit(model, opt, train, test, train_cfg, state, on_epoch_end if lead else None,
+        fit(model, opt, train, test, job.train, state, on_epoch_end if lead else None,
             progress=lead and not args.no_progress)
     except KeyboardInterrupt:
-        add_elapsed()
         if lead:
-            save_resume(resume_path, model, opt, state, run_meta)
+            save(state)
         sys.exit(f"\ninterrupted: state saved to {resume_path}; continue with the same command plus --resume")
     except TrainingDiverged as e:
         sys.exit(f"training stopped: {e} ({resume_path})")
     if lead:
-        write_results(args, model, state, train_cfg, run_meta, test, device, name, run_dir)
+        write_results(args, model, state, job, test, device, run_dir)
 
 
-def write_results(args: argparse.Namespace, model: VAE, state: TrainState, train_cfg: TrainConfig, run_meta: dict,
-                  test: tuple[torch.Tensor, torch.Tensor], device: torch.device, name: str, run_dir: Path) -> None:
+def write_results(args: argparse.Namespace, model: VAE, state: TrainState, job: Run,
+                  test: tuple[torch.Tensor, torch.Tensor], device: torch.device, run_dir: Path) -> None:
     """Evaluate the trained model, write the weights with their metadata, and the pictures."""
-    dataset = run_meta["dataset"]
     print(f"evaluating: test -ELBO, NLL with k={args.eval_k}, KL per dimension ...", flush=True)
     metrics, nll = evaluate(model, test[0], test[1], k=args.eval_k, nll_images=args.nll_images)
-    metadata = {
-        "dataset": dataset, "class_names": CLASS_NAMES[dataset], "train": train_cfg.to_dict(),
-        "epochs": state.epoch, "seed": train_cfg.seed, "metrics": metrics, "history": state.history,
-        "parameters": count_parameters(model), "train_seconds": round(run_meta["train_seconds"], 1),
-        "device": str(device), "command": run_meta["command"],
-        "versions": {"python": platform.python_version(), "torch": torch.__version__,
-                     "torchvision": torchvision.__version__, "safetensors": safetensors.__version__},
-    }
-    out = Path(args.out_dir) / f"{name}.safetensors"
+    metadata = ModelMetadata(
+        dataset=job.dataset, class_names=CLASS_NAMES[job.dataset], train=job.train, epochs=state.epoch,
+        metrics=Metrics(**metrics), history=[Epoch(**h) for h in state.history], parameters=count_parameters(model),
+        train_seconds=round(job.train_seconds, 1), device=str(device), command=job.command,
+        versions={"python": platform.python_version(), "torch": torch.__version__,
+                  "torchvision": torchvision.__version__, "safetensors": safetensors.__version__},
+        config=model.config,
+    )
+    out = Path(args.out_dir) / f"{run_dir.name}.safetensors"
     save_model(out, model, metadata, {**final_extras(model, test[0], test[1]), "test_nll": nll})
     write_pictures(model, test[0], test[1], run_dir)
     print(json.dumps({k: v for k, v in metrics.items() if k != "kl_per_dim"}))

@@ -77,13 +77,16 @@ PARTS = """() => { const src = window.vaeStats.serverSrc;
 # ---- the benchmark ----
 
 def bench_handler(samples: int, seed: int = 0) -> list[float]:
-    """app.on_slide alone, in this process, with random slider values (after 20 warm-up calls)."""
+    """The slider handler (app.Explorer.on_slide) alone, in this process, with random slider values (after 20
+    warm-up calls)."""
     sys.path.insert(0, str(ROOT))
-    import app
+    from app import Explorer
+    from vae.loaded import default_model, load_models
 
-    name, rng = app.explore.default_model(app.MODELS), random.Random(seed)
-    calls = [[rng.uniform(-3, 3) for _ in range(app.MAX_DIMS)] for _ in range(samples + 20)]
-    ms = [timed(lambda v=values: app.on_slide(name, 0, *v)) for values in calls]
+    explorer = Explorer(load_models(ROOT / "weights")[0])
+    name, rng = default_model(explorer.models), random.Random(seed)
+    calls = [[rng.uniform(-3, 3) for _ in range(explorer.max_dims)] for _ in range(samples + 20)]
+    ms = [timed(lambda v=values: explorer.on_slide(name, 0, *v)) for values in calls]
     return ms[20:]
 
 

@@ -17,18 +17,20 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.harness import ROOT, summary, timed  # noqa: E402
-from vae.explore import SLIDER_RANGE, LoadedModel, decode_sliders, load_models  # noqa: E402
+from vae.explore import SLIDER_RANGE, decode_sliders  # noqa: E402
+from vae.loaded import LoadedModel, load_models  # noqa: E402
 
 TARGET_MS = 2.0
 WARM_UP = 50
 
 
-def bench_decode(lm: LoadedModel, samples: int, seed: int = 0) -> list[float]:
+def bench_decode(loaded: LoadedModel, samples: int, seed: int = 0) -> list[float]:
     """Milliseconds per decode of one random slider setting, after WARM_UP calls that are not counted."""
     rng = random.Random(seed)
-    calls = [[rng.uniform(-SLIDER_RANGE, SLIDER_RANGE) for _ in range(lm.latent_dim)] for _ in range(samples + WARM_UP)]
-    label = 0 if lm.conditional else None
-    ms = [timed(lambda v=values: decode_sliders(lm, v, label)) for values in calls]
+    calls = [[rng.uniform(-SLIDER_RANGE, SLIDER_RANGE) for _ in range(loaded.latent_dim)]
+             for _ in range(samples + WARM_UP)]
+    label = 0 if loaded.conditional else None
+    ms = [timed(lambda v=values: decode_sliders(loaded, v, label)) for values in calls]
     return ms[WARM_UP:]
 
 
@@ -45,8 +47,9 @@ def main() -> None:
         print("skipped:", problem)
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; torch {torch.__version__}, "
           f"{torch.get_num_threads()} thread")
-    for name, lm in models.items():
-        print(summary(f"{name} ({lm.model.config.arch}, {lm.latent_dim}-D)", bench_decode(lm, args.samples), TARGET_MS))
+    for name, loaded in models.items():
+        print(summary(f"{name} ({loaded.model.config.arch}, {loaded.latent_dim}-D)", bench_decode(loaded, args.samples),
+                      TARGET_MS))
 
 
 if __name__ == "__main__":

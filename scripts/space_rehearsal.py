@@ -71,7 +71,7 @@ def check_api(url: str) -> str:
     """The named endpoints in gradio_client's view, and one /reconstruct of an example; returns its score text."""
     from gradio_client import Client, handle_file
 
-    from tests.test_app import EXPECTED_ENDPOINTS
+    from tests.helpers import EXPECTED_ENDPOINTS
 
     client = Client(url, verbose=False)
     named = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])

@@ -5,16 +5,16 @@ The weights folder holds the shipped models plus two tiny ones trained here: a c
 (so that slider order and latent order differ, as they may for any trained model).
 """
 
-import importlib
 import json
 import os
 import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 
+import gradio as gr
 import numpy as np
 import pytest
 import torch
@@ -23,22 +23,27 @@ from gradio_client.exceptions import AppError
 from PIL import Image, ImageSequence
 from torch import Tensor
 
-from tests.test_explore import WEIGHTS, save_tiny, train_tiny
-from tests.test_preprocess import draw_digit, encode, png_header_only, truncated
+from tests.helpers import (
+    EXPECTED_ENDPOINTS,
+    PAGE_TEXT,
+    WEIGHTS,
+    draw_digit,
+    encode,
+    png_header_only,
+    save_tiny,
+    train_tiny,
+    truncated,
+)
 from vae import explore
-from vae.checkpoint import load_model
 from vae.digitize import load_digit
 from vae.latent import decode_probs
+from vae.loaded import LoadedModel, load_model, load_models
 from vae.model import VAE
 from vae.render import BOX_COLOUR, to_image
 from vae.uploads import MAX_PIXELS
 
 ROOT = Path(__file__).parent.parent
 SCALE = 8  # app.SCALE: digits are shown 8x
-EXPECTED_ENDPOINTS = {
-    "/select_model", "/initial_state", "/decode", "/decode_label", "/origin", "/random_point", "/encode",
-    "/samples", "/reconstruct", "/locate", "/interpolate", "/decode_2d", "/every_label",
-}
 CONDITIONAL, SWAPPED_2D = "cmlp-tiny", "tiny-2d-swapped"
 
 
@@ -65,29 +70,32 @@ def weights_dir(tmp_path_factory: pytest.TempPathFactory, mnist_sample: dict[str
     save_tiny(folder / f"{CONDITIONAL}.safetensors", train_tiny(mnist_sample, 4, num_classes=10), mnist_sample)
     two_d, path = train_tiny(mnist_sample, 2), folder / f"{SWAPPED_2D}.safetensors"
     save_tiny(path, two_d, mnist_sample)
-    kl = load_model(path).metadata["metrics"]["kl_per_dim"]
+    kl = load_model(path).metadata.metrics.kl_per_dim
     if kl[1] <= kl[0]:
         save_tiny(path, reverse_latents(two_d), mnist_sample)
     return folder
 
 
+@dataclass
+class Served:
+    """The app built on a weights folder, and the models it serves."""
+
+    demo: gr.Blocks
+    models: dict[str, LoadedModel]
+
+    @property
+    def max_dims(self) -> int:
+        return max(m.latent_dim for m in self.models.values())
+
+
 @pytest.fixture(scope="module")
-def app(weights_dir: Path) -> Iterator[ModuleType]:
-    """A fresh app module built on `weights_dir`; any `app` imported elsewhere is left as it was."""
-    old_env, old_module = os.environ.get("VAE_WEIGHTS_DIR"), sys.modules.pop("app", None)
-    os.environ["VAE_WEIGHTS_DIR"] = str(weights_dir)
-    try:
-        module = importlib.import_module("app")
-        assert module.MODELS[SWAPPED_2D].ranking == [1, 0], "the 2-D test model must have its latents swapped"
-        yield module
-    finally:
-        sys.modules.pop("app", None)
-        if old_module is not None:
-            sys.modules["app"] = old_module
-        if old_env is None:
-            os.environ.pop("VAE_WEIGHTS_DIR", None)
-        else:
-            os.environ["VAE_WEIGHTS_DIR"] = old_env
+def app(weights_dir: Path) -> Served:
+    """The app's page built on `weights_dir`, as `python app.py` builds it."""
+    import app
+
+    served = Served(app.create_demo(weights_dir), load_models(weights_dir)[0])
+    assert served.models[SWAPPED_2D].ranking == [1, 0], "the 2-D test model must have its latents swapped"
+    return served
 
 
 def free_port() -> int:
@@ -97,10 +105,12 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def client(app: ModuleType) -> Iterator[Client]:
+def client(app: Served) -> Iterator[Client]:
+    from app import MAX_FILE_SIZE
+
     port = free_port()
     app.demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port,
-                    max_file_size=app.MAX_FILE_SIZE, show_error=True, quiet=True)
+                    max_file_size=MAX_FILE_SIZE, show_error=True, quiet=True)
     try:
         yield Client(f"http://127.0.0.1:{port}/", verbose=False)
     finally:
@@ -173,32 +183,32 @@ def test_the_api_has_exactly_the_expected_endpoints(client: Client) -> None:
 
 
 @pytest.mark.parametrize("api", ["/select_model", "/initial_state"])
-def test_choosing_a_model_shows_its_controls(client: Client, app: ModuleType, api: str) -> None:
-    for name, lm in app.MODELS.items():
+def test_choosing_a_model_shows_its_controls(client: Client, app: Served, api: str) -> None:
+    for name, loaded in app.models.items():
         info, label, decoded, manifold, scatter, *sliders = client.predict(name, api_name=api)
-        assert info == lm.describe() and "nats" in info
-        assert label["visible"] == lm.conditional and len(label["choices"]) == len(lm.class_names)
-        assert_same_picture(decoded, shown(explore.decode_sliders(lm, [], 0)))
-        assert len(sliders) == app.MAX_DIMS
+        assert info == loaded.describe() and "nats" in info
+        assert label["visible"] == loaded.conditional and len(label["choices"]) == len(loaded.class_names)
+        assert_same_picture(decoded, shown(explore.decode_sliders(loaded, [], 0)))
+        assert len(sliders) == app.max_dims
         visible = [s for s in sliders if s["visible"]]
-        assert [s["label"] for s in visible] == [f"z{d}" for d in lm.ranking]
+        assert [s["label"] for s in visible] == [f"z{d}" for d in loaded.ranking]
         assert all(s["value"] == 0.0 for s in sliders)
-        if lm.latent_dim == 2:
+        if loaded.latent_dim == 2:
             assert picture(manifold).shape == (20 * 30 + 2, 20 * 30 + 2)
             assert scatter["columns"] == ["z1", "z2", "class"]
-            assert len(scatter["data"]) == len(explore.code_map(lm)["z1"])
+            assert len(scatter["data"]) == len(explore.code_map(loaded)["z1"])
         else:
             assert manifold is None and scatter is None
 
 
-def test_decode_follows_the_sliders(client: Client, app: ModuleType) -> None:
-    lm = app.MODELS["mlp-20d"]
-    values = [0.0] * app.MAX_DIMS
+def test_decode_follows_the_sliders(client: Client, app: Served) -> None:
+    loaded = app.models["mlp-20d"]
+    values = [0.0] * app.max_dims
     origin = client.predict("mlp-20d", 0, *values, api_name="/decode")
     moved = [2.5] + values[1:]
     top = client.predict("mlp-20d", 0, *moved, api_name="/decode")
-    assert_same_picture(origin, shown(explore.decode_sliders(lm, values)))
-    assert_same_picture(top, shown(explore.decode_sliders(lm, moved)))
+    assert_same_picture(origin, shown(explore.decode_sliders(loaded, values)))
+    assert_same_picture(top, shown(explore.decode_sliders(loaded, moved)))
     assert np.abs(picture(top).astype(int) - picture(origin)).mean() > 5
     assert_same_picture(client.predict("mlp-20d", 0, *moved, api_name="/decode_label"), picture(top))
     reset = client.predict("mlp-20d", 0, api_name="/origin")
@@ -206,33 +216,34 @@ def test_decode_follows_the_sliders(client: Client, app: ModuleType) -> None:
     assert list(reset[1:]) == values
 
 
-def test_decode_label_changes_a_conditional_digit(client: Client, app: ModuleType) -> None:
-    values = [0.5] * app.MAX_DIMS
+def test_decode_label_changes_a_conditional_digit(client: Client, app: Served) -> None:
+    values = [0.5] * app.max_dims
     three, seven = (client.predict(CONDITIONAL, k, *values, api_name="/decode_label") for k in (3, 7))
-    assert_same_picture(three, shown(explore.decode_sliders(app.MODELS[CONDITIONAL], values, 3)))
+    assert_same_picture(three, shown(explore.decode_sliders(app.models[CONDITIONAL], values, 3)))
     assert np.abs(picture(three).astype(int) - picture(seven)).mean() > 5
 
 
-def test_random_point_is_repeatable_with_a_seed(client: Client, app: ModuleType) -> None:
+def test_random_point_is_repeatable_with_a_seed(client: Client, app: Served) -> None:
     first, second, other = (client.predict("mlp-20d", 0, seed, api_name="/random_point") for seed in (5, 5, 6))
     assert first[1:] == second[1:] != other[1:]
     assert all(abs(v) <= explore.SLIDER_RANGE for v in first[1:])
-    assert_same_picture(first[0], shown(explore.decode_sliders(app.MODELS["mlp-20d"], list(first[1:]))))
+    assert_same_picture(first[0], shown(explore.decode_sliders(app.models["mlp-20d"], list(first[1:]))))
     for new_each_time in (None, 0):
         one, two = (client.predict("mlp-20d", 0, new_each_time, api_name="/random_point") for _ in range(2))
-        assert len(one) == 1 + app.MAX_DIMS and one[1:] != two[1:]
+        assert len(one) == 1 + app.max_dims and one[1:] != two[1:]
 
 
 @pytest.mark.parametrize("name", ["mlp-20d", CONDITIONAL])
-def test_encode_sets_the_sliders_to_the_digits_code(client: Client, app: ModuleType, files: dict[str, str],
+def test_encode_sets_the_sliders_to_the_digits_code(client: Client, app: Served, files: dict[str, str],
                                                     name: str) -> None:
-    lm = app.MODELS[name]
+    loaded = app.models[name]
     image, label, *sliders = client.predict(name, handle_file(files["example"]), None, api_name="/encode")
     x = load_digit(files["example"])
-    expected_label = explore.infer_label(lm, x) if lm.conditional else 0
+    expected_label = explore.infer_label(loaded, x) if loaded.conditional else 0
     assert label["value"] == expected_label
-    assert sliders == pytest.approx(app.slider_values(lm, explore.encode(lm, x, expected_label)))
-    assert_same_picture(image, shown(explore.decode_sliders(lm, sliders, expected_label)))
+    code = explore.encode(loaded, x, expected_label)
+    assert sliders == pytest.approx(explore.slider_values(code, loaded.ranking, app.max_dims))
+    assert_same_picture(image, shown(explore.decode_sliders(loaded, sliders, expected_label)))
 
 
 def test_samples(client: Client) -> None:
@@ -242,12 +253,12 @@ def test_samples(client: Client) -> None:
 
 
 @pytest.mark.parametrize("name", ["example", "seven.png", "sixteen_bit.png", "cmyk.jpg", "animated.gif"])
-def test_reconstruct_accepts_real_and_unusual_images(client: Client, app: ModuleType, files: dict[str, str],
+def test_reconstruct_accepts_real_and_unusual_images(client: Client, app: Served, files: dict[str, str],
                                                      name: str) -> None:
     seen, recon, posterior, text = client.predict("mlp-20d", handle_file(files[name]), None, api_name="/reconstruct")
     x = load_digit(files[name])  # for the animated GIF: its first frame, a 7
     assert_same_picture(seen, shown(x))
-    out = explore.reconstruct(app.MODELS["mlp-20d"], x)
+    out = explore.reconstruct(app.models["mlp-20d"], x)
     assert_same_picture(recon, shown(out["reconstruction"]))
     assert picture(posterior).shape[::-1] == grid_size(8, nrow=4)
     assert "nats" in text and f"{out['nelbo']:.1f}" in text
@@ -298,21 +309,21 @@ def test_interpolate_gives_a_strip_and_an_animated_gif(client: Client, files: di
 
 
 @pytest.mark.parametrize("point", [(1.5, -0.5), (-0.4, 2.2), (3.6, -3.8)])
-def test_decode_2d_decodes_that_point(client: Client, app: ModuleType, point: tuple[float, float]) -> None:
+def test_decode_2d_decodes_that_point(client: Client, app: Served, point: tuple[float, float]) -> None:
     """z1 and z2 are latent dims 0 and 1, whatever the slider ranking; the full +-4 range of the map sliders."""
-    names = [n for n, lm in app.MODELS.items() if lm.latent_dim == 2]
+    names = [n for n, loaded in app.models.items() if loaded.latent_dim == 2]
     assert SWAPPED_2D in names
     for name in names:
         decoded = client.predict(name, 0, *point, api_name="/decode_2d")
-        assert_same_picture(decoded, shown(decode_probs(app.MODELS[name].model, torch.tensor([point]))[0]))
+        assert_same_picture(decoded, shown(decode_probs(app.models[name].model, torch.tensor([point]))[0]))
 
 
-def test_every_label_on_a_conditional_model(client: Client, app: ModuleType, files: dict[str, str]) -> None:
-    lm = app.MODELS[CONDITIONAL]
+def test_every_label_on_a_conditional_model(client: Client, app: Served, files: dict[str, str]) -> None:
+    loaded = app.models[CONDITIONAL]
     row, text = client.predict(CONDITIONAL, handle_file(files["example"]), None, api_name="/every_label")
     assert picture(row).shape[::-1] == grid_size(10, nrow=10)
-    label = explore.infer_label(lm, load_digit(files["example"]))
-    assert f"Read as **{lm.class_names[label]}**" in text
+    label = explore.infer_label(loaded, load_digit(files["example"]))
+    assert f"Read as **{loaded.class_names[label]}**" in text
 
 
 # --- bad input -----------------------------------------------------------------------------------
@@ -367,24 +378,13 @@ def test_unknown_model_is_refused(client: Client, files: dict[str, str]) -> None
         client.predict("nope", handle_file(files["example"]), None, api_name="/reconstruct")
 
 
-def test_server_still_answers_after_bad_input(client: Client, app: ModuleType) -> None:
-    values = [0.3] * app.MAX_DIMS
+def test_server_still_answers_after_bad_input(client: Client, app: Served) -> None:
+    values = [0.3] * app.max_dims
     decoded = client.predict("mlp-20d", 0, *values, api_name="/decode")
-    assert_same_picture(decoded, shown(explore.decode_sliders(app.MODELS["mlp-20d"], values)))
+    assert_same_picture(decoded, shown(explore.decode_sliders(app.models["mlp-20d"], values)))
 
 
 # --- no weights ----------------------------------------------------------------------------------
-
-PAGE_TEXT = """
-import importlib, json, os, sys
-import app
-texts = {}
-for folder in sys.argv[1:]:
-    os.environ["VAE_WEIGHTS_DIR"] = folder
-    app = importlib.reload(app)
-    texts[folder] = [c["props"].get("value") or "" for c in app.demo.config["components"] if c["type"] == "markdown"]
-print(json.dumps(texts))
-"""
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -23,7 +23,7 @@ from gradio_client.exceptions import AppError
 from PIL import Image, ImageDraw, ImageSequence
 
 from benchmarks.harness import rss_mb, serve_app
-from tests.test_preprocess import draw_digit, encode, png_header_only, single_dot, truncated, zip_archive
+from tests.helpers import draw_digit, encode, png_header_only, single_dot, truncated, zip_archive
 from vae.uploads import MAX_PIXELS
 
 ROOT = Path(__file__).parent.parent

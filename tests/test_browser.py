@@ -39,10 +39,11 @@ from benchmarks.harness import (
     wait_new_image,
     wait_new_pixels,
 )
-from tests.test_preprocess import same_shape
+from tests.helpers import same_shape
 from vae import explore
 from vae.digitize import load_digit, to_mnist
 from vae.latent import decode_probs
+from vae.loaded import LoadedModel, default_model, load_models
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page, Request
@@ -277,9 +278,9 @@ SLIDER_VALUES = "() => [...document.querySelectorAll(\"[id^='z-'] input[type=num
 
 
 @pytest.fixture(scope="module")
-def models() -> dict[str, explore.LoadedModel]:
+def models() -> dict[str, LoadedModel]:
     """The shipped models, as the server loads them."""
-    return explore.load_models(WEIGHTS)[0]
+    return load_models(WEIGHTS)[0]
 
 
 def grey(probs: torch.Tensor) -> np.ndarray:
@@ -322,33 +323,33 @@ def server_requests(page: "Page") -> Iterator[list[str]]:
         page.remove_listener("request", on_request)
 
 
-def shows_sliders(page: "Page", lm: explore.LoadedModel, values: list[float], label: int = 0) -> Callable[[], None]:
+def shows_sliders(page: "Page", loaded: LoadedModel, values: list[float], label: int = 0) -> Callable[[], None]:
     """A check: the sliders show `values` and the digit drawn is their torch decoding (with `label`)."""
     def check() -> None:
         shown = page.evaluate(SLIDER_VALUES)  # the sliders on screen (the closed accordion's are not)
         assert shown == values[: len(shown)]
-        assert_shows(canvas_pixels(page, "#decoded"), explore.decode_sliders(lm, values, label))
+        assert_shows(canvas_pixels(page, "#decoded"), explore.decode_sliders(loaded, values, label))
     return check
 
 
 # ---- parity: every shipped model, 200 random codes ----
 
 @pytest.mark.parametrize("name", SHIPPED)
-def test_page_decodes_like_torch(page: "Page", models: dict[str, explore.LoadedModel], name: str) -> None:
-    lm = models[name]
+def test_page_decodes_like_torch(page: "Page", models: dict[str, LoadedModel], name: str) -> None:
+    loaded = models[name]
     gen = torch.Generator().manual_seed(0)
-    codes = 1.5 * torch.randn(CODES, lm.latent_dim, generator=gen)
-    labels = torch.randint(0, max(lm.model.config.num_classes, 1), (CODES,), generator=gen)
+    codes = 1.5 * torch.randn(CODES, loaded.latent_dim, generator=gen)
+    labels = torch.randint(0, max(loaded.model.config.num_classes, 1), (CODES,), generator=gen)
     in_page = torch.tensor(page.evaluate(DECODE_ALL, [name, codes.tolist(), labels.tolist()]))
-    in_torch = decode_probs(lm.model, codes, labels if lm.conditional else None).view(CODES, -1)
+    in_torch = decode_probs(loaded.model, codes, labels if loaded.conditional else None).view(CODES, -1)
     assert (in_page - in_torch).abs().max() <= TOLERANCE
 
 
 # ---- drags: no request, and the final picture is torch's ----
 
-def test_slider_drag_decodes_in_the_page(page: "Page", models: dict[str, explore.LoadedModel]) -> None:
-    lm, rng = models[explore.default_model(models)], np.random.default_rng(0)
-    values = [0.0] * lm.latent_dim
+def test_slider_drag_decodes_in_the_page(page: "Page", models: dict[str, LoadedModel]) -> None:
+    loaded, rng = models[default_model(models)], np.random.default_rng(0)
+    values = [0.0] * loaded.latent_dim
     pictures = []
     with server_requests(page) as requests:
         for _ in range(100):
@@ -358,10 +359,10 @@ def test_slider_drag_decodes_in_the_page(page: "Page", models: dict[str, explore
             pictures.append(canvas_pixels(page, "#decoded"))
     assert requests == []
     assert len({tuple(p) for p in pictures}) >= 50  # the digit changes as the sliders move
-    assert_shows(pictures[-1], explore.decode_sliders(lm, values))
+    assert_shows(pictures[-1], explore.decode_sliders(loaded, values))
 
 
-def test_pointer_over_the_map_decodes_that_point(page: "Page", models: dict[str, explore.LoadedModel]) -> None:
+def test_pointer_over_the_map_decodes_that_point(page: "Page", models: dict[str, LoadedModel]) -> None:
     select_model(page, "mlp-2d")
     open_tab(page, "Latent map")
     page.wait_for_function("() => document.querySelector('#map-view .vae-where')?.textContent")
@@ -381,7 +382,7 @@ def test_pointer_over_the_map_decodes_that_point(page: "Page", models: dict[str,
     assert_shows(pictures[-1], decode_probs(models["mlp-2d"].model, torch.tensor([z]))[0])
 
 
-def test_scrubber_decodes_the_path(page: "Page", models: dict[str, explore.LoadedModel]) -> None:
+def test_scrubber_decodes_the_path(page: "Page", models: dict[str, LoadedModel]) -> None:
     open_tab(page, "Interpolate")
     choose_example(page, "#interp-from", "digit-3-1-test0018.png")
     choose_example(page, "#interp-to", "digit-8-1-test0061.png")
@@ -389,39 +390,41 @@ def test_scrubber_decodes_the_path(page: "Page", models: dict[str, explore.Loade
     scrubber = page.locator("#interp-scrub input[type=range]")
     page.wait_for_function("() => !document.querySelector('#interp-scrub input[type=range]').disabled",
                            timeout=30_000)
-    lm = models[explore.default_model(models)]
-    digits = [load_digit(ROOT / "examples" / f, lm.frame) for f in ("digit-3-1-test0018.png", "digit-8-1-test0061.png")]
-    codes, _ = explore.interpolation_path(lm, *digits, 101, "spherical")
+    loaded = models[default_model(models)]
+    digits = [load_digit(ROOT / "examples" / f, loaded.box_side)
+              for f in ("digit-3-1-test0018.png", "digit-8-1-test0061.png")]
+    codes, _ = explore.interpolation_path(loaded, *digits, 101, "spherical")
     with server_requests(page) as requests:
         for i in (0, 30, 77, 100):
             scrubber.fill(str(i))
-            assert_shows(canvas_pixels(page, "#interp-scrub"), decode_probs(lm.model, codes[i : i + 1])[0])
+            assert_shows(canvas_pixels(page, "#interp-scrub"), decode_probs(loaded.model, codes[i : i + 1])[0])
     assert requests == []
 
 
 # ---- the server sets the code, the page repaints it ----
 
-def test_buttons_repaint(page: "Page", models: dict[str, explore.LoadedModel]) -> None:
-    lm = models[explore.default_model(models)]
+def test_buttons_repaint(page: "Page", models: dict[str, LoadedModel]) -> None:
+    loaded = models[default_model(models)]
     set_slider(page, 0, 2.5)
     page.get_by_label("Seed (0: a new point each time)").fill("7")
     page.get_by_role("button", name="Random point", exact=True).click()
-    point = explore.sliders_from_code(explore.prior_sample(1, lm.latent_dim, seed=7), lm.ranking)
-    eventually(shows_sliders(page, lm, point))
+    point = explore.sliders_from_code(explore.prior_sample(1, loaded.latent_dim, seed=7), loaded.ranking)
+    eventually(shows_sliders(page, loaded, point))
     page.get_by_role("button", name="Reset to origin", exact=True).click()
-    eventually(shows_sliders(page, lm, [0.0] * lm.latent_dim))
+    eventually(shows_sliders(page, loaded, [0.0] * loaded.latent_dim))
 
 
-def test_start_from_a_digit_repaints(page: "Page", models: dict[str, explore.LoadedModel]) -> None:
+def test_start_from_a_digit_repaints(page: "Page", models: dict[str, LoadedModel]) -> None:
     page.get_by_text("Start from a digit").click()
     choose_example(page, "#start-from-digit", "digit-4-1-test0004.png")
     page.get_by_role("button", name="Set the sliders to this digit's code", exact=True).click()
-    lm = models[explore.default_model(models)]
-    x = load_digit(ROOT / "examples" / "digit-4-1-test0004.png", lm.frame)
-    eventually(shows_sliders(page, lm, explore.sliders_from_code(explore.encode(lm, x), lm.ranking)), timeout=30)
+    loaded = models[default_model(models)]
+    x = load_digit(ROOT / "examples" / "digit-4-1-test0004.png", loaded.box_side)
+    values = explore.sliders_from_code(explore.encode(loaded, x), loaded.ranking)
+    eventually(shows_sliders(page, loaded, values), timeout=30)
 
 
-def test_model_switch_never_shows_a_stale_digit(page: "Page", models: dict[str, explore.LoadedModel]) -> None:
+def test_model_switch_never_shows_a_stale_digit(page: "Page", models: dict[str, LoadedModel]) -> None:
     before = canvas_pixels(page, "#decoded")
     select_model(page, "mlp-20d")
     now = canvas_pixels(page, "#decoded")
@@ -429,7 +432,7 @@ def test_model_switch_never_shows_a_stale_digit(page: "Page", models: dict[str, 
     eventually(shows_sliders(page, models["mlp-20d"], [0.0] * 20))
 
 
-def test_class_change_repaints(page: "Page", models: dict[str, explore.LoadedModel]) -> None:
+def test_class_change_repaints(page: "Page", models: dict[str, LoadedModel]) -> None:
     select_model(page, "cmlp-20d")
     values = [0.0] * 20
     eventually(shows_sliders(page, models["cmlp-20d"], values, 0))
@@ -442,7 +445,7 @@ def test_class_change_repaints(page: "Page", models: dict[str, explore.LoadedMod
 # ---- when the page cannot decode, the server does ----
 
 def test_falls_back_to_the_server_without_weights(browser: "Browser", app_url: str,  # noqa: F811
-                                                  models: dict[str, explore.LoadedModel]) -> None:
+                                                  models: dict[str, LoadedModel]) -> None:
     context = browser.new_context()
     context.route("**/*.safetensors", lambda route: route.abort())
     pg = context.new_page()
@@ -450,8 +453,8 @@ def test_falls_back_to_the_server_without_weights(browser: "Browser", app_url: s
     status = pg.locator("#decoded .vae-status")
     status.filter(has_text="server").wait_for()
     set_slider(pg, 0, 2.0)
-    lm = models[explore.default_model(models)]
-    eventually(shows_sliders(pg, lm, [2.0] + [0.0] * (lm.latent_dim - 1)))
+    loaded = models[default_model(models)]
+    eventually(shows_sliders(pg, loaded, [2.0] + [0.0] * (loaded.latent_dim - 1)))
     assert "server" in status.inner_text()
     select_model(pg, "mlp-2d")
     open_tab(pg, "Latent map")

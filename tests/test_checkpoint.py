@@ -6,7 +6,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from vae.checkpoint import CheckpointError, atomic_write, load_model, save_model, save_tensors
+from tests.helpers import tiny_metadata
+from vae.checkpoint import CheckpointError, atomic_write, save_tensors
+from vae.loaded import load_model, save_model
 from vae.model import VAE, VAEConfig
 
 
@@ -15,19 +17,19 @@ def saved(tmp_path: Path) -> tuple[Path, VAE]:
     torch.manual_seed(0)
     model = VAE(VAEConfig(arch="conv", latent_dim=3, hidden=32, channels=(4, 8), num_classes=10)).eval()
     path = tmp_path / "m.safetensors"
-    save_model(path, model, {"dataset": "mnist", "metrics": {"test_nelbo": 1.5}}, {"scores": torch.arange(5.0)})
+    save_model(path, model, tiny_metadata(model, {"test_nelbo": 1.5}), {"scores": torch.arange(5.0)})
     return path, model
 
 
 def test_round_trip_gives_identical_outputs(saved: tuple[Path, VAE]) -> None:
     path, model = saved
-    ckpt = load_model(path)
+    loaded = load_model(path)
     z, y = torch.randn(6, 3), torch.arange(6)
-    assert torch.equal(ckpt.model.decode(z, y), model.decode(z, y))
-    assert ckpt.model.config == model.config
-    assert ckpt.metadata["metrics"] == {"test_nelbo": 1.5}
-    assert torch.equal(ckpt.extras["scores"], torch.arange(5.0))
-    assert not ckpt.model.training
+    assert torch.equal(loaded.model.decode(z, y), model.decode(z, y))
+    assert loaded.model.config == model.config
+    assert loaded.metadata == tiny_metadata(model, {"test_nelbo": 1.5})
+    assert torch.equal(loaded.extras["scores"], torch.arange(5.0))
+    assert not loaded.model.training
 
 
 def test_missing_file(tmp_path: Path) -> None:
@@ -55,7 +57,7 @@ def test_tampered_tensor_bytes(saved: tuple[Path, VAE]) -> None:
 def test_mismatched_config(tmp_path: Path) -> None:
     small = VAE(VAEConfig(latent_dim=2))
     path = tmp_path / "mixed.safetensors"
-    save_tensors(path, dict(small.state_dict()), {"config": VAEConfig(latent_dim=20).to_dict()})
+    save_tensors(path, dict(small.state_dict()), tiny_metadata(VAE(VAEConfig(latent_dim=20))).to_dict())
     with pytest.raises(CheckpointError, match="do not fit its config"):
         load_model(path)
 
@@ -73,14 +75,14 @@ def test_pickle_is_refused_without_unpickling(tmp_path: Path) -> None:
 
 def test_header_length_that_spells_a_pickle_signature_still_loads(tmp_path: Path) -> None:
     model, path = VAE(VAEConfig(latent_dim=2, hidden=8)), tmp_path / "pk.safetensors"
-    save_model(path, model, {"pad": ""})
+    save_model(path, model, tiny_metadata(model, command=""))
     base = int.from_bytes(path.read_bytes()[:8], "little")
     for pad in range(0x4B50 - base - 8, 0x4B50 - base + 8):  # header length 0x4B50: its bytes read b"PK"
-        save_model(path, model, {"pad": "x" * pad})
+        save_model(path, model, tiny_metadata(model, command="x" * pad))
         if path.read_bytes()[:2] == b"PK":
             break
     assert path.read_bytes()[:2] == b"PK"
-    assert load_model(path).metadata["pad"] == "x" * pad
+    assert load_model(path).metadata.command == "x" * pad
 
 
 def test_foreign_safetensors_file(tmp_path: Path) -> None:

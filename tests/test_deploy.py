@@ -12,8 +12,7 @@ from packaging.version import Version
 
 from benchmarks.harness import serve_app
 from scripts import deploy
-from tests.test_app import EXPECTED_ENDPOINTS
-from tests.test_lfs_pointer import lfs_pointer
+from tests.helpers import EXPECTED_ENDPOINTS, lfs_pointer
 
 ROOT = Path(__file__).parent.parent
 WEIGHTS = ROOT / "weights"

@@ -11,10 +11,9 @@ from safetensors.torch import load_file, save_file
 
 import train
 from tests.conftest import ROOT
-from tests.test_training import TINY
-from vae.checkpoint import load_model
+from tests.helpers import TINY
 from vae.data import to_float
-from vae.explore import load_models
+from vae.loaded import load_model, load_models
 from vae.model import VAE, VAEConfig
 from vae.training import TrainConfig, TrainState, fit, make_optimizer
 
@@ -70,10 +69,10 @@ def test_torchrun_matches_one_process_writes_loadable_weights_and_resumes(tmp_pa
     train.main(flags(sample_dir, tmp_path / "one", "--epochs", "1"))
     assert printed.count("epoch   1") == 1 and "torchrun: 2 processes, each 128 images" in printed  # rank 0 alone
     ddp, one = (load_model(tmp_path / run / "weights" / "t.safetensors") for run in ("ddp", "one"))
-    assert abs(ddp.metadata["history"][0]["test_nelbo"] - one.metadata["history"][0]["test_nelbo"]) < 0.1
+    assert abs(ddp.metadata.history[0].test_nelbo - one.metadata.history[0].test_nelbo) < 0.1
     models, problems = load_models(tmp_path / "ddp" / "weights")
     assert list(models) == ["t"] and not problems
 
     torchrun(*flags(sample_dir, tmp_path / "ddp", "--epochs", "2", "--resume"))
     resumed = load_model(tmp_path / "ddp" / "weights" / "t.safetensors").metadata
-    assert [h["epoch"] for h in resumed["history"]] == [1, 2] and resumed["command"].endswith("--resume")
+    assert [h.epoch for h in resumed.history] == [1, 2] and resumed.command.endswith("--resume")

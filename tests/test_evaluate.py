@@ -4,6 +4,7 @@ import pytest
 import torch
 
 import vae.evaluate
+from tests.helpers import iw_log_likelihood
 from vae.data import to_float
 from vae.evaluate import (
     IW_BLOCK,
@@ -12,7 +13,6 @@ from vae.evaluate import (
     block_sums,
     elbo_terms,
     evaluate,
-    iw_log_likelihood,
     nll_by_k,
 )
 

@@ -5,6 +5,7 @@ saved and loaded through the same weights-file path as the shipped ones.
 """
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,53 +13,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from tests.helpers import WEIGHTS, load_one, save_tiny, train_tiny
 from vae import explore
-from vae.checkpoint import save_model
 from vae.data import CLASS_NAMES, to_float
-from vae.evaluate import elbo_terms, evaluate
 from vae.latent import decode_probs, gaussian_grid
-from vae.model import VAE, VAEConfig
-from vae.training import TrainConfig, TrainState, fit
+from vae.loaded import LoadedModel, default_model, load_models
 
-WEIGHTS = Path(__file__).parent.parent / "weights"
 PATHS = pytest.mark.parametrize("method", ["linear", "spherical"])
 N_DIGITS = 50  # real test digits used per test: enough for stable statistics, fast on 2 cores
 
 
 # --- tiny models, shared with test_app -----------------------------------------------------------
-
-
-def train_tiny(mnist_sample: dict[str, Tensor], latent_dim: int, num_classes: int = 0, epochs: int = 3) -> VAE:
-    """A small MLP VAE trained briefly on the sample (under a second)."""
-    torch.manual_seed(0)
-    model = VAE(VAEConfig(latent_dim=latent_dim, hidden=128, num_classes=num_classes))
-    train = (to_float(mnist_sample["train_images"]), mnist_sample["train_labels"])
-    test = (to_float(mnist_sample["test_images"][:50]), mnist_sample["test_labels"][:50])
-    cfg = TrainConfig(epochs=epochs, batch_size=64, lr=3e-3)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # matrices this small gain nothing from a second thread, and lose a lot on a busy machine
-    try:
-        fit(model, torch.optim.Adam(model.parameters(), lr=cfg.lr), train, test, cfg, TrainState(), progress=False)
-    finally:
-        torch.set_num_threads(threads)
-    return model.eval()
-
-
-def save_tiny(path: Path, model: VAE, mnist_sample: dict[str, Tensor], n_test: int = 200) -> None:
-    """Save `model` with the metadata and extras the app needs, measured on real test digits."""
-    x, y = to_float(mnist_sample["test_images"][:n_test]), mnist_sample["test_labels"][:n_test]
-    terms = elbo_terms(model, x, y)
-    metrics, nll = evaluate(model, x, y, k=10)
-    extras = {"test_nelbo_sorted": terms["nelbo"].sort().values, "test_mu": terms["mu"], "test_labels": y,
-              "test_nll": nll}
-    save_model(path, model, {"dataset": "mnist", "class_names": CLASS_NAMES["mnist"], "metrics": metrics}, extras)
-
-
-def load_one(path: Path) -> explore.LoadedModel:
-    """The model in `path`, loaded as the app loads it."""
-    models, problems = explore.load_models(path.parent)
-    assert not problems, problems
-    return models[path.stem]
 
 
 # --- fixtures ------------------------------------------------------------------------------------
@@ -74,12 +39,12 @@ def one_thread() -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def shipped() -> tuple[dict[str, explore.LoadedModel], list[str]]:
-    return explore.load_models(WEIGHTS)
+def shipped() -> tuple[dict[str, LoadedModel], list[str]]:
+    return load_models(WEIGHTS)
 
 
 @pytest.fixture(scope="module")
-def lm(shipped: tuple[dict[str, explore.LoadedModel], list[str]]) -> explore.LoadedModel:
+def loaded(shipped: tuple[dict[str, LoadedModel], list[str]]) -> LoadedModel:
     return shipped[0]["mlp-20d"]
 
 
@@ -90,7 +55,7 @@ def digits(mnist_sample: dict[str, Tensor]) -> Tensor:
 
 
 @pytest.fixture(scope="module")
-def conditional(tmp_path_factory: pytest.TempPathFactory, mnist_sample: dict[str, Tensor]) -> explore.LoadedModel:
+def conditional(tmp_path_factory: pytest.TempPathFactory, mnist_sample: dict[str, Tensor]) -> LoadedModel:
     path = tmp_path_factory.mktemp("conditional") / "cmlp-tiny.safetensors"
     save_tiny(path, train_tiny(mnist_sample, latent_dim=4, num_classes=10), mnist_sample)
     return load_one(path)
@@ -98,7 +63,7 @@ def conditional(tmp_path_factory: pytest.TempPathFactory, mnist_sample: dict[str
 
 @pytest.fixture(scope="module", params=["mlp-2d", "tiny-2d"])
 def model_2d(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
-             mnist_sample: dict[str, Tensor]) -> explore.LoadedModel:
+             mnist_sample: dict[str, Tensor]) -> LoadedModel:
     """The shipped 2-D model (skipped until trained) and a tiny one trained here."""
     if request.param == "mlp-2d":
         path = WEIGHTS / "mlp-2d.safetensors"
@@ -111,9 +76,9 @@ def model_2d(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
 
 
 @pytest.fixture(scope="module")
-def real_scores(lm: explore.LoadedModel, digits: Tensor) -> list[tuple[float, float]]:
+def real_scores(loaded: LoadedModel, digits: Tensor) -> list[tuple[float, float]]:
     """(negative ELBO, percentile) of each real test digit."""
-    return [explore.score(lm, x) for x in digits]
+    return [explore.score(loaded, x) for x in digits]
 
 
 def change(a: Tensor, b: Tensor) -> float:
@@ -134,12 +99,12 @@ def slider_values(n: int, seed: int = 0) -> list[float]:
 # --- loading -------------------------------------------------------------------------------------
 
 
-def test_shipped_weights_load_without_problems(shipped: tuple[dict[str, explore.LoadedModel], list[str]]) -> None:
+def test_shipped_weights_load_without_problems(shipped: tuple[dict[str, LoadedModel], list[str]]) -> None:
     models, problems = shipped
     assert problems == []
-    lm = models["mlp-20d"]
-    assert lm.latent_dim == 20 and not lm.conditional and lm.class_names == CLASS_NAMES["mnist"]
-    assert "20-D latent" in lm.describe() and "nats" in lm.describe() and "conditional" not in lm.describe()
+    loaded = models["mlp-20d"]
+    assert loaded.latent_dim == 20 and not loaded.conditional and loaded.class_names == CLASS_NAMES["mnist"]
+    assert "20-D latent" in loaded.describe() and "nats" in loaded.describe() and "conditional" not in loaded.describe()
 
 
 def test_bad_files_are_reported_and_good_ones_still_load(tmp_path: Path) -> None:
@@ -147,7 +112,7 @@ def test_bad_files_are_reported_and_good_ones_still_load(tmp_path: Path) -> None
     (tmp_path / "good.safetensors").write_bytes(good)
     (tmp_path / "cut.safetensors").write_bytes(good[: len(good) // 2])
     torch.save({"weight": torch.zeros(3)}, tmp_path / "old.pt")
-    models, problems = explore.load_models(tmp_path)
+    models, problems = load_models(tmp_path)
     assert list(models) == ["good"] and models["good"].latent_dim == 20
     assert len(problems) == 2
     cut, pickle = sorted(problems)
@@ -156,12 +121,12 @@ def test_bad_files_are_reported_and_good_ones_still_load(tmp_path: Path) -> None
 
 
 def test_missing_folder_gives_no_models() -> None:
-    assert explore.load_models(WEIGHTS / "no-such-folder") == ({}, [])
+    assert load_models(WEIGHTS / "no-such-folder") == ({}, [])
 
 
-def variant(base: explore.LoadedModel, name: str, **metadata: object) -> explore.LoadedModel:
+def variant(base: LoadedModel, name: str, **metadata: object) -> LoadedModel:
     """`base` under another name with some metadata changed."""
-    return explore.LoadedModel(name, base.model, {**base.metadata, **metadata}, base.extras)
+    return LoadedModel(name, base.model, replace(base.metadata, **metadata), base.extras)
 
 
 @pytest.mark.parametrize(
@@ -173,70 +138,70 @@ def variant(base: explore.LoadedModel, name: str, **metadata: object) -> explore
     ],
     ids=["flagged_default_wins", "first_unconditional_mnist", "else_the_first"],
 )
-def test_default_model(lm: explore.LoadedModel, conditional: explore.LoadedModel,
+def test_default_model(loaded: LoadedModel, conditional: LoadedModel,
                        models: list[tuple[str, str, dict]], expected: str) -> None:
-    bases = {"cond": conditional, "plain": lm}
-    assert explore.default_model({name: variant(bases[kind], name, **meta) for name, kind, meta in models}) == expected
+    bases = {"cond": conditional, "plain": loaded}
+    assert default_model({name: variant(bases[kind], name, **meta) for name, kind, meta in models}) == expected
 
 
 # --- sliders -------------------------------------------------------------------------------------
 
 
-def test_slider_ranking_follows_the_stored_kl(lm: explore.LoadedModel) -> None:
-    kl = lm.metadata["metrics"]["kl_per_dim"]
-    assert sorted(lm.ranking) == list(range(lm.latent_dim))
-    assert [kl[d] for d in lm.ranking] == sorted(kl, reverse=True)
+def test_slider_ranking_follows_the_stored_kl(loaded: LoadedModel) -> None:
+    kl = list(loaded.metadata.metrics.kl_per_dim)
+    assert sorted(loaded.ranking) == list(range(loaded.latent_dim))
+    assert [kl[d] for d in loaded.ranking] == sorted(kl, reverse=True)
 
 
-def test_sliders_and_code_round_trip(lm: explore.LoadedModel) -> None:
-    values = slider_values(lm.latent_dim)
-    z = explore.code_from_sliders(values, lm.ranking)
-    assert z.shape == (1, lm.latent_dim)
-    assert [float(z[0, d]) for d in lm.ranking] == pytest.approx(values)
-    assert explore.sliders_from_code(z, lm.ranking) == pytest.approx(values)
+def test_sliders_and_code_round_trip(loaded: LoadedModel) -> None:
+    values = slider_values(loaded.latent_dim)
+    z = explore.code_from_sliders(values, loaded.ranking)
+    assert z.shape == (1, loaded.latent_dim)
+    assert [float(z[0, d]) for d in loaded.ranking] == pytest.approx(values)
+    assert explore.sliders_from_code(z, loaded.ranking) == pytest.approx(values)
 
 
-def test_dimensions_without_a_slider_stay_at_zero(lm: explore.LoadedModel) -> None:
-    z = explore.code_from_sliders([1.0, -2.0, 0.5], lm.ranking)
-    assert z[0, lm.ranking[:3]].tolist() == [1.0, -2.0, 0.5]
+def test_dimensions_without_a_slider_stay_at_zero(loaded: LoadedModel) -> None:
+    z = explore.code_from_sliders([1.0, -2.0, 0.5], loaded.ranking)
+    assert z[0, loaded.ranking[:3]].tolist() == [1.0, -2.0, 0.5]
     assert torch.count_nonzero(z) == 3
 
 
-def test_sliders_from_code_clips_to_the_slider_range(lm: explore.LoadedModel) -> None:
-    z = 7.5 * torch.tensor([(-1.0) ** d for d in range(lm.latent_dim)]).unsqueeze(0)
-    values = explore.sliders_from_code(z, lm.ranking)
-    assert values == [explore.SLIDER_RANGE * (-1.0) ** d for d in lm.ranking]
+def test_sliders_from_code_clips_to_the_slider_range(loaded: LoadedModel) -> None:
+    z = 7.5 * torch.tensor([(-1.0) ** d for d in range(loaded.latent_dim)]).unsqueeze(0)
+    values = explore.sliders_from_code(z, loaded.ranking)
+    assert values == [explore.SLIDER_RANGE * (-1.0) ** d for d in loaded.ranking]
 
 
-def test_decode_sliders_gives_one_digit_of_probabilities(lm: explore.LoadedModel) -> None:
-    probs = explore.decode_sliders(lm, slider_values(lm.latent_dim))
+def test_decode_sliders_gives_one_digit_of_probabilities(loaded: LoadedModel) -> None:
+    probs = explore.decode_sliders(loaded, slider_values(loaded.latent_dim))
     assert probs.shape == (1, 28, 28) and probs.dtype == torch.float32
     assert 0 <= float(probs.min()) and float(probs.max()) <= 1
     assert float(probs.max()) > 0.5  # some ink: a digit, not an empty canvas
 
 
-def test_top_ranked_slider_moves_the_image_more_than_the_last(lm: explore.LoadedModel) -> None:
-    origin = explore.decode_sliders(lm, [])
+def test_top_ranked_slider_moves_the_image_more_than_the_last(loaded: LoadedModel) -> None:
+    origin = explore.decode_sliders(loaded, [])
 
     def effect(slider: int) -> float:
         moves = []
         for value in (-2.0, 2.0):
-            values = [0.0] * lm.latent_dim
+            values = [0.0] * loaded.latent_dim
             values[slider] = value
-            moves.append(change(explore.decode_sliders(lm, values), origin))
+            moves.append(change(explore.decode_sliders(loaded, values), origin))
         return sum(moves) / len(moves)
 
-    assert effect(0) > 2 * effect(lm.latent_dim - 1) > 0
+    assert effect(0) > 2 * effect(loaded.latent_dim - 1) > 0
 
 
 # --- reconstruction and scores -------------------------------------------------------------------
 
 
-def test_reconstructions_are_close_to_real_test_digits(lm: explore.LoadedModel, digits: Tensor) -> None:
+def test_reconstructions_are_close_to_real_test_digits(loaded: LoadedModel, digits: Tensor) -> None:
     mean_digit = digits.mean(0)
     corr, bce, baseline = [], [], []
     for x in digits[:10]:
-        rec = explore.reconstruct(lm, x)["reconstruction"][0]
+        rec = explore.reconstruct(loaded, x)["reconstruction"][0]
         assert rec.shape == (28, 28)
         corr.append(correlation(rec, x))
         bce.append(float(F.binary_cross_entropy(rec, x)))
@@ -245,17 +210,17 @@ def test_reconstructions_are_close_to_real_test_digits(lm: explore.LoadedModel, 
     assert sum(bce) < 0.6 * sum(baseline)  # far better than guessing the average digit
 
 
-def test_posterior_samples_differ_but_resemble_the_input(lm: explore.LoadedModel, digits: Tensor) -> None:
+def test_posterior_samples_differ_but_resemble_the_input(loaded: LoadedModel, digits: Tensor) -> None:
     x = digits[0]
-    out = explore.reconstruct(lm, x, n_samples=6, seed=1)
+    out = explore.reconstruct(loaded, x, n_samples=6, seed=1)
     samples = out["samples"]
     assert samples.shape == (6, 1, 28, 28)
     for i in range(6):
         assert correlation(samples[i], x) > 0.6
         for j in range(i):
             assert change(samples[i], samples[j]) > 1e-3
-    again = explore.reconstruct(lm, x, n_samples=6, seed=1)["samples"]
-    other = explore.reconstruct(lm, x, n_samples=6, seed=2)["samples"]
+    again = explore.reconstruct(loaded, x, n_samples=6, seed=1)["samples"]
+    other = explore.reconstruct(loaded, x, n_samples=6, seed=2)["samples"]
     assert torch.equal(again, samples) and not torch.equal(other, samples)
 
 
@@ -270,22 +235,22 @@ def noise(kind: str) -> Tensor:
 
 
 @pytest.mark.parametrize("kind", ["uniform", "sparse", "white"])
-def test_real_digits_score_lower_than_noise(lm: explore.LoadedModel, real_scores: list[tuple[float, float]],
+def test_real_digits_score_lower_than_noise(loaded: LoadedModel, real_scores: list[tuple[float, float]],
                                             kind: str) -> None:
-    nelbo, pct = explore.score(lm, noise(kind))
+    nelbo, pct = explore.score(loaded, noise(kind))
     assert max(s for s, _ in real_scores) < nelbo
     assert pct >= explore.UNUSUAL_PERCENTILE
-    text = explore.describe_score(nelbo, pct, lm.metadata["dataset"])
+    text = explore.describe_score(nelbo, pct, loaded.dataset)
     assert "nats" in text and "Unusual" in text
 
 
-def test_real_digit_scores_are_typical_of_the_test_set(lm: explore.LoadedModel,
+def test_real_digit_scores_are_typical_of_the_test_set(loaded: LoadedModel,
                                                        real_scores: list[tuple[float, float]]) -> None:
     """Real test digits land across the stored test-score distribution: scored the same way."""
     pcts = sorted(pct for _, pct in real_scores)
     assert 20 < pcts[len(pcts) // 2] < 80
     nelbo, pct = real_scores[0]
-    text = explore.describe_score(nelbo, pct, lm.metadata["dataset"])
+    text = explore.describe_score(nelbo, pct, loaded.dataset)
     assert f"{nelbo:.1f} nats" in text and "digits" in text
     assert ("Unusual" in text) == (pct >= explore.UNUSUAL_PERCENTILE)
 
@@ -298,37 +263,37 @@ def test_describe_score_names_the_dataset() -> None:
 # --- sampling and interpolation ------------------------------------------------------------------
 
 
-def test_random_samples(lm: explore.LoadedModel) -> None:
-    samples = explore.random_samples(lm, 5, 1.0, seed=3)
+def test_random_samples(loaded: LoadedModel) -> None:
+    samples = explore.random_samples(loaded, 5, 1.0, seed=3)
     assert samples.shape == (5, 1, 28, 28)
-    assert torch.equal(samples, explore.random_samples(lm, 5, 1.0, seed=3))
+    assert torch.equal(samples, explore.random_samples(loaded, 5, 1.0, seed=3))
     assert change(samples[0], samples[1]) > 1e-3
-    cold = explore.random_samples(lm, 3, 0.0, seed=3)  # temperature 0: every sample is the origin
-    assert torch.allclose(cold, explore.decode_sliders(lm, []).expand(3, 1, 28, 28))
+    cold = explore.random_samples(loaded, 3, 0.0, seed=3)  # temperature 0: every sample is the origin
+    assert torch.allclose(cold, explore.decode_sliders(loaded, []).expand(3, 1, 28, 28))
 
 
 @PATHS
-def test_interpolation_ends_at_the_reconstructions(lm: explore.LoadedModel, digits: Tensor, method: str) -> None:
+def test_interpolation_ends_at_the_reconstructions(loaded: LoadedModel, digits: Tensor, method: str) -> None:
     x0, x1 = digits[0], digits[1]
-    frames = explore.interpolation(lm, x0, x1, 6, method)
+    frames = explore.interpolation(loaded, x0, x1, 6, method)
     assert frames.shape == (6, 1, 28, 28)
-    rec0, rec1 = explore.reconstruct(lm, x0)["reconstruction"], explore.reconstruct(lm, x1)["reconstruction"]
+    rec0, rec1 = explore.reconstruct(loaded, x0)["reconstruction"], explore.reconstruct(loaded, x1)["reconstruction"]
     torch.testing.assert_close(frames[0], rec0, atol=1e-5, rtol=0)
     torch.testing.assert_close(frames[-1], rec1, atol=1e-5, rtol=0)
     assert change(frames[3], rec0) > 0.01 and change(frames[3], rec1) > 0.01
 
 
-def test_encode_gives_the_posterior_mean(lm: explore.LoadedModel, digits: Tensor) -> None:
-    z = explore.encode(lm, digits[0])
-    assert z.shape == (lm.latent_dim,)
-    decoded = decode_probs(lm.model, z.unsqueeze(0))[0]
-    torch.testing.assert_close(decoded, explore.reconstruct(lm, digits[0])["reconstruction"])
+def test_encode_gives_the_posterior_mean(loaded: LoadedModel, digits: Tensor) -> None:
+    z = explore.encode(loaded, digits[0])
+    assert z.shape == (loaded.latent_dim,)
+    decoded = decode_probs(loaded.model, z.unsqueeze(0))[0]
+    torch.testing.assert_close(decoded, explore.reconstruct(loaded, digits[0])["reconstruction"])
 
 
 # --- 2-D models ----------------------------------------------------------------------------------
 
 
-def test_manifold_decodes_the_gaussian_grid(model_2d: explore.LoadedModel) -> None:
+def test_manifold_decodes_the_gaussian_grid(model_2d: LoadedModel) -> None:
     n = 6
     cells = explore.manifold(model_2d, n)
     assert cells.shape == (n * n, 1, 28, 28)
@@ -340,7 +305,7 @@ def test_manifold_decodes_the_gaussian_grid(model_2d: explore.LoadedModel) -> No
 
 
 @pytest.mark.parametrize("max_points", [5000, 30])
-def test_code_map_lists_test_codes_by_class(model_2d: explore.LoadedModel, max_points: int) -> None:
+def test_code_map_lists_test_codes_by_class(model_2d: LoadedModel, max_points: int) -> None:
     columns = explore.code_map(model_2d, max_points)
     mu, labels = model_2d.extras["test_mu"], model_2d.extras["test_labels"]
     n = min(max_points, len(mu))
@@ -356,19 +321,19 @@ def test_code_map_lists_test_codes_by_class(model_2d: explore.LoadedModel, max_p
 # --- conditional models --------------------------------------------------------------------------
 
 
-def test_label_tensor(lm: explore.LoadedModel, conditional: explore.LoadedModel) -> None:
-    assert explore.label_tensor(lm, 3, 4) is None
+def test_label_tensor(loaded: LoadedModel, conditional: LoadedModel) -> None:
+    assert explore.label_tensor(loaded, 3, 4) is None
     labels = explore.label_tensor(conditional, 3, 4)
     assert labels.dtype == torch.long and labels.tolist() == [3, 3, 3, 3]
     assert explore.label_tensor(conditional, None).tolist() == [0]
 
 
-def test_conditional_model_describes_itself(conditional: explore.LoadedModel) -> None:
+def test_conditional_model_describes_itself(conditional: LoadedModel) -> None:
     assert conditional.conditional and conditional.latent_dim == 4
     assert conditional.describe().startswith("conditional mlp, 4-D latent, mnist")
 
 
-def test_infer_label_reads_most_digits_right(conditional: explore.LoadedModel,
+def test_infer_label_reads_most_digits_right(conditional: LoadedModel,
                                              mnist_sample: dict[str, Tensor]) -> None:
     x = to_float(mnist_sample["test_images"][:100])[:, 0]
     truth = mnist_sample["test_labels"][:100].tolist()
@@ -377,7 +342,7 @@ def test_infer_label_reads_most_digits_right(conditional: explore.LoadedModel,
     assert sum(g == t for g, t in zip(guesses, truth, strict=True)) > 40  # chance is 10
 
 
-def test_every_label_keeps_the_style_and_changes_the_class(conditional: explore.LoadedModel,
+def test_every_label_keeps_the_style_and_changes_the_class(conditional: LoadedModel,
                                                            digits: Tensor) -> None:
     x = digits[0]
     row, label = explore.every_label(conditional, x)
@@ -391,7 +356,7 @@ def test_every_label_keeps_the_style_and_changes_the_class(conditional: explore.
     assert sum(explore.infer_label(conditional, row[k, 0]) == k for k in range(10)) >= 5
 
 
-def test_conditional_interpolation_switches_label_halfway(conditional: explore.LoadedModel, digits: Tensor) -> None:
+def test_conditional_interpolation_switches_label_halfway(conditional: LoadedModel, digits: Tensor) -> None:
     x0, x1, steps = digits[0], digits[1], 5
     a, b = explore.infer_label(conditional, x0), explore.infer_label(conditional, x1)
     frames = explore.interpolation(conditional, x0, x1, steps, "spherical", (a, b))
@@ -400,7 +365,7 @@ def test_conditional_interpolation_switches_label_halfway(conditional: explore.L
     torch.testing.assert_close(frames[-1], explore.reconstruct(conditional, x1, b)["reconstruction"])
 
 
-def test_conditional_sliders_samples_and_scores_use_the_label(conditional: explore.LoadedModel,
+def test_conditional_sliders_samples_and_scores_use_the_label(conditional: LoadedModel,
                                                               digits: Tensor) -> None:
     values = slider_values(conditional.latent_dim)
     as_three, as_seven = explore.decode_sliders(conditional, values, 3), explore.decode_sliders(conditional, values, 7)

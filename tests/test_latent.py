@@ -4,6 +4,7 @@ import pytest
 import torch
 from torch import Tensor
 
+from tests.helpers import slider_effects
 from vae.latent import (
     decode_probs,
     gaussian_grid,
@@ -13,7 +14,6 @@ from vae.latent import (
     prior_sample,
     rank_dimensions,
     slerp,
-    slider_effects,
 )
 
 PATHS = pytest.mark.parametrize("method", ["linear", "spherical"])

@@ -1,6 +1,5 @@
 """A clone made without Git LFS holds pointer files instead of weights: every entry point says so and how to fix it."""
 
-import hashlib
 import json
 import os
 import subprocess
@@ -10,20 +9,14 @@ from pathlib import Path
 import pytest
 
 import train as train_cli
-from tests.test_app import PAGE_TEXT
-from vae import evaluate, explore
-from vae.checkpoint import CheckpointError, is_lfs_pointer, load_model, load_tensors
+from tests.helpers import PAGE_TEXT, lfs_pointer
+from vae import evaluate
+from vae.checkpoint import CheckpointError, is_lfs_pointer, load_tensors
+from vae.loaded import load_model, load_models
 
 ROOT = Path(__file__).parent.parent
 WEIGHTS = ROOT / "weights"
 FIX = ("Git LFS pointer", "not the weights", "install git-lfs", "git lfs install", "git lfs pull")
-
-
-def lfs_pointer(real: Path) -> bytes:
-    """The pointer file `git clone` leaves for `real` when Git LFS is not installed (the spec's exact format)."""
-    data = real.read_bytes()
-    return (f"version https://git-lfs.github.com/spec/v1\noid sha256:{hashlib.sha256(data).hexdigest()}\n"
-            f"size {len(data)}\n").encode()
 
 
 def assert_says_lfs(message: str, path: Path) -> None:
@@ -56,7 +49,7 @@ def test_only_pointers_count_as_pointers(pointer: Path) -> None:
 
 def test_the_app_loads_the_real_files_and_reports_the_pointers(pointer: Path) -> None:
     (pointer.parent / "mlp-2d.safetensors").symlink_to(WEIGHTS / "mlp-2d.safetensors")
-    models, problems = explore.load_models(pointer.parent)
+    models, problems = load_models(pointer.parent)
     assert list(models) == ["mlp-2d"]
     assert len(problems) == 1
     assert_says_lfs(problems[0], pointer)

@@ -1,62 +1,30 @@
 """Behaviour of vae.uploads and vae.digitize on synthetic digits, real MNIST digits and hostile uploads."""
 
 import io
-import struct
 import subprocess
 import sys
-import zipfile
-import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image, ImageDraw, ImageFile
+from PIL import Image, ImageFile
 
+from tests.helpers import (
+    correlation,
+    draw_digit,
+    encode,
+    png_header_only,
+    same_shape,
+    single_dot,
+    truncated,
+    zip_archive,
+)
 from vae import digitize, uploads
 from vae.digitize import load_digit, to_grayscale, to_mnist
 from vae.uploads import ImageError, open_image
 
 # --- synthetic digits ------------------------------------------------------------------------
-
-
-def draw_digit(shape="7", size=400, width=20, ink=0, paper=255, mode="L", offset=(0, 0), scale=1.0):
-    """A "7" (two lines) or "0" (ellipse outline), drawn in a size x size canvas."""
-    image = Image.new(mode, (size, size), paper)
-    draw = ImageDraw.Draw(image)
-    unit = size / 400 * scale
-
-    def at(x, y):
-        return (x * unit + offset[0], y * unit + offset[1])
-
-    if shape == "7":
-        draw.line([at(100, 80), at(300, 80), at(170, 330)], fill=ink, width=width, joint="curve")
-    else:
-        draw.ellipse([at(130, 70), at(270, 330)], outline=ink, width=width)
-    return image
-
-
-def encode(image, fmt="PNG", **params):
-    """The bytes of `image` saved in `fmt`."""
-    buffer = io.BytesIO()
-    image.save(buffer, fmt, **params)
-    return buffer.getvalue()
-
-
-def correlation(a, b):
-    """Pearson correlation of two images."""
-    return float(np.corrcoef(np.asarray(a).ravel(), np.asarray(b).ravel())[0, 1])
-
-
-def same_shape(a, b):
-    """Correlation of slightly blurred images: same digit, even if drawn with another pen."""
-    kernel = np.array([1, 4, 6, 4, 1]) / 16  # binomial, close to a Gaussian of sigma 1
-
-    def blur(image):
-        rows = np.apply_along_axis(np.convolve, 0, np.asarray(image, np.float64), kernel, "same")
-        return np.apply_along_axis(np.convolve, 1, rows, kernel, "same")
-
-    return correlation(blur(a), blur(b))
 
 
 def assert_mnist_like(digit):
@@ -303,38 +271,6 @@ def test_importing_the_library_leaves_pillow_settings_alone():
 
 
 # --- bad inputs ------------------------------------------------------------------------------
-
-
-def png_header_only(width, height):
-    """A tiny valid-looking 1-bit PNG that declares width x height pixels (a decompression bomb)."""
-
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
-    idat = zlib.compress(b"\0" * 1000)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
-
-
-def truncated(fmt):
-    """A noisy image (so that pixel data is most of the file) cut in half."""
-    noise = np.random.default_rng(1).integers(0, 256, (300, 300, 3), np.uint8)
-    data = encode(Image.fromarray(noise), fmt)
-    return data[: len(data) // 2]
-
-
-def single_dot():
-    """White paper with one black pixel: a speck, not a digit."""
-    image = Image.new("L", (300, 300), 255)
-    image.putpixel((150, 150), 0)
-    return image
-
-
-def zip_archive():
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("digit.png", encode(draw_digit("7")))
-    return buffer.getvalue()
 
 
 BAD_INPUTS = {

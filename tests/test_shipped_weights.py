@@ -6,11 +6,13 @@ import pytest
 import torch
 
 from tests.conftest import dataset_dir
+from tests.helpers import slider_effects
 from vae.card import card
-from vae.checkpoint import Checkpoint, load_model
 from vae.data import evaluation_inputs, load_split, to_float
 from vae.evaluate import active_units, block_sizes, elbo_terms, iw_block, nll_by_k
-from vae.latent import decode_probs, prior_sample, rank_dimensions, slider_effects
+from vae.latent import decode_probs, prior_sample, rank_dimensions
+from vae.loaded import LoadedModel, load_model
+from vae.metadata import Metrics
 
 WEIGHTS_DIR = Path(__file__).parent.parent / "weights"
 WEIGHTS = sorted(WEIGHTS_DIR.glob("*.safetensors"))
@@ -24,53 +26,51 @@ def test_the_promised_models_are_shipped() -> None:
 
 @SHIPPED
 def test_loads_with_complete_metadata(path: Path) -> None:
-    ckpt = load_model(path)
-    meta = ckpt.metadata
-    assert meta["command"].startswith("python train.py")
-    assert {"test_nelbo", "test_nll", "nll_k", "kl_per_dim", "active_units"} <= set(meta["metrics"])
-    assert len(meta["metrics"]["kl_per_dim"]) == ckpt.model.config.latent_dim
-    assert meta["train_seconds"] > 0 and meta["epochs"] == meta["train"]["epochs"]
-    scores = ckpt.extras["test_nelbo_sorted"]
+    loaded = load_model(path)
+    meta = loaded.metadata
+    assert meta.command.startswith("python train.py")
+    assert len(meta.metrics.kl_per_dim) == loaded.model.config.latent_dim
+    assert meta.train_seconds > 0 and meta.epochs == meta.train.epochs
+    scores = loaded.extras["test_nelbo_sorted"]
     assert torch.all(scores[1:] >= scores[:-1])
 
 
-def evaluation_set(ckpt: Checkpoint) -> tuple[torch.Tensor, torch.Tensor]:
+def evaluation_set(loaded: LoadedModel) -> tuple[torch.Tensor, torch.Tensor]:
     """A model's full test set as it was measured on (binarized once, or grey levels), and its labels."""
-    images, labels = load_split(ckpt.metadata["dataset"], dataset_dir(ckpt.metadata["dataset"]), train=False,
-                                download=False)
-    return evaluation_inputs(images, ckpt.metadata["train"]["binarize"]), labels
+    images, labels = load_split(loaded.dataset, dataset_dir(loaded.dataset), train=False, download=False)
+    return evaluation_inputs(images, loaded.metadata.train.binarize), labels
 
 
 @pytest.fixture(scope="module", params=WEIGHTS, ids=[p.stem for p in WEIGHTS])
-def measured(request: pytest.FixtureRequest) -> tuple[dict, dict[str, torch.Tensor]]:
+def measured(request: pytest.FixtureRequest) -> tuple[Metrics, dict[str, torch.Tensor]]:
     """A shipped model's recorded metrics, and its ELBO terms measured now on its full test set."""
-    ckpt = load_model(request.param)
-    return ckpt.metadata["metrics"], elbo_terms(ckpt.model, *evaluation_set(ckpt))
+    loaded = load_model(request.param)
+    return loaded.metadata.metrics, elbo_terms(loaded.model, *evaluation_set(loaded))
 
 
-def test_reproduces_recorded_test_elbo(measured: tuple[dict, dict[str, torch.Tensor]]) -> None:
+def test_reproduces_recorded_test_elbo(measured: tuple[Metrics, dict[str, torch.Tensor]]) -> None:
     recorded, terms = measured
-    assert float(terms["nelbo"].mean()) == pytest.approx(recorded["test_nelbo"], abs=0.5)
+    assert float(terms["nelbo"].mean()) == pytest.approx(recorded.test_nelbo, abs=0.5)
 
 
-def test_reproduces_recorded_kl_profile(measured: tuple[dict, dict[str, torch.Tensor]]) -> None:
+def test_reproduces_recorded_kl_profile(measured: tuple[Metrics, dict[str, torch.Tensor]]) -> None:
     recorded, terms = measured
     kl = terms["kl_dims"].mean(0)
-    assert torch.allclose(kl, torch.tensor(recorded["kl_per_dim"]), atol=0.01)
-    assert active_units(terms["mu"]) == recorded["active_units"]
+    assert torch.allclose(kl, torch.tensor(recorded.kl_per_dim), atol=0.01)
+    assert active_units(terms["mu"]) == recorded.active_units
 
 
 @SHIPPED
 def test_reproduces_recorded_nll_image_by_image(path: Path) -> None:
     """The recorded NLL is the mean of per-image estimates; recompute a few of them with the recorded k."""
-    ckpt = load_model(path)
-    metrics, per_image = ckpt.metadata["metrics"], ckpt.extras["test_nll"]
-    assert len(per_image) == metrics["nll_images"]
-    assert float(per_image.double().mean()) == pytest.approx(metrics["test_nll"], abs=1e-3)
-    x, labels = evaluation_set(ckpt)
-    k = metrics["nll_k"]
+    loaded = load_model(path)
+    metrics, per_image = loaded.metadata.metrics, loaded.extras["test_nll"]
+    assert len(per_image) == metrics.nll_images
+    assert float(per_image.double().mean()) == pytest.approx(metrics.test_nll, abs=1e-3)
+    x, labels = evaluation_set(loaded)
+    k = metrics.nll_k
     for i in torch.randperm(len(per_image), generator=torch.Generator().manual_seed(len(per_image)))[:3].tolist():
-        sums = [iw_block(ckpt.model, x[i : i + 1], labels[i : i + 1], b, size, first=i)
+        sums = [iw_block(loaded.model, x[i : i + 1], labels[i : i + 1], b, size, first=i)
                 for b, size in enumerate(block_sizes(k))]
         assert float(nll_by_k(torch.stack(sums), k)[k]) == pytest.approx(float(per_image[i]), abs=1e-3)
 
@@ -78,10 +78,10 @@ def test_reproduces_recorded_nll_image_by_image(path: Path) -> None:
 @SHIPPED
 def test_top_sliders_each_do_something_visible_and_different(path: Path) -> None:
     """The ten most informative sliders each redraw part of the digit, and no two redraw the same part."""
-    ckpt = load_model(path)
-    dims = rank_dimensions(ckpt.metadata["metrics"]["kl_per_dim"])[:10]
-    y = torch.tensor([3]) if ckpt.model.config.num_classes else None
-    changes = slider_effects(ckpt.model, dims, y=y)
+    loaded = load_model(path)
+    dims = rank_dimensions(list(loaded.metadata.metrics.kl_per_dim))[:10]
+    y = torch.tensor([3]) if loaded.model.config.num_classes else None
+    changes = slider_effects(loaded.model, dims, y=y)
     assert ((changes.abs() > 0.2).sum(1) >= 40).all(), "a top slider barely changes the picture"  # 5% of pixels
     cosine = torch.nn.functional.cosine_similarity(changes[:, None], changes[None], dim=-1)
     assert cosine[~torch.eye(len(dims), dtype=torch.bool)].abs().max() < 0.6, "two top sliders do the same thing"

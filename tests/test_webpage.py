@@ -7,7 +7,7 @@ import pytest
 import safetensors.torch
 import torch
 
-from tests.test_explore import WEIGHTS, load_one
+from tests.helpers import WEIGHTS, load_one
 from vae.webpage import decoder_bytes, page_spec, read_header
 
 SHIPPED = sorted(WEIGHTS.glob("*.safetensors"))
@@ -30,11 +30,11 @@ def test_prefix_holds_the_decoder_and_nothing_after_it(path: Path) -> None:
 
 def test_spec_follows_the_model(tmp_path: Path) -> None:
     path = SHIPPED[0]
-    lm = load_one(path)
-    spec = page_spec(lm, path, "gradio_api/file=x")
-    cfg = lm.model.config
-    assert spec["ranking"] == lm.ranking and spec["latent_dim"] == cfg.latent_dim
+    loaded = load_one(path)
+    spec = page_spec(loaded, path, "gradio_api/file=x")
+    cfg = loaded.model.config
+    assert spec["ranking"] == loaded.ranking and spec["latent_dim"] == cfg.latent_dim
     assert (spec["arch"], spec["hidden"], spec["num_classes"]) == (cfg.arch, cfg.hidden, cfg.num_classes)
     assert spec["sha256"] == safetensors.safe_open(path, "pt").metadata()["sha256"]
-    assert spec["has_codes"] == ("test_mu" in lm.extras)
+    assert spec["has_codes"] == ("test_mu" in loaded.extras)
     assert json.loads(json.dumps(spec)) == spec  # it goes into the page as JSON

@@ -3,32 +3,33 @@
 import argparse
 from pathlib import Path
 
-from vae.checkpoint import Checkpoint, load_model
+from vae.loaded import LoadedModel, load_model
+from vae.metadata import Metrics
 
 
-def nll_text(metrics: dict) -> str:
+def nll_text(metrics: Metrics) -> str:
     """The NLL with its k and image count; at k = 1000 too when the headline figure used more samples."""
-    text = f"{metrics['test_nll']:.2f} (k={metrics['nll_k']:,}"
-    at_1000 = metrics.get("nll_by_k", {}).get("1000")
-    if metrics["nll_k"] > 1000 and at_1000 is not None:
+    text = f"{metrics.test_nll:.2f} (k={metrics.nll_k:,}"
+    at_1000 = metrics.nll_at(1000)
+    if metrics.nll_k > 1000 and at_1000 is not None:
         text += f"; {at_1000:.2f} at k=1,000"
-    return text + f"; {metrics['nll_images']:,} images)"
+    return text + f"; {metrics.nll_images:,} images)"
 
 
-def kl_text(metrics: dict) -> str:
+def kl_text(metrics: Metrics) -> str:
     """Each latent dimension's KL from the prior in nats, largest first: the order of the app's sliders."""
-    return ", ".join(f"{v:.2f}" for v in sorted(metrics["kl_per_dim"], reverse=True))
+    return ", ".join(f"{v:.2f}" for v in sorted(metrics.kl_per_dim, reverse=True))
 
 
-def _row(path: Path, ckpt: Checkpoint) -> str:
+def _row(loaded: LoadedModel) -> str:
     """One Markdown table row for a weights file."""
-    meta, cfg, m = ckpt.metadata, ckpt.model.config, ckpt.metadata["metrics"]
-    targets = "binarized" if meta["train"]["binarize"] else "grey levels"
+    meta, cfg, m = loaded.metadata, loaded.model.config, loaded.metadata.metrics
+    targets = "binarized" if meta.train and meta.train.binarize else "grey levels"
     arch = f"{'conditional ' if cfg.num_classes else ''}{cfg.arch}"
-    return (f"| `{path.stem}` | {arch} | {cfg.latent_dim} | {meta['parameters']:,} | {meta['dataset']} ({targets}) "
-            f"| {meta['epochs']} | {meta['train_seconds'] / 60:.1f} min | {m['test_nelbo']:.2f} "
-            f"| {nll_text(m)} | {m['active_units']} "
-            f"| `{meta['command']}` |")
+    return (f"| `{loaded.name}` | {arch} | {cfg.latent_dim} | {meta.parameters:,} | {meta.dataset} ({targets}) "
+            f"| {meta.epochs} | {meta.train_seconds / 60:.1f} min | {m.test_nelbo:.2f} "
+            f"| {nll_text(m)} | {m.active_units} "
+            f"| `{meta.command}` |")
 
 
 def gallery(folder: Path, docs: Path) -> str:
@@ -46,13 +47,13 @@ def card(folder: Path) -> str:
     header = ("| model | architecture | latent | parameters | data (targets) | epochs | training time "
               "| test -ELBO (nats) | test NLL (nats) | active units | command |\n"
               "|---|---|---|---|---|---|---|---|---|---|---|")
-    ckpts = {p: load_model(p) for p in sorted(folder.glob("*.safetensors"))}
-    measured = [f"- `{p.stem}`: `{cmd}`" for p, c in ckpts.items() if (cmd := c.metadata.get("metrics_command"))]
+    models = [load_model(p) for p in sorted(folder.glob("*.safetensors"))]
+    measured = [f"- `{m.name}`: `{m.metadata.metrics_command}`" for m in models if m.metadata.metrics_command]
     notes = ["", "NLL recorded after training by:", "", *measured] if measured else []
     kl = ["", "KL of each latent dimension from the prior over the test set, in nats, largest first (the app's "
           "sliders follow this order; a dimension near 0 carries no information):", "",
-          *(f"- `{p.stem}`: {kl_text(c.metadata['metrics'])}" for p, c in ckpts.items())]
-    return "\n".join([header, *(_row(p, c) for p, c in ckpts.items()), *notes, *kl])
+          *(f"- `{m.name}`: {kl_text(m.metadata.metrics)}" for m in models)]
+    return "\n".join([header, *(_row(m) for m in models), *notes, *kl])
 
 
 if __name__ == "__main__":

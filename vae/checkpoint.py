@@ -2,8 +2,8 @@
 
 Safetensors holds raw tensors and a JSON header, nothing executable, so loading a file from
 anyone is safe (unlike torch.load's pickle). The header's metadata carries the model config,
-so `load_model(path)` rebuilds the network from the file alone, and a SHA-256 of the tensors,
-so a file that was altered after it was written is refused.
+so `vae.loaded.load_model(path)` rebuilds the network from the file alone, and a SHA-256 of
+the tensors, so a file that was altered after it was written is refused.
 """
 
 import hashlib
@@ -11,17 +11,13 @@ import json
 import os
 import struct
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import safetensors.torch
 import torch
 from torch import Tensor
 
-from vae.model import VAE, VAEConfig
-
 FORMAT = "vae-demo/1"
-EXTRA_PREFIX = "extra."  # tensors stored beside the weights (test-set codes, score quantiles)
 MAX_HEADER = 100_000_000
 TRAIN_HINT = "Train one with `python train.py` (see README.md) or point to another file."
 # A clone made without Git LFS holds, in place of each large file, a small text "pointer"
@@ -32,15 +28,6 @@ LFS_POINTER_MAX = 1024
 
 class CheckpointError(ValueError):
     """A weights file that cannot be used; the message says why and what to do."""
-
-
-@dataclass
-class Checkpoint:
-    """A loaded model with everything stored beside it."""
-
-    model: VAE
-    metadata: dict
-    extras: dict[str, Tensor] = field(default_factory=dict)
 
 
 def tensors_sha256(tensors: dict[str, Tensor]) -> str:
@@ -77,13 +64,6 @@ def save_tensors(path: str | Path, tensors: dict[str, Tensor], metadata: dict) -
     atomic_write(path, safetensors.torch.save(tensors, metadata=header))
 
 
-def save_model(path: str | Path, model: VAE, metadata: dict, extras: dict[str, Tensor] | None = None) -> None:
-    """Write a model's weights, its config, `metadata` and optional extra tensors."""
-    tensors = dict(model.state_dict())
-    tensors.update({EXTRA_PREFIX + k: v for k, v in (extras or {}).items()})
-    save_tensors(path, tensors, {**metadata, "config": model.config.to_dict()})
-
-
 def is_lfs_pointer(data: bytes) -> bool:
     """Whether a file's bytes are a Git LFS pointer standing in for the real content."""
     return len(data) <= LFS_POINTER_MAX and data.startswith(LFS_POINTER)
@@ -102,7 +82,7 @@ def _read_header(path: Path, data: bytes) -> dict:
     if data[8:9] != b"{" and (data[:1] == b"\x80" or data[:2] == b"PK"):
         raise CheckpointError(
             f"{path} is a PyTorch pickle (.pt/.pth), which is refused: unpickling can run code. "
-            "Load it in a trusted session and save it with vae.checkpoint.save_model."
+            "Load it in a trusted session and save it with vae.loaded.save_model."
         )
     if len(data) < 8:
         raise CheckpointError(f"{path} is truncated ({len(data)} bytes). Download or train it again.")
@@ -137,23 +117,3 @@ def load_tensors(path: str | Path) -> tuple[dict[str, Tensor], dict]:
             "or damaged after it was written. Download or train it again."
         )
     return tensors, json.loads(header["metadata"])
-
-
-def load_model(path: str | Path, device: torch.device | str = "cpu") -> Checkpoint:
-    """Rebuild a model from a weights file alone, in eval mode, with its metadata and extras."""
-    tensors, metadata = load_tensors(path)
-    try:
-        config = VAEConfig.from_dict(metadata["config"])
-    except (KeyError, TypeError, ValueError) as e:
-        raise CheckpointError(f"{path} has no valid model config in its metadata ({e}). {TRAIN_HINT}") from e
-    extras = {k[len(EXTRA_PREFIX) :]: v for k, v in tensors.items() if k.startswith(EXTRA_PREFIX)}
-    weights = {k: v for k, v in tensors.items() if not k.startswith(EXTRA_PREFIX)}
-    model = VAE(config)
-    try:
-        model.load_state_dict(weights)
-    except RuntimeError as e:
-        raise CheckpointError(
-            f"{path}: its tensors do not fit its config {config}: {e}. "
-            "The file mixes weights of another model; train it again."
-        ) from e
-    return Checkpoint(model.to(device).eval(), metadata, extras)

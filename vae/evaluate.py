@@ -10,6 +10,7 @@ import hashlib
 import json
 import math
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -18,7 +19,7 @@ from tqdm import tqdm
 
 from vae.checkpoint import load_tensors, save_tensors, tensors_sha256
 from vae.loss import kl_per_dim, log_importance_weights, negative_elbo, reconstruction_nll
-from vae.model import VAE
+from vae.model import VAE, reparameterize
 
 ACTIVE_THRESHOLD = 0.01
 
@@ -38,7 +39,7 @@ def elbo_terms(
     for start in range(0, len(x), batch_size):
         idx = slice(start, start + batch_size)
         mu, logvar = model.encode(x[idx], _labels(y, idx, model))
-        z = mu + torch.exp(0.5 * logvar) * torch.randn(mu.shape, generator=gen, device=mu.device)
+        z = reparameterize(mu, logvar, generator=gen)
         logits = model.decode(z, _labels(y, idx, model))
         parts["nelbo"].append(negative_elbo(logits, x[idx], mu, logvar))
         parts["recon"].append(reconstruction_nll(logits, x[idx]))
@@ -66,7 +67,7 @@ def block_seed(seed: int, image: int, block: int) -> int:
 @torch.no_grad()
 def iw_block(
     model: VAE, x: Tensor, y: Tensor | None, block: int, size: int = IW_BLOCK, seed: int = 0, first: int = 0,
-    decode_batch: int = 100,  # the conv decoder's best throughput on a 2-core CPU (7,500 decodes/s)
+    decode_batch: int = 100,  # the conv decoder's best throughput on a small CPU (README, "Measured choices")
 ) -> Tensor:
     """log sum_i p(x, z_i) / q(z_i|x) over one block of `size` samples z_i ~ q(z|x), per image.
 
@@ -78,8 +79,7 @@ def iw_block(
     out = torch.empty(len(x), dtype=torch.float64)
     for j in range(len(x)):
         gen = torch.Generator().manual_seed(block_seed(seed, first + j, block))
-        eps = torch.randn((size, mu.shape[1]), generator=gen).to(x.device)
-        z = mu[j] + torch.exp(0.5 * logvar[j]) * eps
+        z = reparameterize(mu[j], logvar[j], size, gen)
         log_w = []
         for zc in z.split(decode_batch):
             logits = model.decode(zc, None if y is None else y[j].expand(len(zc)))
@@ -131,14 +131,6 @@ def nll_by_k(sums: Tensor, k: int) -> dict[int, Tensor]:
     return {kk: (math.log(kk) - torch.logsumexp(sums[: b + 1], 0)).float() for b, kk in enumerate(cumulative)}
 
 
-def iw_log_likelihood(model: VAE, x: Tensor, y: Tensor | None = None, k: int = 1000, seed: int = 0) -> Tensor:
-    """Importance-weighted estimate of log p(x) per image (Burda et al. 2015), with k samples from q(z|x).
-
-    log p(x) >= log (1/k) sum_i p(x, z_i) / q(z_i|x); the bound tightens as k grows.
-    """
-    return -nll_by_k(block_sums(model, x, y, k, seed), k)[k]
-
-
 def active_units(mu: Tensor, threshold: float = ACTIVE_THRESHOLD) -> int:
     """Latent dimensions whose posterior mean varies across the data (Burda et al. 2015)."""
     return int((mu.var(0) > threshold).sum())
@@ -147,7 +139,8 @@ def active_units(mu: Tensor, threshold: float = ACTIVE_THRESHOLD) -> int:
 def evaluate(
     model: VAE, x: Tensor, y: Tensor | None, k: int, nll_images: int | None = None, progress: Path | None = None
 ) -> tuple[dict, Tensor]:
-    """All reported metrics for one test set, and the per-image NLL on the first `nll_images` (default all)."""
+    """All reported metrics for one test set (the fields of vae.metadata.Metrics), and the per-image NLL on the
+    first `nll_images` (default all)."""
     terms = elbo_terms(model, x, y)
     n = len(x) if nll_images is None else min(nll_images, len(x))
     nll = nll_by_k(block_sums(model, x[:n], None if y is None else y[:n], k, progress=progress), k)
@@ -167,8 +160,10 @@ def evaluate(
 
 def main(argv: list[str] | None = None) -> None:
     """CLI: reproduce a weights file's metrics from the file and the test set alone."""
-    from vae.checkpoint import CheckpointError, load_model, save_model
+    from vae.checkpoint import CheckpointError
     from vae.data import evaluation_inputs, load_split
+    from vae.loaded import load_model, save_model
+    from vae.metadata import Metrics
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("weights", help="a .safetensors file written by train.py")
@@ -181,24 +176,23 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
 
     try:
-        ckpt = load_model(args.weights)
+        loaded = load_model(args.weights)
     except CheckpointError as e:
         sys.exit(f"cannot evaluate: {e}")
-    meta = ckpt.metadata
-    images, labels = load_split(meta["dataset"], args.data_dir, train=False, download=not args.no_download)
-    x = evaluation_inputs(images, meta["train"]["binarize"])
-    metrics, nll = evaluate(ckpt.model, x, labels, args.k, args.nll_images, args.progress)
-    recorded = meta.get("metrics", {})
+    meta = loaded.metadata
+    images, labels = load_split(meta.dataset, args.data_dir, train=False, download=not args.no_download)
+    x = evaluation_inputs(images, meta.train is not None and meta.train.binarize)
+    fields, nll = evaluate(loaded.model, x, labels, args.k, args.nll_images, args.progress)
+    metrics = Metrics(**fields)
     for key in ("test_nelbo", "test_recon", "test_kl", "test_nll", "active_units"):
-        was = recorded.get(key)
-        print(f"{key:13s} {metrics[key]:10.3f}" + ("" if was is None else f"   (recorded: {was:.3f})"))
-    print("nll_by_k     ", json.dumps(metrics["nll_by_k"]))
-    print("kl_per_dim   ", json.dumps(metrics["kl_per_dim"]))
-    print(f"(NLL with k={args.k} on {metrics['nll_images']} test images)", file=sys.stderr)
+        print(f"{key:13s} {getattr(metrics, key):10.3f}   (recorded: {getattr(meta.metrics, key):.3f})")
+    print("nll_by_k     ", json.dumps(metrics.nll_by_k))
+    print("kl_per_dim   ", json.dumps(list(metrics.kl_per_dim)))
+    print(f"(NLL with k={args.k} on {metrics.nll_images} test images)", file=sys.stderr)
     if args.record:
         command = " ".join(["python -m vae.evaluate", *(sys.argv[1:] if argv is None else argv)])
-        save_model(args.weights, ckpt.model, {**meta, "metrics": metrics, "metrics_command": command},
-                   {**ckpt.extras, "test_nll": nll})
+        save_model(args.weights, loaded.model, replace(meta, metrics=metrics, metrics_command=command),
+                   {**loaded.extras, "test_nll": nll})
         print(f"recorded in {args.weights}", file=sys.stderr)
 
 

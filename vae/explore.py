@@ -1,92 +1,24 @@
 """What the app computes, as plain functions over loaded models (no UI code).
 
 Everything slow (reading files, ranking dimensions, the test-set scores) happens once in
-`load_models`; the functions a slider calls only decode one latent vector.
+`vae.loaded.load_models`; the functions a slider calls only decode one latent vector.
 """
-
-from dataclasses import dataclass, field
-from functools import cached_property
-from pathlib import Path
 
 import torch
 from torch import Tensor
 
-from vae.checkpoint import CheckpointError, load_model
-from vae.data import FRAME
 from vae.evaluate import elbo_terms
-from vae.latent import decode_probs, gaussian_grid, interpolate, percentile, prior_sample, rank_dimensions
-from vae.model import VAE
+from vae.latent import decode_probs, gaussian_grid, interpolate, percentile, prior_sample
+from vae.loaded import LoadedModel
+from vae.model import reparameterize
 
 SLIDER_RANGE = 3.0  # +-3 standard deviations of the prior covers 99.7% of it
 UNUSUAL_PERCENTILE = 99.0  # scores above this share of test digits are flagged as unusual
 
 
-@dataclass
-class LoadedModel:
-    """One weights file, ready to serve."""
-
-    name: str
-    model: VAE
-    metadata: dict
-    extras: dict[str, Tensor] = field(default_factory=dict)
-
-    @property
-    def latent_dim(self) -> int:
-        return self.model.config.latent_dim
-
-    @property
-    def conditional(self) -> bool:
-        return self.model.config.num_classes > 0
-
-    @property
-    def class_names(self) -> list[str]:
-        return self.metadata.get("class_names") or [str(i) for i in range(10)]
-
-    @property
-    def frame(self) -> int:
-        """The square, in pixels of 28, that this dataset's objects were scaled to fit."""
-        return FRAME[self.metadata["dataset"]]
-
-    @cached_property
-    def ranking(self) -> list[int]:
-        """Latent dimensions, most informative first (by test-set KL)."""
-        return rank_dimensions(self.metadata["metrics"]["kl_per_dim"])
-
-    def describe(self) -> str:
-        """One line for the model picker's info text."""
-        m, cfg = self.metadata["metrics"], self.model.config
-        kind = "conditional " if self.conditional else ""
-        return (f"{kind}{cfg.arch}, {cfg.latent_dim}-D latent, {self.metadata['dataset']}: "
-                f"test -ELBO {m['test_nelbo']:.1f} nats, NLL {m['test_nll']:.1f} "
-                f"(k={m['nll_k']}, {m['nll_images']:,} test images)")
-
-
-def load_models(folder: str | Path) -> tuple[dict[str, LoadedModel], list[str]]:
-    """Every loadable weights file in `folder` by name, and a message per file that failed to load.
-
-    PyTorch pickles (.pt/.pth) are never loaded, but are reported, so a visitor learns why they were skipped.
-    """
-    models, problems = {}, []
-    for path in sorted(p for pattern in ("*.safetensors", "*.pt", "*.pth") for p in Path(folder).glob(pattern)):
-        try:
-            ckpt = load_model(path)
-        except CheckpointError as e:
-            problems.append(str(e))
-            continue
-        models[path.stem] = LoadedModel(path.stem, ckpt.model, ckpt.metadata, ckpt.extras)
-    return models, problems
-
-
-def default_model(models: dict[str, LoadedModel]) -> str:
-    """The model a visitor sees first: the one whose metadata says so, else the first MNIST model."""
-    flagged = [n for n, m in models.items() if m.metadata.get("default")]
-    mnist = [n for n, m in models.items() if m.metadata["dataset"] == "mnist" and not m.conditional]
-    return (flagged or mnist or list(models))[0]
-
-
-def label_tensor(lm: LoadedModel, label: int | None, n: int = 1) -> Tensor | None:
+def label_tensor(loaded: LoadedModel, label: int | None, n: int = 1) -> Tensor | None:
     """The label batch for a conditional model, None for an unconditional one."""
-    return torch.full((n,), int(label or 0), dtype=torch.long) if lm.conditional else None
+    return torch.full((n,), int(label or 0), dtype=torch.long) if loaded.conditional else None
 
 
 def code_from_sliders(values: list[float], ranking: list[int]) -> Tensor:
@@ -102,37 +34,42 @@ def sliders_from_code(z: Tensor, ranking: list[int]) -> list[float]:
     return [round(float(v), 2) for v in z.flatten()[ranking].clamp(-SLIDER_RANGE, SLIDER_RANGE)]
 
 
-def decode_sliders(lm: LoadedModel, values: list[float], label: int | None = None) -> Tensor:
+def slider_values(z: Tensor, ranking: list[int], n: int) -> list[float]:
+    """Values for n sliders (n at least the latent dimensions) from a latent code: sliders_from_code, 0 beyond."""
+    values = sliders_from_code(z, ranking)
+    return values + [0.0] * (n - len(values))
+
+
+def decode_sliders(loaded: LoadedModel, values: list[float], label: int | None = None) -> Tensor:
     """The slider handler's whole job: one decode. Returns (1, 28, 28) probabilities."""
-    return decode_probs(lm.model, code_from_sliders(values, lm.ranking), label_tensor(lm, label))[0]
+    return decode_probs(loaded.model, code_from_sliders(values, loaded.ranking), label_tensor(loaded, label))[0]
 
 
 @torch.no_grad()
-def encode(lm: LoadedModel, x: Tensor, label: int | None = None) -> Tensor:
+def encode(loaded: LoadedModel, x: Tensor, label: int | None = None) -> Tensor:
     """Posterior mean of a (28, 28) image: shape (D,)."""
-    return lm.model.encode(x.view(1, 1, 28, 28), label_tensor(lm, label))[0][0]
+    return loaded.model.encode(x.view(1, 1, 28, 28), label_tensor(loaded, label))[0][0]
 
 
-def score(lm: LoadedModel, x: Tensor, label: int | None = None) -> tuple[float, float]:
+def score(loaded: LoadedModel, x: Tensor, label: int | None = None) -> tuple[float, float]:
     """Negative ELBO of a (28, 28) image in nats, and the percentage of test images scoring at or below it.
 
     Computed exactly as the stored test scores were (one sample, seed 0), so the two compare.
     """
-    nelbo = float(elbo_terms(lm.model, x.view(1, 1, 28, 28), label_tensor(lm, label))["nelbo"][0])
-    return nelbo, percentile(nelbo, lm.extras["test_nelbo_sorted"])
+    nelbo = float(elbo_terms(loaded.model, x.view(1, 1, 28, 28), label_tensor(loaded, label))["nelbo"][0])
+    return nelbo, percentile(nelbo, loaded.extras["test_nelbo_sorted"])
 
 
 @torch.no_grad()
-def reconstruct(lm: LoadedModel, x: Tensor, label: int | None = None, n_samples: int = 8, seed: int = 0) -> dict:
+def reconstruct(loaded: LoadedModel, x: Tensor, label: int | None = None, n_samples: int = 8, seed: int = 0) -> dict:
     """Reconstruction from the posterior mean, decodings of posterior samples, and the score."""
-    y = label_tensor(lm, label)
-    mu, logvar = lm.model.encode(x.view(1, 1, 28, 28), y)
-    gen = torch.Generator().manual_seed(seed)
-    z = mu + torch.exp(0.5 * logvar) * torch.randn((n_samples, lm.latent_dim), generator=gen)
-    nelbo, pct = score(lm, x, label)
+    y = label_tensor(loaded, label)
+    mu, logvar = loaded.model.encode(x.view(1, 1, 28, 28), y)
+    z = reparameterize(mu, logvar, n_samples, torch.Generator().manual_seed(seed))
+    nelbo, pct = score(loaded, x, label)
     return {
-        "reconstruction": decode_probs(lm.model, mu, y)[0],
-        "samples": decode_probs(lm.model, z, label_tensor(lm, label, n_samples)),
+        "reconstruction": decode_probs(loaded.model, mu, y)[0],
+        "samples": decode_probs(loaded.model, z, label_tensor(loaded, label, n_samples)),
         "nelbo": nelbo,
         "percentile": pct,
     }
@@ -147,56 +84,56 @@ def describe_score(nelbo: float, pct: float, dataset: str) -> str:
     return text
 
 
-def random_samples(lm: LoadedModel, n: int, temperature: float, seed: int, label: int | None = None) -> Tensor:
+def random_samples(loaded: LoadedModel, n: int, temperature: float, seed: int, label: int | None = None) -> Tensor:
     """n decoded samples from the prior (scaled by temperature): (n, 1, 28, 28)."""
-    z = prior_sample(n, lm.latent_dim, temperature, seed)
-    return decode_probs(lm.model, z, label_tensor(lm, label, n))
+    z = prior_sample(n, loaded.latent_dim, temperature, seed)
+    return decode_probs(loaded.model, z, label_tensor(loaded, label, n))
 
 
 def interpolation_path(
-    lm: LoadedModel, x0: Tensor, x1: Tensor, steps: int, method: str, labels: tuple[int | None, int | None] = (0, 0)
+    loaded: LoadedModel, x0: Tensor, x1: Tensor, steps: int, method: str, labels: tuple[int | None, int | None] = (0, 0)
 ) -> tuple[Tensor, Tensor | None]:
     """Codes (steps, D) on a path between the posterior means of two images, and their labels.
 
     For a conditional model the label moves too: each step uses the nearer endpoint's label.
     """
-    z = interpolate(encode(lm, x0, labels[0]), encode(lm, x1, labels[1]), steps, method)
+    z = interpolate(encode(loaded, x0, labels[0]), encode(loaded, x1, labels[1]), steps, method)
     y = None
-    if lm.conditional:
+    if loaded.conditional:
         y = torch.tensor([labels[0] if i < steps / 2 else labels[1] for i in range(steps)], dtype=torch.long)
     return z, y
 
 
 def interpolation(
-    lm: LoadedModel, x0: Tensor, x1: Tensor, steps: int, method: str, labels: tuple[int | None, int | None] = (0, 0)
+    loaded: LoadedModel, x0: Tensor, x1: Tensor, steps: int, method: str, labels: tuple[int | None, int | None] = (0, 0)
 ) -> Tensor:
     """Decodings along interpolation_path: (steps, 1, 28, 28)."""
-    return decode_probs(lm.model, *interpolation_path(lm, x0, x1, steps, method, labels))
+    return decode_probs(loaded.model, *interpolation_path(loaded, x0, x1, steps, method, labels))
 
 
-def manifold(lm: LoadedModel, n: int = 15, label: int | None = None) -> Tensor:
+def manifold(loaded: LoadedModel, n: int = 15, label: int | None = None) -> Tensor:
     """The decoded 2-D manifold on an n x n grid of Gaussian quantiles: (n*n, 1, 28, 28)."""
-    return decode_probs(lm.model, gaussian_grid(n, lm.latent_dim), label_tensor(lm, label, n * n))
+    return decode_probs(loaded.model, gaussian_grid(n, loaded.latent_dim), label_tensor(loaded, label, n * n))
 
 
-def code_map(lm: LoadedModel, max_points: int = 5000) -> dict[str, list]:
+def code_map(loaded: LoadedModel, max_points: int = 5000) -> dict[str, list]:
     """Columns for a scatter of test-set codes (first two latent dims) coloured by class."""
-    mu, labels = lm.extras["test_mu"].float()[:max_points], lm.extras["test_labels"].long()[:max_points]
+    mu, labels = loaded.extras["test_mu"].float()[:max_points], loaded.extras["test_labels"].long()[:max_points]
     order = labels.argsort(stable=True)  # class order, so the plot's legend reads 0, 1, 2, ...
-    mu, labels, names = mu[order], labels[order], lm.class_names
+    mu, labels, names = mu[order], labels[order], loaded.class_names
     return {"z1": mu[:, 0].tolist(), "z2": mu[:, 1].tolist(), "class": [names[i] for i in labels.tolist()]}
 
 
-def infer_label(lm: LoadedModel, x: Tensor) -> int:
+def infer_label(loaded: LoadedModel, x: Tensor) -> int:
     """For a conditional model: the label under which the image is most likely (lowest negative ELBO)."""
-    xs = x.view(1, 1, 28, 28).expand(lm.model.config.num_classes, -1, -1, -1)
-    labels = torch.arange(lm.model.config.num_classes)
-    return int(elbo_terms(lm.model, xs, labels)["nelbo"].argmin())
+    xs = x.view(1, 1, 28, 28).expand(loaded.model.config.num_classes, -1, -1, -1)
+    labels = torch.arange(loaded.model.config.num_classes)
+    return int(elbo_terms(loaded.model, xs, labels)["nelbo"].argmin())
 
 
-def every_label(lm: LoadedModel, x: Tensor) -> tuple[Tensor, int]:
+def every_label(loaded: LoadedModel, x: Tensor) -> tuple[Tensor, int]:
     """Same style, every class: encode with the inferred label, decode with each label. ((C, 1, 28, 28), label)."""
-    label = infer_label(lm, x)
-    n = lm.model.config.num_classes
-    z = encode(lm, x, label).expand(n, -1)
-    return decode_probs(lm.model, z, torch.arange(n)), label
+    label = infer_label(loaded, x)
+    n = loaded.model.config.num_classes
+    z = encode(loaded, x, label).expand(n, -1)
+    return decode_probs(loaded.model, z, torch.arange(n)), label

@@ -62,15 +62,6 @@ def rank_dimensions(kl_per_dim: list[float]) -> list[int]:
     return sorted(range(len(kl_per_dim)), key=lambda d: -kl_per_dim[d])
 
 
-def slider_effects(model: VAE, dims: list[int], span: float = 2.0, y: Tensor | None = None) -> Tensor:
-    """What moving each slider in `dims` from -span to +span does at the origin: (len(dims), 784) pixel changes."""
-    z = torch.zeros(2, len(dims), model.config.latent_dim)
-    z[0, range(len(dims)), dims], z[1, range(len(dims)), dims] = -span, span
-    labels = None if y is None else y.expand(2 * len(dims))
-    probs = decode_probs(model, z.flatten(0, 1), labels).view(2, len(dims), -1)
-    return probs[1] - probs[0]
-
-
 def gaussian_grid(n: int, latent_dim: int = 2) -> Tensor:
     """n x n codes on a grid of standard-normal quantiles (Kingma & Welling's manifold figure).
 

@@ -9,7 +9,7 @@ import json
 import struct
 from pathlib import Path
 
-from vae.explore import LoadedModel
+from vae.loaded import LoadedModel
 
 DECODER_PREFIX = "dec_"
 
@@ -27,9 +27,9 @@ def decoder_bytes(path: str | Path) -> int:
     return start + max(t["data_offsets"][1] for name, t in header.items() if name.startswith(DECODER_PREFIX))
 
 
-def page_spec(lm: LoadedModel, path: str | Path, url: str) -> dict:
-    """Everything the page needs to decode `lm` itself: where its weights are, its shape, slider order."""
-    cfg = lm.model.config
+def page_spec(loaded: LoadedModel, path: str | Path, url: str) -> dict:
+    """Everything the page needs to decode `loaded` itself: where its weights are, its shape, slider order."""
+    cfg = loaded.model.config
     return {
         "url": url,
         "bytes": decoder_bytes(path),
@@ -39,7 +39,7 @@ def page_spec(lm: LoadedModel, path: str | Path, url: str) -> dict:
         "hidden": cfg.hidden,
         "channels": list(cfg.channels),
         "num_classes": cfg.num_classes,
-        "ranking": lm.ranking,
-        "class_names": lm.class_names,
-        "has_codes": "test_mu" in lm.extras,  # the 2-D map draws the stored test-set codes
+        "ranking": loaded.ranking,
+        "class_names": loaded.class_names,
+        "has_codes": "test_mu" in loaded.extras,  # the 2-D map draws the stored test-set codes
     }

@@ -1,0 +1,92 @@
+"""What a weights file says about its model, as frozen dataclasses: the one place its JSON keys are read.
+
+`ModelMetadata.from_dict` reads the JSON the shipped files hold and `to_dict` writes it back,
+so files written before these classes existed load unchanged and new files read the same.
+Fields a file may lack (a model saved by a test, a model never evaluated) are optional.
+"""
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+
+from vae.model import VAEConfig
+from vae.training import TrainConfig
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """The test-set figures of `vae.evaluate.evaluate`, in nats per image."""
+
+    test_nelbo: float
+    test_recon: float
+    test_kl: float
+    test_nll: float
+    nll_k: int
+    nll_images: int
+    nll_by_k: dict[str, float]  # k (as text, a JSON key) -> mean NLL with k importance samples
+    kl_per_dim: tuple[float, ...]
+    active_units: int
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kl_per_dim", tuple(self.kl_per_dim))
+
+    def nll_at(self, k: int) -> float | None:
+        """The mean NLL measured with k importance samples, if it was."""
+        return self.nll_by_k.get(str(k))
+
+
+@dataclass(frozen=True)
+class Epoch:
+    """One finished epoch of training."""
+
+    epoch: int
+    train_loss: float
+    test_nelbo: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelMetadata:
+    """Everything stored beside a model's tensors: its config, data, training, and measured figures."""
+
+    dataset: str
+    class_names: tuple[str, ...] = ()
+    train: TrainConfig | None = None
+    epochs: int | None = None  # epochs trained (train.epochs is what was asked for)
+    metrics: Metrics
+    history: tuple[Epoch, ...] = ()
+    parameters: int | None = None
+    train_seconds: float | None = None
+    device: str | None = None
+    command: str | None = None  # the train.py command line, with every resume
+    versions: dict[str, str] = field(default_factory=dict)
+    metrics_command: str | None = None  # the `python -m vae.evaluate ... --record` that measured `metrics`
+    config: VAEConfig
+    default: bool = False  # the model a visitor sees first
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "class_names", tuple(self.class_names))
+        object.__setattr__(self, "history", tuple(self.history))
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelMetadata":
+        """Read the JSON of a weights file; a missing required key or an unknown one raises KeyError/TypeError.
+
+        The top-level "seed" repeats train.seed and is not kept twice.
+        """
+        d = {k: v for k, v in d.items() if k != "seed"}
+        d["config"] = VAEConfig.from_dict(d["config"])
+        d["metrics"] = Metrics(**d["metrics"])
+        if "train" in d:
+            d["train"] = TrainConfig(**d["train"])
+        d["history"] = [Epoch(**e) for e in d.get("history", [])]
+        return cls(**d)
+
+    def to_dict(self) -> dict:
+        """The JSON of a weights file, keys in the order train.py has always written them; unset fields left out."""
+        out: dict = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value not in (None, (), {}) and value != f.default:
+                out[f.name] = value
+            if f.name == "epochs" and self.train is not None:
+                out["seed"] = self.train.seed
+        return json.loads(json.dumps(out, default=asdict))
