@@ -1,7 +1,8 @@
 """One reading per picture: a Reconstruct click runs two endpoints (/reconstruct, /locate) that share one find_digit.
 
 The two run at the same time, so the first to ask for a picture finds the digit and the other waits for that
-reading. Uploads are keyed by their file (path, size, modification time), drawings by their pixels.
+reading. Uploads are keyed by their file (path, size, modification time), drawings by their pixels. Only digits
+found are kept: a picture without one is looked at again by a later asker.
 """
 
 import hashlib
@@ -14,7 +15,7 @@ from concurrent.futures import Future
 import numpy as np
 
 from vae.digitize import Reading, find_digit
-from vae.uploads import ImageError, open_image
+from vae.uploads import open_image
 
 KEEP = 16  # readings kept: a few clicks' worth, for a few users at once
 
@@ -50,9 +51,9 @@ def _once(key: Hashable, find: Callable[[], Reading]) -> Reading:
     if finder:
         try:
             future.set_result(find())
-        except BaseException as error:  # every waiter gets the same error, and none waits forever
+        except BaseException as error:  # whoever waits gets the same error, and none waits forever
             future.set_exception(error)
-            if not isinstance(error, ImageError):  # a passing failure is not remembered
-                with _LOCK:
-                    _READINGS.pop(key, None)
+            # Not remembered: an error's traceback holds the frames, and so the decoded picture, that raised it.
+            with _LOCK:
+                _READINGS.pop(key, None)
     return future.result()
