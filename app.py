@@ -26,9 +26,10 @@ from PIL import Image
 from vae import explore, teach
 from vae.anatomy import describe_anatomy
 from vae.compare import EXPLANATION, by_model_markdown
-from vae.digitize import describe, find_digit, load_digit, to_mnist
+from vae.digitize import describe
 from vae.loaded import LoadedModel, default_model, load_models
 from vae.outputs import OutputFiles
+from vae.readings import read_drawing, read_upload
 from vae.render import boxed_thumbnail, gif_bytes, grid_image, to_image
 from vae.traversal import TRAVERSAL_ROWS, TRAVERSAL_SPAN, TRAVERSAL_STEPS
 from vae.uploads import ImageError, open_image
@@ -124,10 +125,10 @@ def read_digit(loaded: LoadedModel, upload: str | None, sketch: dict | None) -> 
     composite = (sketch or {}).get("composite")
     try:
         if upload:
-            return load_digit(upload, loaded.box_side)
+            return read_upload(upload, loaded.box_side).digit
         if composite is None:
             raise ImageError("No image yet: upload one, draw one, or click an example.")
-        return to_mnist(composite, loaded.box_side)
+        return read_drawing(composite, loaded.box_side).digit
     except ImageError as e:
         raise gr.Error(str(e)) from None
 
@@ -185,7 +186,8 @@ class Explorer:
         except ImageError as e:
             return None, f"**{e}**"
         try:
-            reading = find_digit(picture, self.pick(name).box_side)
+            box = self.pick(name).box_side
+            reading = read_upload(upload, box) if upload else read_drawing(composite, box)
         except ImageError as e:  # no digit: show the picture, unboxed, with the reason
             return png(boxed_thumbnail(picture, None)), f"**{e}**"
         return png(boxed_thumbnail(picture, reading.box)), describe(reading)

@@ -20,9 +20,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.harness import ROOT, summary, timed  # noqa: E402
-from tests.photo_corpus import CONDITIONS, MATCH, make, match  # noqa: E402
+from tests.photo_corpus import CONDITIONS, HARD, MATCH, judged, make  # noqa: E402
 from vae.digitize import find_digit  # noqa: E402
-from vae.uploads import open_image  # noqa: E402
+from vae.uploads import ImageError, open_image  # noqa: E402
 
 SIZES = {"1 MP": (1200, 900), "3 MP": (2000, 1500), "12 MP": (4000, 3000)}
 TARGET_12MP_MS = 50.0
@@ -41,14 +41,29 @@ def picture(data: bytes | np.ndarray):
     return open_image(data) if isinstance(data, bytes) else data
 
 
+def read(data: bytes | np.ndarray, digit: np.ndarray) -> float:
+    """How well the 28x28 made of a picture matches its source digit; -1 when no digit was found in it."""
+    try:
+        return judged(find_digit(picture(data)).digit, digit)
+    except ImageError as error:
+        return judged(error, digit)
+
+
 def accuracy(digits: np.ndarray) -> None:
-    """One line per condition: the share read right and the worst match."""
+    """One line per condition: the share read right and the worst match (-1: no digit found)."""
     print(f"accuracy: {len(digits)} pictures per condition (1200x900; small_digit 1600x1200), match >= {MATCH}")
     for condition in CONDITIONS:
-        size = SMALL_DIGIT_SIZE if condition == "small_digit" else ACCURACY_SIZE
-        scores = np.array([match(find_digit(picture(make(condition, digit, seed, *size))).digit.numpy(), digit)
-                           for seed, digit in enumerate(digits)])
-        print(f"  {condition:<16} {np.mean(scores >= MATCH):6.1%} read right   worst match {scores.min():.2f}")
+        print(condition_line(condition, digits))
+    print("  not read reliably yet (tests/photo_corpus.py, HARD):")
+    for condition in HARD:
+        print(condition_line(condition, digits))
+
+
+def condition_line(condition: str, digits: np.ndarray) -> str:
+    """The share of one condition's pictures read right, and the worst match."""
+    size = SMALL_DIGIT_SIZE if condition == "small_digit" else ACCURACY_SIZE
+    scores = np.array([read(make(condition, digit, seed, *size), digit) for seed, digit in enumerate(digits)])
+    return f"  {condition:<20} {np.mean(scores >= MATCH):6.1%} read right   worst match {scores.min():.2f}"
 
 
 def speed(digits: np.ndarray, count: int) -> None:

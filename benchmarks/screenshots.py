@@ -140,11 +140,12 @@ def shoot_drag(page: "Page") -> None:
 
 
 def shoot_desk_photo(page: "Page") -> None:
-    """A 3-MP phone photo of a sheet on a wooden desk (made from MNIST test digit 1, a "2"), uploaded and read."""
+    """A 3-MP phone photo of a squared sheet on a desk, turned, a shadow across it (made from MNIST test digit 1,
+    a "2"), uploaded and read."""
     with np.load(ROOT / "tests" / "data" / "mnist-sample.npz") as sample:
         digit = sample["test_images"][1]
     photo = Path(tempfile.mkdtemp(prefix="vae-shots-")) / "desk-photo.jpg"
-    photo.write_bytes(make("desk_textured", digit, 7, 2000, 1500))
+    photo.write_bytes(make("desk_squared_shadow", digit, 5, 2000, 1500))
     open_tab(page, "Reconstruct")
     page.locator("#tab-reconstruct input[type=file]").first.set_input_files(str(photo))
     page.locator("#tab-reconstruct .file-preview td.filename[aria-label='desk-photo.jpg']").wait_for()

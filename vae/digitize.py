@@ -5,7 +5,7 @@ the aspect ratio, anti-aliased (grey levels), then placed in a 28x28 field so th
 of mass sits at the centre. White ink on black. This module finds the digit in a picture and
 reproduces that recipe.
 
-Finding the digit, with OpenCV on a copy of about WORK_SIDE pixels a side:
+Finding the digit, with OpenCV on a copy of about FIND_SIDE pixels a side:
 1. ink is what a morphological closing (dark ink) or opening (light ink) removes: strokes are
    narrow, while the paper, the desk around a sheet, shadows and gradients are wide, so none of
    those count as ink however dark or bright they are; darkness is relative to the paper's level,
@@ -16,8 +16,10 @@ Finding the digit, with OpenCV on a copy of about WORK_SIDE pixels a side:
 4. pixels above the noise form pieces (hysteresis: a piece needs some clearly inked pixels);
    tiny pieces are specks, pieces close together (relative to their size) form one mark;
 5. the mark with the most ink is the digit, in whichever polarity holds it; other marks of
-   similar size are its rivals, and the Reading says so. A small digit in a reduced picture is
-   read again from the full-resolution picture around it.
+   similar size are its rivals, and the Reading says so;
+6. the digit is cut from that copy, or, when it is small there, read again from the
+   full-resolution picture around it: the search's cost stays that of a FIND_SIDE picture
+   whatever the photo's size, while a small digit still gets the pixels it needs.
 
 Centre convention: in pixel-index coordinates (row/column 0..27) real MNIST digits have their
 centre of mass at (14.0, 14.0) on average (measured on the test set: 13.99, 14.01), not at the
@@ -43,13 +45,14 @@ CENTRE = 14.0  # where MNIST's centre of mass is, in row/column index coordinate
 # Strokes thinner than nearly all of MNIST's are widened to its typical width.
 PEN_WIDTH = 1.8
 _THIN_PEN = 1.2
-WORK_SIDE = 1024  # pictures are box-reduced to about this first: bounded time and memory
+FIND_SIDE = 512  # pictures are box-reduced to about this to find the digit: bounded time and memory
 _DIGIT_SIZED = 64  # px: a picture no larger than this is a digit at about MNIST's scale, not a photo
 _MIN_CONTRAST = 0.1  # ink must differ from the paper by 10% of full scale
 _DIM_PAPER = 0.25  # darkness is measured relative to the paper's level, but never to paper dimmer than this
 _SHEET_CONTRAST = 0.15  # a sheet is this much brighter than the desk around it
 _SHEET_AREA = (0.1, 0.9)  # and covers this fraction of the picture
 _DESK_EDGE = 0.75  # while the desk holds this fraction of the picture's edge
+_BARE = 0.8  # and most of it is bare paper
 _NOT_ALONE = 0.1  # a bright mark with this much as bright around it is a piece of something larger
 _STROKE_FRACTION = 5  # strokes are narrower than 1/5 of the picture's smaller side
 _NOISE_SIGMAS = 4.0  # a pixel is ink when it stands this many noise deviations above the paper
@@ -58,11 +61,11 @@ _CLEAR = 2.0  # and the strongest ink must reach this many times the noise thres
 _SPECK_FRACTION = 0.03  # pieces with under 3% of the largest piece's pixels are specks
 _GAP, _GAP_SIMILAR = 0.5, 0.35  # pieces closer than 0.5 x larger - 0.35 x smaller size form one mark
 _SIMILAR = 0.6  # another mark at least 0.6 times the digit's size is a rival
-_SMALL_MARK = 48  # pixels: a smaller mark in a reduced picture is read again at full resolution
+_SMALL_MARK = 48  # pixels: a smaller mark in a reduced picture is read again at full resolution (2.4x the box)
 _MIN_MARK = 8  # pixels: a smaller mark (after the noise blur) is a dot or a speck, not a digit
 _FLAT = 4  # a mark this many times wider than tall is a line, not a digit
 _MAX_PIECES = 60  # only the largest pieces are grouped into marks
-_MAX_TILT = 6.0  # degrees: how far ruled lines may slope in the picture
+_MAX_TILT = 10.0  # degrees: how far ruled lines may slope in the picture (a sheet turned on a desk)
 _LINE_DILATION = 5  # rows: lines are matched within +-2 px, for slight bends
 _MIN_LINES = 3  # fewer straight lines than this are not ruled paper
 _LINE_COVERAGE = 80  # percent of a row or column that a line covers
@@ -111,17 +114,17 @@ def find_digit(image: Image.Image | np.ndarray, box: int = BOX_SIDE) -> Reading:
     if picture.getexif().get(_ORIENTATION, 1) != 1:  # open_image has turned uploads already
         picture = upright(picture)
     check_size(picture.size)
-    gray = _work_gray(picture)
-    found = _best(gray, objects=box > BOX_SIDE)
+    grays = _work_grays(picture)
+    found = _best(grays, objects=box > BOX_SIDE)
     left, top, right, bottom = found.mark.box
     keep = np.isin(found.labels[top:bottom, left:right], found.mark.pieces).astype(np.uint8)
     keep = cv2.dilate(keep, np.ones((3, 3), np.uint8))  # plus the anti-aliased edge
     ink = _ink(found.response[top:bottom, left:right], found.low, found.level) * keep
     digit = torch.from_numpy(_centre(_fit_box(ink, box)))
-    scale = picture.width / gray.shape[1], picture.height / gray.shape[0]
+    scale = picture.width / grays[0].shape[1], picture.height / grays[0].shape[0]
     where = (math.floor(left * scale[0]), math.floor(top * scale[1]),
              min(math.ceil(right * scale[0]), picture.width), min(math.ceil(bottom * scale[1]), picture.height))
-    note = _note(found.mark, found.rivals, gray.shape) if found.rivals else ""
+    note = _note(found.mark, found.rivals, grays[0].shape) if found.rivals else ""
     if scale[0] > 1 and _size(found.mark) < _SMALL_MARK:
         digit, where = _closer(picture, where, box, digit)
     return Reading(digit, where, picture.size, len(found.rivals), note)
@@ -159,47 +162,49 @@ def load_digit(source: str | os.PathLike | bytes, box: int = BOX_SIDE) -> torch.
 
 def to_grayscale(image: Image.Image) -> np.ndarray:
     """The working copy as float32 in [0, 1], ink bright on dark (MNIST polarity)."""
-    gray = _work_gray(upright(image))
-    return 1 - gray if _best(gray).dark else gray
+    darkest, brightest = _work_grays(upright(image))
+    return 1 - darkest if _best((darkest, brightest)).dark else brightest
 
 
 # --- the working copy --------------------------------------------------------------------------
 
 
-def _work_gray(image: Image.Image) -> np.ndarray:
-    """Luminance in [0, 1] at about WORK_SIDE a side, transparency flattened."""
+def _work_grays(image: Image.Image) -> tuple[np.ndarray, np.ndarray]:
+    """Luminance in [0, 1] at about FIND_SIDE a side, transparency flattened: the darkest and the brightest
+    copy (the same array when the picture is not reduced).
+
+    Area averaging alone would fade a 1-px stroke to 1/factor of its contrast; averaging over half the
+    factor and then keeping each 2x2 block's darkest (for dark ink) or brightest (for light ink) pixel
+    keeps half of it, as a copy twice this size would, at a quarter of the search's cost.
+    """
     image = _plain_mode(image)
-    factor = math.ceil(max(image.size) / WORK_SIDE)
+    factor = math.ceil(max(image.size) / FIND_SIDE)
     factor = min(factor, min(image.size) // MIN_SIDE)  # never reduce below MIN_SIDE
-    if factor > 1:
-        image = image.reduce(factor)  # area averaging: thin strokes fade but never vanish
-    return _composite(*_gray_and_alpha(image)).astype(np.float32)
+    keep = 2 if factor > 2 else 1
+    if factor // keep > 1:
+        image = image.reduce(factor // keep)
+    gray = _composite(*_gray_and_alpha(image)).astype(np.float32)
+    if keep == 1:
+        return gray, gray
+    height, width = gray.shape[0] // 2 * 2, gray.shape[1] // 2 * 2
+    corners = [gray[row:height:2, col:width:2] for row in (0, 1) for col in (0, 1)]
+    return (np.minimum(np.minimum(corners[0], corners[1]), np.minimum(corners[2], corners[3])),
+            np.maximum(np.maximum(corners[0], corners[1]), np.maximum(corners[2], corners[3])))
 
 
 # --- ink, in either polarity -------------------------------------------------------------------
 
 
-def _best(gray: np.ndarray, objects: bool = False) -> _Found:
-    """The digit: the mark with the most ink, dark on light or light on dark.
+def _best(grays: tuple[np.ndarray, np.ndarray], objects: bool = False) -> _Found:
+    """The digit: the mark with the most ink, dark on light (in the darkest copy) or light on dark (the brightest).
 
     With `objects` (Fashion-MNIST's items, which fill their frame), what differs from the
     picture's border level is the object: solid shapes are not strokes, so no closing applies.
     """
-    # Sensor and JPEG noise, not strokes; a digit-sized drawing (MNIST's own 28x28) has none, and
-    # there the blur would widen every stroke by a pixel.
-    sharp = max(gray.shape) <= _DIGIT_SIZED and not objects
-    smooth = gray if sharp else cv2.GaussianBlur(gray, (0, 0), 0.6)
-    levels = (smooth * 255 + 0.5).astype(np.uint8)  # OpenCV's morphology is several times faster on bytes
-    light_paper = _border_level(smooth) if objects else _paper(levels, cv2.MORPH_CLOSE)
-    # Dark ink reflects a fixed fraction of the light its paper gets: relative darkness is the
-    # same in a shadow as in full light.
-    darkness = (light_paper - smooth) / np.maximum(light_paper, _DIM_PAPER)
-    sheet = None if objects else _sheet(light_paper)
-    ring = _ring(gray.shape) if objects else None  # where an object's background shows
-    dark = _search(_without_lines(darkness if sheet is None else darkness * sheet), True,
-                   within=ring if objects else sheet)
-    dark_paper = _border_level(smooth) if objects else _paper(levels, cv2.MORPH_OPEN)
-    bright = _search(smooth - dark_paper, False, within=ring, alone_in=None if objects else smooth)
+    darkest, brightest = (_smoothed(gray, objects) for gray in grays)
+    dark, sheet = _dark_ink(darkest, objects)
+    # Ink on a sheet lying on a desk is dark: the light cells between a squared sheet's lines are not chalk.
+    bright = None if sheet is not None else _light_ink(brightest, objects)
     if dark is None or bright is None:
         if dark is None and bright is None:
             raise _blank()
@@ -211,6 +216,46 @@ def _best(gray: np.ndarray, objects: bool = False) -> _Found:
     if _inside(dark.mark.box, bright.mark.box):
         return bright
     return max(dark, bright, key=lambda found: found.mark.mass)
+
+
+def _smoothed(gray: np.ndarray, objects: bool) -> np.ndarray:
+    """The picture without its sensor and JPEG noise, which are not strokes."""
+    # A digit-sized drawing (MNIST's own 28x28) has none, and there the blur would widen every stroke by a pixel.
+    sharp = max(gray.shape) <= _DIGIT_SIZED and not objects
+    return gray if sharp else cv2.GaussianBlur(gray, (0, 0), 0.6)
+
+
+def _dark_ink(smooth: np.ndarray, objects: bool) -> tuple[_Found | None, np.ndarray | None]:
+    """The best mark of dark ink on light paper, and the sheet lying on a darker desk (searched alone) if any."""
+    paper = _border_level(smooth) if objects else _paper(_bytes(smooth), cv2.MORPH_CLOSE)
+    # Dark ink reflects a fixed fraction of the light its paper gets: relative darkness is the
+    # same in a shadow as in full light.
+    darkness = (paper - smooth) / np.maximum(paper, _DIM_PAPER)
+    sheet = None if objects else _sheet(paper)
+    # A bright digit on a dark scan closes into a bright blob too, but one full of dark gaps.
+    bare = darkness[sheet > 0] < 0.5 if sheet is not None else np.zeros(0, bool)
+    if not bare.size or bare.mean() < _BARE:
+        sheet = None
+    found = _search(_without_lines(darkness if sheet is None else darkness * sheet, sheet), True,
+                    within=_ring(smooth.shape) if objects else sheet, rim=None if sheet is None else _rim(sheet))
+    return found, sheet
+
+
+def _rim(sheet: np.ndarray) -> np.ndarray:
+    """The found sheet's outline: what touches it is a sliver of desk left inside the sheet's (coarse) outline."""
+    return sheet - cv2.erode(sheet, np.ones((3, 3), np.uint8))
+
+
+def _light_ink(smooth: np.ndarray, objects: bool) -> _Found | None:
+    """The best mark of light ink (chalk) on dark ground."""
+    if objects:
+        return _search(smooth - _border_level(smooth), False, within=_ring(smooth.shape))
+    return _search(smooth - _paper(_bytes(smooth), cv2.MORPH_OPEN), False, alone_in=smooth)
+
+
+def _bytes(smooth: np.ndarray) -> np.ndarray:
+    """[0, 1] as 0..255: OpenCV's morphology is several times faster on bytes."""
+    return (smooth * 255 + 0.5).astype(np.uint8)
 
 
 def _border_level(gray: np.ndarray) -> np.ndarray:
@@ -255,8 +300,9 @@ def _paper(levels: np.ndarray, operation: int) -> np.ndarray:
 
 
 def _search(response: np.ndarray, dark: bool, within: np.ndarray | None = None,
-            alone_in: np.ndarray | None = None) -> _Found | None:
-    """The mark with the most ink in one polarity's ink map (`within` a sheet); None when nothing stands out.
+            alone_in: np.ndarray | None = None, rim: np.ndarray | None = None) -> _Found | None:
+    """The mark with the most ink in one polarity's ink map (`within` a sheet, pieces touching its `rim` left out);
+    None when nothing stands out.
 
     With `alone_in` (the picture), a mark must also stand alone: the corner of a bright sheet on
     a dark desk stands out from the desk like chalk does, but it is joined to the rest of the sheet.
@@ -276,6 +322,8 @@ def _search(response: np.ndarray, dark: bool, within: np.ndarray | None = None,
     count, labels, stats, _ = cv2.connectedComponentsWithStats((response > low).astype(np.uint8), connectivity=8)
     inked = np.bincount(labels[strong], minlength=count) > 0
     inked[0] = False
+    if rim is not None:
+        inked[labels[rim > 0]] = False
     pieces = np.flatnonzero(inked)
     if not pieces.size:  # the strong pixels lie between the noise-level pieces (a tiny picture)
         return None
@@ -364,20 +412,23 @@ def _note(mark: _Mark, rivals: list[_Mark], shape: tuple[int, int]) -> str:
 
 def _blank() -> ImageError:
     """The error for pictures without a digit."""
-    return ImageError("No digit found: the image looks blank. Please draw or upload a digit.")
+    return ImageError("No digit found: nothing in the picture stands out as a handwritten mark (a blank page, "
+                      "or a photo without writing?). Please draw or upload a digit.")
 
 
 # --- ruled and squared paper -------------------------------------------------------------------
 
 
-def _without_lines(ink: np.ndarray) -> np.ndarray:
-    """Subtract the lines of ruled or squared paper: at least _MIN_LINES straight lines across the page."""
+def _without_lines(ink: np.ndarray, sheet: np.ndarray | None) -> np.ndarray:
+    """Subtract the lines of ruled or squared paper: at least _MIN_LINES straight lines across the page (the sheet)."""
     height, width = ink.shape
     turn = cv2.getRotationMatrix2D((width / 2, height / 2), _line_angle(ink), 1.0)
     level = cv2.warpAffine(ink, turn, (width, height), borderMode=cv2.BORDER_REPLICATE)  # lines along rows, columns
+    page = np.ones(ink.shape, np.uint8) if sheet is None else sheet.astype(np.uint8)
+    page = cv2.warpAffine(page, turn, (width, height), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
     # The level of a line is what it reaches along 80% of its length: a digit covers too little of it to count.
-    rows = _line_profile(cv2.dilate(level, np.ones((_LINE_DILATION, 1), np.float32))[:, ::4], axis=1)
-    cols = _line_profile(cv2.dilate(level, np.ones((1, _LINE_DILATION), np.float32))[::4, :], axis=0)
+    rows = _line_profile(cv2.dilate(level, np.ones((_LINE_DILATION, 1), np.float32))[:, ::4], page[:, ::4], axis=1)
+    cols = _line_profile(cv2.dilate(level, np.ones((1, _LINE_DILATION), np.float32))[::4, :], page[::4, :], axis=0)
     if max(_lines(rows > 0), _lines(cols > 0)) < _MIN_LINES:
         return ink
     lines = np.maximum(rows[:, None], cols[None, :])
@@ -385,13 +436,25 @@ def _without_lines(ink: np.ndarray) -> np.ndarray:
     return np.clip(ink - back, 0, None)
 
 
-def _line_profile(level: np.ndarray, axis: int) -> np.ndarray:
-    """Per row (axis=1) or column (axis=0): its line's level above the typical one, where a line covers 80% of it."""
-    covered, typical_level = np.percentile(level, [100 - _LINE_COVERAGE, 50], axis=axis)
-    typical = float(np.median(covered))
-    spread = 1.4826 * float(np.median(np.abs(covered - typical)))
-    line = covered - typical > max(6 * spread, _MIN_CONTRAST / 3)
-    return np.where(line, typical_level - float(np.median(typical_level)), 0).astype(np.float32)
+def _line_profile(level: np.ndarray, page: np.ndarray, axis: int) -> np.ndarray:
+    """Per row (axis=1) or column (axis=0): its line's level above the typical one, where a line covers 80% of
+    the page's part of it (rows and columns that cross too little of the page hold no line)."""
+    covered = _page_percentile(level, page, 100 - _LINE_COVERAGE, axis)
+    typical_level = _page_percentile(level, page, 50, axis)
+    across = page.sum(axis=axis)
+    crosses = across >= across.max() / 2
+    typical = float(np.median(covered[crosses]))
+    spread = 1.4826 * float(np.median(np.abs(covered[crosses] - typical)))
+    line = crosses & (covered - typical > max(6 * spread, _MIN_CONTRAST / 3))
+    return np.where(line, typical_level - float(np.median(typical_level[crosses])), 0).astype(np.float32)
+
+
+def _page_percentile(level: np.ndarray, page: np.ndarray, percent: float, axis: int) -> np.ndarray:
+    """The percentile of `level` (>= 0) along `axis` over the pixels where `page` is set."""
+    ranked = np.sort(np.where(page > 0, level, -1), axis=axis)  # off the page first
+    inside = page.sum(axis=axis, keepdims=True)
+    at = np.minimum(ranked.shape[axis] - inside + np.maximum(inside - 1, 0) * percent // 100, ranked.shape[axis] - 1)
+    return np.take_along_axis(ranked, at.astype(np.intp), axis=axis).squeeze(axis).clip(0, None)
 
 
 def _lines(mask: np.ndarray) -> int:
