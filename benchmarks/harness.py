@@ -351,5 +351,5 @@ def click_and_wait(page: "Page", button: str, selector: str) -> str:
 
 def select_model(page: "Page", name: str) -> None:
     """Choose a model in the Model dropdown."""
-    page.get_by_label("Model").click()
+    page.get_by_role("combobox", name="Model", exact=True).click()
     page.get_by_role("option", name=name, exact=True).click()

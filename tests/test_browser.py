@@ -311,7 +311,7 @@ def test_tabs_and_model_picker_work_with_a_finger(phone: "Page") -> None:
         tabs.nth(i).tap()
         assert tabs.nth(i).get_attribute("aria-selected") == "true"
         assert_nothing_overflows_sideways(phone)
-    phone.get_by_label("Model").tap()
+    phone.get_by_role("combobox", name="Model", exact=True).tap()
     phone.get_by_role("option", name="mlp-2d", exact=True).tap()
     phone.get_by_text("mlp, 2-D latent").wait_for()  # the chosen model's description
 
