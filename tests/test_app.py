@@ -340,26 +340,26 @@ def tiles(path: str, cols: int, scale: int = 2, side: int = 28, pad: int = 2) ->
                      for r in range(rows) for c in range(cols)])
 
 
-def first_example(lm: LoadedModel) -> str:
+def first_example(loaded: LoadedModel) -> str:
     """An example image of the model's own dataset."""
-    folder = ROOT / "examples" / ("" if lm.dataset == "mnist" else lm.dataset)
+    folder = ROOT / "examples" / ("" if loaded.dataset == "mnist" else loaded.dataset)
     return str(sorted(folder.glob("*.png"))[0])
 
 
 def test_traversal_moves_one_dimension_per_row_on_every_model(client: Client, app: Served) -> None:
     values = torch.linspace(-2.0, 2.0, app.max_dims).round(decimals=2).tolist()  # a point off the origin
     steps = torch.linspace(-3, 3, 7)
-    for name, lm in app.models.items():
+    for name, loaded in app.models.items():
         label = 0  # the class picker offers the conditional model's classes only after a /select_model
         cells = tiles(client.predict(name, label, *values, api_name="/traversal"), cols=7)
-        rows = min(10, lm.latent_dim)
+        rows = min(10, loaded.latent_dim)
         assert len(cells) == rows * 7, name
-        point = explore.code_from_sliders(values, lm.ranking)[0]
+        point = explore.code_from_sliders(values, loaded.ranking)[0]
         for r in range(rows):
             # Row r: the sliders' point with only dimension ranking[r] swept from -3 to +3.
             codes = point.expand(7, -1).clone()
-            codes[:, lm.ranking[r]] = steps
-            expected = decode_probs(lm.model, codes, explore.label_tensor(lm, label, 7))
+            codes[:, loaded.ranking[r]] = steps
+            expected = decode_probs(loaded.model, codes, explore.label_tensor(loaded, label, 7))
             for c in range(7):
                 got = cells[r * 7 + c].astype(int)
                 assert np.abs(got - np.asarray(to_image(expected[c])).astype(int)).max() <= 1, (name, r, c)
@@ -378,26 +378,28 @@ def plot_rows(plot: dict) -> list[dict]:
 
 
 def test_anatomy_takes_the_score_apart_on_every_model(client: Client, app: Served) -> None:
-    for name, lm in app.models.items():
-        upload = first_example(lm)
+    for name, loaded in app.models.items():
+        upload = first_example(loaded)
         text, kl, posterior, histogram = client.predict(name, handle_file(upload), None, api_name="/anatomy")
         score_text = client.predict(name, handle_file(upload), None, api_name="/reconstruct")[3]
         nelbo, recon, kl_total, pct = anatomy_figures(text)
-        x = load_digit(upload, lm.box_side)
-        expected, expected_pct = explore.score(lm, x, explore.infer_label(lm, x) if lm.conditional else None)
+        x = load_digit(upload, loaded.box_side)
+        label = explore.infer_label(loaded, x) if loaded.conditional else None
+        expected, expected_pct = explore.score(loaded, x, label)
         assert recon + kl_total == pytest.approx(nelbo, abs=0.011), name  # each term rounded to 0.01
         assert nelbo == pytest.approx(expected, abs=0.005) and pct == pytest.approx(expected_pct, abs=0.05)
         assert f"**{expected:.1f} nats**" in score_text  # the very number the score reports
         bars = plot_rows(kl)
         mine = [b for b in bars if b["series"] == "this image"]
-        assert len(bars) == 2 * lm.latent_dim and [b["dimension"] for b in mine] == [f"z{d}" for d in lm.ranking]
+        assert len(bars) == 2 * loaded.latent_dim
+        assert [b["dimension"] for b in mine] == [f"z{d}" for d in loaded.ranking]
         assert sum(b["KL (nats)"] for b in mine) == pytest.approx(kl_total, abs=0.01)
         points = plot_rows(posterior)
-        assert len(points) == 5 * lm.latent_dim  # the mean, mean +- 1 sd, prior +- 1 sd per dimension
+        assert len(points) == 5 * loaded.latent_dim  # the mean, mean +- 1 sd, prior +- 1 sd per dimension
         marker = [row for row in plot_rows(histogram) if row["series"] == "this image"]
         assert [m["negative ELBO (nats)"] for m in marker] == pytest.approx([expected, expected], abs=1e-4)
         outline = [row for row in plot_rows(histogram) if row["series"] == "test set"]
-        assert sum(row["test images per bin"] for row in outline[1:-1:2]) == len(lm.extras["test_nelbo_sorted"])
+        assert sum(row["test images per bin"] for row in outline[1:-1:2]) == len(loaded.extras["test_nelbo_sorted"])
 
 
 def test_anatomy_refuses_a_missing_image(client: Client) -> None:

@@ -16,16 +16,16 @@ from vae.loaded import LoadedModel
 from vae.traversal import TRAVERSAL_ROWS, traversal
 
 
-def slider_traversal(lm: LoadedModel, values: list[float], label: int | None = None,
+def slider_traversal(loaded: LoadedModel, values: list[float], label: int | None = None,
                      rows: int = TRAVERSAL_ROWS) -> Tensor:
     """The traversal grid from the sliders' point: one row per top dimension (slider order), -3 to +3."""
-    z = code_from_sliders(values, lm.ranking)
-    return traversal(lm.model, z, lm.ranking[:rows], label_tensor(lm, label))
+    z = code_from_sliders(values, loaded.ranking)
+    return traversal(loaded.model, z, loaded.ranking[:rows], label_tensor(loaded, label))
 
 
-def image_anatomy(lm: LoadedModel, x: Tensor, label: int | None = None) -> Anatomy:
+def image_anatomy(loaded: LoadedModel, x: Tensor, label: int | None = None) -> Anatomy:
     """One (28, 28) image's negative ELBO taken apart under this model."""
-    return anatomy(lm.model, x, label_tensor(lm, label))
+    return anatomy(loaded.model, x, label_tensor(loaded, label))
 
 
 @cache
@@ -34,22 +34,22 @@ def binned_test_scores(sorted_scores: Tensor) -> ScoreHistogram:
     return score_histogram(sorted_scores)
 
 
-def anatomy_plots(lm: LoadedModel, a: Anatomy) -> dict[str, dict[str, list]]:
+def anatomy_plots(loaded: LoadedModel, a: Anatomy) -> dict[str, dict[str, list]]:
     """The three plots of an image's anatomy: KL per dimension, posterior vs prior, the score on the test set."""
-    scores = lm.extras["test_nelbo_sorted"]
-    return {"kl": kl_bars(a.kl_per_dim, list(lm.metadata.metrics.kl_per_dim), lm.ranking),
-            "posterior": posterior_points(a.mean, a.std, lm.ranking),
+    scores = loaded.extras["test_nelbo_sorted"]
+    return {"kl": kl_bars(a.kl_per_dim, list(loaded.metadata.metrics.kl_per_dim), loaded.ranking),
+            "posterior": posterior_points(a.mean, a.std, loaded.ranking),
             "histogram": histogram_lines(binned_test_scores(scores), a.nelbo)}
 
 
-def score_percentile(lm: LoadedModel, a: Anatomy) -> float:
+def score_percentile(loaded: LoadedModel, a: Anatomy) -> float:
     """The share of test images scoring at or below this image, in percent."""
-    return percentile(a.nelbo, lm.extras["test_nelbo_sorted"])
+    return percentile(a.nelbo, loaded.extras["test_nelbo_sorted"])
 
 
 def collapse_family(models: dict[str, LoadedModel]) -> list[str]:
     """The models to compare: the largest group trained on the same data with the same network."""
-    return largest_family({name: lm.metadata for name, lm in models.items()})
+    return largest_family({name: loaded.metadata for name, loaded in models.items()})
 
 
 def comparison(models: dict[str, LoadedModel], names: list[str]) -> tuple[dict[str, list], dict[str, list]]:
