@@ -18,7 +18,7 @@ from vae.evaluate import posterior_terms
 from vae.latent import percentile
 from vae.loaded import LoadedModel
 from vae.model import VAE
-from webapp.compute import Posterior, terms
+from webapp.compute import Posterior, dimension_name, terms
 
 HISTOGRAM_BINS = 40
 HISTOGRAM_TOP = 0.999  # the histogram's range ends at this quantile of the test scores; the rest go in the last bin
@@ -70,8 +70,8 @@ def describe_anatomy(a: Anatomy, pct: float, dataset: str) -> str:
 
 
 def dimension_names(ranking: list[int]) -> list[str]:
-    """Axis labels of the latent dimensions in slider order: z3, z0, ..."""
-    return [f"z{d}" for d in ranking]
+    """Axis labels of the latent dimensions in slider order: z4, z1, ..."""
+    return [dimension_name(d) for d in ranking]
 
 
 def kl_bars(kl_per_dim: Tensor, test_kl_per_dim: list[float], ranking: list[int],

@@ -18,6 +18,11 @@ SLIDER_RANGE = 3.0  # +-3 standard deviations of the prior covers 99.7% of it
 UNUSUAL_PERCENTILE = 99.0  # scores above this share of test digits are flagged as unusual
 
 
+def dimension_name(d: int) -> str:
+    """How the page names latent dimension d (0-based in the code) everywhere: z1, z2, ..., as the 2-D map's axes."""
+    return f"z{d + 1}"
+
+
 def label_tensor(loaded: LoadedModel, label: int | None, n: int = 1) -> Tensor | None:
     """The label batch for a conditional model, None for an unconditional one."""
     return torch.full((n,), int(label or 0), dtype=torch.long) if loaded.conditional else None

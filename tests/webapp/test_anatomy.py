@@ -50,7 +50,7 @@ def test_kl_bars_put_the_image_beside_the_test_average_in_slider_order(small_mod
     bars = kl_bars(a.kl_per_dim, test_kl, ranking)
     d = len(ranking)
     assert {len(v) for v in bars.values()} == {2 * d}
-    assert bars["dimension"][:d] == [f"z{i}" for i in ranking]
+    assert bars["dimension"][:d] == [f"z{i + 1}" for i in ranking]
     assert bars["KL (nats)"][:d] == pytest.approx([float(a.kl_per_dim[i]) for i in ranking])
     assert bars["KL (nats)"][d:] == pytest.approx(sorted(test_kl, reverse=True))
     assert all(left < right for left, right in zip(bars["place"][:d], bars["place"][d:], strict=True))

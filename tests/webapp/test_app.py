@@ -191,7 +191,7 @@ def test_choosing_a_model_shows_its_controls(client: Client, app: Served, api: s
         assert_same_picture(decoded, shown(compute.decode_sliders(loaded, [], 0)))
         assert len(sliders) == app.max_dims
         visible = [s for s in sliders if s["visible"]]
-        assert [s["label"] for s in visible] == [f"z{d}" for d in loaded.ranking]
+        assert [s["label"] for s in visible] == [compute.dimension_name(d) for d in loaded.ranking]
         assert all(s["value"] == 0.0 for s in sliders)
         if loaded.latent_dim == 2:
             assert picture(manifold).shape == (20 * 30 + 2, 20 * 30 + 2)
@@ -391,7 +391,7 @@ def test_anatomy_takes_the_score_apart_on_every_model(client: Client, app: Serve
         bars = plot_rows(kl)
         mine = [b for b in bars if b["series"] == "this image"]
         assert len(bars) == 2 * loaded.latent_dim
-        assert [b["dimension"] for b in mine] == [f"z{d}" for d in loaded.ranking]
+        assert [b["dimension"] for b in mine] == [compute.dimension_name(d) for d in loaded.ranking]
         assert sum(b["KL (nats)"] for b in mine) == pytest.approx(kl_total, abs=0.01)
         points = plot_rows(posterior)
         assert len(points) == 5 * loaded.latent_dim  # the mean, mean +- 1 sd, prior +- 1 sd per dimension
