@@ -57,10 +57,10 @@ def sliders_view(page: Page) -> None:
 
     def on_model(loaded: LoadedModel) -> dict:
         """Sliders labelled for the model's dimensions, most informative first, at its origin."""
-        kl, d = loaded.metadata.metrics.kl_per_dim, loaded.latent_dim
+        kl, d, rank = loaded.metadata.metrics.kl_per_dim, loaded.latent_dim, loaded.ranking
         return {decoded_server: big(compute.decode_sliders(loaded, [], 0)), more: gr.update(visible=d > TOP_SLIDERS),
-                **{s: gr.update(visible=i < d, value=0.0, label=compute.dimension_name(loaded.ranking[i]) if i < d else "",
-                                info=f"KL {kl[loaded.ranking[i]]:.2f} nats" if i < d else None)
+                **{s: gr.update(visible=i < d, value=0.0, label=compute.dimension_name(rank[i]) if i < d else "",
+                                info=f"KL {kl[rank[i]]:.2f} nats" if i < d else None)
                    for i, s in enumerate(sliders)}}
 
     page.on_model.append(([decoded_server, more, *sliders], on_model))
