@@ -1,7 +1,7 @@
 """Datasets as whole tensors on the training device, minibatched by shuffled indices.
 
 MNIST is 47 MB as float32: it fits on any device, so a training step is one index-select
-instead of 128 PIL conversions: most of the speed-up over the classic loop (see the README).
+instead of 128 PIL conversions: most of the speed-up over the classic loop (docs/benchmarks.md).
 """
 
 import contextlib

@@ -75,7 +75,7 @@ def block_seed(seed: int, image: int, block: int) -> int:
 @torch.no_grad()
 def iw_block(
     model: VAE, x: Tensor, y: Tensor | None, block: int, size: int = IW_BLOCK, seed: int = 0, first: int = 0,
-    decode_batch: int = 100,  # the conv decoder's best throughput on a small CPU (README, "Measured choices")
+    decode_batch: int = 100,  # the conv decoder's best throughput on a small CPU (docs/engineering.md)
 ) -> Tensor:
     """log sum_i p(x, z_i) / q(z_i|x) over one block of `size` samples z_i ~ q(z|x), per image.
 

@@ -161,7 +161,7 @@ def start_at_mean_image(model: VAE, x: Tensor) -> None:
     """Set the decoder's output bias to the logit of the training images' mean pixel (one per pixel for an MLP).
 
     The untrained decoder then draws the average digit instead of grey noise, so the first steps go
-    into what tells digits apart, and the same epochs end at a lower test loss (see the README).
+    into what tells digits apart, and the same epochs end at a lower test loss (docs/benchmarks.md, "Training speed").
     """
     last = model.dec_out[0] if model.config.arch == "mlp" else model.dec_out[-1]
     mean = x.mean(0).flatten() if last.bias.numel() == N_PIXELS else x.mean().reshape(1)
