@@ -9,7 +9,7 @@ import train as train_cli
 from tests.helpers import SMALL_CONV, TINY, assert_follows, conv_curve
 from vae.checkpoint import load_tensors
 from vae.data import to_float
-from vae.device_step import DeviceEpochs, learning_rate_from
+from vae.device_step import DeviceEpochs, DeviceSteps, learning_rate_from, warm_up
 from vae.evaluate import mean_negative_elbo
 from vae.loss import LossConfig, kl_weight
 from vae.model import VAE, VAEConfig
@@ -61,6 +61,24 @@ def test_device_steps_on_the_cpu_are_the_eager_steps(mnist_sample: dict[str, tor
     for p, q in zip(eager.parameters(), device.parameters(), strict=True):
         assert torch.equal(p, q)
     assert device_opt.param_groups[0]["lr"] == eager_opt.param_groups[0]["lr"]  # a float again, the last step's
+
+
+class WarmUpOnly(DeviceEpochs):
+    """Device steps that go through everything a capture does but the graph: warm-up steps, then undoing them."""
+
+    def prepare(self, *args) -> DeviceSteps:
+        steps = super().prepare(*args)
+        steps.capture(record=lambda step, _opt, rewind: warm_up(step, rewind) or step)
+        return steps
+
+
+def test_a_capture_leaves_the_run_where_it_was(mnist_sample: dict[str, torch.Tensor]) -> None:
+    model_cfg, cfg, _ = CASES["binarized, KL warm-up, cosine"]
+    eager, _, eager_state = train_with(train_epoch, model_cfg, cfg, mnist_sample)
+    warmed, warmed_opt, warmed_state = train_with(WarmUpOnly(capture=False), model_cfg, cfg, mnist_sample)
+    assert warmed_state.history == eager_state.history
+    assert all(torch.equal(p, q) for p, q in zip(eager.parameters(), warmed.parameters(), strict=True))
+    assert isinstance(warmed_opt.param_groups[0]["lr"], float) and not warmed_opt.param_groups[0]["capturable"]
 
 
 def test_a_step_in_a_tensor_gives_the_same_kl_weight() -> None:

@@ -124,13 +124,17 @@ class DeviceSteps:
         self.batch.fill_(state.step_in_epoch)
         self.total.zero_()
 
-    def capture(self) -> None:
-        """Replace both step callables by replays of CUDA graphs of them; the weights and Adam end as they began."""
+    def capture(self, record: Callable | None = None) -> None:
+        """Replace both step callables by replays of CUDA graphs of them; the weights and Adam end as they began.
+
+        `record(step, opt, rewind)` makes the replay (default: `captured`); a test passes one that runs eagerly.
+        """
+        record = record or captured
         restore = snapshot(self.step_fn.model, self.opt)
         with learning_rate_from(self.opt, self.lr):
-            self.full = captured(self.full, self.opt, lambda: self.rewind(0)) if self.n_full else self.full
+            self.full = record(self.full, self.opt, lambda: self.rewind(0)) if self.n_full else self.full
             if self.n_steps > self.n_full:
-                self.last = captured(self.last, self.opt, lambda: self.rewind(self.n_full))
+                self.last = record(self.last, self.opt, lambda: self.rewind(self.n_full))
         restore()
 
     def rewind(self, batch: int) -> None:
@@ -139,20 +143,24 @@ class DeviceSteps:
         self.batch.fill_(batch)
 
 
+def warm_up(step: Callable[[], None], rewind: Callable[[], None]) -> None:
+    """The eager steps before a capture (they train: the caller undoes them)."""
+    for _ in range(WARMUP_STEPS):
+        rewind()
+        step()
+
+
 def captured(step: Callable[[], None], opt: torch.optim.Optimizer, rewind: Callable[[], None]) -> Callable[[], None]:
-    """The replay of a CUDA graph of `step`, after a few eager warm-up steps on a side stream (which train)."""
+    """The replay of a CUDA graph of `step`, after a few eager warm-up steps on a side stream."""
     side = torch.cuda.Stream()
     side.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(side):
-        for _ in range(WARMUP_STEPS):
-            rewind()
-            step()
+        warm_up(step, rewind)
     torch.cuda.current_stream().wait_stream(side)
     graph = torch.cuda.CUDAGraph()
     for group in opt.param_groups:
         group["capturable"] = True  # Adam refuses a capture otherwise; a fused Adam runs the same kernels either way
-    with torch.cuda.graph(graph):
-        rewind()
+    with torch.cuda.graph(graph):  # records the kernels without running them: the counters need no rewind
         step()
     for group in opt.param_groups:
         group["capturable"] = False
