@@ -3,7 +3,7 @@
     python benchmarks/gpu.py --data-dir DIR            # DIR: the four MNIST idx files (.gz), or torchvision's root
     python benchmarks/gpu.py --data-dir DIR --smoke    # a short dry run of every part, on a CPU too
 
-1. The CUDA tests: pytest -k cuda on tests/test_training.py and tests/test_device_step.py.
+1. The CUDA tests: pytest -k cuda on tests/vae/test_training.py and tests/vae/test_device_step.py.
 2. Time to the target (105.6 nats, test -ELBO), whole processes, alternating (reference, ours, reference, ...)
    so that a change of load hits both: pytorch/examples' vae/main.py as published
    (benchmarks/pytorch_examples_vae_main.py) against train.py with its fastest flags. For each process: the
@@ -171,8 +171,8 @@ def epoch_times(args: argparse.Namespace, data: Path, device: torch.device) -> N
 
 def cuda_tests() -> None:
     """Run the tests that need CUDA (by their names), saying why any skip."""
-    cmd = [sys.executable, "-m", "pytest", "-q", "-rs", "-k", "cuda", "tests/test_training.py",
-           "tests/test_device_step.py"]
+    cmd = [sys.executable, "-m", "pytest", "-q", "-rs", "-k", "cuda", "tests/vae/test_training.py",
+           "tests/vae/test_device_step.py"]
     print("CUDA tests: " + " ".join(cmd[1:]), flush=True)
     done = subprocess.run(cmd, cwd=ROOT, env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"})
     print(f"CUDA tests: exit code {done.returncode}", flush=True)
