@@ -19,9 +19,10 @@ from tqdm import tqdm
 
 from vae.checkpoint import load_tensors, save_tensors
 from vae.data import batch_indices, binarize
-from vae.evaluate import mean_negative_elbo
+from vae.evaluate import mean_negative_elbo, reconstruction_errors
 from vae.loss import (
     LossConfig,
+    autoencoder_loss,
     iwae_loss,
     kl_per_dim,
     kl_weight,
@@ -50,8 +51,11 @@ class TrainConfig:
     seed: int = 0
     mean_image_init: bool = False  # the decoder starts at the mean training image (start_at_mean_image)
     cpu_bf16: bool = False  # bfloat16 autocast on a CPU that multiplies bf16 natively (CUDA uses it whenever it can)
+    autoencoder: bool = False  # a plain autoencoder: z = the encoder's mean, trained on the reconstruction term alone
 
     def __post_init__(self) -> None:
+        if self.autoencoder and (self.beta != 1 or self.warmup_epochs or self.free_bits or self.iw_samples > 1):
+            raise ValueError("a plain autoencoder has no KL term: beta, warm-up, free bits and IWAE do not apply")
         if self.iw_samples < 1:
             raise ValueError(f"iw_samples must be at least 1, got {self.iw_samples}")
         if self.iw_samples > 1 and self.free_bits > 0:
@@ -227,6 +231,8 @@ class Objective(nn.Module):
     def forward(self, x: Tensor, y: Tensor | None, noise: Tensor | None, step: int) -> tuple[Tensor, Tensor, Tensor]:
         """(loss to minimise, reconstruction NLL and KL per image); `noise` reparameterizes the ELBO's sample."""
         with torch.autocast(x.device.type, torch.bfloat16, enabled=uses_bf16(x.device, self.cfg)):
+            if self.cfg.autoencoder:
+                return autoencoder_loss(self.model.decode(self.model.encode(x, y)[0], y).float(), x)
             if self.cfg.iw_samples > 1:
                 return iw_training_loss(self.model, x, y, self.cfg.iw_samples, kl_weight(step, self.loss_cfg))
             mu, logvar = (t.float() for t in self.model.encode(x, y))
@@ -265,7 +271,8 @@ def train_epoch(
         for group in opt.param_groups:
             group["lr"] = learning_rate(step / (cfg.epochs * n_steps), cfg)
         # Noise for the whole global batch, then this process's rows: the same draws however many processes.
-        noise = torch.randn(len(idx), model.config.latent_dim, device=x.device) if cfg.iw_samples == 1 else None
+        sampled = cfg.iw_samples == 1 and not cfg.autoencoder
+        noise = torch.randn(len(idx), model.config.latent_dim, device=x.device) if sampled else None
         mine = replica.shard(idx)
         loss, recon, kl = step_fn(targets[mine], y[mine] if model.config.num_classes else None,
                                   None if noise is None else replica.shard(noise), step)
@@ -286,11 +293,18 @@ def train_epoch(
     return total.item() / replica.world / max(1, len(batches))
 
 
+def test_figure(model: VAE, test: tuple[Tensor, Tensor], cfg: TrainConfig) -> dict[str, float]:
+    """The test figure recorded after each epoch: the negative ELBO, or a plain autoencoder's reconstruction error."""
+    if cfg.autoencoder:
+        return {"test_recon": float(reconstruction_errors(model, *test)[0].mean())}
+    return {"test_nelbo": mean_negative_elbo(model, test[0], test[1], seed=cfg.seed)}
+
+
 def fit(
     model: VAE, opt: torch.optim.Optimizer, train: tuple[Tensor, Tensor], test: tuple[Tensor, Tensor],
     cfg: TrainConfig, state: TrainState, on_epoch_end=None, progress: bool = True,
 ) -> TrainState:
-    """Train until `cfg.epochs`, evaluating the test negative ELBO after each epoch.
+    """Train until `cfg.epochs`, evaluating the test set after each epoch (test_figure).
 
     A fresh run with `cfg.mean_image_init` first sets the decoder's output bias from the training images.
     `on_epoch_end(state)` is called after each epoch (train.py saves a resumable checkpoint
@@ -308,7 +322,7 @@ def fit(
         state.step_in_epoch = 0
         if replica.rank > 0:
             continue
-        state.history.append({**entry, "test_nelbo": mean_negative_elbo(model, test[0], test[1], seed=cfg.seed)})
+        state.history.append({**entry, **test_figure(model, test, cfg)})
         if on_epoch_end is not None and on_epoch_end(state):
             break
     return state
