@@ -3,6 +3,7 @@
     python train.py                                   # the classic 784-400-20 model, 10 epochs
     python train.py --latent-dim 2 --name mlp-2d      # a 2-D latent space for the latent map
     python train.py --resume --name mlp-20d           # continue an interrupted run
+    python train.py --latent-dim 2 --autoencoder      # a plain autoencoder, to compare with the 2-D VAE
     torchrun --nproc_per_node=4 train.py ...          # data-parallel on 4 GPUs (or CPU processes)
 
 Weights go to weights/NAME.safetensors with their metrics in the metadata; a resumable
@@ -28,7 +29,7 @@ import torch.distributed as dist
 from vae.checkpoint import CheckpointError
 from vae.data import CLASS_NAMES, DatasetError, evaluation_inputs, load_split, to_float
 from vae.device_step import DeviceEpochs
-from vae.evaluate import elbo_terms, evaluate
+from vae.evaluate import elbo_terms, evaluate, evaluate_autoencoder, reconstruction_errors
 from vae.latent import decode_probs, prior_sample
 from vae.loaded import save_model
 from vae.metadata import Epoch, Metrics, ModelMetadata
@@ -81,6 +82,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     o.add_argument("--iw-samples", type=int, default=None,
                    help="train on the importance-weighted bound with this many samples per image (IWAE); "
                         "with --resume, from the resumed epoch on (default: 1, or the resumed run's)")
+    o.add_argument("--autoencoder", action="store_true",
+                   help="a plain (deterministic) autoencoder: z = the encoder's mean, no sampling, no KL term; "
+                        "its name starts with ae- (default: off, a VAE)")
     o.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     r = p.add_argument_group("run")
     r.add_argument("--device", default=None, help="cpu, cuda, mps (default: the best available)")
@@ -181,6 +185,7 @@ def configs(args: argparse.Namespace) -> tuple[VAEConfig, TrainConfig]:
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, lr_schedule=args.lr_schedule,
         binarize=args.binarize, beta=args.beta, warmup_epochs=args.warmup_epochs, free_bits=args.free_bits,
         iw_samples=args.iw_samples or 1, seed=args.seed, mean_image_init=args.mean_image_init, cpu_bf16=args.cpu_bf16,
+        autoencoder=args.autoencoder,
     )
     return model_cfg, train_cfg
 
@@ -196,12 +201,15 @@ def write_pictures(model: VAE, x_test: torch.Tensor, y_test: torch.Tensor, run_d
     grid_image(rows, nrow=16, scale=2).save(run_dir / "reconstructions.png")
 
 
-def final_extras(model: VAE, x_test: torch.Tensor, y_test: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Tensors the app needs beside the weights: test scores, and the test codes for a 2-D map."""
-    terms = elbo_terms(model, x_test, y_test)
-    extras = {"test_nelbo_sorted": terms["nelbo"].sort().values.float()}
+def final_extras(model: VAE, x_test: torch.Tensor, y_test: torch.Tensor, autoencoder: bool) -> dict[str, torch.Tensor]:
+    """Tensors the app needs beside the weights: a VAE's test scores, and the test codes for a 2-D map."""
+    if autoencoder:
+        extras, codes = {}, reconstruction_errors(model, x_test, y_test)[1]
+    else:
+        terms = elbo_terms(model, x_test, y_test)
+        extras, codes = {"test_nelbo_sorted": terms["nelbo"].sort().values.float()}, terms["mu"]
     if model.config.latent_dim == 2:
-        extras.update(test_mu=terms["mu"].half(), test_labels=y_test.to(torch.uint8))
+        extras.update(test_mu=codes.half(), test_labels=y_test.to(torch.uint8))
     return extras
 
 
@@ -253,7 +261,8 @@ def train_and_save(args: argparse.Namespace, replica: Replica, device: torch.dev
     """
     lead = replica.rank == 0
     say = print if lead else (lambda *_, **__: None)
-    name = args.name or f"{'c' if args.conditional else ''}{args.arch}-{args.latent_dim}d"
+    kind = "ae-" if args.autoencoder else "c" if args.conditional else ""
+    name = args.name or f"{kind}{args.arch}-{args.latent_dim}d"
     run_dir = Path(args.run_dir) / name
     resume_path = run_dir / "resume.safetensors"
     say(f"device: {device}  ({torch.get_num_threads()} CPU threads)" if device.type == "cpu" else f"device: {device}")
@@ -279,7 +288,8 @@ def train_and_save(args: argparse.Namespace, replica: Replica, device: torch.dev
     def on_epoch_end(s: TrainState) -> None:
         spent = save(s)  # before printing: a printed epoch is a saved one
         h = s.history[-1]
-        print(f"epoch {h['epoch']:3d}  train loss {h['train_loss']:8.3f}  test -ELBO {h['test_nelbo']:8.3f} nats  "
+        test = f"test recon {h['test_recon']:8.3f}" if "test_recon" in h else f"test -ELBO {h['test_nelbo']:8.3f}"
+        print(f"epoch {h['epoch']:3d}  train loss {h['train_loss']:8.3f}  {test} nats  "
               f"({spent:.2f} s; {job.train_seconds:.1f} s in all)", flush=True)
 
     try:
@@ -300,8 +310,13 @@ def write_results(args: argparse.Namespace, model: VAE, state: TrainState, job: 
     """Evaluate the trained model, write the weights with their metadata, and the pictures."""
     import torchvision  # for its version only: importing it pulls in torch._dynamo, slow to import (docs/gpu.md)
 
-    print(f"evaluating: test -ELBO, NLL with k={args.eval_k}, KL per dimension ...", flush=True)
-    metrics, nll = evaluate(model, test[0], test[1], k=args.eval_k, nll_images=args.nll_images)
+    if job.train.autoencoder:
+        print("evaluating: test reconstruction error (a plain autoencoder has no likelihood to estimate) ...")
+        metrics, extras = evaluate_autoencoder(model, test[0], test[1]), {}
+    else:
+        print(f"evaluating: test -ELBO, NLL with k={args.eval_k}, KL per dimension ...", flush=True)
+        metrics, nll = evaluate(model, test[0], test[1], k=args.eval_k, nll_images=args.nll_images)
+        extras = {"test_nll": nll}
     metadata = ModelMetadata(
         dataset=job.dataset, class_names=CLASS_NAMES[job.dataset], train=job.train, epochs=state.epoch,
         metrics=Metrics(**metrics), history=[Epoch(**h) for h in state.history], parameters=count_parameters(model),
@@ -311,7 +326,7 @@ def write_results(args: argparse.Namespace, model: VAE, state: TrainState, job: 
         config=model.config,
     )
     out = Path(args.out_dir) / f"{run_dir.name}.safetensors"
-    save_model(out, model, metadata, {**final_extras(model, test[0], test[1]), "test_nll": nll})
+    save_model(out, model, metadata, {**final_extras(model, test[0], test[1], job.train.autoencoder), **extras})
     write_pictures(model, test[0], test[1], run_dir)
     print(json.dumps({k: v for k, v in metrics.items() if k != "kl_per_dim"}))
     print(f"wrote {out}  (pictures in {run_dir}/)")

@@ -143,8 +143,8 @@ def save_tiny(path: Path, model: VAE, mnist_sample: dict[str, Tensor], n_test: i
 
 
 def load_one(path: Path) -> LoadedModel:
-    """The model in `path`, loaded as the app loads it."""
-    models, problems = load_models(path.parent)
+    """The model in `path`, loaded as the app loads it (a plain autoencoder too)."""
+    models, problems = load_models(path.parent, autoencoders=True)
     assert not problems, problems
     return models[path.stem]
 

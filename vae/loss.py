@@ -60,6 +60,15 @@ def training_loss(
     return objective, recon.detach(), kl_dims.sum(1).detach()
 
 
+def autoencoder_loss(logits: Tensor, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """A plain autoencoder's objective, the reconstruction term alone (mean per image), with recon and a zero KL (N,).
+
+    Its code is the encoder's mean, never sampled, and no KL term pulls it towards the prior N(0, I).
+    """
+    recon = reconstruction_nll(logits, x)
+    return recon.mean(), recon.detach(), torch.zeros_like(recon)
+
+
 def negative_elbo(logits: Tensor, x: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
     """Plain negative ELBO per image (N,): reconstruction NLL + KL."""
     return reconstruction_nll(logits, x) + kl_per_dim(mu, logvar).sum(1)

@@ -20,9 +20,10 @@ from tqdm import tqdm
 
 from vae.checkpoint import load_tensors, save_tensors
 from vae.data import batch_indices, binarize
-from vae.evaluate import mean_negative_elbo
+from vae.evaluate import mean_negative_elbo, reconstruction_errors
 from vae.loss import (
     LossConfig,
+    autoencoder_loss,
     iwae_loss,
     kl_per_dim,
     kl_weight,
@@ -206,6 +207,8 @@ class Objective(nn.Module):
         `step` may be a tensor, as the steps replayed from a CUDA graph count it (vae.device_step).
         """
         with torch.autocast(x.device.type, torch.bfloat16, enabled=uses_bf16(x.device, self.cfg)):
+            if self.cfg.autoencoder:
+                return autoencoder_loss(self.model.decode(self.model.encode(x, y)[0], y).float(), x)
             if self.cfg.iw_samples > 1:
                 return iw_training_loss(self.model, x, y, self.cfg.iw_samples, kl_weight(step, self.loss_cfg))
             mu, logvar = (t.float() for t in self.model.encode(x, y))
@@ -244,7 +247,8 @@ def train_epoch(
         for group in opt.param_groups:
             group["lr"] = learning_rate(step / (cfg.epochs * n_steps), cfg)
         # Noise for the whole global batch, then this process's rows: the same draws however many processes.
-        noise = torch.randn(len(idx), model.config.latent_dim, device=x.device) if cfg.iw_samples == 1 else None
+        sampled = cfg.iw_samples == 1 and not cfg.autoencoder
+        noise = torch.randn(len(idx), model.config.latent_dim, device=x.device) if sampled else None
         mine = replica.shard(idx)
         loss, recon, kl = step_fn(targets[mine], y[mine] if model.config.num_classes else None,
                                   None if noise is None else replica.shard(noise), step)
@@ -265,12 +269,19 @@ def train_epoch(
     return total.item() / replica.world / max(1, len(batches))
 
 
+def test_figure(model: VAE, test: tuple[Tensor, Tensor], cfg: TrainConfig) -> dict[str, float]:
+    """The test figure recorded after each epoch: the negative ELBO, or a plain autoencoder's reconstruction error."""
+    if cfg.autoencoder:
+        return {"test_recon": float(reconstruction_errors(model, *test)[0].mean())}
+    return {"test_nelbo": mean_negative_elbo(model, test[0], test[1], seed=cfg.seed)}
+
+
 def fit(
     model: VAE, opt: torch.optim.Optimizer, train: tuple[Tensor, Tensor], test: tuple[Tensor, Tensor],
     cfg: TrainConfig, state: TrainState, on_epoch_end=None, progress: bool = True,
     run_epoch: Callable[..., float] = train_epoch,
 ) -> TrainState:
-    """Train until `cfg.epochs`, evaluating the test negative ELBO after each epoch.
+    """Train until `cfg.epochs`, evaluating the test set after each epoch (test_figure).
 
     A fresh run with `cfg.mean_image_init` first sets the decoder's output bias from the training images.
     Each epoch goes through `run_epoch`, which takes train_epoch's arguments (vae.device_step.DeviceEpochs
@@ -290,7 +301,7 @@ def fit(
         state.step_in_epoch = 0
         if replica.rank > 0:
             continue
-        state.history.append({**entry, "test_nelbo": mean_negative_elbo(model, test[0], test[1], seed=cfg.seed)})
+        state.history.append({**entry, **test_figure(model, test, cfg)})
         if on_epoch_end is not None and on_epoch_end(state):
             break
     return state
