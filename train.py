@@ -288,8 +288,8 @@ def train_and_save(args: argparse.Namespace, replica: Replica, device: torch.dev
     def on_epoch_end(s: TrainState) -> None:
         spent = save(s)  # before printing: a printed epoch is a saved one
         h = s.history[-1]
-        test = f"test recon {h['test_recon']:8.3f}" if "test_recon" in h else f"test -ELBO {h['test_nelbo']:8.3f}"
-        print(f"epoch {h['epoch']:3d}  train loss {h['train_loss']:8.3f}  {test} nats  "
+        figure = f"test recon {h['test_recon']:8.3f}" if "test_recon" in h else f"test -ELBO {h['test_nelbo']:8.3f}"
+        print(f"epoch {h['epoch']:3d}  train loss {h['train_loss']:8.3f}  {figure} nats  "
               f"({spent:.2f} s; {job.train_seconds:.1f} s in all)", flush=True)
 
     try:
