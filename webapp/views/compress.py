@@ -8,7 +8,6 @@ from pathlib import Path
 
 import gradio as gr
 import numpy as np
-import pandas as pd
 import torch
 
 from pictures.digitize import load_digit
@@ -83,15 +82,18 @@ def black_and_white(x: torch.Tensor, seed: int = BINARIZE_SEED) -> np.ndarray:
     return drawn.to(torch.uint8).numpy()
 
 
-def steps_table(result: Compressed) -> pd.DataFrame:
-    """The message's length in bits after each step of a one-digit message, with what each step does."""
+def describe_steps(result: Compressed) -> str:
+    """A table of the message's length in bits after each step of a one-digit message, with what each step does."""
     (s,) = result.steps
     rows = [("start", s.before, s.before), ("1. take bits back", s.after_bits_back, s.after_bits_back - s.before),
             ("2. code the pixels", s.after_pixels, s.after_pixels - s.after_bits_back),
             ("3. code z", s.after_prior, s.after_prior - s.after_pixels),
             ("stored", result.message_bits, result.message_bits - s.after_prior)]
-    return pd.DataFrame([{"step": step, "bits in the message after it": after, "change": f"{change:+d}",
-                          "what happens": STEPS[step]} for step, after, change in rows])
+    cell = {step: text.replace("|", "\\|") for step, text in STEPS.items()}  # a bare | would end the table's cell
+    lines = [f"| {step} | {after} ({change:+d}) | {cell[step]} |" for step, after, change in rows]
+    return "\n".join(["**How the message grows: the three steps of bits-back coding**", "",
+                      "| step | bits in the message after it (change) | what happens |", "|---|---:|---|",
+                      *lines])
 
 
 def describe_sizes(result: Compressed, nelbo_bits: float, sizes: dict[str, int]) -> str:
@@ -156,8 +158,7 @@ def compress_view(page: Page) -> None:
                 binary = gr.Image(label="Black and white, as the model was trained", elem_id="binary",
                                   format="png", interactive=False, height=240)
                 sizes = gr.Markdown(elem_id="compress-sizes")
-        steps = gr.Dataframe(label="How the message grows: the three steps of bits-back coding", wrap=True,
-                             elem_id="compress-steps", interactive=False)
+        steps = gr.Markdown(elem_id="compress-steps")
         with gr.Row():
             with gr.Column():
                 vae_file = gr.File(label="The compressed file (.vae): download it, or drop one here to decompress",
@@ -168,7 +169,8 @@ def compress_view(page: Page) -> None:
                                    interactive=False, height=240)
                 rebuilt_note = gr.Markdown(elem_id="rebuilt-note")
         many_btn = gr.Button("Code the 20 examples as one message")
-        many = gr.Image(label="The 20 examples, black and white", elem_id="many", format="png", interactive=False)
+        many = gr.Image(label="The 20 examples, black and white", elem_id="many", format="png", interactive=False,
+                        visible=False)
         many_note = gr.Markdown(elem_id="many-note")
         compressed = gr.State(None)  # the digits the .vae file holds, to compare the rebuilt ones with
 
@@ -186,7 +188,7 @@ def compress_view(page: Page) -> None:
         result = compress_digit(codec, x)
         nelbo = float(negative_elbo_bits(codec, x)[0])
         return {binary: big(torch.from_numpy(x[0]).float()), sizes: describe_sizes(result, nelbo, comparison_sizes(x)),
-                steps: steps_table(result), vae_file: OUTPUTS.save(result.data, ".vae"), compressed: x}
+                steps: describe_steps(result), vae_file: OUTPUTS.save(result.data, "-digits.vae"), compressed: x}
 
     def on_decompress(path: str | None, before: np.ndarray | None) -> dict:
         """The digits of a .vae file, rebuilt from its bytes alone with the model its header names."""
@@ -212,8 +214,9 @@ def compress_view(page: Page) -> None:
         x = black_and_white(torch.stack([load_digit(p) for p in EXAMPLES["mnist"]]))
         result = compress(codec, x)
         separate = sum(len(compress_digit(codec, d).data) for d in x)
-        return {many: png(grid_image(torch.from_numpy(x).float().unsqueeze(1), nrow=10, scale=3)),
-                many_note: describe_many(result, separate), vae_file: OUTPUTS.save(result.data, ".vae"),
+        grid = png(grid_image(torch.from_numpy(x).float().unsqueeze(1), nrow=10, scale=3))
+        return {many: gr.Image(grid, visible=True),
+                many_note: describe_many(result, separate), vae_file: OUTPUTS.save(result.data, "-digits.vae"),
                 compressed: x}
 
     inputs = [page.model, *digit.components]
