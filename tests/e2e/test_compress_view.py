@@ -4,7 +4,6 @@ An example digit is compressed at a click on its thumbnail, the .vae file rebuil
 digit compressed with the button, the 20 examples coded as one message, and a damaged file refused.
 """
 
-import importlib.util
 import io
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,16 +14,13 @@ import pytest
 from PIL import Image
 
 from benchmarks.harness import (
-    CHROMIUM,
     ROOT,
-    chromium,
     click_and_wait,
     draw_digit,
     example_thumbnail,
     image_src,
     open_app,
     open_tab,
-    serve_app,
     wait_new_image,
 )
 from pictures.digitize import load_digit
@@ -33,27 +29,8 @@ from webapp.views.compress import black_and_white
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
-pytestmark = [
-    pytest.mark.skipif(importlib.util.find_spec("playwright") is None,
-                       reason="the playwright package is not installed (pip install playwright)"),
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)"),
-]
 TAB = "#tab-compress"
 EXAMPLE = "digit-2-1-test0001.png"
-
-
-@pytest.fixture(scope="module")
-def app_url() -> Iterator[str]:
-    """The app, started once for this module on a free port, stopped at the end."""
-    with serve_app() as (url, _, _):
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator["Browser"]:
-    """One headless Chromium for the module."""
-    with chromium() as b:
-        yield b
 
 
 @pytest.fixture

@@ -10,22 +10,8 @@ import gradio as gr
 import numpy as np
 import torch
 
+import vae.compress as coder
 from pictures.digitize import load_digit
-from vae.compress import (
-    HEADER,
-    LN2,
-    Codec,
-    Compressed,
-    NotCodable,
-    StreamError,
-    comparison_sizes,
-    compress,
-    compress_digit,
-    decompress,
-    make_codec,
-    negative_elbo_bits,
-    read_header,
-)
 from vae.data import binarize
 from vae.loaded import LoadedModel
 from vae.model import N_PIXELS
@@ -56,18 +42,18 @@ STEPS = {
 }
 
 
-def codecs_of(models: dict[str, LoadedModel]) -> tuple[dict[str, Codec], dict[str, str]]:
+def codecs_of(models: dict[str, LoadedModel]) -> tuple[dict[str, coder.Codec], dict[str, str]]:
     """A codec for each model that can code binary digits, and for each other model the reason it cannot."""
     codecs, refusals = {}, {}
     for name, loaded in models.items():
         try:
-            codecs[name] = make_codec(loaded)
-        except NotCodable as e:
+            codecs[name] = coder.make_codec(loaded)
+        except coder.NotCodable as e:
             refusals[name] = str(e)
     return codecs, refusals
 
 
-def which_models(codecs: dict[str, Codec]) -> str:
+def which_models(codecs: dict[str, coder.Codec]) -> str:
     """The line that says which models can code here."""
     if not codecs:
         return ("**No loaded model can code binary digits**: compression needs one trained on black-and-white "
@@ -82,7 +68,7 @@ def black_and_white(x: torch.Tensor, seed: int = BINARIZE_SEED) -> np.ndarray:
     return drawn.to(torch.uint8).numpy()
 
 
-def describe_steps(result: Compressed) -> str:
+def describe_steps(result: coder.Compressed) -> str:
     """A table of the message's length in bits after each step of a one-digit message, with what each step does."""
     (s,) = result.steps
     rows = [("start", s.before, s.before), ("1. take bits back", s.after_bits_back, s.after_bits_back - s.before),
@@ -96,11 +82,11 @@ def describe_steps(result: Compressed) -> str:
                       *lines])
 
 
-def describe_sizes(result: Compressed, nelbo_bits: float, sizes: dict[str, int]) -> str:
+def describe_sizes(result: coder.Compressed, nelbo_bits: float, sizes: dict[str, int]) -> str:
     """The message's length beside a PNG's and zlib's, and beside what it costs in theory, in plain words."""
     message, file = result.message_bits // 8, len(result.data)
     return f"""**Your digit in {result.message_bits} bits: {message} bytes.** The .vae file below is {file} bytes:
-those {message} plus a {HEADER.size}-byte header naming the model and holding a checksum of the digit.
+those {message} plus a {coder.HEADER.size}-byte header naming the model and holding a checksum of the digit.
 
 | the same black-and-white digit as | bytes |
 |---|---|
@@ -112,13 +98,13 @@ PNG and zlib know nothing about digits: they only look for repeats. The VAE has 
 predicts each pixel, and a well-predicted pixel costs a small fraction of a bit.
 
 **In theory** this digit costs {nelbo_bits:.1f} bits: its negative ELBO, the loss the VAE was trained on
-({nelbo_bits * LN2:.1f} nats; 1 nat = 1.44 bits). The digit's own share of the message, the net, came to
+({nelbo_bits * coder.LN2:.1f} nats; 1 nat = 1.44 bits). The digit's own share of the message, the net, came to
 {result.net_bits} bits: near that, because the coder draws one z where the ELBO averages over many. The other
 {result.startup_bits} bits are start-up bits, which the first step needs to take bits back. Alone, a digit pays
 for them; in a long message only the first digit does: try **Code the 20 examples as one message** below."""
 
 
-def describe_many(result: Compressed, separate_bytes: int) -> str:
+def describe_many(result: coder.Compressed, separate_bytes: int) -> str:
     """What one message of many digits costs, total and net per pixel, and why the two differ."""
     n, pixels = len(result.steps), len(result.steps) * N_PIXELS
     return f"""**{n} digits in one message: {result.message_bits:,} bits = {result.message_bits // 8:,} bytes**
@@ -174,7 +160,7 @@ def compress_view(page: Page) -> None:
         many_note = gr.Markdown(elem_id="many-note")
         compressed = gr.State(None)  # the digits the .vae file holds, to compare the rebuilt ones with
 
-    def codec_for(name: str) -> Codec:
+    def codec_for(name: str) -> coder.Codec:
         """The chosen model's codec, or a gr.Error saying why it cannot code."""
         page.models.pick(name)
         if name not in codecs:
@@ -185,10 +171,11 @@ def compress_view(page: Page) -> None:
         """The digit made black and white, coded into a .vae file, with its sizes and the coder's steps."""
         codec = codec_for(name)
         x = black_and_white(read_digit(page.models.pick(name), upload, sketch))
-        result = compress_digit(codec, x)
-        nelbo = float(negative_elbo_bits(codec, x)[0])
-        return {binary: big(torch.from_numpy(x[0]).float()), sizes: describe_sizes(result, nelbo, comparison_sizes(x)),
-                steps: describe_steps(result), vae_file: OUTPUTS.save(result.data, "-digits.vae"), compressed: x}
+        result = coder.compress_digit(codec, x)
+        nelbo = float(coder.negative_elbo_bits(codec, x)[0])
+        return {binary: big(torch.from_numpy(x[0]).float()),
+                sizes: describe_sizes(result, nelbo, coder.comparison_sizes(x)), steps: describe_steps(result),
+                vae_file: OUTPUTS.save(result.data, "-digits.vae"), compressed: x}
 
     def on_decompress(path: str | None, before: np.ndarray | None) -> dict:
         """The digits of a .vae file, rebuilt from its bytes alone with the model its header names."""
@@ -196,13 +183,13 @@ def compress_view(page: Page) -> None:
             raise gr.Error("No .vae file yet: compress a digit first, or drop a .vae file in the box.")
         data = Path(path).read_bytes()
         try:
-            sha = read_header(data).sha
+            sha = coder.read_header(data).sha
             codec = next((c for c in codecs.values() if c.sha == sha), None)
             if codec is None:
                 raise gr.Error(f"This file was compressed with a model this app does not have "
                                f"(weights {sha.hex()}...).")
-            digits = decompress(codec, data, MAX_PAGE_DIGITS)
-        except StreamError as e:
+            digits = coder.decompress(codec, data, MAX_PAGE_DIGITS)
+        except coder.StreamError as e:
             raise gr.Error(f"{str(e)[:1].upper()}{str(e)[1:]}.") from None
         shown = torch.from_numpy(digits).float().unsqueeze(1)
         image = big(shown[0]) if len(digits) == 1 else png(grid_image(shown, nrow=10, scale=3))
@@ -212,8 +199,8 @@ def compress_view(page: Page) -> None:
         """The 20 example digits coded as one message, beside 20 separate files."""
         codec = codec_for(name)
         x = black_and_white(torch.stack([load_digit(p) for p in EXAMPLES["mnist"]]))
-        result = compress(codec, x)
-        separate = sum(len(compress_digit(codec, d).data) for d in x)
+        result = coder.compress(codec, x)
+        separate = sum(len(coder.compress_digit(codec, d).data) for d in x)
         grid = png(grid_image(torch.from_numpy(x).float().unsqueeze(1), nrow=10, scale=3))
         return {many: gr.Image(grid, visible=True),
                 many_note: describe_many(result, separate), vae_file: OUTPUTS.save(result.data, "-digits.vae"),
