@@ -202,8 +202,20 @@ def shoot_phone(page: "Page") -> None:
     shoot(page, "phone-draw", full_page=False)
 
 
+def shoot_compress(page: "Page") -> None:
+    """The Compress view: an example digit coded into a .vae file, then rebuilt from the file alone."""
+    open_tab(page, "Compress")
+    choose_example(page, "#tab-compress", "digit-2-1-test0001.png")  # compresses at once
+    image_src(page, "#binary", wait=True)
+    page.locator("#vae-file .file-preview").wait_for()
+    click_and_wait(page, "Decompress", "#rebuilt")
+    page.wait_for_function("() => /Identical/.test(document.querySelector('#rebuilt-note')?.textContent || '')")
+    shoot(page, "compress")
+
+
 SHOTS = {"drag": shoot_drag, "views": shoot_views, "teaching": shoot_teaching, "desk": shoot_desk_photo,
-         "map": shoot_map, "every": shoot_every_class, "fashion": shoot_fashion, "phone": shoot_phone}
+         "map": shoot_map, "every": shoot_every_class, "fashion": shoot_fashion, "phone": shoot_phone,
+         "compress": shoot_compress}
 
 
 def main() -> None:

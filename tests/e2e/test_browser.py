@@ -5,7 +5,6 @@ The page decodes by itself (static/decoder.js, static/page.js): every picture it
 what torch decodes from the same code, as vae/render.to_image would show it.
 """
 
-import importlib.util
 import io
 import time
 from collections.abc import Callable, Iterator
@@ -18,7 +17,6 @@ import torch
 from PIL import Image, ImageDraw
 
 from benchmarks.harness import (
-    CHROMIUM,
     PAD_SIZE,
     PHONE,
     ROOT,
@@ -26,7 +24,6 @@ from benchmarks.harness import (
     SEVEN,
     canvas_pixels,
     choose_example,
-    chromium,
     click_and_wait,
     draw_digit,
     example_thumbnail,
@@ -34,7 +31,6 @@ from benchmarks.harness import (
     open_app,
     open_tab,
     select_model,
-    serve_app,
     set_slider,
     touch_drag,
     wait_new_image,
@@ -48,27 +44,6 @@ from webapp import compute
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page, Request
-
-pytestmark = [
-    pytest.mark.skipif(importlib.util.find_spec("playwright") is None,
-                       reason="the playwright package is not installed (pip install playwright)"),
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)"),
-]
-
-
-@pytest.fixture(scope="module")
-def app_url() -> Iterator[str]:
-    """The app, started once for this module on a free port, stopped at the end."""
-    with serve_app() as (url, _, _):
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator["Browser"]:
-    """One headless Chromium for the module."""
-    with chromium() as b:
-        yield b
-
 
 @pytest.fixture
 def page(browser: "Browser", app_url: str) -> Iterator["Page"]:
