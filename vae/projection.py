@@ -134,6 +134,15 @@ def neighbours(codes: Tensor, z: Tensor, k: int) -> tuple[Tensor, Tensor]:
     return found.indices, found.values
 
 
+def same_class_share(points: Tensor, labels: Tensor, k: int = 5) -> float:
+    """Share of each point's k nearest other points (N, d) that have its class: how well a space (the codes, or
+    a 2-D map of them) keeps digits of a class together."""
+    distances = torch.cdist(points.float(), points.float())
+    distances.fill_diagonal_(float("inf"))
+    nearest = distances.topk(k, largest=False).indices
+    return float((labels[nearest] == labels[:, None]).float().mean())
+
+
 def class_direction(means: Tensor, start: int, end: int) -> Tensor:
     """The step from class `start`'s mean code to class `end`'s: (D,)."""
     return means[end] - means[start]

@@ -25,6 +25,7 @@ from vae.projection import (
     pca_coordinates,
     posterior_means,
     projection_path,
+    same_class_share,
     subset_indices,
 )
 
@@ -84,6 +85,15 @@ def test_neighbours_are_the_nearest_codes_by_brute_force(shipped) -> None:
     assert distances.tolist() == pytest.approx([float((proj.codes[i] - query).norm()) for i in brute], rel=1e-5)
     itself, zero = neighbours(proj.codes, proj.codes[42], k=1)
     assert itself.tolist() == [42] and float(zero[0]) == pytest.approx(0, abs=1e-4)
+
+
+def test_same_class_share_counts_the_nearest_points_of_the_same_class() -> None:
+    points = torch.tensor([[0.0], [1.0], [2.0], [10.0], [11.0], [12.5]])
+    assert same_class_share(points, torch.tensor([0, 0, 0, 1, 1, 1]), k=2) == 1.0
+    # with point 4 relabelled: point 3's two nearest are 4 (other) and 5 (same), point 4's are 3 and 5 (both other)
+    mixed = torch.tensor([0, 0, 0, 1, 0, 1])
+    expected = sum([1, 1, 1, 0.5, 0, 0.5]) / 6  # per point: share of its 2 nearest with its class
+    assert same_class_share(points, mixed, k=2) == pytest.approx(expected)
 
 
 def test_a_class_direction_leaves_the_code_at_0_and_reaches_the_other_class_at_1(shipped) -> None:
