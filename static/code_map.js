@@ -32,7 +32,8 @@
     // A model switch: its map, once its files and decoder are here.
     Object.assign(state, {spec, data: null, decoder: null, hover: -1, current: null});
     draw();
-    if (!spec || spec.error) return;
+    // Nothing to fetch until the tab has been opened once (Gradio renders its canvas then: see onMutation).
+    if (!spec || spec.error || !$("#code-map-view canvas.vae-map")) return;
     const [data, decoder] = await Promise.all([load(spec), window.vaePage.decoder(spec.model).catch(() => null)]);
     if (state.spec !== spec) return;
     Object.assign(state, {data, decoder});
@@ -170,24 +171,27 @@
       + "Click to set the sliders (Latent sliders tab) to its code, and to move it with the class direction below.";
   }
 
-  function dotUnder(e, canvas) {
+  function nearestDot(e, canvas) {
+    // The dot nearest the pointer, and its squared distance in canvas pixels.
     const r = canvas.getBoundingClientRect(), {xy, at} = frame(state.data, state.how, canvas);
     const px = (e.clientX - r.left) * canvas.width / r.width, py = (e.clientY - r.top) * canvas.height / r.height;
-    let best = -1, bestDistance = HIT_RADIUS ** 2;
+    let best = -1, bestDistance = Infinity;
     for (let i = 0; i < state.data.n; i++) {
       const [x, y] = at(xy[2 * i], xy[2 * i + 1]), d = (x - px) ** 2 + (y - py) ** 2;
       if (d < bestDistance) [best, bestDistance] = [i, d];
     }
-    return best;
+    return [best, bestDistance];
   }
 
   function onPointer(e) {
     const canvas = e.target.closest && e.target.closest("#code-map-view canvas.vae-map");
     if (!canvas || !state.data) return;
-    const i = dotUnder(e, canvas);
-    if (i >= 0 && i !== state.hover) pointAt(i);
-    if (i < 0 || e.type !== "click") return;
-    // A click: this digit becomes the one the slider moves, and the server sets the sliders to its code.
+    const [i, distance] = nearestDot(e, canvas);
+    if (distance <= HIT_RADIUS ** 2 && i !== state.hover) pointAt(i);
+    // A click picks the digit on show, if it is the nearest, a little beyond the pointing radius (a pointer
+    // moves by fractions of a pixel, a click lands on whole pixels).
+    if (e.type !== "click" || i !== state.hover || distance > (2 * HIT_RADIUS) ** 2) return;
+    // This digit becomes the one the slider moves, and the server sets the sliders to its code.
     state.current = {code: Array.from(code(state.data, i)), label: state.data.labels[i]};
     state.picked = state.data.test_indices[i];
     paintDirection();
@@ -218,6 +222,7 @@
     if (canvas && !drawn.has(canvas)) {
       drawn.add(canvas);
       if (state.data) state.data.frames = {};
+      if (!state.data && state.spec) show(state.spec);
       paintDirection();
     }
   }

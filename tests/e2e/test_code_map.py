@@ -6,11 +6,20 @@ import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-import numpy as np
 import pytest
 import torch
 
-from benchmarks.harness import CHROMIUM, canvas_pixels, chromium, open_app, open_tab, select_model, serve_app
+from benchmarks.harness import (
+    CHROMIUM,
+    CODE_MAP_READY,
+    canvas_pixels,
+    chromium,
+    open_app,
+    open_tab,
+    point_at_a_dot,
+    select_model,
+    serve_app,
+)
 from tests.e2e.test_browser import assert_shows, eventually, server_requests
 from tests.helpers import WEIGHTS
 from vae.latent import decode_probs
@@ -25,7 +34,6 @@ pytestmark = [
     pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)"),
 ]
 MODEL = "conv-32d"
-READY = "() => (window.vaeCodeMapStats?.directionPaints || 0) > 0"  # the map's files and the decoder are in
 
 
 @pytest.fixture(scope="module")
@@ -35,24 +43,9 @@ def page() -> Iterator["Page"]:
         pg, errors = open_app(browser, url)
         select_model(pg, MODEL)
         open_tab(pg, "Code map")
-        pg.wait_for_function(READY, timeout=60_000)
+        pg.wait_for_function(CODE_MAP_READY, timeout=60_000)
         yield pg
         assert not errors, errors
-
-
-def point_at_a_dot(page: "Page") -> tuple[float, float]:
-    """Move the mouse across the map's middle until it points at a dot; where it is then."""
-    page.evaluate("() => window.vaeCodeMap.method('umap')")
-    canvas = page.locator("#code-map-view canvas.vae-map")
-    canvas.scroll_into_view_if_needed()
-    box = canvas.bounding_box()
-    before = page.evaluate("() => window.vaeCodeMapStats.hoverPaints")
-    for fx in np.linspace(0.3, 0.7, 41):
-        at = (box["x"] + fx * box["width"], box["y"] + 0.5 * box["height"])
-        page.mouse.move(*at)
-        if page.evaluate("() => window.vaeCodeMapStats.hoverPaints") > before:
-            return at
-    raise AssertionError("no dot across the middle of the map")
 
 
 def test_pointing_at_the_map_shows_that_test_digit_and_its_reconstruction(page: "Page") -> None:
@@ -92,6 +85,7 @@ def test_a_click_on_a_dot_sets_the_sliders_to_its_code(page: "Page") -> None:
     proj = load_projection(loaded, WEIGHTS)
     page.mouse.click(*point_at_a_dot(page))
     number = page.evaluate("() => window.vaeCodeMap.picked()")
+    assert number is not None, page.locator("#code-map-view .vae-where").inner_text()
     i = int(torch.nonzero(proj.test_indices == number)[0])
     open_tab(page, "Latent sliders")
     eventually(lambda: assert_shows(canvas_pixels(page, "#decoded"),

@@ -41,7 +41,7 @@ def code_map_view(page: Page, weights_dir: Path) -> None:
     """The Code map tab, for every model with a stored projection in `weights_dir`/projections."""
     stored: dict[str, Projection | ProjectionError] = {}
     texts: dict[str, str] = {}  # what each model's map shows, in words (counting neighbours takes a moment)
-    with gr.Tab("Code map", elem_id="tab-code-map"):
+    with gr.Tab("Code map", elem_id="tab-code-map") as tab:
         about = gr.Markdown(elem_id="code-map-about")
         method = gr.Radio([(v, k) for k, v in METHODS.items()], value="umap", label="Flatten the codes with",
                           elem_id="code-map-method")
@@ -81,6 +81,7 @@ def code_map_view(page: Page, weights_dir: Path) -> None:
         current = gr.JSON(visible="hidden", elem_id="code-map-current")  # the code of the digit on view
         table = gr.JSON(visible="hidden")
         picked = gr.Number(visible="hidden")
+        showing = gr.State(None)  # the model whose map the tab shows
         pick_btn = gr.Button(visible="hidden", elem_id="code-map-pick")
         api_only = gr.Button(visible="hidden")
         direction_out = gr.Image(visible="hidden", format="png")
@@ -119,6 +120,10 @@ def code_map_view(page: Page, weights_dir: Path) -> None:
                 spec: {"model": loaded.name, "files": page_files(loaded), "class_names": loaded.class_names,
                        "conditional": loaded.conditional}}
 
+    def on_show(name: str, shown: str | None) -> dict:
+        """The chosen model's map, unless the tab shows it already (coming back to the tab keeps what it shows)."""
+        return {} if name == shown else {**on_model(page.models.pick(name)), showing: name}
+
     def on_neighbours(name: str, upload: str | None, sketch: dict | None) -> tuple[list, str, dict]:
         """The test digits whose codes are nearest to the digit on view, and its code (for the map and the slider)."""
         loaded = page.models.pick(name)
@@ -126,12 +131,11 @@ def code_map_view(page: Page, weights_dir: Path) -> None:
         label = digit_label(loaded, x)
         z = compute.encode(loaded, x, label)
         found, distances = neighbours(proj.codes, z, N_NEIGHBOURS)
-        names = loaded.class_names
-        gallery = [(big(proj.images[i].float() / 255), f"#{int(proj.test_indices[i])}, a {names[proj.labels[i]]}: "
-                    f"{float(d):.1f} away") for i, d in zip(found.tolist(), distances, strict=True)]
-        note = (f"The number under each is how far its code is from your digit's (straight-line distance between "
-                f"the {loaded.latent_dim} numbers). For scale: half of all pairs of test digits are more than "
-                f"{typical_distance(proj):.1f} apart.")
+        gallery = [(big(proj.images[i].float() / 255), f"#{int(proj.test_indices[i])}: {float(d):.1f} away")
+                   for i, d in zip(found.tolist(), distances, strict=True)]
+        note = (f"Under each: its test digit number, and how far its code is from your digit's (straight-line "
+                f"distance between the {loaded.latent_dim} numbers). For scale: half of all pairs of test digits "
+                f"are more than {typical_distance(proj):.1f} apart.")
         return gallery, note, {"code": z.tolist(), "label": 0 if label is None else label}
 
     def on_pick(name: str, index: float | None) -> dict:
@@ -178,7 +182,10 @@ def code_map_view(page: Page, weights_dir: Path) -> None:
         shown = torch.cat([proj.images[[i, j, k]].float().div(255)[:, None], decoded])
         return png(grid_image(shown, nrow=4, scale=4))
 
-    page.on_model.append(([about, method, start, end, a, b, c, spec, current], on_model))
+    # Filled when the tab is opened and at each model switch (not through page.on_model: nothing is read at
+    # start-up, and /select_model keeps its outputs).
+    gr.on([tab.select, page.model.change], on_show, [page.model, showing],
+          [about, method, start, end, a, b, c, spec, current, showing], api_visibility="private", **FAST)
     spec.change(None, spec, js="s => { window.vaeCodeMap?.show(s); }")
     current.change(None, current, js="c => { window.vaeCodeMap?.current(c); }")
     method.change(None, method, js="m => { window.vaeCodeMap?.method(m); }")
