@@ -108,7 +108,8 @@ def code_map_view(page: Page, weights_dir: Path) -> None:
         names = class_choices(loaded)
         choices = [(v, k) for k, v in METHODS.items() if k != "exact" or loaded.latent_dim == 2]
         pickers = {start: gr.update(choices=names, value=3), end: gr.update(choices=names, value=8),
-                   method: gr.update(choices=choices, value=choices[0][1]), current: None}
+                   method: gr.update(choices=choices, value=choices[0][1]), current: None, near: None, near_note: "",
+                   analogy_out: None}  # what another model showed goes
         try:
             proj = projection(loaded)
         except gr.Error as e:
@@ -185,7 +186,8 @@ def code_map_view(page: Page, weights_dir: Path) -> None:
     # Filled when the tab is opened and at each model switch (not through page.on_model: nothing is read at
     # start-up, and /select_model keeps its outputs).
     gr.on([tab.select, page.model.change], on_show, [page.model, showing],
-          [about, method, start, end, a, b, c, spec, current, showing], api_visibility="private", **FAST)
+          [about, method, start, end, a, b, c, spec, current, near, near_note, analogy_out, showing],
+          api_visibility="private", **FAST)
     spec.change(None, spec, js="s => { window.vaeCodeMap?.show(s); }")
     current.change(None, current, js="c => { window.vaeCodeMap?.current(c); }")
     method.change(None, method, js="m => { window.vaeCodeMap?.method(m); }")
@@ -207,8 +209,8 @@ def class_choices(loaded: LoadedModel) -> list[tuple[str, int]]:
 
 def position(proj: Projection, index: float | None) -> int:
     """Where test digit number `index` is among the map's digits; a gr.Error if it is not on the map."""
-    hits = torch.nonzero(proj.test_indices == int(index or 0)).flatten()
-    if index is None or not len(hits):
+    hits = [] if index is None else torch.nonzero(proj.test_indices == int(index)).flatten()
+    if not len(hits):
         raise gr.Error(f"Test digit {index} is not on the map: it holds the first {PER_CLASS} test digits of each "
                        "class. Point at a dot to see its number.")
     return int(hits[0])
