@@ -26,7 +26,8 @@ WEIGHTS = Path(__file__).parent.parent / "weights"
 EXPECTED_ENDPOINTS = {
     "/select_model", "/initial_state", "/decode", "/decode_label", "/origin", "/random_point", "/encode",
     "/samples", "/reconstruct", "/locate", "/interpolate", "/decode_2d", "/every_label",
-    "/traversal", "/anatomy", "/compare", "/compress", "/decompress",
+    "/traversal", "/anatomy", "/compare", "/compress", "/decompress", "/projection", "/neighbours", "/direction",
+    "/analogy",
 }
 
 PAGE_TEXT = """

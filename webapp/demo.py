@@ -15,6 +15,7 @@ import torch
 from vae.loaded import LoadedModel, default_model, load_models
 from webapp.digit_input import example_thumbnails
 from webapp.page import PAGE_CSS, STATIC, Models, Page, page_head
+from webapp.views.code_map import code_map_view
 from webapp.views.collapse import collapse_view
 from webapp.views.compress import compress_view
 from webapp.views.every_class import every_class_view
@@ -56,6 +57,7 @@ def create_demo(weights_dir: str | Path | None = None) -> gr.Blocks:
             every_class_view(page)
             collapse_view(demo, page)
             compress_view(page)
+            code_map_view(page, weights_dir)
             wire_model_switch(demo, page)
     demo.vae_head = page_head(models, weights_dir)
     return demo
