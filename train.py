@@ -28,7 +28,7 @@ import torchvision
 
 from vae.checkpoint import CheckpointError
 from vae.data import CLASS_NAMES, DatasetError, evaluation_inputs, load_split, to_float
-from vae.evaluate import elbo_terms, evaluate
+from vae.evaluate import evaluate, final_extras
 from vae.latent import decode_probs, prior_sample
 from vae.loaded import save_model
 from vae.metadata import Epoch, Metrics, ModelMetadata
@@ -160,15 +160,6 @@ def write_pictures(model: VAE, x_test: torch.Tensor, y_test: torch.Tensor, run_d
     recon = decode_probs(model, model.encode(x, yt)[0], yt)
     rows = torch.cat([x[:16], recon[:16], x[16:], recon[16:]])
     grid_image(rows, nrow=16, scale=2).save(run_dir / "reconstructions.png")
-
-
-def final_extras(model: VAE, x_test: torch.Tensor, y_test: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Tensors the app needs beside the weights: test scores, and the test codes for a 2-D map."""
-    terms = elbo_terms(model, x_test, y_test)
-    extras = {"test_nelbo_sorted": terms["nelbo"].sort().values.float()}
-    if model.config.latent_dim == 2:
-        extras.update(test_mu=terms["mu"].half(), test_labels=y_test.to(torch.uint8))
-    return extras
 
 
 def main(argv: list[str] | None = None) -> None:

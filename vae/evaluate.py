@@ -158,6 +158,15 @@ def evaluate(
     return metrics, nll[k]
 
 
+def final_extras(model: VAE, x_test: torch.Tensor, y_test: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Tensors the app needs beside the weights: test scores, and the test codes for a 2-D map."""
+    terms = elbo_terms(model, x_test, y_test)
+    extras = {"test_nelbo_sorted": terms["nelbo"].sort().values.float()}
+    if model.config.latent_dim == 2:
+        extras.update(test_mu=terms["mu"].half(), test_labels=y_test.to(torch.uint8))
+    return extras
+
+
 def main(argv: list[str] | None = None) -> None:
     """CLI: reproduce a weights file's metrics from the file and the test set alone."""
     from vae.checkpoint import CheckpointError
