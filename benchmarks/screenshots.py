@@ -39,7 +39,7 @@ from benchmarks.harness import (  # noqa: E402
     wait_new_image,
     wait_new_pixels,
 )
-from tests.photo_corpus import make  # noqa: E402
+from tests.pictures.photo_corpus import make  # noqa: E402
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page

@@ -1,7 +1,7 @@
 """Datasets as whole tensors on the training device, minibatched by shuffled indices.
 
 MNIST is 47 MB as float32: it fits on any device, so a training step is one index-select
-instead of 128 PIL conversions: most of the speed-up over the classic loop (see the README).
+instead of 128 PIL conversions: most of the speed-up over the classic loop (docs/benchmarks.md).
 """
 
 import contextlib
@@ -26,7 +26,7 @@ CLASS_NAMES = {
 }
 # How each dataset framed its objects in 28x28: MNIST scaled digits to fit 20x20 (centred by
 # mass, 4-px margin); Fashion-MNIST scaled items to fill the whole 28x28 frame.
-BOX_SIDES = {"mnist": 20, "fashion-mnist": 28}  # the `box` of vae.digitize.find_digit
+BOX_SIDES = {"mnist": 20, "fashion-mnist": 28}  # the `box` of pictures.digitize.find_digit
 _TORCHVISION = {"mnist": torchvision.datasets.MNIST, "fashion-mnist": torchvision.datasets.FashionMNIST}
 
 

@@ -17,8 +17,11 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from vae.checkpoint import load_tensors, save_tensors, tensors_sha256
+from vae.checkpoint import CheckpointError, load_tensors, save_tensors, tensors_sha256
+from vae.data import evaluation_inputs, load_split
+from vae.loaded import load_model, save_model
 from vae.loss import kl_per_dim, log_importance_weights, negative_elbo, reconstruction_nll
+from vae.metadata import Metrics
 from vae.model import VAE, reparameterize
 
 ACTIVE_THRESHOLD = 0.01
@@ -39,13 +42,18 @@ def elbo_terms(
     for start in range(0, len(x), batch_size):
         idx = slice(start, start + batch_size)
         mu, logvar = model.encode(x[idx], _labels(y, idx, model))
-        z = reparameterize(mu, logvar, generator=gen)
-        logits = model.decode(z, _labels(y, idx, model))
-        parts["nelbo"].append(negative_elbo(logits, x[idx], mu, logvar))
-        parts["recon"].append(reconstruction_nll(logits, x[idx]))
-        parts["kl_dims"].append(kl_per_dim(mu, logvar))
-        parts["mu"].append(mu)
+        for k, v in posterior_terms(model, x[idx], mu, logvar, _labels(y, idx, model), gen).items():
+            parts[k].append(v)
     return {k: torch.cat(v) for k, v in parts.items()}
+
+
+@torch.no_grad()
+def posterior_terms(model: VAE, x: Tensor, mu: Tensor, logvar: Tensor, y: Tensor | None,
+                    generator: torch.Generator) -> dict[str, Tensor]:
+    """elbo_terms of images whose posterior (mu, logvar) is already known: one z each, drawn with `generator`."""
+    logits = model.decode(reparameterize(mu, logvar, generator=generator), y)
+    return {"nelbo": negative_elbo(logits, x, mu, logvar), "recon": reconstruction_nll(logits, x),
+            "kl_dims": kl_per_dim(mu, logvar), "mu": mu}
 
 
 def mean_negative_elbo(model: VAE, x: Tensor, y: Tensor | None = None, seed: int = 0) -> float:
@@ -67,7 +75,7 @@ def block_seed(seed: int, image: int, block: int) -> int:
 @torch.no_grad()
 def iw_block(
     model: VAE, x: Tensor, y: Tensor | None, block: int, size: int = IW_BLOCK, seed: int = 0, first: int = 0,
-    decode_batch: int = 100,  # the conv decoder's best throughput on a small CPU (README, "Measured choices")
+    decode_batch: int = 100,  # the conv decoder's best throughput on a small CPU (docs/engineering.md)
 ) -> Tensor:
     """log sum_i p(x, z_i) / q(z_i|x) over one block of `size` samples z_i ~ q(z|x), per image.
 
@@ -169,11 +177,6 @@ def final_extras(model: VAE, x_test: torch.Tensor, y_test: torch.Tensor) -> dict
 
 def main(argv: list[str] | None = None) -> None:
     """CLI: reproduce a weights file's metrics from the file and the test set alone."""
-    from vae.checkpoint import CheckpointError
-    from vae.data import evaluation_inputs, load_split
-    from vae.loaded import load_model, save_model
-    from vae.metadata import Metrics
-
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("weights", help="a .safetensors file written by train.py")
     p.add_argument("--data-dir", default="data", help="dataset root (default: ./data, downloaded if missing)")

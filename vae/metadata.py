@@ -9,7 +9,34 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 
 from vae.model import VAEConfig
-from vae.training import TrainConfig
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings; stored in the weights file's metadata."""
+
+    epochs: int = 10
+    batch_size: int = 128  # global: shared among the processes of a distributed run
+    lr: float = 1e-3
+    lr_schedule: str = "constant"  # "constant", "cosine" (to lr/20 at the last step) or "onecycle" (see learning_rate)
+    binarize: bool = False  # dynamically binarized targets instead of grey levels in [0, 1]
+    beta: float = 1.0
+    warmup_epochs: float = 0.0
+    free_bits: float = 0.0
+    iw_samples: int = 1  # > 1 trains on the importance-weighted bound (IWAE) instead of the ELBO
+    seed: int = 0
+    mean_image_init: bool = False  # the decoder starts at the mean training image (start_at_mean_image)
+    cpu_bf16: bool = False  # bfloat16 autocast on a CPU that multiplies bf16 natively (CUDA uses it whenever it can)
+
+    def __post_init__(self) -> None:
+        if self.iw_samples < 1:
+            raise ValueError(f"iw_samples must be at least 1, got {self.iw_samples}")
+        if self.iw_samples > 1 and self.free_bits > 0:
+            raise ValueError("free bits floor the ELBO's KL term, which the IWAE bound does not have")
+
+    def to_dict(self) -> dict:
+        """Plain dict for JSON metadata."""
+        return asdict(self)
 
 
 @dataclass(frozen=True)

@@ -29,37 +29,10 @@ from vae.loss import (
     reconstruction_nll,
     training_loss,
 )
+from vae.metadata import TrainConfig
 from vae.model import N_PIXELS, VAE, VAEConfig, reparameterize
 
 ONECYCLE_WARMUP = 0.1  # the fraction of a one-cycle run spent raising the learning rate from 0
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Optimisation settings; stored in the weights file's metadata."""
-
-    epochs: int = 10
-    batch_size: int = 128  # global: shared among the processes of a distributed run
-    lr: float = 1e-3
-    lr_schedule: str = "constant"  # "constant", "cosine" (to lr/20 at the last step) or "onecycle" (see learning_rate)
-    binarize: bool = False  # dynamically binarized targets instead of grey levels in [0, 1]
-    beta: float = 1.0
-    warmup_epochs: float = 0.0
-    free_bits: float = 0.0
-    iw_samples: int = 1  # > 1 trains on the importance-weighted bound (IWAE) instead of the ELBO
-    seed: int = 0
-    mean_image_init: bool = False  # the decoder starts at the mean training image (start_at_mean_image)
-    cpu_bf16: bool = False  # bfloat16 autocast on a CPU that multiplies bf16 natively (CUDA uses it whenever it can)
-
-    def __post_init__(self) -> None:
-        if self.iw_samples < 1:
-            raise ValueError(f"iw_samples must be at least 1, got {self.iw_samples}")
-        if self.iw_samples > 1 and self.free_bits > 0:
-            raise ValueError("free bits floor the ELBO's KL term, which the IWAE bound does not have")
-
-    def to_dict(self) -> dict:
-        """Plain dict for JSON metadata."""
-        return asdict(self)
 
 
 @dataclass
@@ -188,7 +161,7 @@ def start_at_mean_image(model: VAE, x: Tensor) -> None:
     """Set the decoder's output bias to the logit of the training images' mean pixel (one per pixel for an MLP).
 
     The untrained decoder then draws the average digit instead of grey noise, so the first steps go
-    into what tells digits apart, and the same epochs end at a lower test loss (see the README).
+    into what tells digits apart, and the same epochs end at a lower test loss (docs/benchmarks.md, "Training speed").
     """
     last = model.dec_out[0] if model.config.arch == "mlp" else model.dec_out[-1]
     mean = x.mean(0).flatten() if last.bias.numel() == N_PIXELS else x.mean().reshape(1)
