@@ -30,9 +30,9 @@ from vae.evaluate import evaluate, final_extras
 from vae.latent import decode_probs
 from vae.loaded import LoadedModel
 from vae.loss import kl_per_dim
-from vae.metadata import Metrics, ModelMetadata
+from vae.metadata import Metrics, ModelMetadata, TrainConfig
 from vae.model import VAE, VAEConfig, count_parameters
-from vae.training import Replica, TrainConfig, TrainingDiverged, make_optimizer, objective, steps_per_epoch
+from vae.training import Replica, TrainingDiverged, make_optimizer, objective, steps_per_epoch
 
 DIGITS_FILE = Path(__file__).parent / "assets" / "mnist-live.npz"  # written by scripts/live_digits.py
 MAX_LATENT = 8  # larger latents add nothing a student can see in a minute of training
@@ -51,15 +51,26 @@ class LiveDigits:
     test_labels: Tensor  # (M,) int64: the class colours of the scatter
 
 
-def load_digits(path: Path = DIGITS_FILE) -> LiveDigits:
-    """The shipped subset (or another .npz with train_images, test_images and test_labels as uint8)."""
+def read_arrays(path: Path, keys: list[str]) -> dict[str, np.ndarray]:
+    """Some arrays of a digits .npz (each read only if asked for); a Git LFS pointer in its place says what to do."""
     with path.open("rb") as f:
         if is_lfs_pointer(f.read(LFS_POINTER_MAX + 1)):
             raise DatasetError(f"{path} is a Git LFS pointer, not the digits: the repository was cloned without "
                                "Git LFS; install git-lfs, then run `git lfs pull` in the clone")
     with np.load(path) as f:
-        return LiveDigits(to_float(torch.from_numpy(f["train_images"])), to_float(torch.from_numpy(f["test_images"])),
-                          torch.from_numpy(f["test_labels"]).long())
+        return {key: f[key] for key in keys}
+
+
+def load_digits(path: Path = DIGITS_FILE) -> LiveDigits:
+    """The shipped subset (or another .npz with train_images, test_images and test_labels as uint8)."""
+    a = read_arrays(path, ["train_images", "test_images", "test_labels"])
+    return LiveDigits(to_float(torch.from_numpy(a["train_images"])), to_float(torch.from_numpy(a["test_images"])),
+                      torch.from_numpy(a["test_labels"]).long())
+
+
+def test_labels(path: Path = DIGITS_FILE) -> list[int]:
+    """The classes of the test digits every snapshot shows, in the order of its codes."""
+    return read_arrays(path, ["test_labels"])["test_labels"].tolist()
 
 
 @dataclass(frozen=True)

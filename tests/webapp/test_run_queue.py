@@ -1,11 +1,11 @@
-"""vae.run_queue: one run at a time, a bounded line behind it, each place knowing how many are ahead."""
+"""webapp.run_queue: one run at a time, a bounded line behind it, each place knowing how many are ahead."""
 
 import threading
 import time
 
 import pytest
 
-from vae.run_queue import LineFull, RunQueue
+from webapp.run_queue import LineFull, RunQueue
 
 
 def test_the_first_runs_and_the_others_wait_in_the_order_they_came() -> None:
