@@ -29,7 +29,7 @@ import torch.distributed as dist
 from vae.checkpoint import CheckpointError
 from vae.data import CLASS_NAMES, DatasetError, evaluation_inputs, load_split, to_float
 from vae.device_step import DeviceEpochs
-from vae.evaluate import elbo_terms, evaluate, evaluate_autoencoder, reconstruction_errors
+from vae.evaluate import evaluate, evaluate_autoencoder, final_extras
 from vae.latent import decode_probs, prior_sample
 from vae.loaded import save_model
 from vae.metadata import Epoch, Metrics, ModelMetadata
@@ -199,18 +199,6 @@ def write_pictures(model: VAE, x_test: torch.Tensor, y_test: torch.Tensor, run_d
     recon = decode_probs(model, model.encode(x, yt)[0], yt)
     rows = torch.cat([x[:16], recon[:16], x[16:], recon[16:]])
     grid_image(rows, nrow=16, scale=2).save(run_dir / "reconstructions.png")
-
-
-def final_extras(model: VAE, x_test: torch.Tensor, y_test: torch.Tensor, autoencoder: bool) -> dict[str, torch.Tensor]:
-    """Tensors the app needs beside the weights: a VAE's test scores, and the test codes for a 2-D map."""
-    if autoencoder:
-        extras, codes = {}, reconstruction_errors(model, x_test, y_test)[1]
-    else:
-        terms = elbo_terms(model, x_test, y_test)
-        extras, codes = {"test_nelbo_sorted": terms["nelbo"].sort().values.float()}, terms["mu"]
-    if model.config.latent_dim == 2:
-        extras.update(test_mu=codes.half(), test_labels=y_test.to(torch.uint8))
-    return extras
 
 
 def main(argv: list[str] | None = None) -> None:

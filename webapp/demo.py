@@ -24,6 +24,7 @@ from webapp.views.latent_map import latent_map_view
 from webapp.views.reconstruct import reconstruct_view
 from webapp.views.samples import samples_view
 from webapp.views.sliders import sliders_view
+from webapp.views.watch_it_learn import watch_it_learn_view
 
 WEIGHTS = Path(__file__).parent.parent / "weights"
 MAX_FILE_SIZE = "10mb"
@@ -58,6 +59,7 @@ def create_demo(weights_dir: str | Path | None = None) -> gr.Blocks:
             collapse_view(demo, page)
             compress_view(page)
             code_map_view(page, weights_dir)
+            watch_it_learn_view(page)
             wire_model_switch(demo, page)
     demo.vae_head = page_head(models, weights_dir)
     return demo
