@@ -19,7 +19,6 @@ digits, so a stream for another model, or a damaged one, is refused instead of d
 import copy
 import hashlib
 import io
-import itertools
 import struct
 import zlib
 from dataclasses import dataclass
@@ -149,6 +148,7 @@ def as_digits(digits: Tensor | np.ndarray) -> np.ndarray:
 
 
 def _rounded(t: Tensor) -> Tensor:
+    """t rounded to multiples of 2**-OUTPUT_BITS: tiny float differences between machines almost never change it."""
     return torch.round(t * 2.0**OUTPUT_BITS) / 2.0**OUTPUT_BITS
 
 
@@ -194,12 +194,13 @@ def startup_size(mean: np.ndarray, std: np.ndarray) -> int:
 
     Then the stack never ran dry, so the z it decodes is a fair draw from q(z|x).
     """
-    for n in itertools.count(1):  # ends: a dimension takes at most 24 bits, so latent_dim words always do
+    n = 1
+    while True:
         coder = startup_coder(n)
         coder.decode(_LATENT, mean, std)
         if coder.num_valid_bits() >= MIN_LEFT:
             return n
-    raise AssertionError("unreachable")
+        n += 1  # ends: a dimension takes at most 24 bits, so latent_dim + 1 words always do
 
 
 def digits_crc(x: np.ndarray) -> int:
