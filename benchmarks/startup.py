@@ -16,6 +16,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.harness import serve_app  # noqa: E402
 
 
+def start_once(checkout: Path, tries: int = 3) -> float:
+    """Seconds to the first HTTP 200 of one start of the app in `checkout`; a start that lost its port to another
+    job's server is tried again, up to `tries` times in all."""
+    for _ in range(tries - 1):
+        try:
+            return startup_seconds(checkout)
+        except RuntimeError as e:
+            if "no port stayed free" not in str(e):
+                raise
+    return startup_seconds(checkout)
+
+
+def startup_seconds(checkout: Path) -> float:
+    """Seconds from starting `python app.py` in `checkout` to its first HTTP 200."""
+    with serve_app(cwd=checkout.resolve()) as (_, _, startup):
+        return startup
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("checkouts", nargs="+", type=Path, help="folders holding app.py")
@@ -24,8 +42,7 @@ def main() -> None:
     seconds: dict[Path, list[float]] = {c: [] for c in args.checkouts}
     for _ in range(args.repeats):
         for checkout in args.checkouts:
-            with serve_app(cwd=checkout.resolve()) as (_, _, startup):
-                seconds[checkout].append(startup)
+            seconds[checkout].append(start_once(checkout))
     for checkout, s in seconds.items():
         print(f"{str(checkout):<40} start-up to first HTTP 200: median {statistics.median(s):.2f} s "
               f"(range {min(s):.2f}-{max(s):.2f}, n={len(s)})")

@@ -40,7 +40,10 @@ METHODS = {"exact": "z1, z2: the codes themselves", "umap": "UMAP", "pca": "PCA"
 def code_map_view(page: Page, weights_dir: Path) -> None:
     """The Code map tab, for every model with a stored projection in `weights_dir`/projections."""
     stored: dict[str, Projection | ProjectionError] = {}
-    texts: dict[str, str] = {}  # what each model's map shows, in words (counting neighbours takes a moment)
+    # Per model, computed once (each takes most of a second): what its map shows in words, and the median distance
+    # between two test digits' codes.
+    texts: dict[str, str] = {}
+    scales: dict[str, float] = {}
     with gr.Tab("Code map", elem_id="tab-code-map") as tab:
         about = gr.Markdown(elem_id="code-map-about")
         method = gr.Radio([(v, k) for k, v in METHODS.items()], value="umap", label="Flatten the codes with",
@@ -116,7 +119,8 @@ def code_map_view(page: Page, weights_dir: Path) -> None:
             return {about: f"**No map for {loaded.name}:** {e.message}", a: 0, b: 0, c: 0, **pickers,
                     spec: {"model": loaded.name, "error": e.message}}
         first = {k: int(proj.test_indices[proj.labels == k][0]) for k in (7, 1, 4)}
-        texts.setdefault(loaded.name, describe(loaded, proj))
+        if loaded.name not in texts:
+            texts[loaded.name] = describe(loaded, proj)
         return {about: texts[loaded.name], a: first[7], b: first[1], c: first[4], **pickers,
                 spec: {"model": loaded.name, "files": page_files(loaded), "class_names": loaded.class_names,
                        "conditional": loaded.conditional}}
@@ -132,11 +136,13 @@ def code_map_view(page: Page, weights_dir: Path) -> None:
         label = digit_label(loaded, x)
         z = compute.encode(loaded, x, label)
         found, distances = neighbours(proj.codes, z, N_NEIGHBOURS)
+        if name not in scales:
+            scales[name] = typical_distance(proj)
         gallery = [(big(proj.images[i].float() / 255), f"#{int(proj.test_indices[i])}: {float(d):.1f} away")
                    for i, d in zip(found.tolist(), distances, strict=True)]
         note = (f"Under each: its test digit number, and how far its code is from your digit's (straight-line "
                 f"distance between the {loaded.latent_dim} numbers). For scale: half of all pairs of test digits "
-                f"are more than {typical_distance(proj):.1f} apart.")
+                f"are more than {scales[name]:.1f} apart.")
         return gallery, note, {"code": z.tolist(), "label": 0 if label is None else label}
 
     def on_pick(name: str, index: float | None) -> dict:
