@@ -22,6 +22,7 @@ from webapp.views.latent_map import latent_map_view
 from webapp.views.reconstruct import reconstruct_view
 from webapp.views.samples import samples_view
 from webapp.views.sliders import sliders_view
+from webapp.views.why_a_vae import why_a_vae_view
 
 WEIGHTS = Path(__file__).parent.parent / "weights"
 MAX_FILE_SIZE = "10mb"
@@ -34,7 +35,8 @@ def create_demo(weights_dir: str | Path | None = None) -> gr.Blocks:
     """
     torch.set_num_threads(1)  # one decode is microseconds of math; thread hand-offs would cost more than they save
     weights_dir = Path(weights_dir or os.environ.get("VAE_WEIGHTS_DIR", WEIGHTS))
-    models, problems = load_models(weights_dir)
+    everything, problems = load_models(weights_dir, autoencoders=True)
+    models = {name: m for name, m in everything.items() if not m.autoencoder}  # the views explore VAEs
     gr.set_static_paths([STATIC, weights_dir])  # the page's scripts, and the weights its decoder reads
     with gr.Blocks(title="VAE latent space explorer", delete_cache=(600, 3600)) as demo:
         gr.Markdown("# Feel a VAE's latent space\nVariational Autoencoders trained on MNIST (and Fashion-MNIST): "
@@ -54,6 +56,7 @@ def create_demo(weights_dir: str | Path | None = None) -> gr.Blocks:
             latent_map_view(page)
             every_class_view(page)
             collapse_view(demo, page)
+            why_a_vae_view(demo, everything)
             wire_model_switch(demo, page)
     demo.vae_head = page_head(models, weights_dir)
     return demo

@@ -1,7 +1,13 @@
 """End-to-end tests: the real app started as a user starts it, driven over HTTP and in Chromium. Marked `slow`:
 `python -m pytest -m "not slow"` runs the rest in a few minutes."""
 
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
 import pytest
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -9,3 +15,21 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "/e2e/" in str(item.path):
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(scope="module")
+def app_url() -> Iterator[str]:
+    """The app, started once for a test module on a free port, stopped at the end."""
+    from benchmarks.harness import serve_app
+
+    with serve_app() as (url, _, _):
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator["Browser"]:
+    """One headless Chromium for a test module."""
+    from benchmarks.harness import chromium
+
+    with chromium() as b:
+        yield b

@@ -26,7 +26,6 @@ from benchmarks.harness import (
     SEVEN,
     canvas_pixels,
     choose_example,
-    chromium,
     click_and_wait,
     draw_digit,
     example_thumbnail,
@@ -34,7 +33,6 @@ from benchmarks.harness import (
     open_app,
     open_tab,
     select_model,
-    serve_app,
     set_slider,
     touch_drag,
     wait_new_image,
@@ -54,20 +52,6 @@ pytestmark = [
                        reason="the playwright package is not installed (pip install playwright)"),
     pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)"),
 ]
-
-
-@pytest.fixture(scope="module")
-def app_url() -> Iterator[str]:
-    """The app, started once for this module on a free port, stopped at the end."""
-    with serve_app() as (url, _, _):
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator["Browser"]:
-    """One headless Chromium for the module."""
-    with chromium() as b:
-        yield b
 
 
 @pytest.fixture
@@ -305,7 +289,7 @@ def test_tabs_and_model_picker_work_with_a_finger(phone: "Page") -> None:
     tabs = phone.locator("[role=tablist]").first.get_by_role("tab")
     names = tabs.all_inner_texts()
     assert [n.replace("\n", " ") for n in names] == ["Latent sliders", "Random samples", "Reconstruct", "Interpolate",
-                                                   "Compare"]
+                                                   "Compare", "Why a VAE?"]
     for i in range(len(names)):
         assert tabs.nth(i).bounding_box()["height"] >= 44
         tabs.nth(i).tap()
