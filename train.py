@@ -25,11 +25,11 @@ from pathlib import Path
 import safetensors
 import torch
 import torch.distributed as dist
-import torchvision
 
 from vae.checkpoint import CheckpointError
 from vae.data import CLASS_NAMES, DatasetError, evaluation_inputs, load_split, to_float
-from vae.evaluate import elbo_terms, evaluate, evaluate_autoencoder, reconstruction_errors
+from vae.device_step import DeviceEpochs
+from vae.evaluate import evaluate, evaluate_autoencoder, final_extras
 from vae.latent import decode_probs, prior_sample
 from vae.loaded import save_model
 from vae.metadata import Epoch, Metrics, ModelMetadata
@@ -45,6 +45,7 @@ from vae.training import (
     load_resume,
     make_optimizer,
     save_resume,
+    train_epoch,
 )
 
 
@@ -87,6 +88,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     o.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     r = p.add_argument_group("run")
     r.add_argument("--device", default=None, help="cpu, cuda, mps (default: the best available)")
+    r.add_argument("--cuda-graph", action="store_true",
+                   help="replay each training step from a CUDA graph, with no host work between steps; one process "
+                        "only (on a CPU the same steps run eagerly) (default: off)")
     r.add_argument("--name", default=None, help="output name (default: ARCH-LATENTd, e.g. mlp-20d)")
     r.add_argument("--out-dir", default="weights", help="where the final weights go (default: weights)")
     r.add_argument("--run-dir", default="runs", help="where resumable state and PNGs go (default: runs)")
@@ -123,6 +127,36 @@ def start_processes(requested: str | None) -> tuple[Replica, torch.device]:
         sys.exit(f"torchrun trains on CUDA GPUs or CPU processes, not on {device.type}: pass --device cpu")
     dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return Replica.current(), device
+
+
+def process_age() -> float | None:
+    """Seconds since this process began (from Linux's /proc), or None elsewhere: Python's start and the imports."""
+    try:
+        stat, uptime = Path("/proc/self/stat").read_text(), Path("/proc/uptime").read_text()
+    except OSError:
+        return None
+    started = int(stat.rpartition(")")[2].split()[19])  # field 22, starttime, in clock ticks after boot
+    return float(uptime.split()[0]) - started / os.sysconf("SC_CLK_TCK")
+
+
+def start_device(device: torch.device) -> None:
+    """Create the CUDA context now (the first tensor would), so that the start-up line can show what it costs."""
+    if device.type == "cuda":
+        torch.empty(1, device=device)
+        torch.cuda.synchronize(device)
+
+
+def epoch_runner(args: argparse.Namespace, replica: Replica, device: torch.device, say: Callable) -> Callable:
+    """train_epoch, or with --cuda-graph the device steps (vae.device_step), where they can run."""
+    if not args.cuda_graph:
+        return train_epoch
+    if replica.world > 1:
+        sys.exit("--cuda-graph trains in one process: leave it out under torchrun")
+    if device.type not in ("cuda", "cpu"):
+        sys.exit(f"--cuda-graph needs CUDA (or a CPU, where the steps run eagerly), not {device.type}")
+    if device.type == "cpu":
+        say("--cuda-graph: no CUDA here: the device steps run eagerly, as train_epoch's would")
+    return DeviceEpochs()
 
 
 def load_data(args: argparse.Namespace, job: Run, replica: Replica, device: torch.device) -> tuple[tuple, tuple]:
@@ -167,25 +201,17 @@ def write_pictures(model: VAE, x_test: torch.Tensor, y_test: torch.Tensor, run_d
     grid_image(rows, nrow=16, scale=2).save(run_dir / "reconstructions.png")
 
 
-def final_extras(model: VAE, x_test: torch.Tensor, y_test: torch.Tensor, autoencoder: bool) -> dict[str, torch.Tensor]:
-    """Tensors the app needs beside the weights: a VAE's test scores, and the test codes for a 2-D map."""
-    if autoencoder:
-        extras, codes = {}, reconstruction_errors(model, x_test, y_test)[1]
-    else:
-        terms = elbo_terms(model, x_test, y_test)
-        extras, codes = {"test_nelbo_sorted": terms["nelbo"].sort().values.float()}, terms["mu"]
-    if model.config.latent_dim == 2:
-        extras.update(test_mu=codes.half(), test_labels=y_test.to(torch.uint8))
-    return extras
-
-
 def main(argv: list[str] | None = None) -> None:
     """Train, checkpoint every epoch, evaluate, write weights and pictures."""
+    imported, started = process_age(), time.perf_counter()
     args = parse_args(argv)
     replica, device = start_processes(args.device)
+    start_device(device)
+    startup = (f"Python and imports {'?' if imported is None else f'{imported:.2f}'} s, "
+               f"{device.type} initialisation {time.perf_counter() - started:.2f} s")
     try:
         command = "python train.py " + shlex.join(argv if argv is not None else sys.argv[1:])
-        train_and_save(args, replica, device, command)
+        train_and_save(args, replica, device, command, startup)
     finally:
         if replica.world > 1:
             dist.destroy_process_group()
@@ -215,8 +241,12 @@ def start_or_resume(args: argparse.Namespace, path: Path, command: str, device: 
     return model, opt, state, run
 
 
-def train_and_save(args: argparse.Namespace, replica: Replica, device: torch.device, command: str) -> None:
-    """Train on this process's share; rank 0 alone prints, checkpoints, evaluates and writes the weights."""
+def train_and_save(args: argparse.Namespace, replica: Replica, device: torch.device, command: str,
+                   startup: str) -> None:
+    """Train on this process's share; rank 0 alone prints, checkpoints, evaluates and writes the weights.
+
+    `startup` says what the start so far cost; the time to load the data is added to it and printed.
+    """
     lead = replica.rank == 0
     say = print if lead else (lambda *_, **__: None)
     kind = "ae-" if args.autoencoder else "c" if args.conditional else ""
@@ -227,28 +257,32 @@ def train_and_save(args: argparse.Namespace, replica: Replica, device: torch.dev
     model, opt, state, job = start_or_resume(args, resume_path, command, device, say)
     if replica.world > 1:
         say(f"torchrun: {replica.world} processes, each {job.train.batch_size // replica.world} images of a batch")
+    run_epoch = epoch_runner(args, replica, device, say)
+    loading = time.perf_counter()
     train, test = load_data(args, job, replica, device)
     say(f"{job.dataset}: {len(train[0])} train / {len(test[0])} test images; "
         f"model {model.config.arch}, latent {model.config.latent_dim}, {count_parameters(model):,} parameters")
+    say(f"start-up: {startup}, data {time.perf_counter() - loading:.2f} s", flush=True)
     clock = [time.perf_counter()]
 
-    def save(s: TrainState) -> None:
-        """Add the wall time since the last save to the run, and save it."""
+    def save(s: TrainState) -> float:
+        """Add the wall time since the last save to the run, and save it; return that time."""
         now = time.perf_counter()
-        job.train_seconds += now - clock[0]
-        clock[0] = now
+        spent, clock[0] = now - clock[0], now
+        job.train_seconds += spent
         save_resume(resume_path, model, opt, s, job)
+        return spent
 
     def on_epoch_end(s: TrainState) -> None:
-        save(s)  # before printing: a printed epoch is a saved one
+        spent = save(s)  # before printing: a printed epoch is a saved one
         h = s.history[-1]
-        test = f"test recon {h['test_recon']:8.3f}" if "test_recon" in h else f"test -ELBO {h['test_nelbo']:8.3f}"
-        print(f"epoch {h['epoch']:3d}  train loss {h['train_loss']:8.3f}  {test} nats  ({job.train_seconds:.0f} s)",
-              flush=True)
+        figure = f"test recon {h['test_recon']:8.3f}" if "test_recon" in h else f"test -ELBO {h['test_nelbo']:8.3f}"
+        print(f"epoch {h['epoch']:3d}  train loss {h['train_loss']:8.3f}  {figure} nats  "
+              f"({spent:.2f} s; {job.train_seconds:.1f} s in all)", flush=True)
 
     try:
         fit(model, opt, train, test, job.train, state, on_epoch_end if lead else None,
-            progress=lead and not args.no_progress)
+            progress=lead and not args.no_progress, run_epoch=run_epoch)
     except KeyboardInterrupt:
         if lead:
             save(state)
@@ -262,6 +296,8 @@ def train_and_save(args: argparse.Namespace, replica: Replica, device: torch.dev
 def write_results(args: argparse.Namespace, model: VAE, state: TrainState, job: Run,
                   test: tuple[torch.Tensor, torch.Tensor], device: torch.device, run_dir: Path) -> None:
     """Evaluate the trained model, write the weights with their metadata, and the pictures."""
+    import torchvision  # for its version only: importing it pulls in torch._dynamo, slow to import (docs/gpu.md)
+
     if job.train.autoencoder:
         print("evaluating: test reconstruction error (a plain autoencoder has no likelihood to estimate) ...")
         metrics, extras = evaluate_autoencoder(model, test[0], test[1]), {}

@@ -292,5 +292,5 @@
   document.addEventListener("pointerdown", onPointer);
   new MutationObserver(onMutation).observe(document.documentElement,
                                                 {subtree: true, childList: true, attributes: true, attributeFilter: ["src"]});
-  window.vaePage = {show, loading, setPath, mapPoint};
+  window.vaePage = {show, loading, setPath, mapPoint, decoder: decoderFor, paint, colours: COLOURS};
 })();

@@ -191,6 +191,18 @@ def evaluate_autoencoder(model: VAE, x: Tensor, y: Tensor | None) -> dict:
     return {"test_recon": float(recon.mean()), "active_units": active_units(codes)}
 
 
+def final_extras(model: VAE, x_test: Tensor, y_test: Tensor, autoencoder: bool = False) -> dict[str, Tensor]:
+    """Tensors the app needs beside the weights: a VAE's test scores, and the test codes for a 2-D map."""
+    if autoencoder:
+        extras, codes = {}, reconstruction_errors(model, x_test, y_test)[1]
+    else:
+        terms = elbo_terms(model, x_test, y_test)
+        extras, codes = {"test_nelbo_sorted": terms["nelbo"].sort().values.float()}, terms["mu"]
+    if model.config.latent_dim == 2:
+        extras.update(test_mu=codes.half(), test_labels=y_test.to(torch.uint8))
+    return extras
+
+
 def main(argv: list[str] | None = None) -> None:
     """CLI: reproduce a weights file's metrics from the file and the test set alone."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

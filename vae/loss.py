@@ -31,15 +31,22 @@ class LossConfig:
     free_bits: float = 0.0  # nats per latent dimension that cost nothing, against posterior collapse
 
 
-def kl_weight(step: int, cfg: LossConfig) -> float:
-    """The KL weight at an optimisation step: a linear warm-up to beta."""
+def kl_weight(step: int | Tensor, cfg: LossConfig) -> float | Tensor:
+    """The KL weight at an optimisation step: a linear warm-up to beta.
+
+    A step counted in a tensor (as a replayed CUDA graph counts them) gives the weight as a float32
+    tensor: the same number, worked out in float64 as Python works out the float and then rounded
+    as a float multiplying a float32 tensor is.
+    """
     if cfg.warmup_steps <= 0:
         return cfg.beta
+    if isinstance(step, Tensor):
+        return (cfg.beta * (step.double() / cfg.warmup_steps).clamp(max=1.0)).float()
     return cfg.beta * min(1.0, step / cfg.warmup_steps)
 
 
 def training_loss(
-    logits: Tensor, x: Tensor, mu: Tensor, logvar: Tensor, step: int, cfg: LossConfig
+    logits: Tensor, x: Tensor, mu: Tensor, logvar: Tensor, step: int | Tensor, cfg: LossConfig
 ) -> tuple[Tensor, Tensor, Tensor]:
     """The objective to minimise (mean per image) plus the plain recon and KL terms (N,) to report.
 
@@ -73,7 +80,7 @@ def gaussian_log_prob(z: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
 
 
 def log_importance_weights(
-    logits: Tensor, x: Tensor, z: Tensor, mu: Tensor, logvar: Tensor, kl_weight: float = 1.0
+    logits: Tensor, x: Tensor, z: Tensor, mu: Tensor, logvar: Tensor, kl_weight: float | Tensor = 1.0
 ) -> Tensor:
     """log p(x|z) + log p(z) - log q(z|x) per sample: the terms of the importance-weighted bound.
 
