@@ -230,9 +230,17 @@ def shoot_compress(page: "Page") -> None:
     shoot(page, "compress")
 
 
+def shoot_why(page: "Page") -> None:
+    """The plain autoencoder beside the 2-D VAE: both code maps and both decodings of the same random draws."""
+    open_tab(page, "Why a VAE?")
+    for selector in ("#why-map-ae", "#why-map-vae", "#why-draws-ae", "#why-draws-vae"):
+        image_src(page, selector, wait=True)
+    shoot(page, "why-a-vae")
+
+
 SHOTS = {"drag": shoot_drag, "views": shoot_views, "teaching": shoot_teaching, "desk": shoot_desk_photo,
          "map": shoot_map, "code-map": shoot_code_map, "every": shoot_every_class, "fashion": shoot_fashion,
-         "phone": shoot_phone, "compress": shoot_compress}
+         "phone": shoot_phone, "compress": shoot_compress, "why": shoot_why}
 
 
 def main() -> None:

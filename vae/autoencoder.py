@@ -1,9 +1,9 @@
 """A plain autoencoder beside the VAE with its network: where each puts the test digits, and what each makes of
 random codes drawn from the prior N(0, I).
 
-The VAE's KL term pulls its codes towards N(0, I), so a random draw lands among them and decodes to a digit; a
-plain autoencoder (`train.py --autoencoder`) places its codes wherever reconstruction is easiest, and a random draw
-falls in a hole between them, or outside them, and decodes to a blob.
+The VAE's KL term pulls its codes towards N(0, I), so random draws from N(0, I) land among the codes of every
+class and decode to digits of every kind; a plain autoencoder (`train.py --autoencoder`) spreads its codes wherever
+reconstruction is easiest, so the same draws cover only a small corner of its code space (docs/views.md, "Why a VAE?").
 """
 
 import math
@@ -24,6 +24,23 @@ def prior_radius(mass: float = PRIOR_MASS) -> float:
     return math.sqrt(-2 * math.log(1 - mass))
 
 
+@dataclass(frozen=True)
+class MapWindow:
+    """The square of code space one map shows: its centre and half its side, in units of z."""
+
+    centre: tuple[float, float]
+    half_side: float
+
+
+def map_window(*codes: Tensor, share: float = 0.99) -> MapWindow:
+    """One square window for every set of codes (N, 2), so their maps share one scale: it holds the middle `share`
+    of each set's codes along each axis (a few stray codes do not widen it for the rest) and the prior's circle."""
+    tail, r = (1 - share) / 2, prior_radius()
+    bounds = torch.stack([torch.quantile(c.float(), torch.tensor([tail, 1 - tail]), dim=0) for c in codes])
+    low, high = bounds[:, 0].min(0).values.clamp(max=-r), bounds[:, 1].max(0).values.clamp(min=r)
+    return MapWindow(tuple(((low + high) / 2).tolist()), 0.55 * float((high - low).max()))  # a 10% margin
+
+
 def pair(models: dict[str, LoadedModel]) -> tuple[str, str] | None:
     """A plain autoencoder and the VAE with its dataset and network, by name, or None when `models` lack one."""
     for ae in (m for m in models.values() if m.autoencoder):
@@ -34,12 +51,13 @@ def pair(models: dict[str, LoadedModel]) -> tuple[str, str] | None:
     return None
 
 
-def prior_decodings(model: VAE, n: int, seed: int) -> Tensor:
-    """Pixel probabilities (n, 1, 28, 28) of n codes drawn from N(0, I) with `seed`: the same draws for every model
-    with as many latent dimensions."""
+def prior_decodings(model: VAE, n: int, seed: int) -> tuple[Tensor, Tensor]:
+    """n codes (n, D) drawn from N(0, I) with `seed`, the same for every model with D latent dimensions, and the
+    model's pixel probabilities for them (n, 1, 28, 28)."""
     if model.config.num_classes:
         raise ValueError("pick an unconditional model: a conditional one decodes a code only with a label")
-    return decode_probs(model, prior_sample(n, model.config.latent_dim, seed=seed))
+    z = prior_sample(n, model.config.latent_dim, seed=seed)
+    return z, decode_probs(model, z)
 
 
 def stored_codes(loaded: LoadedModel) -> tuple[Tensor, Tensor]:
@@ -70,9 +88,9 @@ def code_spread(codes: Tensor) -> CodeSpread:
     return CodeSpread(tuple(mean.tolist()), tuple(cov.diagonal().sqrt().tolist()), float(kl), float(inside))
 
 
-def distance_to_nearest_digit(pictures: Tensor, digits: Tensor) -> Tensor:
-    """Per picture (N,), the root-mean-square pixel difference to the nearest of `digits` (M, 1, 28, 28).
-
-    Small when a decoded random code looks like some real digit; large for a blob no digit resembles.
-    """
-    return torch.cdist(pictures.flatten(1).double(), digits.flatten(1).double()).min(1).values / 28
+def nearest_digits(pictures: Tensor, digits: Tensor) -> tuple[Tensor, Tensor]:
+    """For each picture (N, 1, 28, 28), the root-mean-square pixel difference to the nearest of `digits`
+    (M, 1, 28, 28), and that digit's index: (N,) each. What a decoded random code looks like, in real digits."""
+    distances = torch.cdist(pictures.flatten(1).double(), digits.flatten(1).double())
+    nearest = distances.min(1)
+    return nearest.values / 28, nearest.indices

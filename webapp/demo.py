@@ -25,6 +25,7 @@ from webapp.views.reconstruct import reconstruct_view
 from webapp.views.samples import samples_view
 from webapp.views.sliders import sliders_view
 from webapp.views.watch_it_learn import watch_it_learn_view
+from webapp.views.why_a_vae import why_a_vae_view
 
 WEIGHTS = Path(__file__).parent.parent / "weights"
 MAX_FILE_SIZE = "10mb"
@@ -37,7 +38,8 @@ def create_demo(weights_dir: str | Path | None = None) -> gr.Blocks:
     """
     torch.set_num_threads(1)  # one decode is microseconds of math; thread hand-offs would cost more than they save
     weights_dir = Path(weights_dir or os.environ.get("VAE_WEIGHTS_DIR", WEIGHTS))
-    models, problems = load_models(weights_dir)
+    everything, problems = load_models(weights_dir, autoencoders=True)
+    models = {name: m for name, m in everything.items() if not m.autoencoder}  # the views explore VAEs
     gr.set_static_paths([STATIC, weights_dir])  # the page's scripts, and the weights its decoder reads
     with gr.Blocks(title="VAE latent space explorer", delete_cache=(600, 3600)) as demo:
         gr.Markdown("# Feel a VAE's latent space\nVariational Autoencoders trained on MNIST (and Fashion-MNIST): "
@@ -60,6 +62,7 @@ def create_demo(weights_dir: str | Path | None = None) -> gr.Blocks:
             compress_view(page)
             code_map_view(page, weights_dir)
             watch_it_learn_view(page)
+            why_a_vae_view(demo, everything)
             wire_model_switch(demo, page)
     demo.vae_head = page_head(models, weights_dir)
     return demo
