@@ -4,7 +4,7 @@ import gradio as gr
 
 from vae.render import gif_bytes, grid_image
 from webapp import compute
-from webapp.digit_input import digit_input, digit_label, drawings_js, gently, on_button_and_live, read_digit
+from webapp.digit_input import digit_input, digit_label, drawings_js, gently, on_button_and_live, read_digits
 from webapp.outputs import OUTPUTS, SCALE, png
 from webapp.page import IMAGES, Page, digit_canvas
 
@@ -35,7 +35,7 @@ def interpolate_view(page: Page) -> None:
     def ends(name: str, up_a: str | None, sk_a: dict | None, up_b: str | None, sk_b: dict | None) -> tuple:
         """The model, both images, and their labels."""
         loaded = page.models.pick(name)
-        xa, xb = read_digit(loaded, up_a, sk_a), read_digit(loaded, up_b, sk_b)
+        xa, xb = read_digits(loaded, {"From": (up_a, sk_a), "To": (up_b, sk_b)})
         return loaded, xa, xb, (digit_label(loaded, xa), digit_label(loaded, xb))
 
     def on_interpolate(name: str, up_a: str | None, sk_a: dict | None, up_b: str | None, sk_b: dict | None,

@@ -13,9 +13,9 @@ from vae.loaded import LoadedModel
 from vae.render import boxed_thumbnail, grid_image
 from webapp import compute
 from webapp.anatomy import Anatomy, anatomy_plots, describe_anatomy, posterior_anatomy, score_percentile
-from webapp.digit_input import digit_input, gently, on_button_and_live, open_picture, read_digit
+from webapp.digit_input import digit_input, gently, is_empty, on_button_and_live, open_picture, read_digit
 from webapp.outputs import big, png
-from webapp.page import IMAGES, Page
+from webapp.page import IMAGES, Page, reveal
 
 
 def reconstruct_view(page: Page) -> None:
@@ -26,7 +26,7 @@ def reconstruct_view(page: Page) -> None:
                 digit = digit_input(page, "Your digit", "reconstruct")
                 rec_btn = gr.Button("Reconstruct", variant="primary")
             with gr.Column():
-                with gr.Row():
+                with gr.Row(elem_id="recon-pictures"):
                     # Fixed heights leave room above each image for its label, which would cover the top.
                     where = gr.Image(label="Found here", elem_id="where", format="png", interactive=False,
                                      height=240, buttons=["fullscreen"])
@@ -78,7 +78,7 @@ def reconstruct_view(page: Page) -> None:
     def on_locate(name: str, upload: str | None, sketch: dict | None = None) -> tuple[str | None, str]:
         """The picture (upload, else drawing) as a thumbnail with the digit's box drawn on it, and what was found."""
         loaded = page.models.pick(name)
-        if not upload and (sketch or {}).get("composite") is None:
+        if is_empty(upload, sketch):
             return None, ""
         try:
             picture = open_picture(upload, sketch)
@@ -99,6 +99,9 @@ def reconstruct_view(page: Page) -> None:
     read_outputs = [where, where_note, seen, recon, samples, score, terms, kl, posterior, histogram]
     # The page's own reading (private): on a click, and as soon as a stroke ends or an upload or example arrives.
     on_button_and_live(rec_btn, [digit], on_read, inputs, read_outputs, "read", api_visibility="private", **IMAGES)
+    # On a phone the pictures sit under the input: bring them up on a click or a picked picture (not a stroke,
+    # which may be the first of several).
+    gr.on([rec_btn.click, digit.upload.change], None, js=reveal("#recon-pictures"))
     api_only.click(gently(on_reconstruct), inputs, [seen, recon, samples, score], api_name="reconstruct", **IMAGES)
     api_only.click(gently(on_locate), inputs, [where, where_note], api_name="locate", **IMAGES)
     api_only.click(gently(on_anatomy), inputs, [terms, kl, posterior, histogram], api_name="anatomy", **IMAGES)
