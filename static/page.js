@@ -334,7 +334,7 @@
     return stem.replace(/^\d+-/, "").replace(/-/g, " ");
   }
 
-  function nameExamples() {
+  function nameUnnamed() {
     // The example thumbnails (a gr.Dataset gallery) are buttons holding an unnamed picture.
     for (const img of document.querySelectorAll(".vae-examples button img")) {
       const name = `Example: ${exampleName(img.src)}`;
@@ -342,13 +342,16 @@
       img.alt = name;
       img.closest("button").setAttribute("aria-label", name);
     }
+    // An image output with no picture yet is a div that Gradio names "Empty value" without a role, and a name
+    // on a plain div is not read out: it is the picture's empty place, so it is an image.
+    for (const empty of document.querySelectorAll(".empty[aria-label]:not([role])")) empty.setAttribute("role", "img");
   }
 
   const drawn = new WeakSet();  // map canvases drawn so far: Gradio renders a tab's content when first opened
 
   function onMutation() {
     copyServerImage();
-    nameExamples();
+    nameUnnamed();
     const map = $("#map-view canvas.vae-map");
     if (map && !drawn.has(map)) {
       drawn.add(map);

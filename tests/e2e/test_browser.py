@@ -171,11 +171,11 @@ def test_undo_takes_back_the_last_stroke(page: "Page") -> None:
 
 
 def test_a_drawing_sets_the_sliders(page: "Page") -> None:
-    """"Start from a digit": a drawn 7 sets the sliders to its code, and the decoded digit is that 7."""
+    """"Start from a digit": a drawn 7 sets the sliders to its code as the stroke ends, and the decoded digit is
+    that 7."""
     page.get_by_text("Start from a digit").click()
-    draw_digit(page, "#start-from-digit")
     old = canvas_pixels(page, "#decoded")
-    page.get_by_role("button", name="Set the sliders to this digit's code", exact=True).click()
+    draw_digit(page, "#start-from-digit")
     decoded = np.array(wait_new_pixels(page, "#decoded", old), np.float64).reshape(28, 28) / 255
     assert same_shape(decoded, drawn(SEVEN)) > 0.8
     assert any(float(v) != 0 for v in page.locator("input[type=range]").evaluate_all("e => e.map(i => i.value)"))
@@ -474,8 +474,7 @@ def test_buttons_repaint(page: "Page", models: dict[str, LoadedModel]) -> None:
 
 def test_start_from_a_digit_repaints(page: "Page", models: dict[str, LoadedModel]) -> None:
     page.get_by_text("Start from a digit").click()
-    choose_example(page, "#start-from-digit", "digit-4-1-test0004.png")
-    page.get_by_role("button", name="Set the sliders to this digit's code", exact=True).click()
+    choose_example(page, "#start-from-digit", "digit-4-1-test0004.png")  # the click sets the sliders
     loaded = models[default_model(models)]
     x = load_digit(ROOT / "examples" / "digit-4-1-test0004.png", loaded.box_side)
     values = compute.sliders_from_code(compute.encode(loaded, x), loaded.ranking)
