@@ -5,22 +5,25 @@ axe-core's script comes inside the axe-playwright-python wheel (requirements-dev
 """
 
 import importlib.util
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pytest
 
-from benchmarks.harness import CHROMIUM, canvas_pixels, chromium, open_app, select_model, serve_app, wait_new_pixels
+from benchmarks.harness import (
+    canvas_pixels,
+    open_app,
+    open_view,
+    select_model,
+    wait_new_pixels,
+)
+from tests.e2e.conftest import BROWSER
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
-pytestmark = [
-    pytest.mark.skipif(importlib.util.find_spec("playwright") is None,
-                       reason="the playwright package is not installed (pip install playwright)"),
+pytestmark = BROWSER + [
     pytest.mark.skipif(importlib.util.find_spec("axe_playwright_python") is None,
                        reason="axe-playwright-python is not installed (pip install -r requirements-dev.txt)"),
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)"),
 ]
 
 # Each view with the model that shows it.
@@ -31,31 +34,6 @@ UNNAMED = """() => [...document.querySelectorAll('img, canvas')].filter(e => e.g
     && getComputedStyle(e).visibility !== 'hidden')
   .filter(e => e.tagName === 'IMG' ? !e.alt : !(e.getAttribute('role') === 'img' && e.getAttribute('aria-label')))
   .map(e => e.outerHTML.slice(0, 120))"""
-
-
-@pytest.fixture(scope="module")
-def app_url() -> Iterator[str]:
-    """The app, started once for this module."""
-    with serve_app() as (url, _, _):
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator["Browser"]:
-    """One headless Chromium for the module."""
-    with chromium() as b:
-        yield b
-
-
-def open_view(page: "Page", name: str) -> None:
-    """Choose a view by its tab, through the "..." menu where the tab has overflowed into it."""
-    tab = page.get_by_role("tab", name=name, exact=True)
-    if not (tab.count() and tab.first.is_visible()):
-        page.get_by_role("button", name="More tabs").first.click()
-        tab = page.locator(".overflow-dropdown button", has_text=name)
-    tab.first.click()
-    page.locator("[role=tab][aria-selected=true]", has_text=name).first.wait_for(state="attached")
-    page.wait_for_timeout(1000)  # the view's pictures arrive
 
 
 def serious(page: "Page") -> list[str]:
@@ -75,6 +53,7 @@ def test_no_serious_violation_and_every_picture_named_on_any_view(browser: "Brow
     for model, view in VIEWS:
         select_model(page, model)
         open_view(page, view)
+        page.wait_for_timeout(1000)  # the view's pictures arrive
         if found := serious(page) + page.evaluate(UNNAMED):
             problems[view] = found
     page.close()

@@ -4,15 +4,22 @@ samples that follow the temperature, every view reachable on a phone, the map be
 warning naming the empty input (~4 min).
 """
 
-import importlib.util
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
 
-from benchmarks.harness import CHROMIUM, ROOT, choose_example, chromium, open_app, open_tab, select_model, serve_app
+from benchmarks.harness import (
+    ROOT,
+    choose_example,
+    open_app,
+    open_tab,
+    open_view,
+    select_model,
+)
 from pictures.digitize import load_digit
+from tests.e2e.conftest import BROWSER
 from vae.loaded import LoadedModel, default_model, load_models
 from vae.render import grid_image
 from webapp import compute
@@ -20,11 +27,7 @@ from webapp import compute
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
-pytestmark = [
-    pytest.mark.skipif(importlib.util.find_spec("playwright") is None,
-                       reason="the playwright package is not installed (pip install playwright)"),
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)"),
-]
+pytestmark = BROWSER
 
 PROJECTOR = {"width": 1024, "height": 768}
 EXAMPLE = "digit-3-2-test0030.png"
@@ -36,43 +39,9 @@ GRID_PIXELS = """sel => { const c = document.querySelector(sel + ' canvas.vae-di
 
 
 @pytest.fixture(scope="module")
-def app_url() -> Iterator[str]:
-    """The app, started once for this module."""
-    with serve_app() as (url, _, _):
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator["Browser"]:
-    """One headless Chromium for the module."""
-    with chromium() as b:
-        yield b
-
-
-@pytest.fixture(scope="module")
 def models() -> dict[str, LoadedModel]:
     """The shipped models, as the server loads them."""
     return load_models(ROOT / "weights")[0]
-
-
-def opened(browser: "Browser", app_url: str, phone: bool = False) -> Iterator["Page"]:
-    """A fresh page, closed after the test, which fails on console or page errors."""
-    pg, errors = open_app(browser, app_url, phone=phone)
-    yield pg
-    pg.close()
-    assert not errors, errors
-
-
-@pytest.fixture
-def page(browser: "Browser", app_url: str) -> Iterator["Page"]:
-    """The page on a 1280x900 desktop screen."""
-    yield from opened(browser, app_url)
-
-
-@pytest.fixture
-def phone(browser: "Browser", app_url: str) -> Iterator["Page"]:
-    """The page on a 390x844 touch screen."""
-    yield from opened(browser, app_url, phone=True)
 
 
 @pytest.fixture
@@ -204,23 +173,13 @@ def overflowed(page: "Page", name: str) -> bool:
     return not (tab.count() and tab.first.is_visible())
 
 
-def open_view(page: "Page", name: str) -> None:
-    """Tap a view's tab, through the "..." menu if it is there, and wait until the view is chosen."""
-    if overflowed(page, name):
-        page.get_by_role("button", name="More tabs").first.tap()
-        page.locator(".overflow-dropdown button", has_text=name).first.tap()
-    else:
-        page.get_by_role("tab", name=name, exact=True).first.tap()
-    page.locator("[role=tab][aria-selected=true]", has_text=name).first.wait_for(state="attached")
-
-
 def test_every_view_is_reachable_from_every_view_on_a_phone(phone: "Page") -> None:
     """With the 2-D model (the most views) some tabs overflow into the "..." menu: from every view, the menu opens
     on top of everything (the pinned digit panel too), so a tap on an item lands on that item."""
     select_model(phone, "mlp-2d")
     phone.get_by_role("tab", name="Latent map").wait_for(state="attached")
     for here in VIEWS_2D:
-        open_view(phone, here)
+        open_view(phone, here, touch=True)
         hidden = [name for name in VIEWS_2D if overflowed(phone, name)]
         if not hidden:
             continue
@@ -229,7 +188,7 @@ def test_every_view_is_reachable_from_every_view_on_a_phone(phone: "Page") -> No
             b = phone.locator(".overflow-dropdown button", has_text=name).first.bounding_box()
             assert phone.evaluate(AT_POINT, [b["x"] + b["width"] / 2, b["y"] + b["height"] / 2]) == name, here
         phone.get_by_role("button", name="More tabs").first.tap()  # closes the menu
-    open_view(phone, VIEWS_2D[0])
+    open_view(phone, VIEWS_2D[0], touch=True)
     assert phone.evaluate("document.documentElement.scrollWidth") <= 390
 
 

@@ -29,12 +29,16 @@ def reconstruct_view(page: Page) -> None:
                 with gr.Row(elem_id="recon-pictures"):
                     # Fixed heights leave room above each image for its label, which would cover the top.
                     where = gr.Image(label="Found here", elem_id="where", format="png", interactive=False,
+                                     alt_text="Your picture, with a box around the digit found in it",
                                      height=240, buttons=["fullscreen"])
-                    seen = gr.Image(label="The model sees", elem_id="seen", format="png", interactive=False, height=240)
+                    seen = gr.Image(label="The model sees", elem_id="seen", format="png", interactive=False, height=240,
+                                    alt_text="The 28x28 digit the model reads, cut and scaled as MNIST digits are")
                     recon = gr.Image(label="Reconstruction", elem_id="recon", format="png", interactive=False,
+                                     alt_text="The reconstruction: the decoding of your digit's code",
                                      height=240)
                 where_note = gr.Markdown(elem_id="where-note")
                 samples = gr.Image(label="Samples from the posterior: the model's uncertainty", format="png",
+                                   alt_text="Decodings of codes drawn from the posterior of your digit",
                                    interactive=False, height=260)
                 score = gr.Markdown(elem_id="score")
         terms, kl, posterior, histogram = anatomy_accordion()
