@@ -118,9 +118,8 @@ def digit_input(page: Page, label: str, pad: str) -> DigitInput:
                 upload = gr.File(label=label, type="filepath", file_types=["image"], height=140, scale=3)
                 # The picked picture itself: the File shows only its name and size.
                 preview = gr.Image(label=f"{label}: your picture", show_label=False, format="png",
-                                   interactive=False, height=140,
-                                   scale=1, min_width=110, buttons=[], alt_text=f"The picture in {label}",
-                                   elem_classes=["vae-preview"])
+                                   interactive=False, height=PREVIEW_SIDE, scale=1, min_width=110, buttons=[],
+                                   alt_text=f"The picture in {label}", elem_classes=["vae-preview"])
             # A gallery of the pictures themselves (gr.Examples would show a File's examples as file names).
             examples = gr.Dataset(components=["image"], samples=example_thumbnails(dataset), type="index",
                                   layout="gallery", label="Examples from the test set", samples_per_page=20,

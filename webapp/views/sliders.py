@@ -24,7 +24,7 @@ def sliders_view(page: Page) -> None:
     """One slider per latent dimension; the page decodes each move itself, the server on request."""
     models, n = page.models, page.models.max_dims
     with gr.Tab("Latent sliders"):
-        with gr.Row(elem_id="sliders-row"):
+        with gr.Row():
             # The decoded digit stays in view (sticky) while the sliders or "Start from a digit" scroll.
             with gr.Column(scale=2, min_width=240, elem_id="decoded-col"):
                 gr.HTML(digit_canvas(label="The decoded digit: the sliders' code, decoded"), elem_id="decoded",
