@@ -323,7 +323,7 @@
     const el = $(selector);
     if (!el) return;
     const r = el.getBoundingClientRect();
-    if (r.top < 0 || r.bottom > innerHeight) el.scrollIntoView({block: r.height > innerHeight ? "start" : "nearest"});
+    if (r.top < 0 || r.bottom > innerHeight) el.scrollIntoView({block: "start"});  // what follows it shows too
   }
 
   // ---- names for pictures that Gradio leaves unnamed ----

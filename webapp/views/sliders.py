@@ -40,8 +40,9 @@ def sliders_view(page: Page) -> None:
             with gr.Column(scale=3, min_width=300, elem_id="traversal-col"):
                 gr.Markdown(f"**Traversal**: each row moves one dimension (named at its left, with its KL) from "
                             f"-{TRAVERSAL_SPAN:g} to +{TRAVERSAL_SPAN:g}, the others held where the sliders are.")
+                # No buttons: they would cover the column headers; the grid is drawn at full size already.
                 grid = gr.Image(label="Traversal", show_label=False, elem_id="traversal", format="png",
-                                interactive=False, buttons=["download", "fullscreen"], alt_text=TRAVERSAL_ALT)
+                                interactive=False, buttons=[], alt_text=TRAVERSAL_ALT)
             with gr.Column(scale=3, min_width=300):
                 sliders = [slider(i) for i in range(min(TOP_SLIDERS, n))]
                 with gr.Accordion("More dimensions", open=False) as more:
