@@ -160,6 +160,7 @@
       state.copied[from] = img.src;
       const source = new Image();
       source.onload = () => {
+        if (source.src !== state.copied[from]) return;  // a newer picture came while this one loaded
         canvas.width = source.naturalWidth / scale;
         canvas.height = source.naturalHeight / scale;
         const ctx = canvas.getContext("2d");

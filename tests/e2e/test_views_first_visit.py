@@ -4,6 +4,7 @@ samples that follow the temperature, every view reachable on a phone, the map be
 warning naming the empty input (~4 min).
 """
 
+import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -234,3 +235,26 @@ def test_an_empty_interpolation_is_one_warning_naming_the_inputs(page: "Page") -
     page.wait_for_timeout(1500)
     assert toast.count() == 1
     assert "in To:" in toast.inner_text() and "From" not in toast.inner_text()
+
+
+def test_samples_come_from_the_server_when_the_page_cannot_decode(browser: "Browser", app_url: str,
+                                                                  models: dict[str, LoadedModel]) -> None:
+    """Without the weights (blocked), the grid is the server's /samples picture, and it follows the temperature."""
+    context = browser.new_context()
+    context.route("**/*.safetensors", lambda route: route.abort())
+    pg = context.new_page()
+    pg.goto(app_url)
+    pg.locator("#decoded .vae-status").filter(has_text="server").wait_for()
+    open_tab(pg, "Random samples")
+    pg.locator("#samples-temperature input[type=range]").fill("0.5")
+    want = torch_grid(models[default_model(models)], 32, 0.5, 0)
+
+    def shows_the_server_grid() -> bool:
+        h, w, pixels = pg.evaluate(GRID_PIXELS, "#samples-grid")
+        return (h, w) == want.shape and np.abs(np.array(pixels).reshape(h, w) - want).max() <= 1
+
+    deadline = time.monotonic() + 30
+    while not shows_the_server_grid():
+        assert time.monotonic() < deadline, "the server's grid never showed"
+        pg.wait_for_timeout(200)
+    context.close()
