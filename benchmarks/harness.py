@@ -274,6 +274,28 @@ def open_tab(page: "Page", name: str) -> None:
     page.get_by_role("tab", name=name, exact=True).click()
 
 
+def open_view(page: "Page", name: str, touch: bool = False, timeout: float = 15.0) -> None:
+    """Choose a view by its tab, through the "..." menu where Gradio has moved the tab (a narrow screen), with a
+    finger if `touch`; waits until the tab is there (a model switch shows some) and the view is chosen."""
+    press = (lambda target: target.tap()) if touch else (lambda target: target.click())
+    tab, more = page.get_by_role("tab", name=name, exact=True), page.get_by_role("button", name="More tabs")
+    item = page.locator(".overflow-dropdown button", has_text=name)
+    deadline = time.monotonic() + timeout
+    while not (tab.count() and tab.first.is_visible()):
+        if more.count() and more.first.is_visible():
+            press(more.first)
+            if item.count():
+                press(item.first)
+                break
+            press(more.first)  # not in the menu yet: close it and look again
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no tab {name!r} on the page")
+        page.wait_for_timeout(200)
+    else:
+        press(tab.first)
+    page.locator("[role=tab][aria-selected=true]", has_text=name).first.wait_for(state="attached")
+
+
 def example_thumbnail(page: "Page", scope: str, filename: str) -> "Locator":
     """The thumbnail of the example `filename` in the examples gallery under `scope`."""
     return page.locator(f"{scope} .vae-examples img[src$='/{filename}']")

@@ -52,6 +52,8 @@ MAP_MODEL = "mlp-2d"
 CODE_MAP_MODEL = "conv-32d"
 CONDITIONAL_MODEL = "cmlp-20d"
 FASHION_MODEL = "fashion-mlp-20d"
+SAMPLES_DRAWN = "() => document.querySelector('#samples-grid canvas')?.height > 28"  # the page drew the grid
+PROJECTOR = {"width": 1024, "height": 768}
 
 
 # ---- the shots ----
@@ -73,7 +75,7 @@ def shoot_views(page: "Page") -> None:
         wait_new_pixels(page, "#decoded", old)
     shoot(page, "latent-sliders")
     open_tab(page, "Random samples")
-    click_and_wait(page, "Sample", "#samples")
+    page.wait_for_function(SAMPLES_DRAWN)
     shoot(page, "random-samples")
     open_tab(page, "Reconstruct")
     choose_example(page, "#tab-reconstruct", "digit-2-1-test0001.png")
@@ -196,7 +198,7 @@ def shoot_fashion(page: "Page") -> None:
     """The Fashion-MNIST model's samples, with its own class names in the picker."""
     select_model(page, FASHION_MODEL)
     open_tab(page, "Random samples")
-    click_and_wait(page, "Sample", "#samples")
+    page.wait_for_function(SAMPLES_DRAWN)
     shoot(page, "fashion-samples")
 
 
@@ -238,9 +240,31 @@ def shoot_why(page: "Page") -> None:
     shoot(page, "why-a-vae")
 
 
+def shoot_projector(page: "Page") -> None:
+    """A 1024 x 768 projector: the latent map beside its decoded point, the pointer over the map."""
+    page.set_viewport_size(PROJECTOR)
+    select_model(page, MAP_MODEL)
+    open_tab(page, "Latent map")
+    page.wait_for_function("() => document.querySelector('#map-view .vae-where')?.textContent")
+    page.locator("#map-view").evaluate("e => e.scrollIntoView({block: 'start'})")
+    box = page.locator("#map-view canvas.vae-map").bounding_box()
+    page.mouse.move(box["x"] + 0.3 * box["width"], box["y"] + 0.25 * box["height"])
+    shoot(page, "projector-map", full_page=False)
+
+
+def shoot_phone_reconstruct(page: "Page") -> None:
+    """A phone: an example tapped in Reconstruct, its three pictures side by side, brought into view."""
+    page.get_by_role("tab", name="Reconstruct", exact=True).tap()
+    example_thumbnail(page, "#tab-reconstruct", "digit-2-1-test0001.png").tap()
+    wait_new_image(page, "#recon", "")
+    page.wait_for_function(SCORE_SHOWN)
+    shoot(page, "phone-reconstruct", full_page=False)
+
+
 SHOTS = {"drag": shoot_drag, "views": shoot_views, "teaching": shoot_teaching, "desk": shoot_desk_photo,
          "map": shoot_map, "code-map": shoot_code_map, "every": shoot_every_class, "fashion": shoot_fashion,
-         "phone": shoot_phone, "compress": shoot_compress, "why": shoot_why}
+         "phone": shoot_phone, "compress": shoot_compress, "why": shoot_why, "projector": shoot_projector,
+         "phone-reconstruct": shoot_phone_reconstruct}
 
 
 def main() -> None:
@@ -252,7 +276,7 @@ def main() -> None:
     errors: list[str] = []
     with serve_app() as (url, _, _), chromium() as browser:
         for name in only:
-            page, page_errors = open_app(browser, url, phone=name == "phone")
+            page, page_errors = open_app(browser, url, phone=name.startswith("phone"))
             SHOTS[name](page)
             errors += page_errors
     if errors:

@@ -87,7 +87,13 @@ def page_head(models: dict[str, LoadedModel], weights_dir: Path) -> str:
     return f"<script>window.VAE_MODELS = {data};</script>{scripts}"
 
 
-def digit_canvas(status: str = "") -> str:
-    """HTML of a 28x28 canvas the page paints a decoded digit into, with a status line."""
-    return ('<canvas class="vae-digit" width="28" height="28"></canvas>'
+def digit_canvas(status: str = "", label: str = "The decoded digit") -> str:
+    """HTML of a 28x28 canvas the page paints a decoded digit into, named `label` for screen readers, with a
+    status line."""
+    return (f'<canvas class="vae-digit" width="28" height="28" role="img" aria-label="{label}"></canvas>'
             f'<p class="vae-status" aria-live="polite">{status}</p>')
+
+
+def reveal(selector: str) -> str:
+    """The js of an event step that scrolls the element `selector` into view, if it is not wholly in view."""
+    return f"() => {{ window.vaePage?.reveal({json.dumps(selector)}); }}"

@@ -37,6 +37,7 @@ from benchmarks.harness import (
     wait_new_pixels,
 )
 from pictures.digitize import load_digit, to_mnist
+from tests.e2e.conftest import NEEDS_CHROMIUM
 from tests.helpers import same_shape
 from vae.latent import decode_probs
 from vae.loaded import LoadedModel, default_model, load_models
@@ -45,22 +46,7 @@ from webapp import compute
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page, Request
 
-@pytest.fixture
-def page(browser: "Browser", app_url: str) -> Iterator["Page"]:
-    """A fresh page in its initial state, closed after the test; fails the test on console or page errors."""
-    pg, errors = open_app(browser, app_url)
-    yield pg
-    pg.close()
-    assert not errors, errors
-
-
-@pytest.fixture
-def phone(browser: "Browser", app_url: str) -> Iterator["Page"]:
-    """The same on a 390 x 844 touch screen."""
-    pg, errors = open_app(browser, app_url, phone=True)
-    yield pg
-    pg.close()
-    assert not errors, errors
+pytestmark = NEEDS_CHROMIUM
 
 
 PAD_STROKE = 20  # px: static/draw.js's pen on the full-size pad
@@ -146,11 +132,11 @@ def test_undo_takes_back_the_last_stroke(page: "Page") -> None:
 
 
 def test_a_drawing_sets_the_sliders(page: "Page") -> None:
-    """"Start from a digit": a drawn 7 sets the sliders to its code, and the decoded digit is that 7."""
+    """"Start from a digit": a drawn 7 sets the sliders to its code as the stroke ends, and the decoded digit is
+    that 7."""
     page.get_by_text("Start from a digit").click()
-    draw_digit(page, "#start-from-digit")
     old = canvas_pixels(page, "#decoded")
-    page.get_by_role("button", name="Set the sliders to this digit's code", exact=True).click()
+    draw_digit(page, "#start-from-digit")
     decoded = np.array(wait_new_pixels(page, "#decoded", old), np.float64).reshape(28, 28) / 255
     assert same_shape(decoded, drawn(SEVEN)) > 0.8
     assert any(float(v) != 0 for v in page.locator("input[type=range]").evaluate_all("e => e.map(i => i.value)"))
@@ -449,8 +435,7 @@ def test_buttons_repaint(page: "Page", models: dict[str, LoadedModel]) -> None:
 
 def test_start_from_a_digit_repaints(page: "Page", models: dict[str, LoadedModel]) -> None:
     page.get_by_text("Start from a digit").click()
-    choose_example(page, "#start-from-digit", "digit-4-1-test0004.png")
-    page.get_by_role("button", name="Set the sliders to this digit's code", exact=True).click()
+    choose_example(page, "#start-from-digit", "digit-4-1-test0004.png")  # the click sets the sliders
     loaded = models[default_model(models)]
     x = load_digit(ROOT / "examples" / "digit-4-1-test0004.png", loaded.box_side)
     values = compute.sliders_from_code(compute.encode(loaded, x), loaded.ranking)

@@ -329,9 +329,14 @@ def test_every_label_on_a_conditional_model(client: Client, app: Served, files: 
 # --- teaching views ------------------------------------------------------------------------------
 
 
-def tiles(path: str, cols: int, scale: int = 2, side: int = 28, pad: int = 2) -> np.ndarray:
-    """The cells of a returned grid image (grid_image at `scale`), row by row: (rows * cols, side, side)."""
-    pixels = picture(path)[::scale, ::scale]
+def tiles(path: str, cols: int, scale: int = 2, side: int = 28, pad: int = 2, rows: int | None = None) -> np.ndarray:
+    """The cells of a returned grid image (grid_image at `scale`), row by row: (rows * cols, side, side).
+
+    With `rows`, the grid is the bottom right of a picture that labels it above and at its left."""
+    pixels = picture(path)
+    if rows is not None:
+        pixels = pixels[-(rows * (side + pad) + pad) * scale:, -(cols * (side + pad) + pad) * scale:]
+    pixels = pixels[::scale, ::scale]
     rows = (pixels.shape[0] - pad) // (side + pad)
     assert pixels.shape == (rows * (side + pad) + pad, cols * (side + pad) + pad)
     return np.stack([pixels[pad + r * (side + pad): pad + r * (side + pad) + side,
@@ -350,8 +355,8 @@ def test_traversal_moves_one_dimension_per_row_on_every_model(client: Client, ap
     steps = torch.linspace(-3, 3, 7)
     for name, loaded in app.models.items():
         label = 0  # the class picker offers the conditional model's classes only after a /select_model
-        cells = tiles(client.predict(name, label, *values, api_name="/traversal"), cols=7)
         rows = min(10, loaded.latent_dim)
+        cells = tiles(client.predict(name, label, *values, api_name="/traversal"), cols=7, rows=rows)
         assert len(cells) == rows * 7, name
         point = compute.code_from_sliders(values, loaded.ranking)[0]
         for r in range(rows):

@@ -16,7 +16,8 @@ def every_class_view(page: Page) -> None:
         digit = digit_input(page, "Your digit", "every")
         every_btn = gr.Button("Decode with every label", variant="primary")
         text = gr.Markdown()
-        row = gr.Image(label="Same style, every class", elem_id="every-row", format="png", interactive=False)
+        row = gr.Image(label="Same style, every class", elem_id="every-row", format="png", interactive=False,
+                       alt_text="Your digit's style decoded as every class, one after another")
 
     def on_every_label(name: str, upload: str | None, sketch: dict | None) -> dict:
         """Same style, every class: one row of decodings."""
