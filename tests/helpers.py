@@ -25,7 +25,7 @@ WEIGHTS = Path(__file__).parent.parent / "weights"
 EXPECTED_ENDPOINTS = {
     "/select_model", "/initial_state", "/decode", "/decode_label", "/origin", "/random_point", "/encode",
     "/samples", "/reconstruct", "/locate", "/interpolate", "/decode_2d", "/every_label",
-    "/traversal", "/anatomy", "/compare",
+    "/traversal", "/anatomy", "/compare", "/overview",
 }
 
 PAGE_TEXT = """

@@ -9,6 +9,7 @@ from webapp import compute
 from webapp.digit_input import digit_input, on_button_and_live, read_digit
 from webapp.outputs import big, png
 from webapp.page import FAST, IMAGES, Page, digit_canvas
+from webapp.words import slider_info, unused_note
 
 TOP_SLIDERS = 10  # shown at once; the rest sit under "more dimensions"
 
@@ -21,7 +22,7 @@ def slider(i: int) -> gr.Slider:
 def sliders_view(page: Page) -> None:
     """One slider per latent dimension; the page decodes each move itself, the server on request."""
     models, n = page.models, page.models.max_dims
-    with gr.Tab("Latent sliders"):
+    with gr.Tab("Latent sliders", elem_id="tab-sliders"):
         with gr.Row():
             with gr.Column(scale=1, elem_id="decoded-col"):
                 gr.HTML(digit_canvas(), elem_id="decoded", label="Decoded", show_label=True, container=True)
@@ -34,6 +35,7 @@ def sliders_view(page: Page) -> None:
                     random_btn = gr.Button("Random point")
                 seed = gr.Number(0, label="Seed (0: a new point each time)", precision=0)
             with gr.Column(scale=1):
+                note = gr.Markdown(elem_id="unused-note")
                 sliders = [slider(i) for i in range(min(TOP_SLIDERS, n))]
                 with gr.Accordion("More dimensions", open=False) as more:
                     sliders += [slider(i) for i in range(TOP_SLIDERS, n)]
@@ -60,10 +62,11 @@ def sliders_view(page: Page) -> None:
         kl, d, rank = loaded.metadata.metrics.kl_per_dim, loaded.latent_dim, loaded.ranking
         return {decoded_server: big(compute.decode_sliders(loaded, [], 0)), more: gr.update(visible=d > TOP_SLIDERS),
                 **{s: gr.update(visible=i < d, value=0.0, label=compute.dimension_name(rank[i]) if i < d else "",
-                                info=f"KL {kl[rank[i]]:.2f} nats" if i < d else None)
+                                info=slider_info(kl[rank[i]]) if i < d else None)
                    for i, s in enumerate(sliders)}}
 
     page.on_model.append(([decoded_server, more, *sliders], on_model))
+    page.on_model_page.append(([note], lambda loaded: {note: unused_note(loaded.metadata.metrics.kl_per_dim)}))
     inputs = [page.model, page.label, *sliders]
     # Slider drags decode in the page (static/page.js); it clicks this hidden button only when it cannot.
     server_decode.click(on_slide, inputs, decoded_server, api_name="decode", **FAST)

@@ -1,0 +1,167 @@
+// The page's way in (webapp/views/guide.py): the guided start's and "switch to" buttons (choose a model, open a view,
+// bring it into sight), links from a term to the glossary, and a shareable address: the model, the view and the code
+// z live in the URL's hash (#model=mlp-2d&view=map&z=0.5,-1.2), read once the page is ready, kept up to date after.
+// The model and the sliders are set through hidden Gradio buttons (#set-model, #set-code) whose js reads `wanted`.
+(() => {
+  "use strict";
+
+  const WAIT_MS = 30000;  // a model switch fetches the model's weights first
+  const wanted = {model: null, label: null, code: null};
+  const state = {applying: true, timer: null};
+
+  const $ = sel => document.querySelector(sel);
+  const visible = el => !!el && el.getClientRects().length > 0;
+  const frame = () => new Promise(resolve => requestAnimationFrame(() => resolve()));
+
+  function until(test, ms = WAIT_MS) {
+    // Resolves once test() is true (checked each frame), rejects after ms.
+    return new Promise((resolve, reject) => {
+      const start = performance.now();
+      const check = () => {
+        if (test()) return resolve();
+        if (performance.now() - start > ms) return reject(new Error("vae: timed out waiting for the page"));
+        requestAnimationFrame(check);
+      };
+      check();
+    });
+  }
+
+  function shown(model) {
+    // Resolves at the next "the page has drawn `model`" (static/page.js).
+    return new Promise(resolve => {
+      const on = e => {
+        if (e.detail.model !== model) return;
+        document.removeEventListener("vae-shown", on);
+        resolve(e.detail);
+      };
+      document.addEventListener("vae-shown", on);
+    });
+  }
+
+  async function setModel(model) {
+    if (!model || window.vaePage?.current().model === model) return;
+    const done = shown(model);
+    wanted.model = model;
+    $("#set-model")?.click();
+    await done;
+  }
+
+  async function setCode(model, label, z) {
+    const done = shown(model);
+    wanted.label = label;
+    wanted.code = z;
+    $("#set-code")?.click();
+    await done;
+  }
+
+  async function selectView(view) {
+    // Open the tab whose elem_id is `view` (Gradio gives its button the id `${view}-button`).
+    await until(() => visible($(`#${view}-button`)), 5000).catch(() => null);
+    const button = $(`#${view}-button`);
+    if (!button) return false;
+    if (button.getAttribute("aria-selected") !== "true") button.click();
+    await frame();
+    return true;
+  }
+
+  async function bringIntoView(view) {
+    // The view's tab bar at the top of the screen, once the view has laid itself out.
+    await frame();
+    await new Promise(resolve => setTimeout(resolve, 300));
+    const bar = $(`#${view}-button`)?.closest("[role=tablist]") || document.getElementById(view);
+    if (bar) bar.scrollIntoView({block: "start"});
+  }
+
+  async function go(model, view, draw) {
+    // A guided-start or "switch to" button: that model, that view, in sight (and its drawing pad open).
+    await setModel(model);
+    await selectView(view);
+    if (draw) {
+      const pad = [...document.querySelectorAll(`#${view} [role=tab]`)].find(t => t.textContent.trim() === "Draw");
+      pad?.click();
+      await frame();
+    }
+    await bringIntoView(view);
+    writeHash();
+  }
+
+  async function openGlossary(anchor) {
+    // Open "Words used on this page" at the entry `anchor`, and mark it for a moment.
+    const glossary = $("#glossary");
+    if (!glossary) return;
+    if (!visible(document.getElementById(anchor))) glossary.querySelector("button, .label-wrap")?.click();
+    await until(() => visible(document.getElementById(anchor)), 3000).catch(() => null);
+    const entry = document.getElementById(anchor);
+    if (!entry) return;
+    entry.scrollIntoView({block: "center"});
+    entry.classList.add("vae-flash");
+    setTimeout(() => entry.classList.remove("vae-flash"), 2000);
+  }
+
+  // ---- the address ----
+
+  function currentView() {
+    const tab = $("[id^='tab-'][id$='-button'][aria-selected='true']");
+    return tab ? tab.id.slice(4, -7) : null;
+  }
+
+  function writeHash() {
+    // The model, the view and the code now on view, in the address (no new history entry).
+    if (state.applying || !window.vaePage) return;
+    const now = window.vaePage.current();
+    if (!now.model) return;
+    const params = new URLSearchParams({model: now.model});
+    const view = currentView();
+    if (view) params.set("view", view);
+    if (now.label) params.set("class", String(now.label));
+    if (now.z.some(v => v !== 0)) params.set("z", now.z.map(v => String(Math.round(v * 100) / 100)).join(","));
+    const hash = "#" + params.toString().replaceAll("%2C", ",");
+    if (hash !== location.hash) history.replaceState(null, "", hash);
+  }
+
+  function writeSoon() {
+    clearTimeout(state.timer);
+    state.timer = setTimeout(writeHash, 150);
+  }
+
+  async function applyHash() {
+    // A shared address: the same model, view and point of its latent space.
+    const params = new URLSearchParams(location.hash.slice(1));
+    const model = params.get("model"), view = params.get("view"), z = params.get("z");
+    try {
+      if (model && window.VAE_MODELS?.[model]) await setModel(model);
+      if (view) await selectView(`tab-${view}`);
+      if (z || params.get("class")) await setCode(model || window.vaePage.current().model, params.get("class"), z || "");
+    } catch (e) {
+      console.warn("vae: could not open the shared address:", e);
+    }
+    state.applying = false;
+    writeHash();
+  }
+
+  // ---- wiring ----
+
+  document.addEventListener("click", e => {
+    const target = e.target.closest ? e.target : null;
+    const button = target?.closest(".vae-go");
+    if (button) return go(button.dataset.model, button.dataset.view, button.dataset.draw);
+    const link = target?.closest("a[href^='#']");
+    const href = link?.getAttribute("href") || "";
+    if (href.startsWith("#g-")) {
+      e.preventDefault();
+      openGlossary(href.slice(1));
+    } else if (href.startsWith("#view=")) {
+      e.preventDefault();
+      const view = `tab-${href.slice(6)}`;
+      selectView(view).then(() => bringIntoView(view));
+    } else if (target?.closest("[role=tab][id^='tab-']")) {
+      writeSoon();
+    }
+  }, true);
+  document.addEventListener("input", e => {
+    if (e.target.closest && e.target.closest("[id^='z-']")) writeSoon();
+  });
+  document.addEventListener("vae-shown", writeSoon);
+  document.addEventListener("vae-shown", applyHash, {once: true});  // the page's first drawing: it is ready
+  window.vaeTeach = {wanted, go, openGlossary};
+})();
