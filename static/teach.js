@@ -1,12 +1,13 @@
 // The page's way in (webapp/views/guide.py): the guided start's and "switch to" buttons (choose a model, open a view,
 // bring it into sight), links from a term to the glossary, and a shareable address: the model, the view and the code
 // z live in the URL's hash (#model=mlp-2d&view=map&z=0.5,-1.2), read once the page is ready, kept up to date after.
-// The model and the sliders are set through hidden Gradio buttons (#set-model, #set-code) whose js reads `wanted`.
+// The model, the view and the sliders are set through hidden Gradio buttons (#set-model, #set-view, #set-code) whose
+// js reads `wanted`: a phone's tab bar keeps some tabs in an overflow menu, where no script can click them.
 (() => {
   "use strict";
 
   const WAIT_MS = 30000;  // a model switch fetches the model's weights first
-  const wanted = {model: null, label: null, code: null};
+  const wanted = {model: null, view: null, label: null, code: null};
   const state = {applying: true, timer: null};
 
   const $ = sel => document.querySelector(sel);
@@ -55,20 +56,19 @@
   }
 
   async function selectView(view) {
-    // Open the tab whose elem_id is `view` (Gradio gives its button the id `${view}-button`).
-    await until(() => visible($(`#${view}-button`)), 5000).catch(() => null);
-    const button = $(`#${view}-button`);
-    if (!button) return false;
-    if (button.getAttribute("aria-selected") !== "true") button.click();
-    await frame();
-    return true;
+    // Open the view whose tab has the id (and elem_id) `view`.
+    if (currentView() === view) return;
+    wanted.view = view;
+    $("#set-view")?.click();
+    await until(() => currentView() === view, 10000);
   }
 
   async function bringIntoView(view) {
     // The view's tab bar at the top of the screen, once the view has laid itself out.
     await frame();
     await new Promise(resolve => setTimeout(resolve, 300));
-    const bar = $(`#${view}-button`)?.closest("[role=tablist]") || document.getElementById(view);
+    const panel = document.getElementById(view);
+    const bar = panel?.parentElement?.querySelector(":scope > .tab-wrapper") || panel;
     if (bar) bar.scrollIntoView({block: "start"});
   }
 
@@ -101,8 +101,9 @@
   // ---- the address ----
 
   function currentView() {
-    const tab = $("[id^='tab-'][id$='-button'][aria-selected='true']");
-    return tab ? tab.id.slice(4, -7) : null;
+    // The id of the view on show (its tab panel is the visible one).
+    const panel = [...document.querySelectorAll("#views > .tabitem[id^='tab-']")].find(visible);
+    return panel ? panel.id : null;
   }
 
   function writeHash() {
@@ -112,9 +113,11 @@
     if (!now.model) return;
     const params = new URLSearchParams({model: now.model});
     const view = currentView();
-    if (view) params.set("view", view);
+    if (view) params.set("view", view.slice(4));
     if (now.label) params.set("class", String(now.label));
-    if (now.z.some(v => v !== 0)) params.set("z", now.z.map(v => String(Math.round(v * 100) / 100)).join(","));
+    const z = now.z.map(v => Math.round(v * 100) / 100);
+    while (z.length && z[z.length - 1] === 0) z.pop();  // the dimensions after the last non-zero are 0
+    if (z.length) params.set("z", z.join(","));
     const hash = "#" + params.toString().replaceAll("%2C", ",");
     if (hash !== location.hash) history.replaceState(null, "", hash);
   }
@@ -132,6 +135,7 @@
       if (model && window.VAE_MODELS?.[model]) await setModel(model);
       if (view) await selectView(`tab-${view}`);
       if (z || params.get("class")) await setCode(model || window.vaePage.current().model, params.get("class"), z || "");
+      if (view) await bringIntoView(`tab-${view}`);
     } catch (e) {
       console.warn("vae: could not open the shared address:", e);
     }
@@ -144,7 +148,10 @@
   document.addEventListener("click", e => {
     const target = e.target.closest ? e.target : null;
     const button = target?.closest(".vae-go");
-    if (button) return go(button.dataset.model, button.dataset.view, button.dataset.draw);
+    if (button) {
+      go(button.dataset.model, button.dataset.view, button.dataset.draw).catch(err => console.warn("vae:", err));
+      return;
+    }
     const link = target?.closest("a[href^='#']");
     const href = link?.getAttribute("href") || "";
     if (href.startsWith("#g-")) {
@@ -153,8 +160,8 @@
     } else if (href.startsWith("#view=")) {
       e.preventDefault();
       const view = `tab-${href.slice(6)}`;
-      selectView(view).then(() => bringIntoView(view));
-    } else if (target?.closest("[role=tab][id^='tab-']")) {
+      selectView(view).then(() => bringIntoView(view)).catch(err => console.warn("vae:", err));
+    } else if (target?.closest("#views > .tab-wrapper")) {
       writeSoon();
     }
   }, true);

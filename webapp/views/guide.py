@@ -75,14 +75,22 @@ def guide_view(page: Page) -> None:
         gr.HTML(glossary_html())
 
 
-def link_controls(page: Page) -> None:
-    """Hidden controls through which the page's script chooses a model and sets the sliders (after the views, whose
-    sliders they set): for the guided start, a view's "switch to" button, and a shared link."""
-    with gr.Row(visible="hidden"):
-        wanted = gr.Textbox(label="Model wanted", elem_id="want-model")
-        code = gr.Textbox(label="Code wanted (z1,z2,...)", elem_id="want-code")
-        set_model = gr.Button("Set model", elem_id="set-model")
-        set_code = gr.Button("Set code", elem_id="set-code")
+def link_controls(page: Page, views: gr.Tabs) -> None:
+    """Hidden controls through which the page's script chooses a model, opens a view and sets the sliders (after the
+    views, whose sliders they set): for the guided start, a view's "switch to" button, and a shared link."""
+    ids = [tab.id for tab in views.children]
+    wanted = gr.Textbox(label="Model wanted", elem_id="want-model", visible="hidden")
+    code = gr.Textbox(label="Code wanted (z1,z2,...)", elem_id="want-code", visible="hidden")
+    set_model = gr.Button("Set model", elem_id="set-model", visible="hidden")
+    set_code = gr.Button("Set code", elem_id="set-code", visible="hidden")
+    view = gr.Textbox(label="View wanted", elem_id="want-view", visible="hidden")
+    set_view = gr.Button("Set view", elem_id="set-view", visible="hidden")
+
+    def on_set_view(wanted_view: str) -> dict:
+        """Open the view whose tab has the id `wanted_view` (also from a phone's overflow menu of tabs)."""
+        if wanted_view not in ids:
+            raise gr.Error(f"Unknown view {wanted_view!r}; the views are {', '.join(map(str, ids))}.")
+        return {views: gr.Tabs(selected=wanted_view)}
 
     def on_set_model(name: str) -> dict:
         """Choose the model `name` (the model picker then updates every view)."""
@@ -97,6 +105,8 @@ def link_controls(page: Page) -> None:
     # The page's script fills the wanted values in (js), so nothing else needs to set the hidden textboxes.
     set_model.click(on_set_model, wanted, page.model, js="(w) => window.vaeTeach?.wanted.model ?? w",
                     api_visibility="private", queue=False)
+    set_view.click(on_set_view, view, views, js="(v) => window.vaeTeach?.wanted.view ?? v", api_visibility="private",
+                   queue=False)
     set_code.click(on_set_code, [page.model, page.label, code], [page.decoded, page.label, *page.sliders],
                    js="(m, l, z) => [m, window.vaeTeach?.wanted.label ?? l, window.vaeTeach?.wanted.code ?? z]",
                    api_visibility="private", queue=False).then(**page.show())

@@ -64,10 +64,10 @@ def overview_view(demo: gr.Blocks, page: Page) -> None:
     """The "How a VAE works" accordion, open on a first visit: the diagram, a few sentences, a digit to try."""
     with gr.Accordion("How a VAE works", open=True, elem_id="overview"):
         with gr.Row():
-            with gr.Column(scale=3):
+            with gr.Column(scale=2):
                 gr.HTML(DIAGRAM, elem_id="ov-diagram")
                 gr.Markdown(PROSE, elem_id="ov-prose")
-            with gr.Column(scale=2, min_width=260):
+            with gr.Column(scale=1, min_width=280):
                 digit = digit_input(page, "Digit for the diagram", "overview")
         encode_btn = gr.Button("Encode", visible="hidden")
         encoded = gr.JSON(visible="hidden", elem_id="ov-encoded")

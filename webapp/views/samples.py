@@ -10,7 +10,7 @@ from webapp.page import Page
 
 def samples_view(page: Page) -> None:
     """A grid of samples from the prior, at a temperature."""
-    with gr.Tab("Random samples", elem_id="tab-samples"):
+    with gr.Tab("Random samples", id="tab-samples", elem_id="tab-samples"):
         with gr.Row():
             n = gr.Slider(1, 64, value=32, step=1, label="Samples")
             temperature = gr.Slider(0.1, 2.0, value=1.0, step=0.05, label="Temperature")

@@ -22,7 +22,7 @@ def slider(i: int) -> gr.Slider:
 def sliders_view(page: Page) -> None:
     """One slider per latent dimension; the page decodes each move itself, the server on request."""
     models, n = page.models, page.models.max_dims
-    with gr.Tab("Latent sliders", elem_id="tab-sliders"):
+    with gr.Tab("Latent sliders", id="tab-sliders", elem_id="tab-sliders"):
         with gr.Row():
             with gr.Column(scale=1, elem_id="decoded-col"):
                 gr.HTML(digit_canvas(), elem_id="decoded", label="Decoded", show_label=True, container=True)
