@@ -5,7 +5,6 @@ The page decodes by itself (static/decoder.js, static/page.js): every picture it
 what torch decodes from the same code, as vae/render.to_image would show it.
 """
 
-import importlib.util
 import io
 import time
 from collections.abc import Callable, Iterator
@@ -18,7 +17,6 @@ import torch
 from PIL import Image, ImageDraw
 
 from benchmarks.harness import (
-    CHROMIUM,
     PAD_SIZE,
     PHONE,
     ROOT,
@@ -26,7 +24,6 @@ from benchmarks.harness import (
     SEVEN,
     canvas_pixels,
     choose_example,
-    chromium,
     click_and_wait,
     draw_digit,
     example_thumbnail,
@@ -35,13 +32,13 @@ from benchmarks.harness import (
     open_app,
     open_tab,
     select_model,
-    serve_app,
     set_slider,
     touch_drag,
     wait_new_image,
     wait_new_pixels,
 )
 from pictures.digitize import load_digit, to_mnist
+from tests.e2e.conftest import NEEDS_CHROMIUM, app_page
 from tests.helpers import same_shape
 from vae.latent import decode_probs
 from vae.loaded import LoadedModel, default_model, load_models
@@ -50,43 +47,21 @@ from webapp import compute
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page, Request
 
-pytestmark = [
-    pytest.mark.skipif(importlib.util.find_spec("playwright") is None,
-                       reason="the playwright package is not installed (pip install playwright)"),
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)"),
-]
-
-
-@pytest.fixture(scope="module")
-def app_url() -> Iterator[str]:
-    """The app, started once for this module on a free port, stopped at the end."""
-    with serve_app() as (url, _, _):
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator["Browser"]:
-    """One headless Chromium for the module."""
-    with chromium() as b:
-        yield b
+pytestmark = NEEDS_CHROMIUM
 
 
 @pytest.fixture
 def page(browser: "Browser", app_url: str) -> Iterator["Page"]:
     """A fresh page in its initial state, closed after the test; fails the test on console or page errors."""
-    pg, errors = open_app(browser, app_url)
-    yield pg
-    pg.close()
-    assert not errors, errors
+    with app_page(browser, app_url) as pg:
+        yield pg
 
 
 @pytest.fixture
 def phone(browser: "Browser", app_url: str) -> Iterator["Page"]:
     """The same on a 390 x 844 touch screen."""
-    pg, errors = open_app(browser, app_url, phone=True)
-    yield pg
-    pg.close()
-    assert not errors, errors
+    with app_page(browser, app_url, phone=True) as pg:
+        yield pg
 
 
 PAD_STROKE = 20  # px: static/draw.js's pen on the full-size pad

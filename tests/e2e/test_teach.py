@@ -3,8 +3,8 @@ real digit, with "New ε" decoded in the page; the guided start on a desktop, a 
 reached from a term; a view that needs another model; and a shared address that opens the same point.
 """
 
-import importlib.util
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -12,19 +12,16 @@ import pytest
 import torch
 
 from benchmarks.harness import (
-    CHROMIUM,
     PHONE,
     PROJECTOR,
     VIEWPORT,
     canvas_pixels,
-    chromium,
     example_thumbnail,
-    open_app,
     open_tab,
-    serve_app,
     set_slider,
     wait_new_pixels,
 )
+from tests.e2e.conftest import NEEDS_CHROMIUM, app_page
 from tests.helpers import WEIGHTS
 from vae.latent import decode_probs
 from vae.loaded import LoadedModel, default_model, load_models
@@ -36,11 +33,7 @@ from webapp.views.overview import first_example
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
-pytestmark = [
-    pytest.mark.skipif(importlib.util.find_spec("playwright") is None,
-                       reason="the playwright package is not installed (pip install playwright)"),
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)"),
-]
+pytestmark = NEEDS_CHROMIUM
 
 SCREENS = {"desktop": {"viewport": VIEWPORT}, "projector": PROJECTOR, "phone": PHONE}
 DRAWN = "() => (window.vaeStats?.overviewDraws || 0) > 0"
@@ -52,31 +45,18 @@ def models() -> dict[str, LoadedModel]:
     return load_models(WEIGHTS)[0]
 
 
-@pytest.fixture(scope="module")
-def app_url() -> Iterator[str]:
-    with serve_app() as (url, _, _):
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator["Browser"]:
-    with chromium() as b:
-        yield b
-
-
-def opened(browser: "Browser", url: str, screen: str = "desktop") -> tuple["Page", list[str]]:
-    """The app on `screen`, once "How a VAE works" has drawn its first digit."""
-    page, errors = open_app(browser, url, screen=SCREENS[screen])
-    page.wait_for_function(DRAWN, timeout=60_000)
-    return page, errors
+@contextmanager
+def opened(browser: "Browser", url: str, screen: str = "desktop") -> Iterator["Page"]:
+    """The app on `screen`, once "How a VAE works" has drawn its first digit; no console errors at the end."""
+    with app_page(browser, url, screen=SCREENS[screen]) as page:
+        page.wait_for_function(DRAWN, timeout=60_000)
+        yield page
 
 
 @pytest.fixture
 def page(browser: "Browser", app_url: str) -> Iterator["Page"]:
-    pg, errors = opened(browser, app_url)
-    yield pg
-    pg.close()
-    assert not errors, errors
+    with opened(browser, app_url) as pg:
+        yield pg
 
 
 def grey(probs: torch.Tensor) -> np.ndarray:
@@ -144,28 +124,26 @@ def test_the_overview_reads_the_example_clicked(page: "Page") -> None:
 @pytest.mark.parametrize("screen", list(SCREENS))
 def test_the_guided_start_opens_each_demo_in_sight(browser: "Browser", app_url: str, screen: str) -> None:
     """Each button chooses its model and view and brings the view into the viewport; with touch on the phone."""
-    page, errors = opened(browser, app_url, screen)
-    assert page.evaluate("document.documentElement.scrollWidth") <= page.viewport_size["width"]
-    assert page.get_by_role("button", name="New ε").is_visible()
-    buttons = page.locator("#guided-start .vae-go")
-    assert buttons.all_inner_texts() == ["Walk the 2-D latent map", "Draw a digit and see how the model reads it",
-                                         "See posterior collapse"]
-    for i in range(buttons.count()):
-        page.evaluate("window.scrollTo(0, 0)")
-        button = buttons.nth(i)
-        model, view = button.get_attribute("data-model"), button.get_attribute("data-view")
-        if screen == "phone":
-            button.tap()
-        else:
-            button.click()
-        page.wait_for_function(f"() => window.vaePage.current().model === '{model}'", timeout=30_000)
-        page.wait_for_function(f"() => location.hash.includes('view={view[4:]}')")
-        assert page.locator(f"#views > #{view}").is_visible()
-        assert in_view(page, "#views > .tab-wrapper"), (screen, view)
-        if button.get_attribute("data-draw"):  # "Draw a digit" opened the drawing pad
-            assert page.locator(f"#{view} canvas.vae-pad-canvas").first.is_visible()
-    page.close()
-    assert not errors, errors
+    with opened(browser, app_url, screen) as page:
+        assert page.evaluate("document.documentElement.scrollWidth") <= page.viewport_size["width"]
+        assert page.get_by_role("button", name="New ε").is_visible()
+        buttons = page.locator("#guided-start .vae-go")
+        assert buttons.all_inner_texts() == ["Walk the 2-D latent map", "Draw a digit and see how the model reads it",
+                                             "See posterior collapse"]
+        for i in range(buttons.count()):
+            page.evaluate("window.scrollTo(0, 0)")
+            button = buttons.nth(i)
+            model, view = button.get_attribute("data-model"), button.get_attribute("data-view")
+            if screen == "phone":
+                button.tap()
+            else:
+                button.click()
+            page.wait_for_function(f"() => window.vaePage.current().model === '{model}'", timeout=30_000)
+            page.wait_for_function(f"() => location.hash.includes('view={view[4:]}')")
+            assert page.locator(f"#views > #{view}").is_visible()
+            assert in_view(page, "#views > .tab-wrapper"), (screen, view)
+            if button.get_attribute("data-draw"):  # "Draw a digit" opened the drawing pad
+                assert page.locator(f"#{view} canvas.vae-pad-canvas").first.is_visible()
 
 
 def test_a_term_opens_its_glossary_entry(page: "Page") -> None:
@@ -183,7 +161,8 @@ def test_the_sliders_say_which_dimensions_are_unused_and_link_to_collapse(page: 
                                                                          models: dict[str, LoadedModel]) -> None:
     kl = models["conv-32d"].metadata.metrics.kl_per_dim
     assert "dimensions are unused" in page.locator("#unused-note").inner_text()
-    assert page.get_by_text(f"KL {min(kl):.2f} nats: unused (collapsed)", exact=False).count() >= 1
+    page.get_by_text("More dimensions", exact=True).click()  # the unused ones are the last sliders
+    page.get_by_text(f"KL {min(kl):.2f} nats: unused (collapsed)", exact=False).first.wait_for(state="visible")
     page.locator("#unused-note").get_by_role("link", name="collapsed").click()
     page.locator("#views > #tab-compare").wait_for(state="visible")
 
@@ -202,23 +181,21 @@ def test_a_view_that_needs_another_model_offers_the_switch(page: "Page") -> None
 def test_a_shared_address_opens_the_same_model_view_and_point(browser: "Browser", app_url: str,
                                                               models: dict[str, LoadedModel]) -> None:
     z = [1.5, -1.0, 0.0, 0.5]
-    page, errors = opened(browser, f"{app_url}#model=mlp-20d&view=samples&z={','.join(map(str, z))}")
-    page.wait_for_function("() => window.vaePage.current().model === 'mlp-20d' && "
-                           "window.vaePage.current().z[0] === 1.5", timeout=30_000)
-    assert page.evaluate(CURRENT)["z"] == z + [0.0] * 16
-    assert page.locator("#views > #tab-samples").is_visible()
-    assert "mlp-20d" in page.get_by_role("combobox", name="Model", exact=True).input_value()
-    ranking = models["mlp-20d"].ranking
-    sliders = page.locator("input[type=range][aria-label^='range slider for']")
-    assert [float(sliders.nth(i).input_value()) for i in range(4)] == [z[d] if d < 4 else 0.0 for d in ranking[:4]]
-    # A move of a slider, and the address follows: a link to the new point.
-    open_tab(page, "Latent sliders")
-    set_slider(page, 0, -2.0)
-    expected = list(z) + [0.0] * 16
-    expected[ranking[0]] = -2.0
-    while expected[-1] == 0.0:
-        expected.pop()
-    shared = f"view=sliders&z={','.join(f'{v:g}' for v in expected)}"
-    page.wait_for_function("s => location.hash.endsWith(s)", arg=shared)
-    page.close()
-    assert not errors, errors
+    with opened(browser, f"{app_url}#model=mlp-20d&view=samples&z={','.join(map(str, z))}") as page:
+        page.wait_for_function("() => window.vaePage.current().model === 'mlp-20d' && "
+                               "window.vaePage.current().z[0] === 1.5", timeout=30_000)
+        assert page.evaluate(CURRENT)["z"] == z + [0.0] * 16
+        assert page.locator("#views > #tab-samples").is_visible()
+        assert "mlp-20d" in page.get_by_role("combobox", name="Model", exact=True).input_value()
+        ranking = models["mlp-20d"].ranking
+        sliders = page.locator("input[type=range][aria-label^='range slider for']")
+        assert [float(sliders.nth(i).input_value()) for i in range(4)] == [z[d] if d < 4 else 0.0 for d in ranking[:4]]
+        # A move of a slider, and the address follows: a link to the new point.
+        open_tab(page, "Latent sliders")
+        set_slider(page, 0, -2.0)
+        expected = list(z) + [0.0] * 16
+        expected[ranking[0]] = -2.0
+        while expected[-1] == 0.0:
+            expected.pop()
+        shared = f"view=sliders&z={','.join(f'{v:g}' for v in expected)}"
+        page.wait_for_function("s => location.hash.endsWith(s)", arg=shared)
