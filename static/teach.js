@@ -143,6 +143,20 @@
     writeHash();
   }
 
+  // ---- the run history ----
+
+  function nameSliders(e) {
+    // Gradio's run history names a run's inputs by the labels in the page's config, which keep the labels the
+    // sliders were made with (slider i, not the dimension it moves for this model). Its client reads the same
+    // component objects as window.gradio_config, so they get the dimension names the sliders show
+    // (webapp.compute.dimension_name: z1, z2, ...).
+    const ranking = window.VAE_MODELS?.[e.detail.model]?.ranking;
+    for (const c of (ranking && window.gradio_config?.components) || []) {
+      const i = /^z-(\d+)$/.exec(c.props?.elem_id || "")?.[1];
+      if (i !== undefined && Number(i) < ranking.length) c.props.label = `z${ranking[Number(i)] + 1}`;
+    }
+  }
+
   // ---- wiring ----
 
   document.addEventListener("click", e => {
@@ -169,6 +183,7 @@
     if (e.target.closest && e.target.closest("[id^='z-']")) writeSoon();
   });
   document.addEventListener("vae-shown", writeSoon);
+  document.addEventListener("vae-shown", nameSliders);
   document.addEventListener("vae-shown", applyHash, {once: true});  // the page's first drawing: it is ready
   window.vaeTeach = {wanted, go, openGlossary};
 })();

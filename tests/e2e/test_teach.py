@@ -174,7 +174,7 @@ def test_a_view_that_needs_another_model_offers_the_switch(page: "Page") -> None
     assert not page.locator("#map-view").is_visible()
     notice.get_by_role("button", name="Switch to mlp-2d").click()
     page.wait_for_function("() => window.vaePage.current().model === 'mlp-2d'", timeout=30_000)
-    page.locator("#map-view").wait_for(state="visible")
+    page.locator("#map-view").wait_for(state="visible", timeout=60_000)  # after the model's map is drawn
     assert notice.inner_text().strip() == ""
 
 
@@ -199,3 +199,17 @@ def test_a_shared_address_opens_the_same_model_view_and_point(browser: "Browser"
             expected.pop()
         shared = f"view=sliders&z={','.join(f'{v:g}' for v in expected)}"
         page.wait_for_function("s => location.hash.endsWith(s)", arg=shared)
+
+
+RUNS = """() => Object.keys(localStorage).flatMap(k => { try { const v = JSON.parse(localStorage.getItem(k));
+  return Array.isArray(v) ? v : []; } catch { return []; } }).filter(r => r.api_name === '/traversal')"""
+
+
+def test_the_run_history_names_each_slider_by_its_dimension(page: "Page", models: dict[str, LoadedModel]) -> None:
+    """Gradio's run history (browser storage) records a traversal's sliders under the dimensions they move."""
+    page.get_by_role("button", name="Random point", exact=True).click()
+    page.wait_for_function(f"() => ({RUNS})().length > 0", timeout=30_000)
+    run = page.evaluate(RUNS)[0]
+    labels = [c["props"]["label"] for c in run["input_components"][2:]]
+    ranking = models[default_model(models)].ranking
+    assert labels[: len(ranking)] == [compute.dimension_name(d) for d in ranking]
