@@ -110,6 +110,13 @@ def drag_slider(page: "Page", index: int, to: float) -> None:
     page.mouse.up()
 
 
+def shoot_first_visit(page: "Page") -> None:
+    """What a first visit sees: the guided start above "How a VAE works" (the screen), and the overview itself."""
+    page.wait_for_function("() => (window.vaeStats?.overviewDraws || 0) > 0")
+    shoot(page, "guided-start", full_page=False)
+    shoot_part(page, "#overview", "overview")
+
+
 def shoot_teaching(page: "Page") -> None:
     """The teaching views: a traversal after a slider drag, example thumbnails, the ELBO of a digit, Compare."""
     old = image_src(page, "#traversal", wait=True)
@@ -123,7 +130,7 @@ def shoot_teaching(page: "Page") -> None:
     page.wait_for_timeout(1500)  # the plots draw after their data arrive
     shoot_part(page, "#tab-reconstruct .vae-examples", "example-thumbnails")
     shoot_part(page, "#anatomy", "anatomy")
-    open_tab(page, "Compare")
+    open_tab(page, "Posterior collapse & beta")
     image_src(page, "#compare-grids", wait=True)
     page.wait_for_timeout(1500)
     shoot(page, "compare")
@@ -261,9 +268,9 @@ def shoot_phone_reconstruct(page: "Page") -> None:
     shoot(page, "phone-reconstruct", full_page=False)
 
 
-SHOTS = {"drag": shoot_drag, "views": shoot_views, "teaching": shoot_teaching, "desk": shoot_desk_photo,
-         "map": shoot_map, "code-map": shoot_code_map, "every": shoot_every_class, "fashion": shoot_fashion,
-         "phone": shoot_phone, "compress": shoot_compress, "why": shoot_why, "projector": shoot_projector,
+SHOTS = {"first": shoot_first_visit, "drag": shoot_drag, "views": shoot_views, "teaching": shoot_teaching,
+         "desk": shoot_desk_photo, "map": shoot_map, "code-map": shoot_code_map, "every": shoot_every_class,
+         "fashion": shoot_fashion, "phone": shoot_phone, "compress": shoot_compress, "why": shoot_why, "projector": shoot_projector,
          "phone-reconstruct": shoot_phone_reconstruct}
 
 

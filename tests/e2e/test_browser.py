@@ -28,6 +28,7 @@ from benchmarks.harness import (
     draw_digit,
     example_thumbnail,
     image_src,
+    model_option,
     open_app,
     open_tab,
     select_model,
@@ -266,15 +267,15 @@ def test_tabs_and_model_picker_work_with_a_finger(phone: "Page") -> None:
     tabs = phone.locator("[role=tablist]").first.get_by_role("tab")
     names = tabs.all_inner_texts()
     assert [n.replace("\n", " ") for n in names] == ["Latent sliders", "Random samples", "Reconstruct", "Interpolate",
-                                                   "Compare"]
+                                                   "Latent map", "Every class", "Posterior collapse & beta"]
     for i in range(len(names)):
         assert tabs.nth(i).bounding_box()["height"] >= 44
         tabs.nth(i).tap()
         assert tabs.nth(i).get_attribute("aria-selected") == "true"
         assert_nothing_overflows_sideways(phone)
     phone.get_by_role("combobox", name="Model", exact=True).tap()
-    phone.get_by_role("option", name="mlp-2d", exact=True).tap()
-    phone.get_by_text("mlp, 2-D latent").wait_for()  # the chosen model's description
+    model_option(phone, "mlp-2d").tap()
+    phone.locator("#model-info", has_text="reads each mnist picture into 2 numbers").wait_for()  # its description
 
 
 def test_interpolation_shows_gif(page: "Page") -> None:

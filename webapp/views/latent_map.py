@@ -9,12 +9,15 @@ from vae.render import grid_image
 from webapp import compute
 from webapp.outputs import big, png
 from webapp.page import FAST, Page, digit_canvas
+from webapp.views.guide import first_fit, is_2d, needs_model
 
 
 def latent_map_view(page: Page) -> None:
     """The map tab, shown for a 2-D model whose file holds its test codes; the page draws and decodes the map."""
     maps: dict[str, tuple[Image.Image, pd.DataFrame]] = {}
-    with gr.Tab("Latent map", visible=False, elem_id="tab-map") as tab:
+    shown = first_fit(page.models.models, is_2d) is not None
+    with gr.Tab("Latent map", visible=False, id="tab-map", elem_id="tab-map") as tab:
+        needs_model(page, is_2d, "a model with a 2-D code", "tab-map")
         gr.Markdown("The 2-D model's whole latent space: decodings on a grid of Gaussian quantiles, and where "
                     "the test digits land. Move the pointer over the map (or touch it), or the z1/z2 sliders, "
                     "to decode that point.")
@@ -51,8 +54,8 @@ def latent_map_view(page: Page) -> None:
 
     def on_model(loaded: LoadedModel) -> dict:
         """The tab, with the manifold and the test codes, for a 2-D model whose file holds its test codes."""
-        if not (loaded.latent_dim == 2 and "test_mu" in loaded.extras):
-            return {tab: gr.update(visible=False), manifold: None, scatter: None}
+        if not is_2d(loaded):  # the tab stays, saying which model it needs (needs_model)
+            return {tab: gr.update(visible=shown), manifold: None, scatter: None}
         picture, table = latent_map(loaded)
         return {tab: gr.update(visible=True), manifold: png(picture), scatter: table}  # a new file: old ones are swept
 
