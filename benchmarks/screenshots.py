@@ -270,8 +270,8 @@ def shoot_phone_reconstruct(page: "Page") -> None:
 
 SHOTS = {"first": shoot_first_visit, "drag": shoot_drag, "views": shoot_views, "teaching": shoot_teaching,
          "desk": shoot_desk_photo, "map": shoot_map, "code-map": shoot_code_map, "every": shoot_every_class,
-         "fashion": shoot_fashion, "phone": shoot_phone, "compress": shoot_compress, "why": shoot_why, "projector": shoot_projector,
-         "phone-reconstruct": shoot_phone_reconstruct}
+         "fashion": shoot_fashion, "phone": shoot_phone, "compress": shoot_compress, "why": shoot_why,
+         "projector": shoot_projector, "phone-reconstruct": shoot_phone_reconstruct}
 
 
 def main() -> None:
