@@ -48,6 +48,8 @@ CANVAS_PIXELS = """sel => { const c = document.querySelector(sel + ' canvas.vae-
   for (let i = 0; i < d.length; i += 4) out.push(d[i + 3] ? d[i] : -1);
   return out; }"""
 PAINTED = "() => (window.vaeStats?.paints || 0) > 0"
+# The Code map's files and the model's decoder are in: the page has decoded the class-direction slider.
+CODE_MAP_READY = "() => (window.vaeCodeMapStats?.directionPaints || 0) > 0"
 
 
 # ---- timing ----
@@ -304,6 +306,21 @@ def choose_example(page: "Page", scope: str, filename: str) -> None:
     box = page.locator(scope)
     example_thumbnail(page, scope, filename).click()
     box.locator(f".file-preview td.filename[aria-label='{filename}']").wait_for()
+
+
+def point_at_a_dot(page: "Page") -> tuple[float, float]:
+    """On the Code map, move the mouse across the map's middle until it points at a dot (the page then shows that
+    test digit); where it is then."""
+    canvas = page.locator("#code-map-view canvas.vae-map")
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    before = page.evaluate("() => window.vaeCodeMapStats.hoverPaints")
+    for step in range(41):
+        at = (box["x"] + (0.3 + 0.01 * step) * box["width"], box["y"] + 0.5 * box["height"])
+        page.mouse.move(*at)
+        if page.evaluate("() => window.vaeCodeMapStats.hoverPaints") > before:
+            return at
+    raise AssertionError("no dot across the middle of the map")
 
 
 def touch_drag(page: "Page", points: list[tuple[float, float]], steps: int = 10,

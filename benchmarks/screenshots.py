@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from PIL import Image  # noqa: E402
 
 from benchmarks.harness import (  # noqa: E402
+    CODE_MAP_READY,
     ROOT,
     SCORE_SHOWN,
     canvas_pixels,
@@ -32,6 +33,7 @@ from benchmarks.harness import (  # noqa: E402
     image_src,
     open_app,
     open_tab,
+    point_at_a_dot,
     select_model,
     serve_app,
     set_slider,
@@ -47,6 +49,7 @@ if TYPE_CHECKING:
 DOCS = ROOT / "docs"
 DRAG_FRAMES = 40  # slider positions in the drag GIF, there and back
 MAP_MODEL = "mlp-2d"
+CODE_MAP_MODEL = "conv-32d"
 CONDITIONAL_MODEL = "cmlp-20d"
 FASHION_MODEL = "fashion-mlp-20d"
 SAMPLES_DRAWN = "() => document.querySelector('#samples-grid canvas')?.height > 28"  # the page drew the grid
@@ -168,6 +171,20 @@ def shoot_map(page: "Page") -> None:
     shoot(page, "latent-map")
 
 
+def shoot_code_map(page: "Page") -> None:
+    """The 32-D model's Code map: a test digit pointed at, the nearest test digits of an example, the example
+    moved halfway from the average 3 to the average 8, and an analogy."""
+    select_model(page, CODE_MAP_MODEL)
+    open_tab(page, "Code map")
+    page.wait_for_function(CODE_MAP_READY, timeout=60_000)
+    choose_example(page, "#tab-code-map", "digit-3-1-test0018.png")
+    page.locator("#code-map-neighbours img").first.wait_for()
+    page.locator("#code-map-t input[type=range]").fill("0.5")
+    click_and_wait(page, "a - b + c", "#code-map-analogy")
+    point_at_a_dot(page)
+    shoot_part(page, "#tab-code-map", "code-map")
+
+
 def shoot_every_class(page: "Page") -> None:
     """The conditional model: one example decoded with every label."""
     select_model(page, CONDITIONAL_MODEL)
@@ -225,9 +242,21 @@ def shoot_phone_reconstruct(page: "Page") -> None:
     shoot(page, "phone-reconstruct", full_page=False)
 
 
+def shoot_compress(page: "Page") -> None:
+    """The Compress view: an example digit coded into a .vae file, then rebuilt from the file alone."""
+    open_tab(page, "Compress")
+    choose_example(page, "#tab-compress", "digit-2-1-test0001.png")  # compresses at once
+    image_src(page, "#binary", wait=True)
+    page.locator("#vae-file .file-preview").wait_for()
+    click_and_wait(page, "Decompress", "#rebuilt")
+    page.wait_for_function("() => /Identical/.test(document.querySelector('#rebuilt-note')?.textContent || '')")
+    shoot(page, "compress")
+
+
 SHOTS = {"drag": shoot_drag, "views": shoot_views, "teaching": shoot_teaching, "desk": shoot_desk_photo,
-         "map": shoot_map, "every": shoot_every_class, "fashion": shoot_fashion, "phone": shoot_phone,
-         "projector": shoot_projector, "phone-reconstruct": shoot_phone_reconstruct}
+         "map": shoot_map, "code-map": shoot_code_map, "every": shoot_every_class, "fashion": shoot_fashion,
+         "phone": shoot_phone, "compress": shoot_compress, "projector": shoot_projector,
+         "phone-reconstruct": shoot_phone_reconstruct}
 
 
 def main() -> None:

@@ -365,5 +365,5 @@
   document.addEventListener("pointerdown", onPointer);
   new MutationObserver(onMutation).observe(document.documentElement,
                                                 {subtree: true, childList: true, attributes: true, attributeFilter: ["src"]});
-  window.vaePage = {show, loading, setPath, mapPoint, setSamples, reveal};
+  window.vaePage = {show, loading, setPath, mapPoint, setSamples, reveal, decoder: decoderFor, paint, colours: COLOURS};
 })();

@@ -15,13 +15,16 @@ import torch
 from vae.loaded import LoadedModel, default_model, load_models
 from webapp.digit_input import example_thumbnails
 from webapp.page import PAGE_CSS, STATIC, Models, Page, page_head
+from webapp.views.code_map import code_map_view
 from webapp.views.collapse import collapse_view
+from webapp.views.compress import compress_view
 from webapp.views.every_class import every_class_view
 from webapp.views.interpolate import interpolate_view
 from webapp.views.latent_map import latent_map_view
 from webapp.views.reconstruct import reconstruct_view
 from webapp.views.samples import samples_view
 from webapp.views.sliders import sliders_view
+from webapp.views.watch_it_learn import watch_it_learn_view
 
 WEIGHTS = Path(__file__).parent.parent / "weights"
 MAX_FILE_SIZE = "10mb"
@@ -54,6 +57,9 @@ def create_demo(weights_dir: str | Path | None = None) -> gr.Blocks:
             latent_map_view(page)
             every_class_view(page)
             collapse_view(demo, page)
+            compress_view(page)
+            code_map_view(page, weights_dir)
+            watch_it_learn_view(page)
             wire_model_switch(demo, page)
     demo.vae_head = page_head(models, weights_dir)
     return demo

@@ -18,7 +18,8 @@ from webapp.decoder_spec import page_spec
 from webapp.outputs import big
 
 STATIC = Path(__file__).parent.parent / "static"
-PAGE_SCRIPTS = ["decoder.js", "page.js", "draw.js"]  # served from static/ and loaded in <head>, in this order
+# Served from static/ and loaded in <head>, in this order.
+PAGE_SCRIPTS = ["decoder.js", "page.js", "draw.js", "code_map.js", "learn.js"]
 PAGE_CSS = STATIC / "page.css"
 # Slider events skip the browser's queue and, from API clients, run without a concurrency limit:
 # a decode is too cheap to wait in line. Work on uploaded images shares two workers, one per core of a small Space.

@@ -15,13 +15,6 @@ from benchmarks.harness import CHROMIUM, chromium, open_app, serve_app
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
-# The marks of a module that drives Chromium: skipped where it cannot.
-BROWSER = [
-    pytest.mark.skipif(importlib.util.find_spec("playwright") is None,
-                       reason="the playwright package is not installed (pip install playwright)"),
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)"),
-]
-
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark every test of this folder slow."""
@@ -39,7 +32,11 @@ def app_url() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator["Browser"]:
-    """One headless Chromium for the module."""
+    """One headless Chromium for the module; the tests that need it skip without Playwright or Chromium."""
+    if importlib.util.find_spec("playwright") is None:
+        pytest.skip("the playwright package is not installed (pip install playwright)")
+    if not CHROMIUM.exists():
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
     with chromium() as b:
         yield b
 

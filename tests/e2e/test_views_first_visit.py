@@ -20,7 +20,6 @@ from benchmarks.harness import (
     select_model,
 )
 from pictures.digitize import load_digit
-from tests.e2e.conftest import BROWSER
 from vae.loaded import LoadedModel, default_model, load_models
 from vae.render import grid_image
 from webapp import compute
@@ -28,7 +27,6 @@ from webapp import compute
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
-pytestmark = BROWSER
 
 PROJECTOR = {"width": 1024, "height": 768}
 EXAMPLE = "digit-3-2-test0030.png"

@@ -7,13 +7,13 @@ fills every output. `/reconstruct`, `/locate` and `/anatomy` stay named API endp
 import gradio as gr
 import pandas as pd
 
-from pictures.digitize import describe
+from pictures.digitize import Reading, describe
 from pictures.uploads import ImageError
 from vae.loaded import LoadedModel
 from vae.render import boxed_thumbnail, grid_image
 from webapp import compute
 from webapp.anatomy import Anatomy, anatomy_plots, describe_anatomy, posterior_anatomy, score_percentile
-from webapp.digit_input import digit_input, gently, is_empty, on_button_and_live, open_picture, read_digit
+from webapp.digit_input import Picture, digit_input, gently, is_empty, on_button_and_live, open_picture, read_digit
 from webapp.outputs import big, png
 from webapp.page import IMAGES, Page, reveal
 
@@ -44,10 +44,9 @@ def reconstruct_view(page: Page) -> None:
         terms, kl, posterior, histogram = anatomy_accordion()
         api_only = gr.Button(visible="hidden")  # the endpoints of each part, for API clients
 
-    def pictures(loaded: LoadedModel, q: compute.Posterior) -> dict:
+    def pictures(loaded: LoadedModel, q: compute.Posterior, a: Anatomy) -> dict:
         """What the model sees, its reconstruction, posterior samples, and how typical the image is."""
         out = compute.reconstruction(loaded, q)
-        a = posterior_anatomy(loaded, q)
         return {seen: big(q.x[0]), recon: big(out["reconstruction"]), samples: png(grid_image(out["samples"], 4, 3)),
                 score: compute.describe_score(a.nelbo, score_percentile(loaded, a), loaded.dataset)}
 
@@ -62,22 +61,21 @@ def reconstruct_view(page: Page) -> None:
         """Everything the tab shows, from one reading and one encoding of the digit."""
         loaded = page.models.pick(name)
         try:
-            picture = open_picture(upload, sketch)
+            thumbnail, note, reading = locate(loaded, open_picture(upload, sketch))
         except ImageError as e:
             raise gr.Error(str(e)) from None
-        try:
-            reading = picture.read(loaded)
-        except ImageError as e:  # no digit: show the picture, unboxed, with the reason, and nothing else
-            return {where: png(boxed_thumbnail(picture.image, None)), where_note: f"**{e}**", seen: None,
-                    recon: None, samples: None, score: "", terms: "", kl: None, posterior: None, histogram: None}
+        if reading is None:  # no digit: the picture, unboxed, with the reason, and nothing else
+            return {where: thumbnail, where_note: note, seen: None, recon: None, samples: None, score: "", terms: "",
+                    kl: None, posterior: None, histogram: None}
         q = compute.read(loaded, reading.digit)
-        return {where: png(boxed_thumbnail(picture.image, reading.box)), where_note: describe(reading),
-                **pictures(loaded, q), **plots(loaded, posterior_anatomy(loaded, q))}
+        a = posterior_anatomy(loaded, q)
+        return {where: thumbnail, where_note: note, **pictures(loaded, q, a), **plots(loaded, a)}
 
     def on_reconstruct(name: str, upload: str | None, sketch: dict | None) -> dict:
         """What the model sees, its reconstruction, posterior samples, and how typical the image is."""
         loaded = page.models.pick(name)
-        return pictures(loaded, compute.read(loaded, read_digit(loaded, upload, sketch)))
+        q = compute.read(loaded, read_digit(loaded, upload, sketch))
+        return pictures(loaded, q, posterior_anatomy(loaded, q))
 
     def on_locate(name: str, upload: str | None, sketch: dict | None = None) -> tuple[str | None, str]:
         """The picture (upload, else drawing) as a thumbnail with the digit's box drawn on it, and what was found."""
@@ -85,14 +83,9 @@ def reconstruct_view(page: Page) -> None:
         if is_empty(upload, sketch):
             return None, ""
         try:
-            picture = open_picture(upload, sketch)
+            return locate(loaded, open_picture(upload, sketch))[:2]
         except ImageError as e:
             return None, f"**{e}**"
-        try:
-            reading = picture.read(loaded)
-        except ImageError as e:
-            return png(boxed_thumbnail(picture.image, None)), f"**{e}**"
-        return png(boxed_thumbnail(picture.image, reading.box)), describe(reading)
 
     def on_anatomy(name: str, upload: str | None, sketch: dict | None) -> dict:
         """The ELBO of the image taken apart: its two terms, the KL per dimension, the posterior, the score's place."""
@@ -110,6 +103,15 @@ def reconstruct_view(page: Page) -> None:
     api_only.click(gently(on_locate), inputs, [where, where_note], api_name="locate", **IMAGES)
     api_only.click(gently(on_anatomy), inputs, [terms, kl, posterior, histogram], api_name="anatomy", **IMAGES)
 
+
+def locate(loaded: LoadedModel, picture: Picture) -> tuple[str, str, Reading | None]:
+    """The picture as a thumbnail with the digit's box drawn on it, what was found (or why nothing was), and the
+    reading (None without a digit)."""
+    try:
+        reading = picture.read(loaded)
+    except ImageError as e:
+        return png(boxed_thumbnail(picture.image, None)), f"**{e}**", None
+    return png(boxed_thumbnail(picture.image, reading.box)), describe(reading), reading
 
 
 def anatomy_accordion() -> tuple[gr.Markdown, gr.BarPlot, gr.ScatterPlot, gr.LinePlot]:
