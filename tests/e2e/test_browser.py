@@ -38,7 +38,6 @@ from benchmarks.harness import (
     wait_new_pixels,
 )
 from pictures.digitize import load_digit, to_mnist
-from tests.e2e.conftest import NEEDS_CHROMIUM
 from tests.helpers import same_shape
 from vae.latent import decode_probs
 from vae.loaded import LoadedModel, default_model, load_models
@@ -46,9 +45,6 @@ from webapp import compute
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page, Request
-
-pytestmark = NEEDS_CHROMIUM
-
 
 PAD_STROKE = 20  # px: static/draw.js's pen on the full-size pad
 
