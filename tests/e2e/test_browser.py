@@ -400,6 +400,7 @@ def test_pointer_over_the_map_decodes_that_point(page: "Page", models: dict[str,
     select_model(page, "mlp-2d")
     open_tab(page, "Latent map")
     page.wait_for_function("() => document.querySelector('#map-view .vae-where')?.textContent")
+    page.locator("#map-view canvas.vae-map").scroll_into_view_if_needed()  # below "How a VAE works"
     box = page.locator("#map-view canvas.vae-map").bounding_box()
     rng, pictures = np.random.default_rng(1), []
     with server_requests(page) as requests:
