@@ -127,8 +127,19 @@
     state.timer = setTimeout(writeHash, 150);
   }
 
+  function firstVisit() {
+    // "How a VAE works" stays open on a first visit only: a returning visitor finds it closed (one click opens it).
+    try {
+      if (localStorage.getItem("vae-overview-seen")) $("#overview .label-wrap")?.click();
+      localStorage.setItem("vae-overview-seen", "1");
+    } catch (e) {
+      console.warn("vae: no local storage:", e);
+    }
+  }
+
   async function applyHash() {
     // A shared address: the same model, view and point of its latent space.
+    firstVisit();
     const params = new URLSearchParams(location.hash.slice(1));
     const model = params.get("model"), view = params.get("view"), z = params.get("z");
     try {

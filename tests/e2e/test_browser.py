@@ -260,7 +260,7 @@ def test_the_decoded_digit_stays_in_view_while_a_finger_drags_the_tenth_slider(p
 
 def test_tabs_and_model_picker_work_with_a_finger(phone: "Page") -> None:
     """Every view's tab is on screen and finger-sized; tapping works; nothing overflows sideways."""
-    tabs = phone.locator("[role=tablist]").first.get_by_role("tab")
+    tabs = phone.locator("#views > .tab-wrapper [role=tablist]").get_by_role("tab")
     names = tabs.all_inner_texts()
     assert [n.replace("\n", " ") for n in names] == ["Latent sliders", "Random samples", "Reconstruct", "Interpolate",
                                                    "Latent map", "Every class", "Posterior collapse & beta"]
@@ -382,6 +382,7 @@ def test_pointer_over_the_map_decodes_that_point(page: "Page", models: dict[str,
     select_model(page, "mlp-2d")
     open_tab(page, "Latent map")
     page.wait_for_function("() => document.querySelector('#map-view .vae-where')?.textContent")
+    page.locator("#map-view canvas.vae-map").scroll_into_view_if_needed()  # below "How a VAE works"
     box = page.locator("#map-view canvas.vae-map").bounding_box()
     rng, pictures = np.random.default_rng(1), []
     with server_requests(page) as requests:

@@ -175,7 +175,7 @@ def test_a_view_that_needs_another_model_offers_the_switch(page: "Page") -> None
     notice.get_by_role("button", name="Switch to mlp-2d").click()
     page.wait_for_function("() => window.vaePage.current().model === 'mlp-2d'", timeout=30_000)
     page.locator("#map-view").wait_for(state="visible", timeout=60_000)  # after the model's map is drawn
-    assert notice.inner_text().strip() == ""
+    assert not notice.is_visible()
 
 
 def test_a_shared_address_opens_the_same_model_view_and_point(browser: "Browser", app_url: str,
@@ -213,3 +213,17 @@ def test_the_run_history_names_each_slider_by_its_dimension(page: "Page", models
     labels = [c["props"]["label"] for c in run["input_components"][2:]]
     ranking = models[default_model(models)].ranking
     assert labels[: len(ranking)] == [compute.dimension_name(d) for d in ranking]
+
+
+def test_the_overview_is_open_on_the_first_visit_only(browser: "Browser", app_url: str) -> None:
+    context = browser.new_context(viewport=VIEWPORT)
+    shown = []
+    for _ in range(2):
+        page = context.new_page()
+        page.goto(app_url)
+        page.wait_for_function(DRAWN, timeout=60_000)
+        page.wait_for_function("() => localStorage.getItem('vae-overview-seen')")
+        shown.append(page.locator("#ov-diagram").is_visible())
+        page.close()
+    context.close()
+    assert shown == [True, False]

@@ -57,14 +57,14 @@ def needs_model(page: Page, fits: Callable[[LoadedModel], bool], what: str, view
     page.css hides the rest of the view while the notice shows.
     """
     target = first_fit(page.models.models, fits)
-    notice = gr.HTML(elem_classes=["vae-needs"])
+    notice = gr.HTML(elem_classes=["vae-needs"], visible=False)
 
     def update(loaded: LoadedModel) -> dict:
         """No notice for a model that fits; else what the view needs, and a button to switch."""
         if fits(loaded) or target is None:
-            return {notice: ""}
-        return {notice: f"<p>This view needs {html.escape(what)}; <b>{html.escape(loaded.name)}</b> is chosen.</p>"
-                        + switch_button(f"Switch to {target}", target, view)}
+            return {notice: gr.update(visible=False)}
+        text = f"<p>This view needs {html.escape(what)}; <b>{html.escape(loaded.name)}</b> is chosen.</p>"
+        return {notice: gr.update(value=text + switch_button(f"Switch to {target}", target, view), visible=True)}
     page.on_model_page.append(([notice], update))
 
 
