@@ -33,7 +33,7 @@ from vae.readings import read_drawing, read_upload
 from vae.render import boxed_thumbnail, gif_bytes, grid_image, to_image
 from vae.traversal import TRAVERSAL_ROWS, TRAVERSAL_SPAN, TRAVERSAL_STEPS
 from vae.uploads import ImageError, open_image
-from vae.webpage import page_spec
+from vae.webpage import page_source, page_spec
 
 HERE = Path(__file__).parent
 # One-click inputs per dataset: real test images, shipped as small PNGs.
@@ -87,9 +87,8 @@ def static_url(path: Path) -> str:
 
 def page_head(models: dict[str, LoadedModel], weights_dir: Path) -> str:
     """<head> tags: each model's decoder spec for the page, then the page's scripts."""
-    specs = {name: page_spec(loaded, weights_dir / f"{name}.safetensors",
-                             static_url(weights_dir / f"{name}.safetensors"))
-             for name, loaded in models.items()}
+    paths = {name: page_source(weights_dir / f"{name}.safetensors") for name in models}
+    specs = {name: page_spec(loaded, paths[name], static_url(paths[name])) for name, loaded in models.items()}
     scripts = "".join(f'<script src="{static_url(STATIC / name)}"></script>' for name in PAGE_SCRIPTS)
     data = json.dumps(specs).replace("</", "<\\/")  # no "</script>" inside the script
     return f"<script>window.VAE_MODELS = {data};</script>{scripts}"
