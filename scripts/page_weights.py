@@ -5,7 +5,8 @@
 
 Run it after training or replacing a model: the app serves a page file only while it was made from the
 weights file's current tensors (else the page fetches the float32 decoder, several times the bytes).
-Prints, per model, the bytes the page fetches and how far its decodings are from float32 on 1,000 codes.
+Prints, per model, the bytes the page fetches and how far its decodings are from float32 on 1,000 codes
+(--report-only: the same for the page files there are, writing none).
 """
 
 import argparse
@@ -17,6 +18,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from vae.checkpoint import load_tensors  # noqa: E402
 from vae.latent import decode_probs  # noqa: E402
 from vae.loaded import load_model  # noqa: E402
 from vae.page_weights import (  # noqa: E402
@@ -24,6 +26,7 @@ from vae.page_weights import (  # noqa: E402
     DECODER_PREFIX,
     SCALE_SUFFIX,
     decode_with,
+    page_path,
     sample_codes,
     write_page_weights,
 )
@@ -36,9 +39,13 @@ def grey(probs: torch.Tensor) -> torch.Tensor:
     return (probs.clamp(0, 1) * 255 + 0.5).floor()
 
 
-def report(path: Path) -> str:
-    """Write the page's file for `path`; one line: its bytes, its 8-bit tensors, and its error against float32."""
-    out, tensors = write_page_weights(path)
+def tensor_bytes(tensors: dict[str, torch.Tensor]) -> int:
+    """The bytes of the decoder's tensors (header aside): what the page fetches for them."""
+    return sum(t.numel() * t.element_size() for k, t in tensors.items() if k.startswith(DECODER_PREFIX))
+
+
+def report(path: Path, tensors: dict[str, torch.Tensor]) -> str:
+    """One line for a weights file and its page tensors: bytes, the 8-bit tensors, the error against float32."""
     loaded = load_model(path)
     codes, labels = sample_codes(loaded, CODES, CHECK_SEED + 1)  # codes the 8-bit choice did not see
     with torch.no_grad():
@@ -46,9 +53,9 @@ def report(path: Path) -> str:
     page = decode_with(loaded, tensors, codes, labels)
     levels = (grey(page) - grey(exact)).abs()
     eight = [k for k in tensors if k + SCALE_SUFFIX in tensors]
-    float32 = 4 * sum(t.numel() for k, t in loaded.model.state_dict().items() if k.startswith(DECODER_PREFIX))
-    return (f"| {path.stem} | {float32 / 1e6:.2f} MB | {out.stat().st_size / 1e6:.2f} MB | "
-            f"{', '.join(eight) or '-'} | {(page - exact).abs().max().item():.1e} | {levels.max().item():.0f} | "
+    return (f"| {path.stem} | {tensor_bytes(loaded.model.state_dict()) / 1e6:.2f} MB | "
+            f"{tensor_bytes(tensors) / 1e6:.2f} MB | {', '.join(eight) or '-'} | "
+            f"{(page - exact).abs().max().item():.1e} | {levels.max().item():.0f} | "
             f"{(levels > 0).float().mean().item():.2%} | {(levels > 1).float().mean().item():.4%} |")
 
 
@@ -56,12 +63,14 @@ def main() -> None:
     """Write the page file of each weights file given (default: all shipped ones) and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("weights", nargs="*", type=Path, default=sorted((ROOT / "weights").glob("*.safetensors")))
+    parser.add_argument("--report-only", action="store_true", help="measure the page files there are; write none")
     args = parser.parse_args()
-    print(f"| model | float32 decoder | page's file | 8-bit ({DECODER_PREFIX}*; the rest float16) | max |dp| "
+    print(f"| model | float32 decoder | page's decoder | 8-bit ({DECODER_PREFIX}*; the rest float16) | max |dp| "
           f"| max grey levels | pixels off by 1+ | off by 2+ |")
     print("|---|---|---|---|---|---|---|---|")
     for path in args.weights:
-        print(report(path), flush=True)
+        tensors = load_tensors(page_path(path))[0] if args.report_only else write_page_weights(path)[1]
+        print(report(path, tensors), flush=True)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@
   "use strict";
 
   const MODELS = window.VAE_MODELS || {};  // name -> vae/webpage.page_spec, written into <head> by app.py
+  const FIRST = window.VAE_FIRST;  // the model the page shows first (app.py)
   const MAP_RANGE = 4;  // the map shows z1, z2 in [-4, 4], as the z1/z2 sliders do
   const COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
                    "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
@@ -335,6 +336,9 @@
   const drawn = new WeakSet();  // map canvases drawn so far: Gradio renders a tab's content when first opened
 
   function onMutation() {
+    // Once Gradio has rendered the sliders (its own scripts are in), fetch the first model's decoder while the
+    // server answers with its first digit; show() awaits the same fetch, and reports a failure.
+    if (FIRST && !decoders.has(FIRST) && $("#decoded canvas.vae-digit")) decoderFor(FIRST).catch(() => {});
     copyServerImage();
     const map = $("#map-view canvas.vae-map");
     if (map && !drawn.has(map)) {

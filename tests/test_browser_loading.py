@@ -4,6 +4,8 @@ blank frame between, and asks the server nothing more. Driven in headless Chromi
 a route until the test lets them through (~1 min).
 """
 
+import gzip
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -133,3 +135,11 @@ def test_the_page_fetches_at_most_3_5_mb(browser: "Browser", app_url: str) -> No
     context.close()
     assert 0 < fetched <= BUDGET
 
+
+
+def test_the_page_itself_comes_gzipped(app_url: str) -> None:  # noqa: F811
+    plain = urllib.request.urlopen(app_url).read()
+    with urllib.request.urlopen(urllib.request.Request(app_url, headers={"Accept-Encoding": "gzip"})) as response:
+        assert response.headers["Content-Encoding"] == "gzip"
+        packed = response.read()
+    assert gzip.decompress(packed) == plain and len(packed) < len(plain) / 5
