@@ -34,6 +34,9 @@ from benchmarks.harness import (  # noqa: E402
     summary,
     timed,
 )
+from vae.loaded import default_model, load_models  # noqa: E402
+from webapp.compute import decode_sliders  # noqa: E402
+from webapp.outputs import big  # noqa: E402
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -77,16 +80,13 @@ PARTS = """() => { const src = window.vaeStats.serverSrc;
 # ---- the benchmark ----
 
 def bench_handler(samples: int, seed: int = 0) -> list[float]:
-    """The slider handler (app.Explorer.on_slide) alone, in this process, with random slider values (after 20
-    warm-up calls)."""
-    sys.path.insert(0, str(ROOT))
-    from app import Explorer
-    from vae.loaded import default_model, load_models
-
-    explorer = Explorer(load_models(ROOT / "weights")[0])
-    name, rng = default_model(explorer.models), random.Random(seed)
-    calls = [[rng.uniform(-3, 3) for _ in range(explorer.max_dims)] for _ in range(samples + 20)]
-    ms = [timed(lambda v=values: explorer.on_slide(name, 0, *v)) for values in calls]
+    """The slider handler's work (one decode, one PNG: /decode) alone, in this process, with random slider values
+    (after 20 warm-up calls)."""
+    models = load_models(ROOT / "weights")[0]
+    loaded, rng = models[default_model(models)], random.Random(seed)
+    dims = max(m.latent_dim for m in models.values())
+    calls = [[rng.uniform(-3, 3) for _ in range(dims)] for _ in range(samples + 20)]
+    ms = [timed(lambda v=values: big(decode_sliders(loaded, v, 0))) for values in calls]
     return ms[20:]
 
 

@@ -1,7 +1,7 @@
 """How long does one shipped model take to decode one latent vector on one CPU core?
 
 This is the whole of a slider event's math (issue 4's budget: at most 2 ms for the default model).
-Each model decodes random slider settings through `vae.explore.decode_sliders`, the function the app
+Each model decodes random slider settings through `webapp.compute.decode_sliders`, the function the app
 calls, with PyTorch limited to one thread as in the app.
 
     python3 benchmarks/decode_speed.py [--samples 1000] [--weights weights]
@@ -17,8 +17,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.harness import ROOT, summary, timed  # noqa: E402
-from vae.explore import SLIDER_RANGE, decode_sliders  # noqa: E402
 from vae.loaded import LoadedModel, load_models  # noqa: E402
+from webapp.compute import SLIDER_RANGE, decode_sliders  # noqa: E402
 
 TARGET_MS = 2.0
 WARM_UP = 50

@@ -48,6 +48,8 @@ CANVAS_PIXELS = """sel => { const c = document.querySelector(sel + ' canvas.vae-
   for (let i = 0; i < d.length; i += 4) out.push(d[i + 3] ? d[i] : -1);
   return out; }"""
 PAINTED = "() => (window.vaeStats?.paints || 0) > 0"
+# The Code map's files and the model's decoder are in: the page has decoded the class-direction slider.
+CODE_MAP_READY = "() => (window.vaeCodeMapStats?.directionPaints || 0) > 0"
 
 
 # ---- timing ----
@@ -272,6 +274,28 @@ def open_tab(page: "Page", name: str) -> None:
     page.get_by_role("tab", name=name, exact=True).click()
 
 
+def open_view(page: "Page", name: str, touch: bool = False, timeout: float = 15.0) -> None:
+    """Choose a view by its tab, through the "..." menu where Gradio has moved the tab (a narrow screen), with a
+    finger if `touch`; waits until the tab is there (a model switch shows some) and the view is chosen."""
+    press = (lambda target: target.tap()) if touch else (lambda target: target.click())
+    tab, more = page.get_by_role("tab", name=name, exact=True), page.get_by_role("button", name="More tabs")
+    item = page.locator(".overflow-dropdown button", has_text=name)
+    deadline = time.monotonic() + timeout
+    while not (tab.count() and tab.first.is_visible()):
+        if more.count() and more.first.is_visible():
+            press(more.first)
+            if item.count():
+                press(item.first)
+                break
+            press(more.first)  # not in the menu yet: close it and look again
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no tab {name!r} on the page")
+        page.wait_for_timeout(200)
+    else:
+        press(tab.first)
+    page.locator("[role=tab][aria-selected=true]", has_text=name).first.wait_for(state="attached")
+
+
 def example_thumbnail(page: "Page", scope: str, filename: str) -> "Locator":
     """The thumbnail of the example `filename` in the examples gallery under `scope`."""
     return page.locator(f"{scope} .vae-examples img[src$='/{filename}']")
@@ -282,6 +306,21 @@ def choose_example(page: "Page", scope: str, filename: str) -> None:
     box = page.locator(scope)
     example_thumbnail(page, scope, filename).click()
     box.locator(f".file-preview td.filename[aria-label='{filename}']").wait_for()
+
+
+def point_at_a_dot(page: "Page") -> tuple[float, float]:
+    """On the Code map, move the mouse across the map's middle until it points at a dot (the page then shows that
+    test digit); where it is then."""
+    canvas = page.locator("#code-map-view canvas.vae-map")
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    before = page.evaluate("() => window.vaeCodeMapStats.hoverPaints")
+    for step in range(41):
+        at = (box["x"] + (0.3 + 0.01 * step) * box["width"], box["y"] + 0.5 * box["height"])
+        page.mouse.move(*at)
+        if page.evaluate("() => window.vaeCodeMapStats.hoverPaints") > before:
+            return at
+    raise AssertionError("no dot across the middle of the map")
 
 
 def touch_drag(page: "Page", points: list[tuple[float, float]], steps: int = 10,

@@ -3,7 +3,7 @@
     python3 benchmarks/pen_width.py
 
 Draws the browser tests' 7 on a 280 px pad (static/draw.js) at two sizes, runs it through
-vae.digitize as the app does, and prints its ink (the sum of its pixels in [0, 1]) next to the
+pictures.digitize as the app does, and prints its ink (the sum of its pixels in [0, 1]) next to the
 ink of the 7s in the MNIST test sample shipped in tests/data.
 """
 
@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.harness import PAD_SIZE, ROOT, SEVEN  # noqa: E402
-from vae.digitize import to_mnist  # noqa: E402
+from pictures.digitize import to_mnist  # noqa: E402
 
 SAMPLE = ROOT / "tests" / "data" / "mnist-sample.npz"
 

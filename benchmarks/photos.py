@@ -1,8 +1,8 @@
 """Phone photos of real MNIST digits: how many are read right, per condition, and how long finding the digit takes.
 
-The pictures are the generated corpus of the tests (tests/photo_corpus.py, the first test digits of
+The pictures are the generated corpus of the tests (tests/pictures/photo_corpus.py, the first test digits of
 tests/data/mnist-sample.npz). Accuracy: the share of pictures whose 28x28 matches its source digit (the tests'
-judge, photo_corpus.match >= MATCH). Time: `vae.digitize.find_digit` on the decoded upload (decoding the JPEG
+judge, photo_corpus.match >= MATCH). Time: `pictures.digitize.find_digit` on the decoded upload (decoding the JPEG
 is Pillow's, before it, and printed apart), OpenCV and PyTorch on one thread, per picture size.
 
     python3 benchmarks/photos.py [--pictures 40] [--timed 30]
@@ -20,9 +20,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.harness import ROOT, summary, timed  # noqa: E402
-from tests.photo_corpus import CONDITIONS, HARD, MATCH, judged, make  # noqa: E402
-from vae.digitize import find_digit  # noqa: E402
-from vae.uploads import ImageError, open_image  # noqa: E402
+from pictures.digitize import find_digit  # noqa: E402
+from pictures.uploads import ImageError, open_image  # noqa: E402
+from tests.pictures.photo_corpus import CONDITIONS, HARD, MATCH, judged, make  # noqa: E402
 
 SIZES = {"1 MP": (1200, 900), "3 MP": (2000, 1500), "12 MP": (4000, 3000)}
 TARGET_12MP_MS = 50.0
@@ -54,7 +54,7 @@ def accuracy(digits: np.ndarray) -> None:
     print(f"accuracy: {len(digits)} pictures per condition (1200x900; small_digit 1600x1200), match >= {MATCH}")
     for condition in CONDITIONS:
         print(condition_line(condition, digits))
-    print("  not read reliably yet (tests/photo_corpus.py, HARD):")
+    print("  not read reliably yet (tests/pictures/photo_corpus.py, HARD):")
     for condition in HARD:
         print(condition_line(condition, digits))
 

@@ -1,6 +1,6 @@
 """Write the decoder weights the page fetches (weights/page/NAME.safetensors) from the shipped weights files.
 
-    python scripts/page_weights.py                        # every weights/*.safetensors
+    python scripts/page_weights.py                        # every model the app serves (weights/)
     python scripts/page_weights.py weights/conv-32d.safetensors
 
 Run it after training or replacing a model: the app serves a page file only while it was made from the
@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 
 from vae.checkpoint import load_tensors  # noqa: E402
 from vae.latent import decode_probs  # noqa: E402
-from vae.loaded import load_model  # noqa: E402
+from vae.loaded import load_model, load_models  # noqa: E402
 from vae.page_weights import (  # noqa: E402
     CHECK_SEED,
     DECODER_PREFIX,
@@ -62,13 +62,14 @@ def report(path: Path, tensors: dict[str, torch.Tensor]) -> str:
 def main() -> None:
     """Write the page file of each weights file given (default: all shipped ones) and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("weights", nargs="*", type=Path, default=sorted((ROOT / "weights").glob("*.safetensors")))
+    parser.add_argument("weights", nargs="*", type=Path, help="weights files (default: every model the app serves)")
     parser.add_argument("--report-only", action="store_true", help="measure the page files there are; write none")
     args = parser.parse_args()
     print(f"| model | float32 decoder | page's decoder | 8-bit ({DECODER_PREFIX}*; the rest float16) | max |dp| "
           f"| max grey levels | pixels off by 1+ | off by 2+ |")
     print("|---|---|---|---|---|---|---|---|")
-    for path in args.weights:
+    served = sorted(load_models(ROOT / "weights")[0])  # VAEs: the page never decodes a plain autoencoder
+    for path in args.weights or [ROOT / "weights" / f"{name}.safetensors" for name in served]:
         tensors = load_tensors(page_path(path))[0] if args.report_only else write_page_weights(path)[1]
         print(report(path, tensors), flush=True)
 

@@ -12,6 +12,7 @@
     F16: [2, (dv, o) => half(dv.getUint16(o, true))],
     U8: [1, (dv, o) => dv.getUint8(o)],
     I8: [1, (dv, o) => dv.getInt8(o)],
+    I32: [4, (dv, o) => dv.getInt32(o, true)],
   };
   const SCALE = ".scale";  // an 8-bit tensor's scale per row (vae/page_weights.SCALE_SUFFIX): w = q * scale[row]
 
@@ -218,7 +219,7 @@
   }
 
   async function load(spec, onProgress) {
-    // One model's decoder: {decode(z, label), extras(names), bytes fetched}. spec: vae/webpage.page_spec.
+    // One model's decoder: {decode(z, label), extras(names), bytes fetched}. spec: webapp/decoder_spec.page_spec.
     const {buf, fetched} = await cachedBytes(spec, 0, spec.bytes, onProgress);
     const header = parseHeader(buf);
     const run = build(spec, buf, header);
@@ -240,5 +241,13 @@
     };
   }
 
-  window.VAEDecoder = {load};
+  async function tensors(file) {
+    // Every tensor of a small safetensors file ({url, bytes, sha256}: a stored code map), kept in Cache Storage.
+    const {buf} = await cachedBytes(file, 0, file.bytes);
+    const header = parseHeader(buf);
+    const names = Object.keys(header.tensors).filter(n => n !== "__metadata__");
+    return Object.fromEntries(names.map(n => [n, tensor(buf, header, n)]));
+  }
+
+  window.VAEDecoder = {load, tensors};
 })();

@@ -8,7 +8,7 @@
   "use strict";
 
   const SIZE = 280;  // canvas pixels; the digit is cropped and scaled to MNIST's 20x20 box on the server
-  const LINE = 20;  // pen width in canvas pixels, chosen with benchmarks/pen_width.py (README, "Drawing")
+  const LINE = 20;  // pen width in canvas pixels, chosen with benchmarks/pen_width.py (docs/views.md, "Drawing")
   const pads = new Map();  // pad id -> {strokes, canvas}; kept if Gradio mounts the tab's content again
 
   function paint(pad) {

@@ -69,7 +69,18 @@ def is_lfs_pointer(data: bytes) -> bool:
     return len(data) <= LFS_POINTER_MAX and data.startswith(LFS_POINTER)
 
 
-def _read_header(path: Path, data: bytes) -> dict:
+def read_header(path: str | Path) -> tuple[int, dict]:
+    """A weights file's data start (8 + header length) and its whole JSON header (each tensor's dtype, shape and
+    offsets, and "__metadata__"), read without the tensors; CheckpointError says what is wrong with the file."""
+    with open(path, "rb") as f:
+        data = f.read(8)
+        if len(data) == 8:
+            data += f.read(min(struct.unpack("<Q", data)[0], MAX_HEADER))
+    return 8 + len(data[8:]), _parse_header(Path(path), data)
+
+
+def _parse_header(path: Path, data: bytes) -> dict:
+    """The JSON header at the start of `data` (a weights file, or its first bytes), checked."""
     if is_lfs_pointer(data):
         raise CheckpointError(
             f"{path} is a Git LFS pointer ({len(data)} bytes), not the weights: the repository was cloned "
@@ -92,11 +103,13 @@ def _read_header(path: Path, data: bytes) -> dict:
     if 8 + n > len(data):
         raise CheckpointError(f"{path} is truncated: its header runs past the end. Download or train it again.")
     try:
-        header = json.loads(data[8 : 8 + n]).get("__metadata__") or {}
+        header = json.loads(data[8 : 8 + n])
     except ValueError as e:
         raise CheckpointError(f"{path} has a corrupt header ({e}). Download or train it again.") from e
-    if header.get("format") != FORMAT:
-        raise CheckpointError(f"{path} was not written by this project (format {header.get('format')!r}). {TRAIN_HINT}")
+    metadata = header.get("__metadata__") or {}
+    if metadata.get("format") != FORMAT:
+        found = metadata.get("format")
+        raise CheckpointError(f"{path} was not written by this project (format {found!r}). {TRAIN_HINT}")
     return header
 
 
@@ -106,7 +119,7 @@ def load_tensors(path: str | Path) -> tuple[dict[str, Tensor], dict]:
     if not path.is_file():
         raise CheckpointError(f"No weights file at {path}. {TRAIN_HINT}")
     data = path.read_bytes()
-    header = _read_header(path, data)
+    header = _parse_header(path, data)["__metadata__"]
     try:
         tensors = safetensors.torch.load(data)
     except Exception as e:  # safetensors raises its own error type for every kind of damage

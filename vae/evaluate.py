@@ -17,8 +17,11 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from vae.checkpoint import load_tensors, save_tensors, tensors_sha256
+from vae.checkpoint import CheckpointError, load_tensors, save_tensors, tensors_sha256
+from vae.data import evaluation_inputs, load_split
+from vae.loaded import load_model, save_model
 from vae.loss import kl_per_dim, log_importance_weights, negative_elbo, reconstruction_nll
+from vae.metadata import Metrics
 from vae.model import VAE, reparameterize
 
 ACTIVE_THRESHOLD = 0.01
@@ -39,13 +42,34 @@ def elbo_terms(
     for start in range(0, len(x), batch_size):
         idx = slice(start, start + batch_size)
         mu, logvar = model.encode(x[idx], _labels(y, idx, model))
-        z = reparameterize(mu, logvar, generator=gen)
-        logits = model.decode(z, _labels(y, idx, model))
-        parts["nelbo"].append(negative_elbo(logits, x[idx], mu, logvar))
-        parts["recon"].append(reconstruction_nll(logits, x[idx]))
-        parts["kl_dims"].append(kl_per_dim(mu, logvar))
-        parts["mu"].append(mu)
+        for k, v in posterior_terms(model, x[idx], mu, logvar, _labels(y, idx, model), gen).items():
+            parts[k].append(v)
     return {k: torch.cat(v) for k, v in parts.items()}
+
+
+@torch.no_grad()
+def reconstruction_errors(
+    model: VAE, x: Tensor, y: Tensor | None = None, batch_size: int = 2000
+) -> tuple[Tensor, Tensor]:
+    """Per-image reconstruction NLL decoding the encoder's mean (no sampling), and those means: a plain autoencoder's
+    error and codes."""
+    model.eval()
+    recon, codes = [], []
+    for start in range(0, len(x), batch_size):
+        idx = slice(start, start + batch_size)
+        mu = model.encode(x[idx], _labels(y, idx, model))[0]
+        recon.append(reconstruction_nll(model.decode(mu, _labels(y, idx, model)), x[idx]))
+        codes.append(mu)
+    return torch.cat(recon), torch.cat(codes)
+
+
+@torch.no_grad()
+def posterior_terms(model: VAE, x: Tensor, mu: Tensor, logvar: Tensor, y: Tensor | None,
+                    generator: torch.Generator) -> dict[str, Tensor]:
+    """elbo_terms of images whose posterior (mu, logvar) is already known: one z each, drawn with `generator`."""
+    logits = model.decode(reparameterize(mu, logvar, generator=generator), y)
+    return {"nelbo": negative_elbo(logits, x, mu, logvar), "recon": reconstruction_nll(logits, x),
+            "kl_dims": kl_per_dim(mu, logvar), "mu": mu}
 
 
 def mean_negative_elbo(model: VAE, x: Tensor, y: Tensor | None = None, seed: int = 0) -> float:
@@ -67,7 +91,7 @@ def block_seed(seed: int, image: int, block: int) -> int:
 @torch.no_grad()
 def iw_block(
     model: VAE, x: Tensor, y: Tensor | None, block: int, size: int = IW_BLOCK, seed: int = 0, first: int = 0,
-    decode_batch: int = 100,  # the conv decoder's best throughput on a small CPU (README, "Measured choices")
+    decode_batch: int = 100,  # the conv decoder's best throughput on a small CPU (docs/engineering.md)
 ) -> Tensor:
     """log sum_i p(x, z_i) / q(z_i|x) over one block of `size` samples z_i ~ q(z|x), per image.
 
@@ -158,13 +182,29 @@ def evaluate(
     return metrics, nll[k]
 
 
+def evaluate_autoencoder(model: VAE, x: Tensor, y: Tensor | None) -> dict:
+    """A plain autoencoder's metrics (the fields of vae.metadata.Metrics it has): reconstruction error, active units.
+
+    It has no prior and no posterior, so no ELBO, KL or likelihood to estimate.
+    """
+    recon, codes = reconstruction_errors(model, x, y)
+    return {"test_recon": float(recon.mean()), "active_units": active_units(codes)}
+
+
+def final_extras(model: VAE, x_test: Tensor, y_test: Tensor, autoencoder: bool = False) -> dict[str, Tensor]:
+    """Tensors the app needs beside the weights: a VAE's test scores, and the test codes for a 2-D map."""
+    if autoencoder:
+        extras, codes = {}, reconstruction_errors(model, x_test, y_test)[1]
+    else:
+        terms = elbo_terms(model, x_test, y_test)
+        extras, codes = {"test_nelbo_sorted": terms["nelbo"].sort().values.float()}, terms["mu"]
+    if model.config.latent_dim == 2:
+        extras.update(test_mu=codes.half(), test_labels=y_test.to(torch.uint8))
+    return extras
+
+
 def main(argv: list[str] | None = None) -> None:
     """CLI: reproduce a weights file's metrics from the file and the test set alone."""
-    from vae.checkpoint import CheckpointError
-    from vae.data import evaluation_inputs, load_split
-    from vae.loaded import load_model, save_model
-    from vae.metadata import Metrics
-
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("weights", help="a .safetensors file written by train.py")
     p.add_argument("--data-dir", default="data", help="dataset root (default: ./data, downloaded if missing)")
@@ -182,17 +222,25 @@ def main(argv: list[str] | None = None) -> None:
     meta = loaded.metadata
     images, labels = load_split(meta.dataset, args.data_dir, train=False, download=not args.no_download)
     x = evaluation_inputs(images, meta.train is not None and meta.train.binarize)
-    fields, nll = evaluate(loaded.model, x, labels, args.k, args.nll_images, args.progress)
+    if loaded.autoencoder:
+        print("a plain autoencoder has no prior and no posterior, so no ELBO, KL or NLL: "
+              "measuring its reconstruction error", file=sys.stderr)
+        fields, extras = evaluate_autoencoder(loaded.model, x, labels), {}
+    else:
+        fields, nll = evaluate(loaded.model, x, labels, args.k, args.nll_images, args.progress)
+        extras = {"test_nll": nll}
     metrics = Metrics(**fields)
     for key in ("test_nelbo", "test_recon", "test_kl", "test_nll", "active_units"):
-        print(f"{key:13s} {getattr(metrics, key):10.3f}   (recorded: {getattr(meta.metrics, key):.3f})")
-    print("nll_by_k     ", json.dumps(metrics.nll_by_k))
-    print("kl_per_dim   ", json.dumps(list(metrics.kl_per_dim)))
-    print(f"(NLL with k={args.k} on {metrics.nll_images} test images)", file=sys.stderr)
+        if getattr(metrics, key) is not None:
+            print(f"{key:13s} {getattr(metrics, key):10.3f}   (recorded: {getattr(meta.metrics, key):.3f})")
+    if not loaded.autoencoder:
+        print("nll_by_k     ", json.dumps(metrics.nll_by_k))
+        print("kl_per_dim   ", json.dumps(list(metrics.kl_per_dim)))
+        print(f"(NLL with k={args.k} on {metrics.nll_images} test images)", file=sys.stderr)
     if args.record:
         command = " ".join(["python -m vae.evaluate", *(sys.argv[1:] if argv is None else argv)])
         save_model(args.weights, loaded.model, replace(meta, metrics=metrics, metrics_command=command),
-                   {**loaded.extras, "test_nll": nll})
+                   {**loaded.extras, **extras})
         print(f"recorded in {args.weights}", file=sys.stderr)
 
 

@@ -96,7 +96,7 @@ class VAE(nn.Module):
         self.dec_hidden = nn.Linear(config.latent_dim + config.num_classes, config.hidden)
         self.dec_out = (_mlp_decoder if config.arch == "mlp" else _conv_decoder)(config)
         # Channels-last convolutions take oneDNN's fast path on CPU, which the default layout
-        # misses for transposed convolutions (README, "Measured choices in the code").
+        # misses for transposed convolutions (docs/engineering.md).
         self.to(memory_format=torch.channels_last)
 
     def _with_label(self, h: Tensor, y: Tensor | None) -> Tensor:

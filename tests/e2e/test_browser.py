@@ -1,0 +1,491 @@
+"""End to end: `python3 app.py` in a subprocess, driven in headless Chromium the way a user drives it,
+with a mouse on a desktop screen and with a finger on a phone's (~3 min).
+
+The page decodes by itself (static/decoder.js, static/page.js): every picture it draws is compared with
+what torch decodes from the same code, as vae/render.to_image would show it.
+"""
+
+import io
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageDraw
+
+from benchmarks.harness import (
+    PAD_SIZE,
+    PHONE,
+    ROOT,
+    SCORE_SHOWN,
+    SEVEN,
+    canvas_pixels,
+    choose_example,
+    click_and_wait,
+    draw_digit,
+    example_thumbnail,
+    image_src,
+    open_app,
+    open_tab,
+    select_model,
+    set_slider,
+    touch_drag,
+    wait_new_image,
+    wait_new_pixels,
+)
+from pictures.digitize import load_digit, to_mnist
+from tests.e2e.conftest import NEEDS_CHROMIUM
+from tests.helpers import same_shape
+from vae.checkpoint import load_tensors
+from vae.latent import decode_probs
+from vae.loaded import LoadedModel, default_model, load_models
+from vae.page_weights import TOLERANCE as PAGE_TOLERANCE
+from vae.page_weights import decode_with, fresh_page_weights
+from webapp import compute
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page, Request
+
+pytestmark = NEEDS_CHROMIUM
+
+
+PAD_STROKE = 20  # px: static/draw.js's pen on the full-size pad
+
+
+def drawn(stroke: list[tuple[int, int]]) -> np.ndarray:
+    """The 28x28 the model should see for `stroke` drawn on the pad: the same line, through pictures.digitize."""
+    image = Image.new("L", (PAD_SIZE, PAD_SIZE), 255)
+    points = [(PAD_SIZE / 2 + x, PAD_SIZE / 2 + y) for x, y in stroke]
+    ImageDraw.Draw(image).line(points, fill=0, width=PAD_STROKE, joint="curve")
+    return to_mnist(image).numpy()
+
+
+def shown(page: "Page", selector: str) -> np.ndarray:
+    """The 28x28 picture in the image output `selector` (served 8x enlarged), in [0, 1]."""
+    data = page.request.get(image_src(page, selector)).body()
+    return np.asarray(Image.open(io.BytesIO(data)).convert("L"), np.float64)[4::8, 4::8] / 255
+
+
+def assert_reads_the_seven(page: "Page") -> None:
+    """What the model sees is the drawn 7, and so is its reconstruction."""
+    seven = drawn(SEVEN)
+    assert same_shape(shown(page, "#seen"), seven) > 0.9
+    assert same_shape(shown(page, "#recon"), seven) > 0.8
+
+
+def test_page_loads_without_console_errors(browser: "Browser", app_url: str) -> None:
+    """The initial page logs no errors (see app_latency.console_error for the external ones it ignores)."""
+    pg, errors = open_app(browser, app_url)
+    pg.wait_for_timeout(1000)  # errors from late scripts
+    pg.close()
+    assert errors == []
+
+
+def test_slider_changes_decoded_image(page: "Page") -> None:
+    """Dragging a latent slider redraws the decoded digit."""
+    old = canvas_pixels(page, "#decoded")
+    set_slider(page, 0, 2.0)
+    assert wait_new_pixels(page, "#decoded", old) != old
+
+
+def test_drawn_digit_is_reconstructed_and_scored(page: "Page") -> None:
+    """A 7 drawn with the mouse right after opening the Draw tab (no tool to pick) is reconstructed as a 7."""
+    open_tab(page, "Reconstruct")
+    draw_digit(page, "#tab-reconstruct")
+    click_and_wait(page, "Reconstruct", "#recon")
+    page.wait_for_function(SCORE_SHOWN)
+    assert "nats" in page.locator("#score").inner_text()
+    assert_reads_the_seven(page)
+
+
+def test_a_click_right_after_the_stroke_uses_the_new_drawing(page: "Page") -> None:
+    """With an example in the Upload tab, a 7 drawn and Reconstruct clicked within 200 ms reads the 7; the tab
+    on view is the input, so going back to Upload reads the example again."""
+    open_tab(page, "Reconstruct")
+    choose_example(page, "#tab-reconstruct", "digit-0-1-test0003.png")
+    click_and_wait(page, "Reconstruct", "#recon")
+    assert same_shape(shown(page, "#seen"), drawn(SEVEN)) < 0.7  # the 0 is on view
+    button = page.get_by_role("button", name="Reconstruct", exact=True).element_handle()
+    page.evaluate("""b => { window.times = {};
+        document.addEventListener('pointerup', () => { times.up = performance.now(); }, true);
+        b.addEventListener('click', () => { times.click = performance.now(); }); }""", button)
+    old = image_src(page, "#recon")
+    draw_digit(page, "#tab-reconstruct")
+    button.evaluate("b => b.click()")
+    wait_new_image(page, "#recon", old)
+    gap = page.evaluate("times.click - times.up")
+    assert 0 < gap < 200, gap
+    eventually(lambda: assert_reads_the_seven(page))  # the three images of an answer are not painted at one instant
+    page.locator("#tab-reconstruct").get_by_role("tab", name="Upload", exact=True).click()
+    click_and_wait(page, "Reconstruct", "#recon")
+    assert same_shape(shown(page, "#seen"), drawn(SEVEN)) < 0.7  # back on the Upload tab: the 0 again
+
+
+def test_undo_takes_back_the_last_stroke(page: "Page") -> None:
+    """A stray stroke after the 7, then Undo: the 7 alone is read."""
+    open_tab(page, "Reconstruct")
+    draw_digit(page, "#tab-reconstruct")
+    draw_digit(page, "#tab-reconstruct", stroke=[(-100, 100), (100, -100)])
+    page.locator("#tab-reconstruct").get_by_role("button", name="Undo", exact=True).click()
+    click_and_wait(page, "Reconstruct", "#recon")
+    eventually(lambda: assert_reads_the_seven(page))  # each stroke's live reconstruction may still arrive first
+
+
+def test_a_drawing_sets_the_sliders(page: "Page") -> None:
+    """"Start from a digit": a drawn 7 sets the sliders to its code as the stroke ends, and the decoded digit is
+    that 7."""
+    page.get_by_text("Start from a digit").click()
+    old = canvas_pixels(page, "#decoded")
+    draw_digit(page, "#start-from-digit")
+    decoded = np.array(wait_new_pixels(page, "#decoded", old), np.float64).reshape(28, 28) / 255
+    assert same_shape(decoded, drawn(SEVEN)) > 0.8
+    assert any(float(v) != 0 for v in page.locator("input[type=range]").evaluate_all("e => e.map(i => i.value)"))
+
+
+def test_an_empty_canvas_gives_one_message_and_keeps_the_outputs(page: "Page") -> None:
+    """Reconstruct on a cleared pad: one warning, no "Error" badges, the last reconstruction stays."""
+    open_tab(page, "Reconstruct")
+    choose_example(page, "#tab-reconstruct", "digit-0-1-test0003.png")
+    old = wait_new_image(page, "#recon", "")
+    draw_digit(page, "#tab-reconstruct")
+    old = wait_new_image(page, "#recon", old)  # the stroke's own, live reconstruction
+    page.locator("#tab-reconstruct").get_by_role("button", name="Clear", exact=True).click()
+    page.get_by_role("button", name="Reconstruct", exact=True).click()
+    toast = page.locator(".toast-body")
+    toast.first.wait_for()
+    page.wait_for_timeout(1000)  # any later toast or badge
+    assert toast.count() == 1 and "warning" in toast.get_attribute("class")
+    assert "No image yet" in toast.inner_text()
+    assert page.get_by_text("Error", exact=True).count() == 0
+    assert image_src(page, "#recon") == old
+
+
+EXAMPLE = "digit-2-1-test0001.png"
+
+
+def test_examples_are_thumbnails_and_a_click_reconstructs_that_digit(page: "Page") -> None:
+    """The examples show as pictures of the digits, not file names; a click loads one and reconstructs it at once."""
+    open_tab(page, "Reconstruct")
+    count = len(list((ROOT / "examples").glob("*.png")))
+    page.wait_for_function("""n => { const imgs = [...document.querySelectorAll('#tab-reconstruct .vae-examples img')];
+        return imgs.length === n && imgs.every(i => i.complete && i.naturalWidth === 28 && i.naturalHeight === 28);
+        }""",
+                           arg=count)  # every example a loaded 28x28 picture
+    assert page.locator("#tab-reconstruct .vae-examples").get_by_text(EXAMPLE).count() == 0
+    example_thumbnail(page, "#tab-reconstruct", EXAMPLE).click()
+    page.locator(f"#tab-reconstruct .file-preview td.filename[aria-label='{EXAMPLE}']").wait_for()
+    wait_new_image(page, "#recon", "")
+    digit = load_digit(ROOT / "examples" / EXAMPLE).numpy()
+
+    def shows_the_example() -> None:
+        assert np.abs(shown(page, "#seen") - digit).max() < 1 / 255 + 1e-9
+
+    eventually(shows_the_example)
+    page.wait_for_function(SCORE_SHOWN)
+
+
+def test_thumbnails_follow_the_models_dataset(page: "Page") -> None:
+    """A Fashion-MNIST model shows its clothes as examples; an MNIST model its digits."""
+    open_tab(page, "Reconstruct")
+    select_model(page, "fashion-mlp-20d")
+    fashion = sorted(p.name for p in (ROOT / "examples" / "fashion-mnist").glob("*.png"))
+    sources = "sel => [...document.querySelectorAll(sel + ' .vae-examples img')].map(i => i.src.split('/').pop())"
+    def shows(names: list[str]) -> Callable[[], None]:
+        def check() -> None:
+            assert page.evaluate(sources, "#tab-reconstruct") == names
+        return check
+
+    eventually(shows(fashion))
+    select_model(page, "mlp-20d")
+    eventually(shows(sorted(p.name for p in (ROOT / "examples").glob("*.png"))))
+
+
+def test_a_stroke_reconstructs_without_a_button_press(page: "Page") -> None:
+    """A 7 drawn with the mouse is reconstructed and scored as soon as the stroke ends; nobody clicks a button."""
+    open_tab(page, "Reconstruct")
+    page.evaluate("""() => { window.clicks = 0;
+        document.addEventListener('click', e => { if (e.target.closest('button:not([role=tab])')) clicks += 1; },
+                                  true); }""")
+    draw_digit(page, "#tab-reconstruct")
+    wait_new_image(page, "#recon", "")
+    page.wait_for_function(SCORE_SHOWN)
+    assert_reads_the_seven(page)
+    page.wait_for_function("() => /nats.*reconstruction.*KL/s.test("
+                           "document.querySelector('#anatomy-terms')?.textContent || '')")
+    assert page.evaluate("clicks") == 0
+
+
+def test_a_finger_draws_at_the_first_touch_on_a_phone(phone: "Page") -> None:
+    """On a 390-px touch screen: tap Reconstruct, tap Draw, draw a 7 with a finger, tap the button."""
+    phone.get_by_role("tab", name="Reconstruct", exact=True).tap()
+    draw_digit(phone, "#tab-reconstruct", touch=True)
+    old = image_src(phone, "#recon")
+    phone.get_by_role("button", name="Reconstruct", exact=True).tap()
+    wait_new_image(phone, "#recon", old)
+    assert_reads_the_seven(phone)
+
+
+OVERFLOWING = """() => [...document.querySelectorAll('body *')].filter(e => { const r = e.getBoundingClientRect();
+    return r.width > 0 && r.right > innerWidth + 0.5 && getComputedStyle(e).visibility !== 'hidden'; })
+  .map(e => e.tagName + ' ' + String(e.className).slice(0, 40))"""  # Gradio clips them: scrollWidth cannot tell
+
+
+def assert_nothing_overflows_sideways(page: "Page") -> None:
+    """No element on view reaches past the right edge of the screen, and the page does not scroll sideways."""
+    assert page.evaluate(OVERFLOWING) == []
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["viewport"]["width"]
+
+
+def in_view(box: dict | None) -> bool:
+    """Whether a bounding box lies wholly inside the phone's viewport."""
+    view = PHONE["viewport"]
+    return bool(box) and box["x"] >= 0 and box["y"] >= 0 and box["x"] + box["width"] <= view["width"] \
+        and box["y"] + box["height"] <= view["height"]
+
+
+def test_the_decoded_digit_stays_in_view_while_a_finger_drags_the_tenth_slider(phone: "Page") -> None:
+    """The 10th slider is far down the page; while it is dragged, the decoded digit is on screen and changes."""
+    slider = phone.locator("input[type=range][aria-label^='range slider for']").nth(9)
+    slider.scroll_into_view_if_needed()
+    area = slider.bounding_box()
+    assert area
+    old = canvas_pixels(phone, "#decoded")
+    boxes = []
+    y = area["y"] + area["height"] / 2
+    touch_drag(phone, [(area["x"] + area["width"] / 2, y), (area["x"] + area["width"] * 0.85, y)],
+               on_move=lambda: boxes.append(phone.locator("#decoded").bounding_box()))
+    assert float(slider.input_value()) > 1.0
+    assert wait_new_pixels(phone, "#decoded", old) != old
+    boxes.append(phone.locator("#decoded").bounding_box())
+    assert all(in_view(b) for b in boxes), [b for b in boxes if not in_view(b)]
+    assert_nothing_overflows_sideways(phone)
+
+
+def test_tabs_and_model_picker_work_with_a_finger(phone: "Page") -> None:
+    """Every view's tab is on screen and finger-sized; tapping works; nothing overflows sideways."""
+    tabs = phone.locator("[role=tablist]").first.get_by_role("tab")
+    names = tabs.all_inner_texts()
+    assert [n.replace("\n", " ") for n in names] == ["Latent sliders", "Random samples", "Reconstruct", "Interpolate",
+                                                   "Compare"]
+    for i in range(len(names)):
+        assert tabs.nth(i).bounding_box()["height"] >= 44
+        tabs.nth(i).tap()
+        assert tabs.nth(i).get_attribute("aria-selected") == "true"
+        assert_nothing_overflows_sideways(phone)
+    phone.get_by_role("combobox", name="Model", exact=True).tap()
+    phone.get_by_role("option", name="mlp-2d", exact=True).tap()
+    phone.get_by_text("mlp, 2-D latent").wait_for()  # the chosen model's description
+
+
+def test_interpolation_shows_gif(page: "Page") -> None:
+    """Two examples chosen as From and To interpolate into an animated GIF."""
+    open_tab(page, "Interpolate")
+    choose_example(page, "#interp-from", "digit-3-1-test0018.png")
+    choose_example(page, "#interp-to", "digit-8-1-test0061.png")
+    assert click_and_wait(page, "Interpolate", "#gif").endswith(".gif")
+
+
+WEIGHTS = ROOT / "weights"
+SHIPPED = sorted(load_models(WEIGHTS)[0])  # the models the page serves (plain autoencoders are not among them)
+CODES = 200
+TOLERANCE = 1e-4  # pixel probabilities, page vs torch with the same weights
+DECODE_ALL = """async ([name, codes, labels]) => {
+  const d = await window.VAEDecoder.load(window.VAE_MODELS[name]);
+  return codes.map((z, i) => Array.from(d.decode(z, labels[i])));
+}"""
+SLIDER_VALUES = "() => [...document.querySelectorAll(\"[id^='z-'] input[type=number]\")].map(r => Number(r.value))"
+
+
+@pytest.fixture(scope="module")
+def models() -> dict[str, LoadedModel]:
+    """The shipped models, as the server loads them."""
+    return load_models(WEIGHTS)[0]
+
+
+def grey(probs: torch.Tensor) -> np.ndarray:
+    """Probabilities as the grey levels vae.render.to_image draws (flattened)."""
+    return (probs.float().clamp(0, 1).flatten().numpy() * 255 + 0.5).astype(np.int64)
+
+
+def assert_shows(pixels: list[int] | None, probs: torch.Tensor) -> None:
+    """The drawn picture is the torch decoding, to within one grey level (float32 rounding at x.5)."""
+    assert pixels is not None and min(pixels) >= 0, "nothing drawn"
+    assert np.abs(np.array(pixels) - grey(probs)).max() <= 1
+
+
+def eventually(check: Callable[[], None], timeout: float = 15.0) -> None:
+    """Run `check` until it passes (the page paints after the server answers), or raise its last failure."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            check()
+            return
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+@contextmanager
+def server_requests(page: "Page") -> Iterator[list[str]]:
+    """The URLs of requests to the app's API (/gradio_api/) the page makes inside the block."""
+    seen: list[str] = []
+
+    def on_request(request: "Request") -> None:
+        if "/gradio_api/" in request.url:
+            seen.append(request.url)
+
+    page.on("request", on_request)
+    try:
+        yield seen
+    finally:
+        page.remove_listener("request", on_request)
+
+
+def shows_sliders(page: "Page", loaded: LoadedModel, values: list[float], label: int = 0) -> Callable[[], None]:
+    """A check: the sliders show `values` and the digit drawn is their torch decoding (with `label`)."""
+    def check() -> None:
+        shown = page.evaluate(SLIDER_VALUES)  # the sliders on screen (the closed accordion's are not)
+        assert shown == values[: len(shown)]
+        assert_shows(canvas_pixels(page, "#decoded"), compute.decode_sliders(loaded, values, label))
+    return check
+
+
+# ---- parity: every shipped model, 200 random codes ----
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_page_decodes_like_torch(page: "Page", models: dict[str, LoadedModel], name: str) -> None:
+    loaded = models[name]
+    gen = torch.Generator().manual_seed(0)
+    codes = 1.5 * torch.randn(CODES, loaded.latent_dim, generator=gen)
+    labels = torch.randint(0, max(loaded.model.config.num_classes, 1), (CODES,), generator=gen)
+    in_page = torch.tensor(page.evaluate(DECODE_ALL, [name, codes.tolist(), labels.tolist()]))
+    labels = labels if loaded.conditional else None
+    in_torch = decode_probs(loaded.model, codes, labels).view(CODES, -1)
+    page_file = fresh_page_weights(WEIGHTS / f"{name}.safetensors")
+    assert page_file, f"no fresh page weights for {name}: run python scripts/page_weights.py"
+    # The page's math is torch's, on the weights it fetched (float16, some 8-bit: vae/page_weights.py) ...
+    assert (in_page - decode_with(loaded, load_tensors(page_file)[0], codes, labels)).abs().max() <= TOLERANCE
+    # ... and those decode the float32 model's pictures to within 2.55 grey levels (docs/browser-decoder.md).
+    assert (in_page - in_torch).abs().max() <= PAGE_TOLERANCE
+
+
+# ---- drags: no request, and the final picture is torch's ----
+
+def test_slider_drag_decodes_in_the_page(page: "Page", models: dict[str, LoadedModel]) -> None:
+    loaded, rng = models[default_model(models)], np.random.default_rng(0)
+    values = [0.0] * loaded.latent_dim
+    pictures = []
+    with server_requests(page) as requests:
+        for _ in range(100):
+            index, value = int(rng.integers(3)), round(float(rng.integers(-60, 61)) * 0.05, 2)
+            set_slider(page, index, value)
+            values[index] = value
+            pictures.append(canvas_pixels(page, "#decoded"))
+    assert requests == []
+    assert len({tuple(p) for p in pictures}) >= 50  # the digit changes as the sliders move
+    assert_shows(pictures[-1], compute.decode_sliders(loaded, values))
+
+
+def test_pointer_over_the_map_decodes_that_point(page: "Page", models: dict[str, LoadedModel]) -> None:
+    select_model(page, "mlp-2d")
+    open_tab(page, "Latent map")
+    page.wait_for_function("() => document.querySelector('#map-view .vae-where')?.textContent")
+    box = page.locator("#map-view canvas.vae-map").bounding_box()
+    rng, pictures = np.random.default_rng(1), []
+    with server_requests(page) as requests:
+        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        page.mouse.down()
+        for fx, fy in rng.uniform(0.05, 0.95, (100, 2)):
+            page.mouse.move(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
+            pictures.append(canvas_pixels(page, "#map-view"))
+        page.mouse.up()
+    assert requests == []
+    assert len({tuple(p) for p in pictures}) >= 50
+    z = [float(v.split("=")[1]) for v in page.locator("#map-view .vae-where").inner_text().split(",")]
+    assert z[0] == pytest.approx((fx * 2 - 1) * 4, abs=0.05) and z[1] == pytest.approx((1 - fy * 2) * 4, abs=0.05)
+    assert_shows(pictures[-1], decode_probs(models["mlp-2d"].model, torch.tensor([z]))[0])
+
+
+def test_scrubber_decodes_the_path(page: "Page", models: dict[str, LoadedModel]) -> None:
+    open_tab(page, "Interpolate")
+    choose_example(page, "#interp-from", "digit-3-1-test0018.png")
+    choose_example(page, "#interp-to", "digit-8-1-test0061.png")  # the second end interpolates, no click
+    wait_new_image(page, "#gif", "", timeout=30_000)  # so the pictures' requests come before the scrubbing
+    scrubber = page.locator("#interp-scrub input[type=range]")
+    page.wait_for_function("() => !document.querySelector('#interp-scrub input[type=range]').disabled",
+                           timeout=30_000)
+    loaded = models[default_model(models)]
+    digits = [load_digit(ROOT / "examples" / f, loaded.box_side)
+              for f in ("digit-3-1-test0018.png", "digit-8-1-test0061.png")]
+    codes, _ = compute.interpolation_path(loaded, *digits, 101, "spherical")
+    with server_requests(page) as requests:
+        for i in (0, 30, 77, 100):
+            scrubber.fill(str(i))
+            assert_shows(canvas_pixels(page, "#interp-scrub"), decode_probs(loaded.model, codes[i : i + 1])[0])
+    assert requests == []
+
+
+# ---- the server sets the code, the page repaints it ----
+
+def test_buttons_repaint(page: "Page", models: dict[str, LoadedModel]) -> None:
+    loaded = models[default_model(models)]
+    set_slider(page, 0, 2.5)
+    page.get_by_label("Seed (0: a new point each time)").fill("7")
+    page.get_by_role("button", name="Random point", exact=True).click()
+    point = compute.sliders_from_code(compute.prior_sample(1, loaded.latent_dim, seed=7), loaded.ranking)
+    eventually(shows_sliders(page, loaded, point))
+    page.get_by_role("button", name="Reset to origin", exact=True).click()
+    eventually(shows_sliders(page, loaded, [0.0] * loaded.latent_dim))
+
+
+def test_start_from_a_digit_repaints(page: "Page", models: dict[str, LoadedModel]) -> None:
+    page.get_by_text("Start from a digit").click()
+    choose_example(page, "#start-from-digit", "digit-4-1-test0004.png")  # the click sets the sliders
+    loaded = models[default_model(models)]
+    x = load_digit(ROOT / "examples" / "digit-4-1-test0004.png", loaded.box_side)
+    values = compute.sliders_from_code(compute.encode(loaded, x), loaded.ranking)
+    eventually(shows_sliders(page, loaded, values), timeout=30)
+
+
+def test_model_switch_never_shows_a_stale_digit(page: "Page", models: dict[str, LoadedModel]) -> None:
+    before = canvas_pixels(page, "#decoded")
+    select_model(page, "mlp-20d")
+    now = canvas_pixels(page, "#decoded")
+    assert now != before and (min(now) < 0 or now == list(grey(compute.decode_sliders(models["mlp-20d"], []))))
+    eventually(shows_sliders(page, models["mlp-20d"], [0.0] * 20))
+
+
+def test_class_change_repaints(page: "Page", models: dict[str, LoadedModel]) -> None:
+    select_model(page, "cmlp-20d")
+    values = [0.0] * 20
+    eventually(shows_sliders(page, models["cmlp-20d"], values, 0))
+    set_slider(page, 0, 1.5)
+    page.get_by_label("Class").click()
+    page.get_by_role("option", name="7", exact=True).click()
+    eventually(shows_sliders(page, models["cmlp-20d"], [1.5, *values[1:]], 7))
+
+
+# ---- when the page cannot decode, the server does ----
+
+def test_falls_back_to_the_server_without_weights(browser: "Browser", app_url: str,  # noqa: F811
+                                                  models: dict[str, LoadedModel]) -> None:
+    context = browser.new_context()
+    context.route("**/*.safetensors", lambda route: route.abort())
+    pg = context.new_page()
+    pg.goto(app_url)
+    status = pg.locator("#decoded .vae-status")
+    status.filter(has_text="server").wait_for()
+    set_slider(pg, 0, 2.0)
+    loaded = models[default_model(models)]
+    eventually(shows_sliders(pg, loaded, [2.0] + [0.0] * (loaded.latent_dim - 1)))
+    assert "server" in status.inner_text()
+    select_model(pg, "mlp-2d")
+    open_tab(pg, "Latent map")
+    pg.locator("#map-z1 input[type=range]").fill("1.5")
+    eventually(lambda: assert_shows(canvas_pixels(pg, "#map-view"), decode_probs(models["mlp-2d"].model,
+                                                                              torch.tensor([[1.5, 0.0]]))[0]))
+    context.close()

@@ -1,0 +1,72 @@
+"""vae.live_process: a live run trains in a child process at low priority and sends its snapshots and model."""
+
+import os
+import signal
+import threading
+import time
+
+import pytest
+import torch
+
+from vae.live_process import NICENESS, ChildFailed, ChildRun, start_trainer
+from vae.live_training import LiveSettings
+
+
+@pytest.fixture(scope="module", autouse=True)
+def trainer() -> None:
+    start_trainer()
+
+
+def test_a_child_run_sends_snapshots_then_its_model() -> None:
+    with ChildRun([LiveSettings(max_steps=150)], names=["mine"]) as child:
+        stream = iter(child)
+        shots = [next(stream)[0]]  # the child has set its priority by its first snapshot
+        nice = os.getpriority(os.PRIO_PROCESS, child.pid)
+        shots += [shot for (shot,) in stream]
+    assert nice == NICENESS
+    assert shots[0].step == 0 and shots[-1].step == 150 and shots[-1].finished == "steps"
+    assert torch.equal(torch.cat([s.steps for s in shots]), torch.arange(1, 151))
+    (loaded,) = child.models
+    assert loaded.name == "mine" and loaded.model.config.latent_dim == 2 and loaded.metadata.epochs == 2
+
+
+def test_two_runs_in_turn_send_both_snapshots_each_time() -> None:
+    with ChildRun([LiveSettings(beta=1, max_steps=40), LiveSettings(beta=8, max_steps=40)]) as child:
+        turns = list(child)
+    assert all(len(t) == 2 for t in turns) and [s.step for s in turns[-1]] == [40, 40]
+    assert [m.metadata.train.beta for m in child.models] == [1.0, 8.0]
+
+
+def test_stop_ends_a_child_run_soon_and_its_model_still_comes() -> None:
+    with ChildRun([LiveSettings()]) as child:
+        threading.Timer(1.5, child.stop).start()
+        start = time.perf_counter()
+        shots = [shot for (shot,) in child]
+        took = time.perf_counter() - start
+    assert shots[-1].finished == "stopped" and took < 6.0
+    assert len(child.models) == 1
+
+
+def test_a_child_that_dies_is_reported_not_waited_for() -> None:
+    child = ChildRun([LiveSettings()])
+    shots = iter(child)
+    next(shots)
+    os.kill(child.pid, signal.SIGKILL)
+    with pytest.raises(ChildFailed, match="ended without its results"):
+        for _ in shots:
+            pass
+    child.close()
+
+
+def test_closing_a_run_nobody_reads_ends_its_process() -> None:
+    child = ChildRun([LiveSettings()])
+    time.sleep(1.0)  # snapshots pile up unread
+    child.close()
+    time.sleep(0.2)
+    with pytest.raises(ProcessLookupError):
+        os.kill(child.pid, 0)
+
+
+def test_names_must_match_the_runs() -> None:
+    with pytest.raises(ValueError, match="one name per run"):
+        ChildRun([LiveSettings()], names=["a", "b"])

@@ -1,0 +1,93 @@
+"""The ELBO of one image taken apart (webapp.anatomy), on real MNIST test digits."""
+
+import math
+
+import pytest
+import torch
+from torch import Tensor
+
+from vae.data import to_float
+from vae.evaluate import elbo_terms
+from vae.latent import rank_dimensions
+from vae.model import VAE
+from webapp.anatomy import anatomy, describe_anatomy, histogram_lines, kl_bars, posterior_points, score_histogram
+
+
+@pytest.fixture(scope="module")
+def digits(mnist_sample: dict[str, Tensor]) -> Tensor:
+    return to_float(mnist_sample["test_images"][:5])
+
+
+def test_recon_plus_kl_is_the_score(small_model: VAE, digits: Tensor) -> None:
+    for x in digits:
+        a = anatomy(small_model, x[0])
+        score = float(elbo_terms(small_model, x.view(1, 1, 28, 28))["nelbo"][0])  # as the app's score
+        assert a.nelbo == pytest.approx(score, abs=1e-4)
+        assert a.recon + a.kl == pytest.approx(a.nelbo, abs=1e-3)
+        assert float(a.kl_per_dim.sum()) == pytest.approx(a.kl, abs=1e-4)
+        assert a.recon > 0 and a.kl > 0
+
+
+def test_the_sentence_gives_both_terms_and_the_percentile(small_model: VAE, digits: Tensor) -> None:
+    a = anatomy(small_model, digits[2, 0])
+    text = describe_anatomy(a, 42.25, "mnist")
+    assert text.startswith(f"**{a.nelbo:.2f} nats** (negative ELBO) = **{a.recon:.2f}** reconstruction")
+    assert f"+ **{a.kl:.2f}** KL" in text and text.endswith("Higher than 42.2% of the mnist test digits.")
+    assert "test images" in describe_anatomy(a, 1.0, "fashion-mnist")
+
+
+def test_the_kl_per_dimension_is_that_of_the_posterior_shown(small_model: VAE, digits: Tensor) -> None:
+    a = anatomy(small_model, digits[0, 0])
+    var = a.std**2
+    assert torch.allclose(a.kl_per_dim, 0.5 * (a.mean**2 + var - 1 - var.log()), atol=1e-5)
+    assert (a.std > 0).all() and a.mean.shape == a.std.shape == (small_model.config.latent_dim,)
+
+
+def test_kl_bars_put_the_image_beside_the_test_average_in_slider_order(small_model: VAE, digits: Tensor) -> None:
+    a = anatomy(small_model, digits[1, 0])
+    test_kl = torch.rand(small_model.config.latent_dim, generator=torch.Generator().manual_seed(0)).tolist()
+    ranking = rank_dimensions(test_kl)
+    bars = kl_bars(a.kl_per_dim, test_kl, ranking)
+    d = len(ranking)
+    assert {len(v) for v in bars.values()} == {2 * d}
+    assert bars["dimension"][:d] == [f"z{i + 1}" for i in ranking]
+    assert bars["KL (nats)"][:d] == pytest.approx([float(a.kl_per_dim[i]) for i in ranking])
+    assert bars["KL (nats)"][d:] == pytest.approx(sorted(test_kl, reverse=True))
+    assert all(left < right for left, right in zip(bars["place"][:d], bars["place"][d:], strict=True))
+    assert set(bars["series"][:d]) == {"this image"} and set(bars["series"][d:]) == {"test-set average"}
+
+
+def test_posterior_points_show_mean_plus_minus_sd_and_the_prior() -> None:
+    mean, std = torch.tensor([0.5, -2.0, 0.0]), torch.tensor([0.1, 0.2, 1.0])
+    points = posterior_points(mean, std, [1, 0, 2])
+    by = {s: [(p, z) for p, z, t in zip(points["place"], points["z"], points["series"], strict=True) if t == s]
+          for s in set(points["series"])}
+    assert by["posterior mean"] == [(1, -2.0), (2, 0.5), (3, 0.0)]
+    spread = [v for point in sorted(by["posterior mean +- 1 sd"]) for v in point]
+    assert spread == pytest.approx([1, -2.2, 1, -1.8, 2, 0.4, 2, 0.6, 3, -1.0, 3, 1.0])
+    assert sorted(by["prior N(0, 1): +- 1 sd"]) == [(p, s) for p in (1, 2, 3) for s in (-1.0, 1.0)]
+
+
+def test_the_histogram_counts_every_test_score_once() -> None:
+    scores = torch.randn(1000, generator=torch.Generator().manual_seed(0)).mul(10).add(100).sort().values
+    hist = score_histogram(scores, bins=20)
+    assert int(hist.counts.sum()) == len(scores) and len(hist.counts) == 20
+    assert hist.edges[0] == scores[0] and (hist.edges.diff() > 0).all()
+    above = int((scores > hist.edges[-1]).sum())
+    assert above > 0 and hist.counts[-1] >= above  # the tail past the top quantile lands in the last bin
+    inside = int(((scores >= hist.edges[3]) & (scores < hist.edges[4])).sum())
+    assert int(hist.counts[3]) == inside
+
+
+@pytest.mark.parametrize("score", [95.0, 250.0])
+def test_the_marker_stands_at_the_score(score: float) -> None:
+    scores = torch.randn(500, generator=torch.Generator().manual_seed(1)).mul(10).add(100).sort().values
+    hist = score_histogram(scores, bins=10)
+    lines = histogram_lines(hist, score)
+    x, y, series = lines["negative ELBO (nats)"], lines["test images per bin"], lines["series"]
+    marker = [(a, b) for a, b, s in zip(x, y, series, strict=True) if s == "this image"]
+    assert marker == [(score, 0), (score, max(hist.counts.tolist()))]
+    outline = [(a, b) for a, b, s in zip(x, y, series, strict=True) if s == "test set"]
+    assert outline[0] == (float(hist.edges[0]), 0) and outline[-1] == (float(hist.edges[-1]), 0)
+    assert [b for _, b in outline[1:-1:2]] == hist.counts.tolist()
+    assert all(math.isfinite(v) for v in x)

@@ -1,0 +1,140 @@
+"""The whole page: `create_demo(weights_dir)` builds it from the views, `launch(demo)` serves it as app.py does.
+
+The weights are loaded once, here; each view is one call into `webapp.views`, and a model switch updates every
+view through the `(components, update)` pairs the views put in `Page.on_model`.
+"""
+
+import ctypes
+import os
+import sys
+from pathlib import Path
+
+import gradio as gr
+import torch
+from starlette.middleware import Middleware
+
+from vae.loaded import LoadedModel, default_model, load_models
+from webapp.compressed_page import CompressedPage
+from webapp.digit_input import example_thumbnails
+from webapp.page import PAGE_CSS, STATIC, Models, Page, page_head
+from webapp.views.code_map import code_map_view
+from webapp.views.collapse import collapse_view
+from webapp.views.compress import compress_view
+from webapp.views.every_class import every_class_view
+from webapp.views.interpolate import interpolate_view
+from webapp.views.latent_map import latent_map_view
+from webapp.views.reconstruct import reconstruct_view
+from webapp.views.samples import samples_view
+from webapp.views.sliders import sliders_view
+from webapp.views.watch_it_learn import watch_it_learn_view
+from webapp.views.why_a_vae import why_a_vae_view
+
+WEIGHTS = Path(__file__).parent.parent / "weights"
+MAX_FILE_SIZE = "10mb"
+
+
+def create_demo(weights_dir: str | Path | None = None) -> gr.Blocks:
+    """The whole page for the weights in `weights_dir` (default: $VAE_WEIGHTS_DIR, else weights/).
+
+    `demo.vae_head` holds the <head> tags to launch it with.
+    """
+    torch.set_num_threads(1)  # one decode is microseconds of math; thread hand-offs would cost more than they save
+    weights_dir = Path(weights_dir or os.environ.get("VAE_WEIGHTS_DIR", WEIGHTS))
+    everything, problems = load_models(weights_dir, autoencoders=True)
+    models = {name: m for name, m in everything.items() if not m.autoencoder}  # the views explore VAEs
+    gr.set_static_paths([STATIC, weights_dir])  # the page's scripts, and the weights its decoder reads
+    with gr.Blocks(title="VAE latent space explorer", delete_cache=(600, 3600)) as demo:
+        gr.Markdown("# Feel a VAE's latent space\nVariational Autoencoders trained on MNIST (and Fashion-MNIST): "
+                    "move through a latent space, sample it, and see how it reads your own handwriting.")
+        load_problems(weights_dir, models, problems)
+        if models:
+            with gr.Row():
+                model = gr.Dropdown(list(models), value=default_model(models), label="Model",
+                                    visible=len(models) > 1, scale=2)
+                label = gr.Dropdown([("0", 0)], value=0, label="Class", visible=False, scale=1)
+            page = Page(Models(models), model, label)
+            model_picker(page, gr.Markdown())
+            sliders_view(page)
+            samples_view(page)
+            reconstruct_view(page)
+            interpolate_view(page)
+            latent_map_view(page)
+            every_class_view(page)
+            collapse_view(demo, page)
+            compress_view(page)
+            code_map_view(page, weights_dir)
+            watch_it_learn_view(page)
+            why_a_vae_view(demo, everything)
+            wire_model_switch(demo, page)
+    demo.vae_head = page_head(models, weights_dir)
+    return demo
+
+
+def load_problems(weights_dir: Path, models: dict[str, LoadedModel], problems: list[str]) -> None:
+    """What went wrong loading the weights, and with none loaded, how to get some."""
+    listed = "".join(f"\n\n- {p}" for p in problems)
+    if not models:
+        # The problems first: each says how to fix its file (e.g. `git lfs pull`), which beats training anew.
+        gr.Markdown(f"**No trained weights found in `{weights_dir}`.**{listed}\n\nTrain the default models with "
+                    "`python train.py` (see README.md), then start the app again.")
+    elif problems:  # e.g. a clone without Git LFS, where some weights files are only pointers
+        gr.Markdown("**Some weights files could not be loaded:**" + listed, elem_id="load-problems")
+
+
+def model_picker(page: Page, info: gr.Markdown) -> None:
+    """What a model switch does to the picker row: the model's info line, and its class picker."""
+    def update(loaded: LoadedModel) -> dict:
+        names = loaded.class_names
+        return {info: loaded.describe(),
+                page.label: gr.update(choices=list(zip(names, range(len(names)), strict=True)), value=0,
+                                      visible=loaded.conditional)}
+    page.on_model.append(([info, page.label], update))
+
+
+def wire_model_switch(demo: gr.Blocks, page: Page) -> None:
+    """Choosing a model (and the page's first load) updates every view through its `on_model` entry.
+
+    The API returns the outputs in the order the views were added, with the sliders last, as it always has.
+    """
+    sliders = set(page.sliders)
+    outputs = [c for components, _ in page.on_model for c in components if c not in sliders] + page.sliders
+    updates = [update for _, update in page.on_model]
+
+    def on_model(name: str) -> dict:
+        """Show the controls that fit the chosen model, and its origin."""
+        loaded = page.models.pick(name)
+        return {c: u for update in updates for c, u in update(loaded).items()}
+
+    def on_examples(name: str) -> dict:
+        """The example images of the chosen model's dataset, in every digit input."""
+        samples = example_thumbnails(page.models.pick(name).dataset)
+        return {d.examples: gr.Dataset(samples=samples) for d in page.digits}
+
+    page.model.change(None, page.model, js="m => { window.vaePage?.loading(m); }")  # blank at once: never stale
+    page.model.change(on_model, page.model, outputs, api_name="select_model").then(**page.show())
+    demo.load(on_model, page.model, outputs, api_name="initial_state").then(**page.show())
+    page.model.change(on_examples, page.model, [d.examples for d in page.digits], api_name="examples",
+                      api_visibility="private", queue=False)
+
+
+def keep_memory_flat() -> None:
+    """Pin glibc's mmap threshold (M_MMAP_THRESHOLD, -3) at its 128 KiB default.
+
+    glibc raises the threshold after a large block is freed; from then on every decoded upload
+    stays resident in some worker thread's arena (docs/engineering.md, "Memory").
+    """
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None).mallopt(-3, 128 * 1024)
+
+
+def launch(demo: gr.Blocks, **options: object) -> None:
+    """Serve the page as `python app.py` does; `options` add to or override Gradio's launch arguments.
+
+    Client-side rendering, explicitly: Gradio 6.31's default depends on GRADIO_SSR_MODE (off unless "true", on
+    Spaces too), which a host may set; server-side rendering would add a Node process to a small Space, for a page
+    that is all interactive images (docs/deploy.md).
+    """
+    keep_memory_flat()
+    options = {"app_kwargs": {"middleware": [Middleware(CompressedPage)]}, **options}  # the page gzipped
+    demo.launch(max_file_size=MAX_FILE_SIZE, css_paths=[PAGE_CSS], head=demo.vae_head, show_error=True,
+                ssr_mode=False, **options)

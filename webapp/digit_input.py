@@ -1,0 +1,203 @@
+"""A digit input of the page (upload with example thumbnails, or a drawing pad), reading it, and wiring a view to it.
+
+Uploads arrive as plain files (gr.File, not gr.Image) so that `pictures.uploads`, not Gradio, is the first to
+open them, and a bad file gets our clear message. The Draw tab is our own canvas (static/draw.js); the hidden
+Sketchpad stays as the input API clients send drawings to, which the page fills from its canvas at each event.
+"""
+
+import inspect
+import json
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import numpy as np
+import torch
+from PIL import Image
+
+from pictures.digitize import Reading, find_digit
+from pictures.uploads import ImageError, open_image
+from vae.loaded import LoadedModel
+from vae.render import boxed_thumbnail
+from webapp import compute
+from webapp.outputs import png
+from webapp.page import Page
+
+EXAMPLES_DIR = Path(__file__).parent.parent / "examples"
+# One-click inputs per dataset: real test images, shipped as small PNGs.
+EXAMPLES = {"mnist": sorted(str(p) for p in EXAMPLES_DIR.glob("*.png")),
+            "fashion-mnist": sorted(str(p) for p in (EXAMPLES_DIR / "fashion-mnist").glob("*.png"))}
+PREVIEW_SIDE = 140  # px: the picked picture beside the upload's file name
+
+
+@dataclass(frozen=True)
+class Picture:
+    """What the user gave, as opened: a picture to show, and the source its digit is found in."""
+
+    image: Image.Image
+    source: Image.Image | np.ndarray  # a drawing stays the Sketchpad's array, as find_digit reads it
+
+    def read(self, loaded: LoadedModel) -> Reading:
+        """The digit in it, sized as `loaded`'s dataset was; ImageError if there is none."""
+        return find_digit(self.source, loaded.box_side)
+
+
+def open_picture(upload: str | None, sketch: dict | None) -> Picture:
+    """The upload if there is one, else the drawing; ImageError says what is missing or wrong.
+
+    The page sends only the one on view (static/draw.js), so a drawing made while an older upload sits in the
+    other tab is what gets read.
+    """
+    if upload:
+        image = open_image(upload)
+        return Picture(image, image)
+    if is_empty(upload, sketch):
+        raise ImageError("No image yet: upload one, draw one, or click an example.")
+    composite = sketch["composite"]
+    return Picture(Image.fromarray(composite), composite)
+
+
+def read_digit(loaded: LoadedModel, upload: str | None, sketch: dict | None, name: str = "") -> torch.Tensor:
+    """The 28x28 digit in the input (upload, else drawing); a refused input is a gr.Error with the reason,
+    after the input's `name` when a view has more than one."""
+    try:
+        return open_picture(upload, sketch).read(loaded).digit
+    except ImageError as e:
+        raise gr.Error(f"{name}: {e}" if name else str(e)) from None
+
+
+def is_empty(upload: str | None, sketch: dict | None) -> bool:
+    """Whether an input holds neither an upload nor a drawing."""
+    return not upload and (sketch or {}).get("composite") is None
+
+
+def read_digits(loaded: LoadedModel, inputs: dict[str, tuple[str | None, dict | None]]) -> list[torch.Tensor]:
+    """The digits of several named inputs ({name: (upload, sketch)}): one error that names every empty input,
+    else each read as `read_digit` does."""
+    empty = [name for name, (upload, sketch) in inputs.items() if is_empty(upload, sketch)]
+    if empty:
+        raise gr.Error(f"No image yet in {' and '.join(empty)}: upload one, draw one, or click an example.")
+    return [read_digit(loaded, upload, sketch, name) for name, (upload, sketch) in inputs.items()]
+
+
+def digit_label(loaded: LoadedModel, x: torch.Tensor) -> int | None:
+    """For a conditional model, the class it reads the image as."""
+    return compute.infer_label(loaded, x) if loaded.conditional else None
+
+
+@dataclass
+class DigitInput:
+    """One image input of the page: an upload, a drawing pad, and the value that carries a drawing to the server."""
+
+    upload: gr.File
+    sketch: gr.Sketchpad
+    pad: str  # the id static/draw.js knows its drawing pad by
+    examples: gr.Dataset
+    drawn: gr.HTML  # the pad; its input event fires when a stroke ends, and at Undo and Clear
+
+    @property
+    def components(self) -> list[gr.components.Component]:
+        """The handler inputs this digit input fills: the upload and the drawing."""
+        return [self.upload, self.sketch]
+
+
+def example_thumbnails(dataset: str) -> list[list[str]]:
+    """The samples of an examples gallery: one picture per example of `dataset`, shown as a thumbnail."""
+    return [[p] for p in EXAMPLES.get(dataset, [])]
+
+
+def digit_input(page: Page, label: str, pad: str) -> DigitInput:
+    """Upload tab (with example thumbnails and a random-example button) and Draw tab."""
+    dataset = page.models.pick(page.model.value).dataset
+    with gr.Tabs():
+        with gr.Tab("Upload"):
+            with gr.Row(equal_height=True):
+                upload = gr.File(label=label, type="filepath", file_types=["image"], height=140, scale=3)
+                # The picked picture itself: the File shows only its name and size.
+                preview = gr.Image(label=f"{label}: your picture", show_label=False, format="png",
+                                   interactive=False, height=PREVIEW_SIDE, scale=1, min_width=110, buttons=[],
+                                   alt_text=f"The picture in {label}", elem_classes=["vae-preview"])
+            # A gallery of the pictures themselves (gr.Examples would show a File's examples as file names).
+            examples = gr.Dataset(components=["image"], samples=example_thumbnails(dataset), type="index",
+                                  layout="gallery", label="Examples from the test set", samples_per_page=20,
+                                  elem_classes=["vae-examples"])
+            random_example = gr.Button("Random example", size="sm")
+        with gr.Tab("Draw"):
+            drawn = gr.HTML(f'<p class="vae-pad-label">{label}</p>'
+                            f'<div class="vae-pad" data-pad="{pad}" data-label="{label}"></div>',
+                            js_on_load="element.vaeStroke = () => trigger('input'); window.vaeDraw?.mount(element);")
+            sketch = gr.Sketchpad(label=label, type="numpy", visible=False)
+
+    def on_example(name: str, index: int) -> str:
+        """The example clicked in the gallery, as an upload."""
+        return EXAMPLES[page.models.pick(name).dataset][index]
+
+    def on_random_example(name: str) -> str:
+        """A random test image of the chosen model's dataset, as an upload."""
+        return random.choice(EXAMPLES[page.models.pick(name).dataset])
+
+    def on_upload(path: str | None) -> str | None:
+        """A small picture of the upload, as it was opened (none for an empty or unreadable input)."""
+        try:
+            return png(boxed_thumbnail(open_image(path), None, PREVIEW_SIDE)) if path else None
+        except ImageError:
+            return None
+
+    upload.change(on_upload, upload, preview, queue=False, api_visibility="private", show_progress="hidden")
+    examples.click(on_example, [page.model, examples], upload, api_name=f"example_{pad}", api_visibility="private",
+                   queue=False)
+    random_example.click(on_random_example, page.model, upload, queue=False, api_visibility="private")
+    digit = DigitInput(upload, sketch, pad, examples, drawn)
+    page.digits.append(digit)
+    return digit
+
+
+def drawings_js(inputs: list, *digits: DigitInput) -> str:
+    """The js of an event on `inputs` that puts in each digit input's drawing or upload, whichever is on view."""
+    slots = [[d.pad, inputs.index(d.upload), inputs.index(d.sketch)] for d in digits]
+    return f"(...values) => window.vaeDraw ? window.vaeDraw.inputs(values, {json.dumps(slots)}) : values"
+
+
+def gently(handler: Callable[..., Any], warn: bool = True) -> Callable[..., Any]:
+    """`handler`, except that when the app's own page calls it, a refused input is one warning
+    (none if not `warn`) and the outputs stay as they were, instead of a red "Error" in every output.
+
+    API clients still get the error. Gradio's page marks its calls with the header
+    x-gradio-user: app (its clients send "api").
+    """
+    def run(request: gr.Request, *args: Any) -> Any:
+        try:
+            return handler(*args)
+        except gr.Error as e:
+            if request.headers.get("x-gradio-user") != "app":
+                raise
+            if warn:
+                gr.Warning(e.message)
+            return gr.skip()
+
+    # Gradio reads API parameter names from the signature and passes the request by its annotation.
+    request = inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=gr.Request)
+    run.__signature__ = inspect.signature(handler).replace(
+        parameters=[request, *inspect.signature(handler).parameters.values()])
+    run.__annotations__ = {**handler.__annotations__, "request": gr.Request}
+    run.__name__, run.__doc__ = handler.__name__, handler.__doc__
+    return run
+
+
+def on_button_and_live(button: gr.Button, digits: list[DigitInput], handler: Callable[..., Any], inputs: list,
+                       outputs: list, api_name: str, **options: Any) -> list[Any]:
+    """Run `handler` on a click of `button` (API name `api_name`) and also, as soon as a stroke ends or an upload
+    or example arrives in one of `digits` (a private API name ending in _live): the view updates without a click.
+
+    Live events never warn: an empty pad after Clear, or the second input of two still empty, is no mistake.
+    Returns the two events, the button's first, for chaining more steps.
+    """
+    js = drawings_js(inputs, *digits)
+    live = [trigger for d in digits for trigger in (d.drawn.input, d.upload.change)]
+    return [gr.on([button.click], gently(handler), inputs, outputs, api_name=api_name, js=js, **options),
+            # always_last: a stroke that ends while the last one is read is read next, never dropped.
+            gr.on(live, gently(handler, warn=False), inputs, outputs, api_name=f"{api_name}_live", js=js,
+                  trigger_mode="always_last", **{**options, "api_visibility": "private"})]

@@ -1,0 +1,34 @@
+"""Every class: a conditional model decodes the style of your digit with every label."""
+
+import gradio as gr
+
+from vae.render import grid_image
+from webapp import compute
+from webapp.digit_input import digit_input, on_button_and_live, read_digit
+from webapp.outputs import png
+from webapp.page import IMAGES, Page
+
+
+def every_class_view(page: Page) -> None:
+    """A conditional model's decoding of your digit's style with every label."""
+    with gr.Tab("Every class", visible=False, elem_id="tab-every") as tab:
+        gr.Markdown("Conditional model: the code keeps the *style* of your digit, the label sets *which* digit.")
+        digit = digit_input(page, "Your digit", "every")
+        every_btn = gr.Button("Decode with every label", variant="primary")
+        text = gr.Markdown()
+        row = gr.Image(label="Same style, every class", elem_id="every-row", format="png", interactive=False,
+                       alt_text="Your digit's style decoded as every class, one after another")
+
+    def on_every_label(name: str, upload: str | None, sketch: dict | None) -> dict:
+        """Same style, every class: one row of decodings."""
+        loaded = page.models.pick(name)
+        x = read_digit(loaded, upload, sketch)
+        if not loaded.conditional:
+            raise gr.Error("Pick a conditional model (its name starts with 'c') for this view.")
+        decoded, label = compute.every_label(loaded, x)
+        return {row: png(grid_image(decoded, nrow=len(decoded), scale=3)),
+                text: f"Read as **{loaded.class_names[label]}**; decoded as every class:"}
+
+    page.on_model.append(([tab], lambda loaded: {tab: gr.update(visible=loaded.conditional)}))
+    on_button_and_live(every_btn, [digit], on_every_label, [page.model, *digit.components], [row, text],
+                       "every_label", **IMAGES)

@@ -1,0 +1,61 @@
+"""Latent map: the 2-D model's whole latent space, its decoded manifold and the test digits' codes to point at."""
+
+import gradio as gr
+import pandas as pd
+from PIL import Image
+
+from vae.loaded import LoadedModel
+from vae.render import grid_image
+from webapp import compute
+from webapp.outputs import big, png
+from webapp.page import FAST, Page, digit_canvas
+
+
+def latent_map_view(page: Page) -> None:
+    """The map tab, shown for a 2-D model whose file holds its test codes; the page draws and decodes the map."""
+    maps: dict[str, tuple[Image.Image, pd.DataFrame]] = {}
+    with gr.Tab("Latent map", visible=False, elem_id="tab-map") as tab:
+        gr.Markdown("The 2-D model's whole latent space: decodings on a grid of Gaussian quantiles, and where "
+                    "the test digits land. Move the pointer over the map (or touch it), or the z1/z2 sliders, "
+                    "to decode that point.")
+        # The map and its decoded point side by side, both in view on a projector's 1024x768; the manifold below.
+        gr.HTML('<div class="vae-map-pair"><div class="vae-map-side"><canvas class="vae-map" width="480" '
+                'height="480" role="img" aria-label="Map of the 2-D latent space: the test digits\' codes, '
+                'coloured by class; point at it to decode that point"></canvas><p class="vae-where"></p></div>'
+                '<div class="vae-map-point">' + digit_canvas(label="The digit decoded at the point on the map")
+                + "</div></div>", elem_id="map-view", label="Test set codes, and the decoded point",
+                show_label=True, container=True)
+        with gr.Row():
+            z1 = gr.Slider(-4, 4, value=0, step=0.05, label="z1", elem_id="map-z1")
+            z2 = gr.Slider(-4, 4, value=0, step=0.05, label="z2", elem_id="map-z2")
+        manifold = gr.Image(label="Decoded manifold", elem_id="manifold", format="png", interactive=False,
+                            height=680, alt_text="The decoded manifold: a 20 by 20 grid of the digits the model "
+                            "decodes across its 2-D latent space")  # room above the 602 px grid for the label
+        # The server's side, for API clients (/select_model's table, /decode_2d's picture).
+        scatter = gr.ScatterPlot(x="z1", y="z2", color="class", visible="hidden")
+        point = gr.Image(label="Decoded point", elem_id="point", format="png", interactive=False,
+                         visible="hidden", alt_text="The digit decoded at the point")
+        server_decode = gr.Button("Decode on the server", elem_id="server-decode-2d", visible="hidden")
+
+    def latent_map(loaded: LoadedModel) -> tuple[Image.Image, pd.DataFrame]:
+        """The 2-D model's decoded manifold and test-code table, computed once per model."""
+        if loaded.name not in maps:
+            picture = grid_image(compute.manifold(loaded, 20, 0), nrow=20)
+            maps[loaded.name] = picture, pd.DataFrame(compute.code_map(loaded))
+        return maps[loaded.name]
+
+    def on_map_point(name: str, label: int, z1: float, z2: float) -> str:
+        """Decode one point of a 2-D latent space (latent dims 0 and 1, whatever their slider order)."""
+        loaded, at = page.models.pick(name), {0: z1, 1: z2}
+        return big(compute.decode_sliders(loaded, [at.get(d, 0.0) for d in loaded.ranking], label))
+
+    def on_model(loaded: LoadedModel) -> dict:
+        """The tab, with the manifold and the test codes, for a 2-D model whose file holds its test codes."""
+        if not (loaded.latent_dim == 2 and "test_mu" in loaded.extras):
+            return {tab: gr.update(visible=False), manifold: None, scatter: None}
+        picture, table = latent_map(loaded)
+        return {tab: gr.update(visible=True), manifold: png(picture), scatter: table}  # a new file: old ones are swept
+
+    page.on_model.append(([tab, manifold, scatter], on_model))
+    # The map and its z1/z2 sliders decode in the page; /decode_2d stays for API clients.
+    server_decode.click(on_map_point, [page.model, page.label, z1, z2], point, api_name="decode_2d", **FAST)
