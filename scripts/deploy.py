@@ -27,13 +27,14 @@ from vae.checkpoint import LFS_POINTER_MAX, is_lfs_pointer  # noqa: E402
 
 # What `python app.py` reads at run time, plus the Space card (README.md) and the LFS rules (Path.glob patterns).
 INCLUDE = ("app.py", "requirements.txt", "README.md", ".gitattributes", "vae/**/*", "pictures/**/*", "webapp/**/*",
-           "weights/*.safetensors", "weights/projections/*.safetensors", "examples/**/*", "static/**/*")
+           "weights/*.safetensors", "weights/page/*.safetensors", "weights/projections/*.safetensors", "examples/**/*",
+           "static/**/*")
 EXCLUDE = ("*/__pycache__/*", "*.pyc", "*.tmp", "*/.*")  # caches, half-written files, hidden files below the root
 # Never uploaded, even if a rule above would match: training runs, datasets, test fixtures, secrets.
 FORBIDDEN = ("runs/*", "data/*", "tests/*", ".git/*", ".gradio/*", "*.env", "*.pem", "*.key", "*id_rsa*",
              "*.netrc", "*token*", "*secret*", "*credentials*")
 REQUIRED = ("app.py", "requirements.txt", "README.md", ".gitattributes")
-BUDGET = 40_000_000  # bytes: the shipped models with room for a few small ones (docs/deploy.md)
+BUDGET = 50_000_000  # bytes: the shipped models, their page copies and code maps, room for more (docs/deploy.md)
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 CPU_BUILDS = ("torch", "torchvision")  # packages whose default Linux wheel is the CUDA build
 MAX_SHORT_DESCRIPTION = 60  # the Hub refuses a longer card

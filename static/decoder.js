@@ -1,6 +1,8 @@
-// The VAE's decoder in plain JavaScript (float32), read straight from the model's safetensors file.
-// window.VAEDecoder.load(spec) fetches the header and the decoder tensors (one HTTP Range request, kept in
-// Cache Storage) and returns {decode(z, label) -> Float32Array(784) of pixel probabilities}; the math mirrors vae/model.py.
+// The VAE's decoder in plain JavaScript (float32), read straight from a safetensors file: the page's copy of the
+// model's decoder (vae/page_weights.py: float16, some weights in 8 bits with a scale per row), or the model's file.
+// window.VAEDecoder.load(spec, onProgress) fetches the header and the decoder tensors (one HTTP Range request, kept
+// in Cache Storage), reporting onProgress(bytes so far, of total) as they arrive, and returns
+// {decode(z, label) -> Float32Array(784) of pixel probabilities}; the math mirrors vae/model.py.
 (() => {
   "use strict";
 
@@ -9,8 +11,10 @@
     F32: [4, (dv, o) => dv.getFloat32(o, true)],
     F16: [2, (dv, o) => half(dv.getUint16(o, true))],
     U8: [1, (dv, o) => dv.getUint8(o)],
+    I8: [1, (dv, o) => dv.getInt8(o)],
     I32: [4, (dv, o) => dv.getInt32(o, true)],
   };
+  const SCALE = ".scale";  // an 8-bit tensor's scale per row (vae/page_weights.SCALE_SUFFIX): w = q * scale[row]
 
   function half(h) {
     // IEEE 754 binary16 -> number (DataView has no getFloat16 in every browser yet).
@@ -20,22 +24,40 @@
     return sign * (1 + frac / 1024) * 2 ** (exp - 15);
   }
 
-  async function fetchBytes(url, start, end) {
+  async function fetchBytes(url, start, end, onProgress) {
     // Bytes [start, end) of a file; a server that ignores Range sends the whole file, which works too.
     const response = await fetch(url, {headers: {Range: `bytes=${start}-${end - 1}`}});
     if (!response.ok) throw new Error(`HTTP ${response.status} for ${url}`);
-    const buf = await response.arrayBuffer();
+    const expected = response.status === 206 ? end - start : Number(response.headers.get("content-length")) || end;
+    const buf = onProgress && response.body ? await streamed(response.body, expected, onProgress)
+      : await response.arrayBuffer();
     return response.status === 206 ? buf : buf.slice(start, end);
   }
 
-  async function cachedBytes(spec, start, end) {
+  async function streamed(body, expected, onProgress) {
+    // A response body read chunk by chunk, calling onProgress(bytes so far, expected) after each.
+    const reader = body.getReader(), chunks = [];
+    let got = 0;
+    for (;;) {
+      const {done, value} = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      got += value.length;
+      onProgress(got, expected);
+    }
+    const out = new Uint8Array(got);
+    chunks.reduce((at, chunk) => (out.set(chunk, at), at + chunk.length), 0);
+    return out.buffer;
+  }
+
+  async function cachedBytes(spec, start, end, onProgress) {
     // fetchBytes, kept in the browser's Cache Storage under the weights' SHA-256: the browser's HTTP cache
     // does not keep Range responses, and a model's weights should cross the network once.
     const key = `${spec.url}?sha256=${spec.sha256}&bytes=${start}-${end}`;
     const cache = await (window.caches ? caches.open("vae-weights").catch(() => null) : null);
     const hit = cache && await cache.match(key);
     if (hit) return {buf: await hit.arrayBuffer(), fetched: 0};
-    const buf = await fetchBytes(spec.url, start, end);
+    const buf = await fetchBytes(spec.url, start, end, onProgress);
     if (cache) await cache.put(key, new Response(buf.slice(0))).catch(() => null);  // quota full: just refetch
     return {buf, fetched: buf.byteLength};
   }
@@ -59,6 +81,10 @@
     if (entry.dtype === "F32" && LITTLE_ENDIAN) return new Float32Array(buf.slice(offset, offset + to - from));
     const dv = new DataView(buf, offset, to - from), out = new Float32Array((to - from) / size);
     for (let i = 0; i < out.length; i++) out[i] = read(dv, i * size);
+    if (entry.dtype === "I8") {  // q * its row's scale, rounded to float32 as torch's dequantize_rows does
+      const scale = tensor(buf, header, name + SCALE, base), row = out.length / scale.length;
+      for (let i = 0; i < out.length; i++) out[i] *= scale[Math.floor(i / row)];
+    }
     return out;
   }
 
@@ -192,9 +218,9 @@
     };
   }
 
-  async function load(spec) {
-    // One model's decoder: {decode(z, label), extras(names), bytes fetched}. spec: vae/webpage.page_spec.
-    const {buf, fetched} = await cachedBytes(spec, 0, spec.bytes);
+  async function load(spec, onProgress) {
+    // One model's decoder: {decode(z, label), extras(names), bytes fetched}. spec: webapp/decoder_spec.page_spec.
+    const {buf, fetched} = await cachedBytes(spec, 0, spec.bytes, onProgress);
     const header = parseHeader(buf);
     const run = build(spec, buf, header);
     return {

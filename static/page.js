@@ -1,30 +1,38 @@
 // The page's side of the app: slider drags, the 2-D map and the interpolation scrubber decode here,
 // with static/decoder.js, and never call the server. app.py calls window.vaePage.* from js-only
 // event listeners after the server has set slider values (reset, random point, encode, model switch).
-// If the weights cannot be loaded or a decode fails, drags go to the server's /decode instead.
+// Until a model's decoder has loaded (a thin line under the digit counts its bytes), the digit is the
+// server's: its decodings (hidden images) are drawn into the canvas, and drags go to the server's /decode;
+// then the page draws the same picture itself. If the weights cannot be loaded or a decode fails, the
+// server keeps drawing.
 (() => {
   "use strict";
 
-  const MODELS = window.VAE_MODELS || {};  // name -> vae/webpage.page_spec, written into <head> by app.py
+  const MODELS = window.VAE_MODELS || {};  // name -> webapp/decoder_spec.page_spec, in <head> (webapp/page.py)
+  const FIRST = window.VAE_FIRST;  // the model the page shows first (webapp/page.page_head)
   const MAP_RANGE = 4;  // the map shows z1, z2 in [-4, 4], as the z1/z2 sliders do
   const COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
                    "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
-  // Fallback: the server's decodings (hidden images) are drawn into the canvases the user sees.
+  // Until the page decodes: the server's decodings (hidden images) are drawn into the canvases the user sees.
   // Each: the server's image, the element whose canvas shows it, and how many screen px the server gives a pixel.
   const SERVER_IMAGES = [["#decoded-server", "#decoded", 8], ["#point", "#map-view", 8], ["#samples-server", "#samples-grid", 3]];
   const GRID_PAD = 2, GRID_BACKGROUND = 64;  // vae/render.make_grid: 2 px between digits, on grey 0.25
   const decoders = new Map();  // model name -> Promise of its decoder (fetched once per page)
   const ready = new Map();  // model name -> decoder, once loaded
-  const state = {model: null, label: 0, values: [], map: null, mapBackground: null, path: null, fallback: null,
-                 shown: 0, copied: {}, samples: null};
+  const progress = new Map();  // model name -> [bytes so far, of total] of its decoder's weights
+  // synced: the server's images show state.model (false from a model switch until the server has answered it).
+  const state = {model: null, synced: false, label: 0, values: [], map: null, mapBackground: null, path: null,
+                 fallback: null, shown: 0, copied: {}, samples: null};
   const mapCodes = new Map();  // model name -> Promise of {mu, labels} for the 2-D map
-  // What the page has done, for tests and benchmarks/app_latency.py: paints of its own decodes and of the
-  // server's (fallback) decodes, times in ms since navigation start, weight bytes fetched per model.
-  window.vaeStats = {firstPaint: null, lastPaint: null, paints: 0, serverPaints: 0, serverSrc: null, bytes: {}};
+  // What the page has done, for tests and benchmarks: paints of its own decodes and of the server's decodes,
+  // times in ms since navigation start (the first of either, the first of each kind), weight bytes per model.
+  window.vaeStats = {firstPaint: null, lastPaint: null, first: {paints: null, serverPaints: null}, paints: 0,
+                     serverPaints: 0, serverSrc: null, bytes: {}};
 
   function painted(kind) {
     const now = performance.now(), stats = window.vaeStats;
     stats.firstPaint = stats.firstPaint ?? now;
+    stats.first[kind] = stats.first[kind] ?? now;
     stats.lastPaint = now;
     stats[kind]++;
   }
@@ -34,14 +42,55 @@
   function decoderFor(name) {
     if (!decoders.has(name)) {
       const spec = MODELS[name];
-      const promise = spec ? window.VAEDecoder.load(spec) : Promise.reject(new Error(`no weights for ${name}`));
+      const report = (got, total) => {
+        progress.set(name, [got, total]);
+        if (name === state.model) drawProgress();
+      };
+      if (spec) report(0, spec.bytes);
+      const promise = spec ? window.VAEDecoder.load(spec, report) : Promise.reject(new Error(`no weights for ${name}`));
       decoders.set(name, promise.then(d => {
         ready.set(name, d);
         window.vaeStats.bytes[name] = d.bytes;
+        drawProgress();
         return d;
       }));
     }
     return decoders.get(name);
+  }
+
+  function pageDecodes() {
+    // Whether the page draws the current model's digits itself: its decoder has loaded, and nothing failed.
+    return !state.fallback && ready.has(state.model);
+  }
+
+  function serverDecode(button) {
+    // The server decodes what the sliders say: click its hidden button after Gradio has stored the value.
+    setTimeout(() => $(button)?.click(), 0);
+  }
+
+  function drawProgress() {
+    // A thin line under the digit while the current model's decoder loads: bytes so far, of the total.
+    const canvas = $("#decoded canvas.vae-digit"), p = progress.get(state.model);
+    let bar = $("#decoded .vae-progress");
+    if (!canvas || !p || pageDecodes() || state.fallback) return bar?.remove();
+    if (!bar) {
+      bar = document.createElement("div");
+      bar.className = "vae-progress";
+      bar.setAttribute("role", "progressbar");
+      bar.setAttribute("aria-label", "In-page decoder");
+      bar.style.cssText = "max-width: 280px; margin: 4px auto 0; font-size: 0.8em; opacity: 0.8;";
+      bar.innerHTML = '<div style="height: 3px; background: var(--border-color-primary, #ddd);">'
+        + '<div class="vae-progress-line" style="height: 100%; width: 0; background: var(--color-accent, #f97316);'
+        + ' transition: width 0.2s;"></div></div><span class="vae-progress-text"></span>';
+      canvas.after(bar);
+    }
+    const [got, total] = p, text = `${(got / 1e6).toFixed(2)} of ${(total / 1e6).toFixed(2)} MB`;
+    bar.setAttribute("aria-valuemin", "0");
+    bar.setAttribute("aria-valuemax", String(total));
+    bar.setAttribute("aria-valuenow", String(got));
+    bar.setAttribute("aria-valuetext", text);
+    bar.querySelector(".vae-progress-line").style.width = `${Math.min(100, 100 * got / total)}%`;
+    bar.querySelector(".vae-progress-text").textContent = `Loading the in-page decoder: ${text}; the server draws until then.`;
   }
 
   function status(selector, text) {
@@ -55,6 +104,7 @@
     state.fallback = String(error && error.message || error);
     console.warn("vae: decoding on the server:", state.fallback);
     status("#decoded", `Decoding on the server (this browser could not: ${state.fallback}).`);
+    drawProgress();
     copyServerImage();
   }
 
@@ -102,11 +152,14 @@
   }
 
   async function show(model, label, values) {
-    // The server has set the model, class and sliders: draw that, once the model's weights are here.
+    // The server has set the model, class and sliders, and drawn them: show its digit until the model's
+    // decoder has loaded, then draw the same digit in the page.
     const shown = ++state.shown;
     if (model !== state.model) loading(model);
     state.label = Number(label) || 0;
     state.values = values.map(Number);
+    state.synced = true;
+    copyServerImage();
     if (state.fallback) return;
     try {
       await decoderFor(model);
@@ -121,14 +174,17 @@
   }
 
   function loading(model) {
-    // A new model: blank every canvas at once, so no view ever shows the old model's digit.
+    // A new model: blank every canvas at once, so no view ever shows the old model's digit, until the
+    // server's digit of the new model (show) or the page's own.
     state.model = model;
+    state.synced = false;
+    state.copied = {};
     state.path = null;
     state.mapBackground = null;
     for (const sel of ["#decoded", "#map-view", "#interp-scrub"]) blank(sel);
     if (state.fallback) return;
-    if (!ready.has(model)) status("#decoded", `Loading the weights of ${model}…`);
     decoderFor(model).catch(fallBack);
+    drawProgress();
   }
 
   function onInput(e) {
@@ -142,26 +198,26 @@
       return drawSamples();
     }
     if (block.id.startsWith("map-")) {
-      if (state.fallback) return setTimeout(() => $("#server-decode-2d")?.click(), 0);
+      if (!pageDecodes()) return serverDecode("#server-decode-2d");
       const [z1, z2] = state.map || [0, 0];
       return mapPoint(block.id === "map-z1" ? Number(e.target.value) : z1,
                       block.id === "map-z2" ? Number(e.target.value) : z2);
     }
     state.values[Number(block.id.slice(2))] = Number(e.target.value);
-    if (state.fallback) setTimeout(() => $("#server-decode")?.click(), 0);  // after Gradio stores the value
-    else paintSliders();
+    if (pageDecodes()) paintSliders();
+    else serverDecode("#server-decode");
   }
 
   function copyServerImage() {
-    // Fallback: show each new server decoding in the canvas the user sees.
-    if (!state.fallback) return;
+    // Until the page decodes: show each new server decoding of the current model in the canvas the user sees.
+    if (pageDecodes() || !state.synced) return;
     for (const [from, to, scale] of SERVER_IMAGES) {
       const img = $(`${from} img`), canvas = $(`${to} canvas.vae-digit`);
       if (!img || !img.src || !canvas || img.src === state.copied[from]) continue;
-      state.copied[from] = img.src;
-      const source = new Image();
+      const src = state.copied[from] = img.src, source = new Image();
       source.onload = () => {
-        if (source.src !== state.copied[from]) return;  // a newer picture came while this one loaded
+        // Drawn only if still the newest, and the page has not taken over (nor the model changed) meanwhile.
+        if (src !== state.copied[from] || pageDecodes() || !state.synced) return;
         canvas.width = source.naturalWidth / scale;
         canvas.height = source.naturalHeight / scale;
         const ctx = canvas.getContext("2d");
@@ -170,7 +226,7 @@
         window.vaeStats.serverSrc = source.src;
         painted("serverPaints");
       };
-      source.src = img.src;
+      source.src = src;
     }
   }
 
@@ -352,6 +408,9 @@
   const drawn = new WeakSet();  // map canvases drawn so far: Gradio renders a tab's content when first opened
 
   function onMutation() {
+    // Once Gradio has rendered the sliders (its own scripts are in), fetch the first model's decoder while the
+    // server answers with its first digit; show() awaits the same fetch, and reports a failure.
+    if (FIRST && !decoders.has(FIRST) && $("#decoded canvas.vae-digit")) decoderFor(FIRST).catch(() => {});
     copyServerImage();
     nameUnnamed();
     const map = $("#map-view canvas.vae-map");

@@ -1,14 +1,17 @@
 """What the page's own decoder needs to know about each model (no UI code).
 
-The page decodes latent codes itself (static/decoder.js) from the model's safetensors file. It
-reads only the start of the file: the header and the decoder's tensors, which the safetensors
-writer stores first (tensors sorted by name: dec_* before enc_*, extra.*, features.*).
+The page decodes latent codes itself (static/decoder.js) from a safetensors file: the page's copy of
+the model's decoder (weights/page/, vae/page_weights.py), or else the model's own file. It reads only
+the start of the file: the header and the decoder's tensors, which the safetensors writer stores first
+(tensors sorted by dtype, then name: dec_* before enc_*, extra.*, features.* of the same dtype).
 """
 
+import warnings
 from pathlib import Path
 
 from vae.checkpoint import read_header
 from vae.loaded import LoadedModel
+from vae.page_weights import MADE_BY, fresh_page_weights, page_path
 
 DECODER_PREFIX = "dec_"
 
@@ -17,6 +20,16 @@ def decoder_bytes(path: str | Path) -> int:
     """How many bytes from the start of the file hold the header and every decoder tensor."""
     start, header = read_header(path)
     return start + max(t["data_offsets"][1] for name, t in header.items() if name.startswith(DECODER_PREFIX))
+
+
+def page_source(path: str | Path) -> Path:
+    """The file the page decodes the model at `path` from: its page copy while that is fresh, else the model's
+    float32 file (several times the bytes), with a warning that says how to make the copy."""
+    page = fresh_page_weights(path)
+    if page is None:
+        warnings.warn(f"{page_path(path)} is missing or was made from other weights: the page fetches the float32 "
+                      f"decoder ({decoder_bytes(path) / 1e6:.1f} MB). Make it with `{MADE_BY} {path}`.", stacklevel=2)
+    return page or Path(path)
 
 
 def page_spec(loaded: LoadedModel, path: str | Path, url: str) -> dict:

@@ -11,8 +11,10 @@ from pathlib import Path
 
 import gradio as gr
 import torch
+from starlette.middleware import Middleware
 
 from vae.loaded import LoadedModel, default_model, load_models
+from webapp.compressed_page import CompressedPage
 from webapp.digit_input import example_thumbnails
 from webapp.page import PAGE_CSS, STATIC, Models, Page, page_head
 from webapp.views.code_map import code_map_view
@@ -149,5 +151,6 @@ def launch(demo: gr.Blocks, **options: object) -> None:
     that is all interactive images (docs/deploy.md).
     """
     keep_memory_flat()
+    options = {"app_kwargs": {"middleware": [Middleware(CompressedPage)]}, **options}  # the page gzipped
     demo.launch(max_file_size=MAX_FILE_SIZE, css_paths=[PAGE_CSS], head=demo.vae_head, show_error=True,
                 ssr_mode=False, **options)

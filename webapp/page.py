@@ -12,9 +12,9 @@ from pathlib import Path
 import gradio as gr
 import torch
 
-from vae.loaded import LoadedModel
+from vae.loaded import LoadedModel, default_model
 from webapp import compute
-from webapp.decoder_spec import page_spec
+from webapp.decoder_spec import page_source, page_spec
 from webapp.outputs import big
 
 STATIC = Path(__file__).parent.parent / "static"
@@ -80,13 +80,13 @@ def static_url(path: Path) -> str:
 
 
 def page_head(models: dict[str, LoadedModel], weights_dir: Path) -> str:
-    """<head> tags: each model's decoder spec for the page, then the page's scripts."""
-    specs = {name: page_spec(loaded, weights_dir / f"{name}.safetensors",
-                             static_url(weights_dir / f"{name}.safetensors"))
-             for name, loaded in models.items()}
+    """<head> tags: each model's decoder spec for the page and the model it shows first, then the page's scripts."""
+    paths = {name: page_source(weights_dir / f"{name}.safetensors") for name in models}
+    specs = {name: page_spec(loaded, paths[name], static_url(paths[name])) for name, loaded in models.items()}
+    first = json.dumps(default_model(models) if models else None)  # the page fetches its decoder at once
     scripts = "".join(f'<script src="{static_url(STATIC / name)}"></script>' for name in PAGE_SCRIPTS)
     data = json.dumps(specs).replace("</", "<\\/")  # no "</script>" inside the script
-    return f"<script>window.VAE_MODELS = {data};</script>{scripts}"
+    return f"<script>window.VAE_MODELS = {data}; window.VAE_FIRST = {first};</script>{scripts}"
 
 
 def digit_canvas(status: str = "", label: str = "The decoded digit") -> str:

@@ -2,6 +2,7 @@
 
 import importlib.metadata
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -27,11 +28,12 @@ def make_repo(root: Path, files: list[str]) -> Path:
 
 
 RUNTIME = ["app.py", "requirements.txt", "README.md", ".gitattributes", "vae/__init__.py", "vae/new_module.py",
-           "pictures/__init__.py", "webapp/views/new_view.py",
-           "vae/sub/data.json", "weights/conv-32d.safetensors", "examples/a.png", "examples/fashion-mnist/b.png",
-           "static/decoder.js", "static/css/page.css"]
+           "pictures/__init__.py", "webapp/views/new_view.py", "vae/sub/data.json", "weights/conv-32d.safetensors",
+           "weights/page/conv-32d.safetensors", "examples/a.png", "examples/fashion-mnist/b.png", "static/decoder.js",
+           "static/css/page.css"]
 NOT_UPLOADED = ["train.py", "DEVELOPERS.md", "pyproject.toml", "requirements-dev.txt", "vae/__pycache__/x.pyc",
                 "vae/.hidden.py", "static/.DS_Store", "weights/.conv-32d.safetensors.abc.tmp", "weights/notes.txt",
+                "weights/page/notes.txt",
                 "runs/conv-32d/resume.safetensors", "data/MNIST/raw/t10k-images-idx3-ubyte", "tests/data/big.npz",
                 "benchmarks/harness.py", "scripts/deploy.py", "docs/samples.png", ".env", ".venv/lib/x.py",
                 ".git/config", ".gradio/cached.png"]
@@ -46,6 +48,8 @@ def test_this_repository_passes_the_checks_within_the_budget() -> None:
     files = deploy.upload_files(ROOT)
     assert deploy.check(ROOT, files) == []
     assert {f"weights/{p.name}" for p in WEIGHTS.glob("*.safetensors")} <= set(files)
+    pages = {f"weights/page/{p.name}" for p in (WEIGHTS / "page").glob("*.safetensors")}  # what the page fetches
+    assert pages and pages <= set(files)
     assert {str(p.relative_to(ROOT)) for wing in ("vae", "pictures", "webapp") for p in (ROOT / wing).rglob("*.py")
             if "__pycache__" not in p.parts} <= set(files)
     assert {p.split("/")[0] for p in files} <= {"app.py", "requirements.txt", "README.md", ".gitattributes", "vae",
@@ -155,3 +159,5 @@ def test_the_app_starts_from_exactly_the_uploaded_files(tmp_path: Path) -> None:
         *_, score = client.predict("conv-32d", handle_file(str(app / "examples/digit-7-1-test0000.png")), None,
                                    api_name="/reconstruct")
         assert "nats" in score
+        page = (app / "weights/page/conv-32d.safetensors").resolve()
+        assert f"file={page}" in urllib.request.urlopen(url).read().decode()  # the page fetches the smaller weights

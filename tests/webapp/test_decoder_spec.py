@@ -1,4 +1,5 @@
-"""What the page's decoder is told about each model: the bytes it fetches hold every decoder tensor and no other."""
+"""What the page's decoder is told about each model: the bytes it fetches hold every decoder tensor and no other;
+the page's copy of the decoder (weights/page/) while it is fresh, else the model's own file."""
 
 import json
 from pathlib import Path
@@ -8,8 +9,10 @@ import safetensors.torch
 import torch
 
 from tests.helpers import WEIGHTS, load_one
+from tests.vae.test_page_weights import tiny_weights
 from vae.checkpoint import read_header
-from webapp.decoder_spec import decoder_bytes, page_spec
+from vae.page_weights import page_path, write_page_weights
+from webapp.decoder_spec import decoder_bytes, page_source, page_spec
 
 SHIPPED = sorted(WEIGHTS.glob("*.safetensors"))
 
@@ -39,3 +42,15 @@ def test_spec_follows_the_model(tmp_path: Path) -> None:
     assert spec["sha256"] == safetensors.safe_open(path, "pt").metadata()["sha256"]
     assert spec["has_codes"] == ("test_mu" in loaded.extras)
     assert json.loads(json.dumps(spec)) == spec  # it goes into the page as JSON
+
+
+def test_the_page_is_pointed_at_the_page_file_only_while_it_is_fresh(tmp_path: Path) -> None:
+    path = tiny_weights(tmp_path / "tiny.safetensors", seed=0)
+    with pytest.warns(UserWarning, match="scripts/page_weights.py"):
+        assert page_source(path) == path  # no page file yet: the float32 file
+    write_page_weights(path)
+    assert page_source(path) == page_path(path)
+    tiny_weights(path, seed=1)  # the model is trained again, the page file is not
+    with pytest.warns(UserWarning, match="made from other weights"):
+        assert page_source(path) == path
+
