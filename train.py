@@ -3,6 +3,7 @@
     python train.py                                   # the classic 784-400-20 model, 10 epochs
     python train.py --latent-dim 2 --name mlp-2d      # a 2-D latent space for the latent map
     python train.py --resume --name mlp-20d           # continue an interrupted run
+    python train.py --latent-dim 2 --autoencoder      # a plain autoencoder, to compare with the 2-D VAE
     torchrun --nproc_per_node=4 train.py ...          # data-parallel on 4 GPUs (or CPU processes)
 
 Weights go to weights/NAME.safetensors with their metrics in the metadata; a resumable
@@ -24,11 +25,11 @@ from pathlib import Path
 import safetensors
 import torch
 import torch.distributed as dist
-import torchvision
 
 from vae.checkpoint import CheckpointError
 from vae.data import CLASS_NAMES, DatasetError, evaluation_inputs, load_split, to_float
-from vae.evaluate import evaluate, final_extras
+from vae.device_step import DeviceEpochs
+from vae.evaluate import evaluate, evaluate_autoencoder, final_extras
 from vae.latent import decode_probs, prior_sample
 from vae.loaded import save_model
 from vae.metadata import Epoch, Metrics, ModelMetadata
@@ -44,6 +45,7 @@ from vae.training import (
     load_resume,
     make_optimizer,
     save_resume,
+    train_epoch,
 )
 
 
@@ -80,9 +82,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     o.add_argument("--iw-samples", type=int, default=None,
                    help="train on the importance-weighted bound with this many samples per image (IWAE); "
                         "with --resume, from the resumed epoch on (default: 1, or the resumed run's)")
+    o.add_argument("--autoencoder", action="store_true",
+                   help="a plain (deterministic) autoencoder: z = the encoder's mean, no sampling, no KL term; "
+                        "its name starts with ae- (default: off, a VAE)")
     o.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     r = p.add_argument_group("run")
     r.add_argument("--device", default=None, help="cpu, cuda, mps (default: the best available)")
+    r.add_argument("--cuda-graph", action="store_true",
+                   help="replay each training step from a CUDA graph, with no host work between steps; one process "
+                        "only (on a CPU the same steps run eagerly) (default: off)")
     r.add_argument("--name", default=None, help="output name (default: ARCH-LATENTd, e.g. mlp-20d)")
     r.add_argument("--out-dir", default="weights", help="where the final weights go (default: weights)")
     r.add_argument("--run-dir", default="runs", help="where resumable state and PNGs go (default: runs)")
@@ -121,6 +129,36 @@ def start_processes(requested: str | None) -> tuple[Replica, torch.device]:
     return Replica.current(), device
 
 
+def process_age() -> float | None:
+    """Seconds since this process began (from Linux's /proc), or None elsewhere: Python's start and the imports."""
+    try:
+        stat, uptime = Path("/proc/self/stat").read_text(), Path("/proc/uptime").read_text()
+    except OSError:
+        return None
+    started = int(stat.rpartition(")")[2].split()[19])  # field 22, starttime, in clock ticks after boot
+    return float(uptime.split()[0]) - started / os.sysconf("SC_CLK_TCK")
+
+
+def start_device(device: torch.device) -> None:
+    """Create the CUDA context now (the first tensor would), so that the start-up line can show what it costs."""
+    if device.type == "cuda":
+        torch.empty(1, device=device)
+        torch.cuda.synchronize(device)
+
+
+def epoch_runner(args: argparse.Namespace, replica: Replica, device: torch.device, say: Callable) -> Callable:
+    """train_epoch, or with --cuda-graph the device steps (vae.device_step), where they can run."""
+    if not args.cuda_graph:
+        return train_epoch
+    if replica.world > 1:
+        sys.exit("--cuda-graph trains in one process: leave it out under torchrun")
+    if device.type not in ("cuda", "cpu"):
+        sys.exit(f"--cuda-graph needs CUDA (or a CPU, where the steps run eagerly), not {device.type}")
+    if device.type == "cpu":
+        say("--cuda-graph: no CUDA here: the device steps run eagerly, as train_epoch's would")
+    return DeviceEpochs()
+
+
 def load_data(args: argparse.Namespace, job: Run, replica: Replica, device: torch.device) -> tuple[tuple, tuple]:
     """Both splits on the device, training images as floats and test images as the model is measured on;
     under torchrun rank 0 first, so only it downloads."""
@@ -147,6 +185,7 @@ def configs(args: argparse.Namespace) -> tuple[VAEConfig, TrainConfig]:
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, lr_schedule=args.lr_schedule,
         binarize=args.binarize, beta=args.beta, warmup_epochs=args.warmup_epochs, free_bits=args.free_bits,
         iw_samples=args.iw_samples or 1, seed=args.seed, mean_image_init=args.mean_image_init, cpu_bf16=args.cpu_bf16,
+        autoencoder=args.autoencoder,
     )
     return model_cfg, train_cfg
 
@@ -164,11 +203,15 @@ def write_pictures(model: VAE, x_test: torch.Tensor, y_test: torch.Tensor, run_d
 
 def main(argv: list[str] | None = None) -> None:
     """Train, checkpoint every epoch, evaluate, write weights and pictures."""
+    imported, started = process_age(), time.perf_counter()
     args = parse_args(argv)
     replica, device = start_processes(args.device)
+    start_device(device)
+    startup = (f"Python and imports {'?' if imported is None else f'{imported:.2f}'} s, "
+               f"{device.type} initialisation {time.perf_counter() - started:.2f} s")
     try:
         command = "python train.py " + shlex.join(argv if argv is not None else sys.argv[1:])
-        train_and_save(args, replica, device, command)
+        train_and_save(args, replica, device, command, startup)
     finally:
         if replica.world > 1:
             dist.destroy_process_group()
@@ -198,38 +241,48 @@ def start_or_resume(args: argparse.Namespace, path: Path, command: str, device: 
     return model, opt, state, run
 
 
-def train_and_save(args: argparse.Namespace, replica: Replica, device: torch.device, command: str) -> None:
-    """Train on this process's share; rank 0 alone prints, checkpoints, evaluates and writes the weights."""
+def train_and_save(args: argparse.Namespace, replica: Replica, device: torch.device, command: str,
+                   startup: str) -> None:
+    """Train on this process's share; rank 0 alone prints, checkpoints, evaluates and writes the weights.
+
+    `startup` says what the start so far cost; the time to load the data is added to it and printed.
+    """
     lead = replica.rank == 0
     say = print if lead else (lambda *_, **__: None)
-    name = args.name or f"{'c' if args.conditional else ''}{args.arch}-{args.latent_dim}d"
+    kind = "ae-" if args.autoencoder else "c" if args.conditional else ""
+    name = args.name or f"{kind}{args.arch}-{args.latent_dim}d"
     run_dir = Path(args.run_dir) / name
     resume_path = run_dir / "resume.safetensors"
     say(f"device: {device}  ({torch.get_num_threads()} CPU threads)" if device.type == "cpu" else f"device: {device}")
     model, opt, state, job = start_or_resume(args, resume_path, command, device, say)
     if replica.world > 1:
         say(f"torchrun: {replica.world} processes, each {job.train.batch_size // replica.world} images of a batch")
+    run_epoch = epoch_runner(args, replica, device, say)
+    loading = time.perf_counter()
     train, test = load_data(args, job, replica, device)
     say(f"{job.dataset}: {len(train[0])} train / {len(test[0])} test images; "
         f"model {model.config.arch}, latent {model.config.latent_dim}, {count_parameters(model):,} parameters")
+    say(f"start-up: {startup}, data {time.perf_counter() - loading:.2f} s", flush=True)
     clock = [time.perf_counter()]
 
-    def save(s: TrainState) -> None:
-        """Add the wall time since the last save to the run, and save it."""
+    def save(s: TrainState) -> float:
+        """Add the wall time since the last save to the run, and save it; return that time."""
         now = time.perf_counter()
-        job.train_seconds += now - clock[0]
-        clock[0] = now
+        spent, clock[0] = now - clock[0], now
+        job.train_seconds += spent
         save_resume(resume_path, model, opt, s, job)
+        return spent
 
     def on_epoch_end(s: TrainState) -> None:
-        save(s)  # before printing: a printed epoch is a saved one
+        spent = save(s)  # before printing: a printed epoch is a saved one
         h = s.history[-1]
-        print(f"epoch {h['epoch']:3d}  train loss {h['train_loss']:8.3f}  test -ELBO {h['test_nelbo']:8.3f} nats  "
-              f"({job.train_seconds:.0f} s)", flush=True)
+        figure = f"test recon {h['test_recon']:8.3f}" if "test_recon" in h else f"test -ELBO {h['test_nelbo']:8.3f}"
+        print(f"epoch {h['epoch']:3d}  train loss {h['train_loss']:8.3f}  {figure} nats  "
+              f"({spent:.2f} s; {job.train_seconds:.1f} s in all)", flush=True)
 
     try:
         fit(model, opt, train, test, job.train, state, on_epoch_end if lead else None,
-            progress=lead and not args.no_progress)
+            progress=lead and not args.no_progress, run_epoch=run_epoch)
     except KeyboardInterrupt:
         if lead:
             save(state)
@@ -243,8 +296,15 @@ def train_and_save(args: argparse.Namespace, replica: Replica, device: torch.dev
 def write_results(args: argparse.Namespace, model: VAE, state: TrainState, job: Run,
                   test: tuple[torch.Tensor, torch.Tensor], device: torch.device, run_dir: Path) -> None:
     """Evaluate the trained model, write the weights with their metadata, and the pictures."""
-    print(f"evaluating: test -ELBO, NLL with k={args.eval_k}, KL per dimension ...", flush=True)
-    metrics, nll = evaluate(model, test[0], test[1], k=args.eval_k, nll_images=args.nll_images)
+    import torchvision  # for its version only: importing it pulls in torch._dynamo, slow to import (docs/gpu.md)
+
+    if job.train.autoencoder:
+        print("evaluating: test reconstruction error (a plain autoencoder has no likelihood to estimate) ...")
+        metrics, extras = evaluate_autoencoder(model, test[0], test[1]), {}
+    else:
+        print(f"evaluating: test -ELBO, NLL with k={args.eval_k}, KL per dimension ...", flush=True)
+        metrics, nll = evaluate(model, test[0], test[1], k=args.eval_k, nll_images=args.nll_images)
+        extras = {"test_nll": nll}
     metadata = ModelMetadata(
         dataset=job.dataset, class_names=CLASS_NAMES[job.dataset], train=job.train, epochs=state.epoch,
         metrics=Metrics(**metrics), history=[Epoch(**h) for h in state.history], parameters=count_parameters(model),
@@ -254,7 +314,7 @@ def write_results(args: argparse.Namespace, model: VAE, state: TrainState, job: 
         config=model.config,
     )
     out = Path(args.out_dir) / f"{run_dir.name}.safetensors"
-    save_model(out, model, metadata, {**final_extras(model, test[0], test[1]), "test_nll": nll})
+    save_model(out, model, metadata, {**final_extras(model, test[0], test[1], job.train.autoencoder), **extras})
     write_pictures(model, test[0], test[1], run_dir)
     print(json.dumps({k: v for k, v in metrics.items() if k != "kl_per_dim"}))
     print(f"wrote {out}  (pictures in {run_dir}/)")

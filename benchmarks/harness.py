@@ -33,6 +33,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run", "--disable-quic"]
 VIEWPORT = {"width": 1280, "height": 900}
 PHONE = {"viewport": {"width": 390, "height": 844}, "has_touch": True, "is_mobile": True}  # a 390-px phone, touch
+PROJECTOR = {"viewport": {"width": 1024, "height": 768}}  # a classroom projector's screen
 SLIDER_STEP = 0.05  # the app's latent slider step; values off this grid are rounded by the browser
 SEVEN = [(-50, -60), (50, -60), (10, 70)]  # a "7", as offsets in px from the centre of a full-size pad
 MOVE_MS, REST_MS = 16, 100  # a finger's moves come once a frame; it rests a moment before it lifts
@@ -48,6 +49,8 @@ CANVAS_PIXELS = """sel => { const c = document.querySelector(sel + ' canvas.vae-
   for (let i = 0; i < d.length; i += 4) out.push(d[i + 3] ? d[i] : -1);
   return out; }"""
 PAINTED = "() => (window.vaeStats?.paints || 0) > 0"
+# The Code map's files and the model's decoder are in: the page has decoded the class-direction slider.
+CODE_MAP_READY = "() => (window.vaeCodeMapStats?.directionPaints || 0) > 0"
 
 
 # ---- timing ----
@@ -218,10 +221,10 @@ def console_error(msg: "ConsoleMessage") -> str | None:
     return f"console: {msg.text} ({url})"
 
 
-def open_app(browser: "Browser", url: str, phone: bool = False) -> tuple["Page", list[str]]:
-    """A fresh page showing the app's initial state (on a desktop screen, or a phone's), and a live list of its
-    console errors and page errors."""
-    page = browser.new_page(**PHONE) if phone else browser.new_page(viewport=VIEWPORT)
+def open_app(browser: "Browser", url: str, phone: bool = False, screen: dict | None = None) -> tuple["Page", list[str]]:
+    """A fresh page showing the app's initial state (on a desktop screen, a phone's, or `screen`: new_page's
+    options such as PROJECTOR), and a live list of its console errors and page errors."""
+    page = browser.new_page(**(screen or (PHONE if phone else {"viewport": VIEWPORT})))
     errors: list[str] = []
 
     def on_console(msg: "ConsoleMessage") -> None:
@@ -272,6 +275,28 @@ def open_tab(page: "Page", name: str) -> None:
     page.get_by_role("tab", name=name, exact=True).click()
 
 
+def open_view(page: "Page", name: str, touch: bool = False, timeout: float = 15.0) -> None:
+    """Choose a view by its tab, through the "..." menu where Gradio has moved the tab (a narrow screen), with a
+    finger if `touch`; waits until the tab is there (a model switch shows some) and the view is chosen."""
+    press = (lambda target: target.tap()) if touch else (lambda target: target.click())
+    tab, more = page.get_by_role("tab", name=name, exact=True), page.get_by_role("button", name="More tabs")
+    item = page.locator(".overflow-dropdown button", has_text=name)
+    deadline = time.monotonic() + timeout
+    while not (tab.count() and tab.first.is_visible()):
+        if more.count() and more.first.is_visible():
+            press(more.first)
+            if item.count():
+                press(item.first)
+                break
+            press(more.first)  # not in the menu yet: close it and look again
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no tab {name!r} on the page")
+        page.wait_for_timeout(200)
+    else:
+        press(tab.first)
+    page.locator("[role=tab][aria-selected=true]", has_text=name).first.wait_for(state="attached")
+
+
 def example_thumbnail(page: "Page", scope: str, filename: str) -> "Locator":
     """The thumbnail of the example `filename` in the examples gallery under `scope`."""
     return page.locator(f"{scope} .vae-examples img[src$='/{filename}']")
@@ -282,6 +307,21 @@ def choose_example(page: "Page", scope: str, filename: str) -> None:
     box = page.locator(scope)
     example_thumbnail(page, scope, filename).click()
     box.locator(f".file-preview td.filename[aria-label='{filename}']").wait_for()
+
+
+def point_at_a_dot(page: "Page") -> tuple[float, float]:
+    """On the Code map, move the mouse across the map's middle until it points at a dot (the page then shows that
+    test digit); where it is then."""
+    canvas = page.locator("#code-map-view canvas.vae-map")
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    before = page.evaluate("() => window.vaeCodeMapStats.hoverPaints")
+    for step in range(41):
+        at = (box["x"] + (0.3 + 0.01 * step) * box["width"], box["y"] + 0.5 * box["height"])
+        page.mouse.move(*at)
+        if page.evaluate("() => window.vaeCodeMapStats.hoverPaints") > before:
+            return at
+    raise AssertionError("no dot across the middle of the map")
 
 
 def touch_drag(page: "Page", points: list[tuple[float, float]], steps: int = 10,
@@ -349,7 +389,12 @@ def click_and_wait(page: "Page", button: str, selector: str) -> str:
     return wait_new_image(page, selector, old, timeout=30_000)
 
 
+def model_option(page: "Page", name: str) -> "Locator":
+    """The Model dropdown's option for the model `name` (its label: the name, a colon, what the model is for)."""
+    return page.get_by_role("option", name=re.compile(rf"^{re.escape(name)}:"))
+
+
 def select_model(page: "Page", name: str) -> None:
     """Choose a model in the Model dropdown."""
     page.get_by_role("combobox", name="Model", exact=True).click()
-    page.get_by_role("option", name=name, exact=True).click()
+    model_option(page, name).click()

@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from PIL import Image  # noqa: E402
 
 from benchmarks.harness import (  # noqa: E402
+    CODE_MAP_READY,
     ROOT,
     SCORE_SHOWN,
     canvas_pixels,
@@ -32,6 +33,7 @@ from benchmarks.harness import (  # noqa: E402
     image_src,
     open_app,
     open_tab,
+    point_at_a_dot,
     select_model,
     serve_app,
     set_slider,
@@ -47,8 +49,11 @@ if TYPE_CHECKING:
 DOCS = ROOT / "docs"
 DRAG_FRAMES = 40  # slider positions in the drag GIF, there and back
 MAP_MODEL = "mlp-2d"
+CODE_MAP_MODEL = "conv-32d"
 CONDITIONAL_MODEL = "cmlp-20d"
 FASHION_MODEL = "fashion-mlp-20d"
+SAMPLES_DRAWN = "() => document.querySelector('#samples-grid canvas')?.height > 28"  # the page drew the grid
+PROJECTOR = {"width": 1024, "height": 768}
 LEARN_FRAMES, LEARN_WIDTH = 40, 640  # the Watch it learn GIF: its first 40 updates (20 s of training), 640 px wide
 
 
@@ -71,7 +76,7 @@ def shoot_views(page: "Page") -> None:
         wait_new_pixels(page, "#decoded", old)
     shoot(page, "latent-sliders")
     open_tab(page, "Random samples")
-    click_and_wait(page, "Sample", "#samples")
+    page.wait_for_function(SAMPLES_DRAWN)
     shoot(page, "random-samples")
     open_tab(page, "Reconstruct")
     choose_example(page, "#tab-reconstruct", "digit-2-1-test0001.png")
@@ -106,6 +111,13 @@ def drag_slider(page: "Page", index: int, to: float) -> None:
     page.mouse.up()
 
 
+def shoot_first_visit(page: "Page") -> None:
+    """What a first visit sees: the guided start above "How a VAE works" (the screen), and the overview itself."""
+    page.wait_for_function("() => (window.vaeStats?.overviewDraws || 0) > 0")
+    shoot(page, "guided-start", full_page=False)
+    shoot_part(page, "#overview", "overview")
+
+
 def shoot_teaching(page: "Page") -> None:
     """The teaching views: a traversal after a slider drag, example thumbnails, the ELBO of a digit, Compare."""
     old = image_src(page, "#traversal", wait=True)
@@ -119,7 +131,7 @@ def shoot_teaching(page: "Page") -> None:
     page.wait_for_timeout(1500)  # the plots draw after their data arrive
     shoot_part(page, "#tab-reconstruct .vae-examples", "example-thumbnails")
     shoot_part(page, "#anatomy", "anatomy")
-    open_tab(page, "Compare")
+    open_tab(page, "Posterior collapse & beta")
     image_src(page, "#compare-grids", wait=True)
     page.wait_for_timeout(1500)
     shoot(page, "compare")
@@ -167,6 +179,20 @@ def shoot_map(page: "Page") -> None:
     shoot(page, "latent-map")
 
 
+def shoot_code_map(page: "Page") -> None:
+    """The 32-D model's Code map: a test digit pointed at, the nearest test digits of an example, the example
+    moved halfway from the average 3 to the average 8, and an analogy."""
+    select_model(page, CODE_MAP_MODEL)
+    open_tab(page, "Code map")
+    page.wait_for_function(CODE_MAP_READY, timeout=60_000)
+    choose_example(page, "#tab-code-map", "digit-3-1-test0018.png")
+    page.locator("#code-map-neighbours img").first.wait_for()
+    page.locator("#code-map-t input[type=range]").fill("0.5")
+    click_and_wait(page, "a - b + c", "#code-map-analogy")
+    point_at_a_dot(page)
+    shoot_part(page, "#tab-code-map", "code-map")
+
+
 def shoot_every_class(page: "Page") -> None:
     """The conditional model: one example decoded with every label."""
     select_model(page, CONDITIONAL_MODEL)
@@ -180,7 +206,7 @@ def shoot_fashion(page: "Page") -> None:
     """The Fashion-MNIST model's samples, with its own class names in the picker."""
     select_model(page, FASHION_MODEL)
     open_tab(page, "Random samples")
-    click_and_wait(page, "Sample", "#samples")
+    page.wait_for_function(SAMPLES_DRAWN)
     shoot(page, "fashion-samples")
 
 
@@ -226,9 +252,50 @@ def shoot_learn(page: "Page") -> None:
     shoot(page, "watch-it-learn")
 
 
-SHOTS = {"drag": shoot_drag, "views": shoot_views, "teaching": shoot_teaching, "desk": shoot_desk_photo,
-         "map": shoot_map, "every": shoot_every_class, "fashion": shoot_fashion, "phone": shoot_phone,
-         "learn": shoot_learn}
+def shoot_compress(page: "Page") -> None:
+    """The Compress view: an example digit coded into a .vae file, then rebuilt from the file alone."""
+    open_tab(page, "Compress")
+    choose_example(page, "#tab-compress", "digit-2-1-test0001.png")  # compresses at once
+    image_src(page, "#binary", wait=True)
+    page.locator("#vae-file .file-preview").wait_for()
+    click_and_wait(page, "Decompress", "#rebuilt")
+    page.wait_for_function("() => /Identical/.test(document.querySelector('#rebuilt-note')?.textContent || '')")
+    shoot(page, "compress")
+
+
+def shoot_why(page: "Page") -> None:
+    """The plain autoencoder beside the 2-D VAE: both code maps and both decodings of the same random draws."""
+    open_tab(page, "Why a VAE?")
+    for selector in ("#why-map-ae", "#why-map-vae", "#why-draws-ae", "#why-draws-vae"):
+        image_src(page, selector, wait=True)
+    shoot(page, "why-a-vae")
+
+
+def shoot_projector(page: "Page") -> None:
+    """A 1024 x 768 projector: the latent map beside its decoded point, the pointer over the map."""
+    page.set_viewport_size(PROJECTOR)
+    select_model(page, MAP_MODEL)
+    open_tab(page, "Latent map")
+    page.wait_for_function("() => document.querySelector('#map-view .vae-where')?.textContent")
+    page.locator("#map-view").evaluate("e => e.scrollIntoView({block: 'start'})")
+    box = page.locator("#map-view canvas.vae-map").bounding_box()
+    page.mouse.move(box["x"] + 0.3 * box["width"], box["y"] + 0.25 * box["height"])
+    shoot(page, "projector-map", full_page=False)
+
+
+def shoot_phone_reconstruct(page: "Page") -> None:
+    """A phone: an example tapped in Reconstruct, its three pictures side by side, brought into view."""
+    page.get_by_role("tab", name="Reconstruct", exact=True).tap()
+    example_thumbnail(page, "#tab-reconstruct", "digit-2-1-test0001.png").tap()
+    wait_new_image(page, "#recon", "")
+    page.wait_for_function(SCORE_SHOWN)
+    shoot(page, "phone-reconstruct", full_page=False)
+
+
+SHOTS = {"first": shoot_first_visit, "drag": shoot_drag, "views": shoot_views, "teaching": shoot_teaching,
+         "desk": shoot_desk_photo, "map": shoot_map, "code-map": shoot_code_map, "every": shoot_every_class,
+         "fashion": shoot_fashion, "phone": shoot_phone, "compress": shoot_compress, "why": shoot_why,
+         "projector": shoot_projector, "phone-reconstruct": shoot_phone_reconstruct, "learn": shoot_learn}
 
 
 def main() -> None:
@@ -240,7 +307,7 @@ def main() -> None:
     errors: list[str] = []
     with serve_app() as (url, _, _), chromium() as browser:
         for name in only:
-            page, page_errors = open_app(browser, url, phone=name == "phone")
+            page, page_errors = open_app(browser, url, phone=name.startswith("phone"))
             SHOTS[name](page)
             errors += page_errors
     if errors:

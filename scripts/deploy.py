@@ -27,7 +27,7 @@ from vae.checkpoint import LFS_POINTER_MAX, is_lfs_pointer  # noqa: E402
 
 # What `python app.py` reads at run time, plus the Space card (README.md) and the LFS rules (Path.glob patterns).
 INCLUDE = ("app.py", "requirements.txt", "README.md", ".gitattributes", "vae/**/*", "pictures/**/*", "webapp/**/*",
-           "weights/*.safetensors", "examples/**/*", "static/**/*")
+           "weights/*.safetensors", "weights/projections/*.safetensors", "examples/**/*", "static/**/*")
 EXCLUDE = ("*/__pycache__/*", "*.pyc", "*.tmp", "*/.*")  # caches, half-written files, hidden files below the root
 # Never uploaded, even if a rule above would match: training runs, datasets, test fixtures, secrets.
 FORBIDDEN = ("runs/*", "data/*", "tests/*", ".git/*", ".gradio/*", "*.env", "*.pem", "*.key", "*id_rsa*",

@@ -18,6 +18,8 @@ def nll_text(metrics: Metrics) -> str:
 
 def kl_text(metrics: Metrics) -> str:
     """Each latent dimension's KL from the prior in nats, largest first: the order of the app's sliders."""
+    if metrics.kl_per_dim is None:
+        return "none: a plain autoencoder has no prior to measure it against"
     return ", ".join(f"{v:.2f}" for v in sorted(metrics.kl_per_dim, reverse=True))
 
 
@@ -25,10 +27,12 @@ def _row(loaded: LoadedModel) -> str:
     """One Markdown table row for a weights file."""
     meta, cfg, m = loaded.metadata, loaded.model.config, loaded.metadata.metrics
     targets = "binarized" if meta.train and meta.train.binarize else "grey levels"
-    arch = f"{'conditional ' if cfg.num_classes else ''}{cfg.arch}"
+    arch = f"{'conditional ' if cfg.num_classes else ''}{cfg.arch}{' plain autoencoder' if loaded.autoencoder else ''}"
+    nelbo, nll = ((f"none: no prior (reconstruction error {m.test_recon:.2f})", "none: not a probabilistic model")
+                  if loaded.autoencoder else (f"{m.test_nelbo:.2f}", nll_text(m)))
     return (f"| `{loaded.name}` | {arch} | {cfg.latent_dim} | {meta.parameters:,} | {meta.dataset} ({targets}) "
-            f"| {meta.epochs} | {meta.train_seconds / 60:.1f} min | {m.test_nelbo:.2f} "
-            f"| {nll_text(m)} | {m.active_units} "
+            f"| {meta.epochs} | {meta.train_seconds / 60:.1f} min | {nelbo} "
+            f"| {nll} | {m.active_units} "
             f"| `{meta.command}` |")
 
 

@@ -9,6 +9,7 @@
     F32: [4, (dv, o) => dv.getFloat32(o, true)],
     F16: [2, (dv, o) => half(dv.getUint16(o, true))],
     U8: [1, (dv, o) => dv.getUint8(o)],
+    I32: [4, (dv, o) => dv.getInt32(o, true)],
   };
 
   function half(h) {
@@ -214,5 +215,13 @@
     };
   }
 
-  window.VAEDecoder = {load};
+  async function tensors(file) {
+    // Every tensor of a small safetensors file ({url, bytes, sha256}: a stored code map), kept in Cache Storage.
+    const {buf} = await cachedBytes(file, 0, file.bytes);
+    const header = parseHeader(buf);
+    const names = Object.keys(header.tensors).filter(n => n !== "__metadata__");
+    return Object.fromEntries(names.map(n => [n, tensor(buf, header, n)]));
+  }
+
+  window.VAEDecoder = {load, tensors};
 })();

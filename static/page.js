@@ -10,11 +10,13 @@
   const COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
                    "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
   // Fallback: the server's decodings (hidden images) are drawn into the canvases the user sees.
-  const SERVER_IMAGES = [["#decoded-server", "#decoded"], ["#point", "#map-view"]];
+  // Each: the server's image, the element whose canvas shows it, and how many screen px the server gives a pixel.
+  const SERVER_IMAGES = [["#decoded-server", "#decoded", 8], ["#point", "#map-view", 8], ["#samples-server", "#samples-grid", 3]];
+  const GRID_PAD = 2, GRID_BACKGROUND = 64;  // vae/render.make_grid: 2 px between digits, on grey 0.25
   const decoders = new Map();  // model name -> Promise of its decoder (fetched once per page)
   const ready = new Map();  // model name -> decoder, once loaded
   const state = {model: null, label: 0, values: [], map: null, mapBackground: null, path: null, fallback: null,
-                 shown: 0, copied: {}};
+                 shown: 0, copied: {}, samples: null};
   const mapCodes = new Map();  // model name -> Promise of {mu, labels} for the 2-D map
   // What the page has done, for tests and benchmarks/app_latency.py: paints of its own decodes and of the
   // server's (fallback) decodes, times in ms since navigation start, weight bytes fetched per model.
@@ -56,8 +58,8 @@
     copyServerImage();
   }
 
-  function paint(canvas, probs) {
-    // 28x28 probabilities -> grey pixels, white ink on black, as vae/render.to_image draws them.
+  function paint(canvas, probs, x = 0, y = 0) {
+    // 28x28 probabilities -> grey pixels at (x, y), white ink on black, as vae/render.to_image draws them.
     if (!canvas) return;
     const ctx = canvas.getContext("2d"), img = ctx.createImageData(28, 28), px = img.data;
     for (let i = 0; i < 784; i++) {
@@ -65,7 +67,7 @@
       px[4 * i] = px[4 * i + 1] = px[4 * i + 2] = v;
       px[4 * i + 3] = 255;
     }
-    ctx.putImageData(img, 0, 0);
+    ctx.putImageData(img, x, y);
   }
 
   function blank(selector) {
@@ -115,6 +117,7 @@
     if (shown !== state.shown) return;  // a newer call has drawn, or will
     paintSliders();
     mapShow(model);
+    document.dispatchEvent(new CustomEvent("vae-shown", {detail: current()}));  // static/teach.js follows it
   }
 
   function loading(model) {
@@ -131,9 +134,13 @@
   function onInput(e) {
     // Native input events on the sliders: decode right here, no request (Gradio's own slider events
     // would add a few ms of its bookkeeping first).
-    const block = e.target.closest && e.target.closest("[id^='z-'], #map-z1, #map-z2, #interp-scrub");
+    const block = e.target.closest && e.target.closest("[id^='z-'], #map-z1, #map-z2, #interp-scrub, #samples-temperature");
     if (!block) return;
     if (block.id === "interp-scrub") return scrub(Number(e.target.value));
+    if (block.id === "samples-temperature") {
+      if (state.samples) state.samples.temperature = Number(e.target.value);
+      return drawSamples();
+    }
     if (block.id.startsWith("map-")) {
       if (state.fallback) return setTimeout(() => $("#server-decode-2d")?.click(), 0);
       const [z1, z2] = state.map || [0, 0];
@@ -148,15 +155,18 @@
   function copyServerImage() {
     // Fallback: show each new server decoding in the canvas the user sees.
     if (!state.fallback) return;
-    for (const [from, to] of SERVER_IMAGES) {
+    for (const [from, to, scale] of SERVER_IMAGES) {
       const img = $(`${from} img`), canvas = $(`${to} canvas.vae-digit`);
       if (!img || !img.src || !canvas || img.src === state.copied[from]) continue;
       state.copied[from] = img.src;
       const source = new Image();
       source.onload = () => {
+        if (source.src !== state.copied[from]) return;  // a newer picture came while this one loaded
+        canvas.width = source.naturalWidth / scale;
+        canvas.height = source.naturalHeight / scale;
         const ctx = canvas.getContext("2d");
         ctx.imageSmoothingEnabled = false;
-        ctx.drawImage(source, 0, 0, 28, 28);
+        ctx.drawImage(source, 0, 0, canvas.width, canvas.height);
         window.vaeStats.serverSrc = source.src;
         painted("serverPaints");
       };
@@ -276,10 +286,74 @@
     decodeInto("#interp-scrub", path.codes[i], path.labels ? path.labels[i] : 0);
   }
 
+  // ---- random samples: the server's draws from N(0, I), scaled by the temperature here ----
+
+  function setSamples(codes, temperature, label) {
+    // New draws (the seed, the count or the model changed): keep them, and decode them at the temperature.
+    state.samples = codes && codes.length ? {codes, temperature: Number(temperature), label: Number(label) || 0}
+                                          : null;
+    drawSamples();
+  }
+
+  function drawSamples() {
+    // The grid as vae/render.grid_image lays it out (8 a row, 2 px apart on grey), one pixel per pixel.
+    const s = state.samples, canvas = $("#samples-grid canvas.vae-digit");
+    if (!s || !canvas) return;
+    if (state.fallback) return setTimeout(() => $("#samples-server-button")?.click(), 0);
+    const d = ready.get(state.model);
+    if (!d) return decoderFor(state.model).then(drawSamples).catch(fallBack);
+    const n = s.codes.length, cols = Math.min(n, 8), rows = Math.ceil(n / cols), pitch = 28 + GRID_PAD;
+    canvas.width = cols * pitch + GRID_PAD;
+    canvas.height = rows * pitch + GRID_PAD;
+    const ctx = canvas.getContext("2d");
+    ctx.fillStyle = `rgb(${GRID_BACKGROUND}, ${GRID_BACKGROUND}, ${GRID_BACKGROUND})`;
+    ctx.fillRect(0, 0, canvas.width, canvas.height);
+    try {
+      s.codes.forEach((z, i) => {
+        paint(canvas, d.decode(z.map(v => v * s.temperature), s.label),
+              GRID_PAD + (i % cols) * pitch, GRID_PAD + Math.floor(i / cols) * pitch);
+      });
+    } catch (e) {
+      fallBack(e);
+      return;
+    }
+    painted("paints");
+  }
+
+  function reveal(selector) {
+    // Scroll an element into view when it is not wholly on screen (a result below the fold, on a phone).
+    const el = $(selector);
+    if (!el) return;
+    const r = el.getBoundingClientRect();
+    if (r.top < 0 || r.bottom > innerHeight) el.scrollIntoView({block: "start"});  // what follows it shows too
+  }
+
+  // ---- names for pictures that Gradio leaves unnamed ----
+
+  function exampleName(src) {
+    // "digit-3-2-test0030.png" -> "digit 3"; "4-coat-1-test0006.png" -> "coat".
+    const stem = decodeURIComponent(src.split("/").pop()).replace(/\.png$/, "").replace(/-\d+-test\d+$/, "");
+    return stem.replace(/^\d+-/, "").replace(/-/g, " ");
+  }
+
+  function nameUnnamed() {
+    // The example thumbnails (a gr.Dataset gallery) are buttons holding an unnamed picture.
+    for (const img of document.querySelectorAll(".vae-examples button img")) {
+      const name = `Example: ${exampleName(img.src)}`;
+      if (img.alt === name) continue;
+      img.alt = name;
+      img.closest("button").setAttribute("aria-label", name);
+    }
+    // An image output with no picture yet is a div that Gradio names "Empty value" without a role, and a name
+    // on a plain div is not read out: it is the picture's empty place, so it is an image.
+    for (const empty of document.querySelectorAll(".empty[aria-label]:not([role])")) empty.setAttribute("role", "img");
+  }
+
   const drawn = new WeakSet();  // map canvases drawn so far: Gradio renders a tab's content when first opened
 
   function onMutation() {
     copyServerImage();
+    nameUnnamed();
     const map = $("#map-view canvas.vae-map");
     if (map && !drawn.has(map)) {
       drawn.add(map);
@@ -287,10 +361,22 @@
     }
   }
 
+  async function decodeWith(model, z, label) {
+    // For the page's other scripts (static/overview.js): decode z with `model`, here in the page.
+    return (await decoderFor(model)).decode(z, label);
+  }
+
+  function current() {
+    // What the sliders show now, for static/teach.js's shareable address: the model, its class, the code z.
+    const spec = MODELS[state.model];
+    return {model: state.model, label: state.label, z: spec ? Array.from(sliderCode(spec)) : []};
+  }
+
   document.addEventListener("input", onInput);
   document.addEventListener("pointermove", onPointer);
   document.addEventListener("pointerdown", onPointer);
   new MutationObserver(onMutation).observe(document.documentElement,
                                                 {subtree: true, childList: true, attributes: true, attributeFilter: ["src"]});
-  window.vaePage = {show, loading, setPath, mapPoint};
+  window.vaePage = {show, loading, setPath, mapPoint, setSamples, reveal, decoder: decoderFor, paint,
+                   colours: COLOURS, current, decode: decodeWith};
 })();

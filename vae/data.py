@@ -14,7 +14,6 @@ from urllib.error import URLError
 
 import numpy as np
 import torch
-import torchvision
 from torch import Tensor
 
 CLASS_NAMES = {
@@ -27,7 +26,8 @@ CLASS_NAMES = {
 # How each dataset framed its objects in 28x28: MNIST scaled digits to fit 20x20 (centred by
 # mass, 4-px margin); Fashion-MNIST scaled items to fill the whole 28x28 frame.
 BOX_SIDES = {"mnist": 20, "fashion-mnist": 28}  # the `box` of pictures.digitize.find_digit
-_TORCHVISION = {"mnist": torchvision.datasets.MNIST, "fashion-mnist": torchvision.datasets.FashionMNIST}
+# torchvision's dataset class for each, which is also the folder it downloads into (ROOT/CLASS/raw)
+_TORCHVISION = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
 
 
 class DatasetError(RuntimeError):
@@ -63,7 +63,7 @@ def read_idx(path: Path) -> Tensor:
 def missing_message(dataset: str, root: Path, train: bool, reason: str) -> str:
     """What a user without the files (or without network) needs to know: where we looked, how to point us."""
     images, labels = idx_names(train)
-    raw = root / _TORCHVISION[dataset].__name__ / "raw"
+    raw = root / _TORCHVISION[dataset] / "raw"
     return (f"{dataset} {'training' if train else 'test'} set not found: {reason}.\n"
             f"Looked in {root.resolve()} for {images} and {labels}, and in {raw.resolve()} (torchvision's layout).\n"
             f"Put the four original idx files (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
@@ -80,24 +80,33 @@ def failure_reason(e: Exception) -> str:
     return f"a file there is damaged ({last}); delete it to download it again"
 
 
+def local_copies(dataset: str, root: Path, train: bool) -> list[tuple[Path, Path]]:
+    """Where one split's (images, labels) files may lie already: gzipped in `root`, or as torchvision unpacks them."""
+    gzipped = tuple(root / name for name in idx_names(train))
+    return [gzipped, tuple(root / _TORCHVISION[dataset] / "raw" / p.name.removesuffix(".gz") for p in gzipped)]
+
+
 def load_split(dataset: str, root: str | Path, train: bool, download: bool = True) -> tuple[Tensor, Tensor]:
     """Images (N, 28, 28) uint8 and labels (N,) int64 of one split.
 
     `root` is either torchvision's root folder (downloaded there when `download`) or a folder
     holding the four original `*-idx?-ubyte.gz` files directly, as Debian's
-    `dataset-fashion-mnist` installs them in /usr/share/datasets/fashion-mnist. Anything that
-    stops it (no files and no network, a damaged file) raises DatasetError with a message for people.
+    `dataset-fashion-mnist` installs them in /usr/share/datasets/fashion-mnist. Files already there
+    are read directly; torchvision is used only to download. Anything that stops it (no files and
+    no network, a damaged file) raises DatasetError with a message for people.
     """
     if dataset not in _TORCHVISION:
         raise ValueError(f"unknown dataset {dataset!r}; choose from {sorted(_TORCHVISION)}")
     root = Path(root)
-    images, labels = (root / name for name in idx_names(train))
-    if images.exists():
-        return read_idx(images), read_idx(labels).long()
+    for images, labels in local_copies(dataset, root, train):
+        if images.exists():
+            return read_idx(images), read_idx(labels).long()
+    import torchvision  # only to download: it imports torch._dynamo, a large part of train.py's start-up (docs/gpu.md)
+
     log = io.StringIO()  # torchvision prints each failed mirror; on success it is passed on
     try:
         with contextlib.redirect_stdout(log):
-            ds = _TORCHVISION[dataset](str(root), train=train, download=download)
+            ds = getattr(torchvision.datasets, _TORCHVISION[dataset])(str(root), train=train, download=download)
     except (RuntimeError, URLError, OSError) as e:
         raise DatasetError(missing_message(dataset, root, train, failure_reason(e))) from e
     print(log.getvalue(), end="")
@@ -114,10 +123,14 @@ def binarize(x: Tensor, generator: torch.Generator | None = None) -> Tensor:
     return torch.bernoulli(x, generator=generator)
 
 
+def permutation(n: int, generator: torch.Generator) -> Tensor:
+    """range(n) shuffled, on the generator's device: one epoch's order of the images."""
+    return torch.randperm(n, generator=generator, device=generator.device)
+
+
 def batch_indices(n: int, batch_size: int, generator: torch.Generator) -> Iterator[Tensor]:
     """Shuffled minibatch index tensors covering range(n) once."""
-    perm = torch.randperm(n, generator=generator, device=generator.device)
-    yield from perm.split(batch_size)
+    yield from permutation(n, generator).split(batch_size)
 
 
 TEST_BINARIZATION_SEED = 0  # the binarized test set is drawn once, with this seed, for every model

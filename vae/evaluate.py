@@ -48,6 +48,22 @@ def elbo_terms(
 
 
 @torch.no_grad()
+def reconstruction_errors(
+    model: VAE, x: Tensor, y: Tensor | None = None, batch_size: int = 2000
+) -> tuple[Tensor, Tensor]:
+    """Per-image reconstruction NLL decoding the encoder's mean (no sampling), and those means: a plain autoencoder's
+    error and codes."""
+    model.eval()
+    recon, codes = [], []
+    for start in range(0, len(x), batch_size):
+        idx = slice(start, start + batch_size)
+        mu = model.encode(x[idx], _labels(y, idx, model))[0]
+        recon.append(reconstruction_nll(model.decode(mu, _labels(y, idx, model)), x[idx]))
+        codes.append(mu)
+    return torch.cat(recon), torch.cat(codes)
+
+
+@torch.no_grad()
 def posterior_terms(model: VAE, x: Tensor, mu: Tensor, logvar: Tensor, y: Tensor | None,
                     generator: torch.Generator) -> dict[str, Tensor]:
     """elbo_terms of images whose posterior (mu, logvar) is already known: one z each, drawn with `generator`."""
@@ -166,12 +182,24 @@ def evaluate(
     return metrics, nll[k]
 
 
-def final_extras(model: VAE, x_test: torch.Tensor, y_test: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Tensors the app needs beside the weights: test scores, and the test codes for a 2-D map."""
-    terms = elbo_terms(model, x_test, y_test)
-    extras = {"test_nelbo_sorted": terms["nelbo"].sort().values.float()}
+def evaluate_autoencoder(model: VAE, x: Tensor, y: Tensor | None) -> dict:
+    """A plain autoencoder's metrics (the fields of vae.metadata.Metrics it has): reconstruction error, active units.
+
+    It has no prior and no posterior, so no ELBO, KL or likelihood to estimate.
+    """
+    recon, codes = reconstruction_errors(model, x, y)
+    return {"test_recon": float(recon.mean()), "active_units": active_units(codes)}
+
+
+def final_extras(model: VAE, x_test: Tensor, y_test: Tensor, autoencoder: bool = False) -> dict[str, Tensor]:
+    """Tensors the app needs beside the weights: a VAE's test scores, and the test codes for a 2-D map."""
+    if autoencoder:
+        extras, codes = {}, reconstruction_errors(model, x_test, y_test)[1]
+    else:
+        terms = elbo_terms(model, x_test, y_test)
+        extras, codes = {"test_nelbo_sorted": terms["nelbo"].sort().values.float()}, terms["mu"]
     if model.config.latent_dim == 2:
-        extras.update(test_mu=terms["mu"].half(), test_labels=y_test.to(torch.uint8))
+        extras.update(test_mu=codes.half(), test_labels=y_test.to(torch.uint8))
     return extras
 
 
@@ -194,17 +222,25 @@ def main(argv: list[str] | None = None) -> None:
     meta = loaded.metadata
     images, labels = load_split(meta.dataset, args.data_dir, train=False, download=not args.no_download)
     x = evaluation_inputs(images, meta.train is not None and meta.train.binarize)
-    fields, nll = evaluate(loaded.model, x, labels, args.k, args.nll_images, args.progress)
+    if loaded.autoencoder:
+        print("a plain autoencoder has no prior and no posterior, so no ELBO, KL or NLL: "
+              "measuring its reconstruction error", file=sys.stderr)
+        fields, extras = evaluate_autoencoder(loaded.model, x, labels), {}
+    else:
+        fields, nll = evaluate(loaded.model, x, labels, args.k, args.nll_images, args.progress)
+        extras = {"test_nll": nll}
     metrics = Metrics(**fields)
     for key in ("test_nelbo", "test_recon", "test_kl", "test_nll", "active_units"):
-        print(f"{key:13s} {getattr(metrics, key):10.3f}   (recorded: {getattr(meta.metrics, key):.3f})")
-    print("nll_by_k     ", json.dumps(metrics.nll_by_k))
-    print("kl_per_dim   ", json.dumps(list(metrics.kl_per_dim)))
-    print(f"(NLL with k={args.k} on {metrics.nll_images} test images)", file=sys.stderr)
+        if getattr(metrics, key) is not None:
+            print(f"{key:13s} {getattr(metrics, key):10.3f}   (recorded: {getattr(meta.metrics, key):.3f})")
+    if not loaded.autoencoder:
+        print("nll_by_k     ", json.dumps(metrics.nll_by_k))
+        print("kl_per_dim   ", json.dumps(list(metrics.kl_per_dim)))
+        print(f"(NLL with k={args.k} on {metrics.nll_images} test images)", file=sys.stderr)
     if args.record:
         command = " ".join(["python -m vae.evaluate", *(sys.argv[1:] if argv is None else argv)])
         save_model(args.weights, loaded.model, replace(meta, metrics=metrics, metrics_command=command),
-                   {**loaded.extras, "test_nll": nll})
+                   {**loaded.extras, **extras})
         print(f"recorded in {args.weights}", file=sys.stderr)
 
 

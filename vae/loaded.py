@@ -39,6 +39,11 @@ class LoadedModel:
         return self.model.config.num_classes > 0
 
     @property
+    def autoencoder(self) -> bool:
+        """A plain autoencoder (`train.py --autoencoder`): a deterministic code, no prior, no KL."""
+        return self.metadata.train is not None and self.metadata.train.autoencoder
+
+    @property
     def dataset(self) -> str:
         return self.metadata.dataset
 
@@ -53,16 +58,9 @@ class LoadedModel:
 
     @cached_property
     def ranking(self) -> list[int]:
-        """Latent dimensions, most informative first (by test-set KL)."""
-        return rank_dimensions(list(self.metadata.metrics.kl_per_dim))
-
-    def describe(self) -> str:
-        """One line for the model picker's info text."""
-        m, cfg = self.metadata.metrics, self.model.config
-        kind = "conditional " if self.conditional else ""
-        return (f"{kind}{cfg.arch}, {cfg.latent_dim}-D latent, {self.dataset}: "
-                f"test -ELBO {m.test_nelbo:.1f} nats, NLL {m.test_nll:.1f} "
-                f"(k={m.nll_k}, {m.nll_images:,} test images)")
+        """Latent dimensions, most informative first (by test-set KL; a plain autoencoder's in their order)."""
+        kl = self.metadata.metrics.kl_per_dim
+        return list(range(self.latent_dim)) if kl is None else rank_dimensions(list(kl))
 
 
 def save_model(path: str | Path, model: VAE, metadata: ModelMetadata, extras: dict[str, Tensor] | None = None) -> None:
@@ -93,22 +91,27 @@ def load_model(path: str | Path, device: torch.device | str = "cpu") -> LoadedMo
     return LoadedModel(Path(path).stem, model.to(device).eval(), metadata, extras)
 
 
-def load_models(folder: str | Path) -> tuple[dict[str, LoadedModel], list[str]]:
-    """Every loadable weights file in `folder` by name, and a message per file that failed to load.
+def load_models(folder: str | Path, autoencoders: bool = False) -> tuple[dict[str, LoadedModel], list[str]]:
+    """Every loadable VAE in `folder` by name (with `autoencoders`, plain autoencoders too), and a message per file
+    that failed to load.
 
-    PyTorch pickles (.pt/.pth) are never loaded, but are reported, so a visitor learns why they were skipped.
+    Plain autoencoders are left out by default: the explorer's views read a VAE's prior, posterior and KL, which
+    they lack. PyTorch pickles (.pt/.pth) are never loaded, but are reported, so a visitor learns why they were skipped.
     """
     models, problems = {}, []
     for path in sorted(p for pattern in ("*.safetensors", "*.pt", "*.pth") for p in Path(folder).glob(pattern)):
         try:
-            models[path.stem] = load_model(path)
+            loaded = load_model(path)
         except CheckpointError as e:
             problems.append(str(e))
+            continue
+        if autoencoders or not loaded.autoencoder:
+            models[path.stem] = loaded
     return models, problems
 
 
 def default_model(models: dict[str, LoadedModel]) -> str:
-    """The model a visitor sees first: the one whose metadata says so, else the first MNIST model."""
+    """The model a visitor sees first: the one whose metadata says so, else the first MNIST VAE."""
     flagged = [n for n, m in models.items() if m.metadata.default]
-    mnist = [n for n, m in models.items() if m.dataset == "mnist" and not m.conditional]
+    mnist = [n for n, m in models.items() if m.dataset == "mnist" and not m.conditional and not m.autoencoder]
     return (flagged or mnist or list(models))[0]

@@ -31,15 +31,22 @@ class LossConfig:
     free_bits: float = 0.0  # nats per latent dimension that cost nothing, against posterior collapse
 
 
-def kl_weight(step: int, cfg: LossConfig) -> float:
-    """The KL weight at an optimisation step: a linear warm-up to beta."""
+def kl_weight(step: int | Tensor, cfg: LossConfig) -> float | Tensor:
+    """The KL weight at an optimisation step: a linear warm-up to beta.
+
+    A step counted in a tensor (as a replayed CUDA graph counts them) gives the weight as a float32
+    tensor: the same number, worked out in float64 as Python works out the float and then rounded
+    as a float multiplying a float32 tensor is.
+    """
     if cfg.warmup_steps <= 0:
         return cfg.beta
+    if isinstance(step, Tensor):
+        return (cfg.beta * (step.double() / cfg.warmup_steps).clamp(max=1.0)).float()
     return cfg.beta * min(1.0, step / cfg.warmup_steps)
 
 
 def training_loss(
-    logits: Tensor, x: Tensor, mu: Tensor, logvar: Tensor, step: int, cfg: LossConfig
+    logits: Tensor, x: Tensor, mu: Tensor, logvar: Tensor, step: int | Tensor, cfg: LossConfig
 ) -> tuple[Tensor, Tensor, Tensor]:
     """The objective to minimise (mean per image) plus the plain recon and KL terms (N,) to report.
 
@@ -53,6 +60,15 @@ def training_loss(
     return objective, recon.detach(), kl_dims.sum(1).detach()
 
 
+def autoencoder_loss(logits: Tensor, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """A plain autoencoder's objective, the reconstruction term alone (mean per image), with recon and a zero KL (N,).
+
+    Its code is the encoder's mean, never sampled, and no KL term pulls it towards the prior N(0, I).
+    """
+    recon = reconstruction_nll(logits, x)
+    return recon.mean(), recon.detach(), torch.zeros_like(recon)
+
+
 def negative_elbo(logits: Tensor, x: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
     """Plain negative ELBO per image (N,): reconstruction NLL + KL."""
     return reconstruction_nll(logits, x) + kl_per_dim(mu, logvar).sum(1)
@@ -64,7 +80,7 @@ def gaussian_log_prob(z: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
 
 
 def log_importance_weights(
-    logits: Tensor, x: Tensor, z: Tensor, mu: Tensor, logvar: Tensor, kl_weight: float = 1.0
+    logits: Tensor, x: Tensor, z: Tensor, mu: Tensor, logvar: Tensor, kl_weight: float | Tensor = 1.0
 ) -> Tensor:
     """log p(x|z) + log p(z) - log q(z|x) per sample: the terms of the importance-weighted bound.
 

@@ -27,8 +27,11 @@ class TrainConfig:
     seed: int = 0
     mean_image_init: bool = False  # the decoder starts at the mean training image (start_at_mean_image)
     cpu_bf16: bool = False  # bfloat16 autocast on a CPU that multiplies bf16 natively (CUDA uses it whenever it can)
+    autoencoder: bool = False  # a plain autoencoder: z = the encoder's mean, trained on the reconstruction term alone
 
     def __post_init__(self) -> None:
+        if self.autoencoder and (self.beta != 1 or self.warmup_epochs or self.free_bits or self.iw_samples > 1):
+            raise ValueError("a plain autoencoder has no KL term: beta, warm-up, free bits and IWAE do not apply")
         if self.iw_samples < 1:
             raise ValueError(f"iw_samples must be at least 1, got {self.iw_samples}")
         if self.iw_samples > 1 and self.free_bits > 0:
@@ -39,26 +42,31 @@ class TrainConfig:
         return asdict(self)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Metrics:
-    """The test-set figures of `vae.evaluate.evaluate`, in nats per image."""
+    """The test-set figures of `vae.evaluate.evaluate`, in nats per image.
 
-    test_nelbo: float
+    A plain autoencoder (`train.py --autoencoder`) has no prior and no posterior, so no ELBO, KL or likelihood:
+    its metrics hold the reconstruction error and active units alone, the other fields None.
+    """
+
+    test_nelbo: float | None = None
     test_recon: float
-    test_kl: float
-    test_nll: float
-    nll_k: int
-    nll_images: int
-    nll_by_k: dict[str, float]  # k (as text, a JSON key) -> mean NLL with k importance samples
-    kl_per_dim: tuple[float, ...]
+    test_kl: float | None = None
+    test_nll: float | None = None
+    nll_k: int | None = None
+    nll_images: int | None = None
+    nll_by_k: dict[str, float] | None = None  # k (as text, a JSON key) -> mean NLL with k importance samples
+    kl_per_dim: tuple[float, ...] | None = None
     active_units: int
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "kl_per_dim", tuple(self.kl_per_dim))
+        if self.kl_per_dim is not None:
+            object.__setattr__(self, "kl_per_dim", tuple(self.kl_per_dim))
 
     def nll_at(self, k: int) -> float | None:
         """The mean NLL measured with k importance samples, if it was."""
-        return self.nll_by_k.get(str(k))
+        return (self.nll_by_k or {}).get(str(k))
 
 
 @dataclass(frozen=True)
@@ -67,7 +75,8 @@ class Epoch:
 
     epoch: int
     train_loss: float
-    test_nelbo: float
+    test_nelbo: float | None = None
+    test_recon: float | None = None  # a plain autoencoder's, which has no ELBO
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -116,4 +125,9 @@ class ModelMetadata:
                 out[f.name] = value
             if f.name == "epochs" and self.train is not None:
                 out["seed"] = self.train.seed
-        return json.loads(json.dumps(out, default=asdict))
+        return json.loads(json.dumps(out, default=lambda o: asdict(o, dict_factory=without_none)))
+
+
+def without_none(pairs: list[tuple[str, object]]) -> dict:
+    """A dataclass's fields as a dict, unset (None) ones left out: a file holds only what was measured."""
+    return {k: v for k, v in pairs if v is not None}

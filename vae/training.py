@@ -8,6 +8,7 @@ takes its own shard of both: N processes follow the path of one with the same gl
 """
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -19,9 +20,10 @@ from tqdm import tqdm
 
 from vae.checkpoint import load_tensors, save_tensors
 from vae.data import batch_indices, binarize
-from vae.evaluate import mean_negative_elbo
+from vae.evaluate import mean_negative_elbo, reconstruction_errors
 from vae.loss import (
     LossConfig,
+    autoencoder_loss,
     iwae_loss,
     kl_per_dim,
     kl_weight,
@@ -175,7 +177,7 @@ def epoch_generator(seed: int, epoch: int, device: torch.device) -> torch.Genera
 
 
 def iw_training_loss(
-    model: VAE, x: Tensor, y: Tensor | None, k: int, kl_weight: float = 1.0
+    model: VAE, x: Tensor, y: Tensor | None, k: int, kl_weight: float | Tensor = 1.0
 ) -> tuple[Tensor, Tensor, Tensor]:
     """The IWAE objective with k samples per image, and the first sample's recon and KL terms to report.
 
@@ -197,9 +199,16 @@ class Objective(nn.Module):
         super().__init__()
         self.model, self.cfg, self.loss_cfg = model, cfg, loss_cfg
 
-    def forward(self, x: Tensor, y: Tensor | None, noise: Tensor | None, step: int) -> tuple[Tensor, Tensor, Tensor]:
-        """(loss to minimise, reconstruction NLL and KL per image); `noise` reparameterizes the ELBO's sample."""
+    def forward(
+        self, x: Tensor, y: Tensor | None, noise: Tensor | None, step: int | Tensor
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """(loss to minimise, reconstruction NLL and KL per image); `noise` reparameterizes the ELBO's sample.
+
+        `step` may be a tensor, as the steps replayed from a CUDA graph count it (vae.device_step).
+        """
         with torch.autocast(x.device.type, torch.bfloat16, enabled=uses_bf16(x.device, self.cfg)):
+            if self.cfg.autoencoder:
+                return autoencoder_loss(self.model.decode(self.model.encode(x, y)[0], y).float(), x)
             if self.cfg.iw_samples > 1:
                 return iw_training_loss(self.model, x, y, self.cfg.iw_samples, kl_weight(step, self.loss_cfg))
             mu, logvar = (t.float() for t in self.model.encode(x, y))
@@ -238,7 +247,8 @@ def train_epoch(
         for group in opt.param_groups:
             group["lr"] = learning_rate(step / (cfg.epochs * n_steps), cfg)
         # Noise for the whole global batch, then this process's rows: the same draws however many processes.
-        noise = torch.randn(len(idx), model.config.latent_dim, device=x.device) if cfg.iw_samples == 1 else None
+        sampled = cfg.iw_samples == 1 and not cfg.autoencoder
+        noise = torch.randn(len(idx), model.config.latent_dim, device=x.device) if sampled else None
         mine = replica.shard(idx)
         loss, recon, kl = step_fn(targets[mine], y[mine] if model.config.num_classes else None,
                                   None if noise is None else replica.shard(noise), step)
@@ -259,13 +269,23 @@ def train_epoch(
     return total.item() / replica.world / max(1, len(batches))
 
 
+def test_figure(model: VAE, test: tuple[Tensor, Tensor], cfg: TrainConfig) -> dict[str, float]:
+    """The test figure recorded after each epoch: the negative ELBO, or a plain autoencoder's reconstruction error."""
+    if cfg.autoencoder:
+        return {"test_recon": float(reconstruction_errors(model, *test)[0].mean())}
+    return {"test_nelbo": mean_negative_elbo(model, test[0], test[1], seed=cfg.seed)}
+
+
 def fit(
     model: VAE, opt: torch.optim.Optimizer, train: tuple[Tensor, Tensor], test: tuple[Tensor, Tensor],
     cfg: TrainConfig, state: TrainState, on_epoch_end=None, progress: bool = True,
+    run_epoch: Callable[..., float] = train_epoch,
 ) -> TrainState:
-    """Train until `cfg.epochs`, evaluating the test negative ELBO after each epoch.
+    """Train until `cfg.epochs`, evaluating the test set after each epoch (test_figure).
 
     A fresh run with `cfg.mean_image_init` first sets the decoder's output bias from the training images.
+    Each epoch goes through `run_epoch`, which takes train_epoch's arguments (vae.device_step.DeviceEpochs
+    runs it from device tensors, replayed from CUDA graphs on a GPU).
     `on_epoch_end(state)` is called after each epoch (train.py saves a resumable checkpoint
     there); if it returns True, training stops early. Under torchrun only rank 0 evaluates and
     calls it; the other processes only train.
@@ -276,12 +296,12 @@ def fit(
     step_fn = objective(model, len(train[0]), cfg, replica)
     while state.epoch < cfg.epochs:
         entry = {"epoch": state.epoch + 1,
-                 "train_loss": train_epoch(step_fn, opt, train[0], train[1], cfg, state, progress, replica)}
+                 "train_loss": run_epoch(step_fn, opt, train[0], train[1], cfg, state, progress, replica)}
         state.epoch += 1
         state.step_in_epoch = 0
         if replica.rank > 0:
             continue
-        state.history.append({**entry, "test_nelbo": mean_negative_elbo(model, test[0], test[1], seed=cfg.seed)})
+        state.history.append({**entry, **test_figure(model, test, cfg)})
         if on_epoch_end is not None and on_epoch_end(state):
             break
     return state

@@ -21,13 +21,16 @@ from PIL import Image
 from pictures.digitize import Reading, find_digit
 from pictures.uploads import ImageError, open_image
 from vae.loaded import LoadedModel
+from vae.render import boxed_thumbnail
 from webapp import compute
+from webapp.outputs import png
 from webapp.page import Page
 
 EXAMPLES_DIR = Path(__file__).parent.parent / "examples"
 # One-click inputs per dataset: real test images, shipped as small PNGs.
 EXAMPLES = {"mnist": sorted(str(p) for p in EXAMPLES_DIR.glob("*.png")),
             "fashion-mnist": sorted(str(p) for p in (EXAMPLES_DIR / "fashion-mnist").glob("*.png"))}
+PREVIEW_SIDE = 140  # px: the picked picture beside the upload's file name
 
 
 @dataclass(frozen=True)
@@ -48,21 +51,36 @@ def open_picture(upload: str | None, sketch: dict | None) -> Picture:
     The page sends only the one on view (static/draw.js), so a drawing made while an older upload sits in the
     other tab is what gets read.
     """
-    composite = (sketch or {}).get("composite")
     if upload:
         image = open_image(upload)
         return Picture(image, image)
-    if composite is None:
+    if is_empty(upload, sketch):
         raise ImageError("No image yet: upload one, draw one, or click an example.")
+    composite = sketch["composite"]
     return Picture(Image.fromarray(composite), composite)
 
 
-def read_digit(loaded: LoadedModel, upload: str | None, sketch: dict | None) -> torch.Tensor:
-    """The 28x28 digit in the input (upload, else drawing); a refused input is a gr.Error with the reason."""
+def read_digit(loaded: LoadedModel, upload: str | None, sketch: dict | None, name: str = "") -> torch.Tensor:
+    """The 28x28 digit in the input (upload, else drawing); a refused input is a gr.Error with the reason,
+    after the input's `name` when a view has more than one."""
     try:
         return open_picture(upload, sketch).read(loaded).digit
     except ImageError as e:
-        raise gr.Error(str(e)) from None
+        raise gr.Error(f"{name}: {e}" if name else str(e)) from None
+
+
+def is_empty(upload: str | None, sketch: dict | None) -> bool:
+    """Whether an input holds neither an upload nor a drawing."""
+    return not upload and (sketch or {}).get("composite") is None
+
+
+def read_digits(loaded: LoadedModel, inputs: dict[str, tuple[str | None, dict | None]]) -> list[torch.Tensor]:
+    """The digits of several named inputs ({name: (upload, sketch)}): one error that names every empty input,
+    else each read as `read_digit` does."""
+    empty = [name for name, (upload, sketch) in inputs.items() if is_empty(upload, sketch)]
+    if empty:
+        raise gr.Error(f"No image yet in {' and '.join(empty)}: upload one, draw one, or click an example.")
+    return [read_digit(loaded, upload, sketch, name) for name, (upload, sketch) in inputs.items()]
 
 
 def digit_label(loaded: LoadedModel, x: torch.Tensor) -> int | None:
@@ -96,7 +114,12 @@ def digit_input(page: Page, label: str, pad: str) -> DigitInput:
     dataset = page.models.pick(page.model.value).dataset
     with gr.Tabs():
         with gr.Tab("Upload"):
-            upload = gr.File(label=label, type="filepath", file_types=["image"], height=140)
+            with gr.Row(equal_height=True):
+                upload = gr.File(label=label, type="filepath", file_types=["image"], height=140, scale=3)
+                # The picked picture itself: the File shows only its name and size.
+                preview = gr.Image(label=f"{label}: your picture", show_label=False, format="png",
+                                   interactive=False, height=PREVIEW_SIDE, scale=1, min_width=110, buttons=[],
+                                   alt_text=f"The picture in {label}", elem_classes=["vae-preview"])
             # A gallery of the pictures themselves (gr.Examples would show a File's examples as file names).
             examples = gr.Dataset(components=["image"], samples=example_thumbnails(dataset), type="index",
                                   layout="gallery", label="Examples from the test set", samples_per_page=20,
@@ -116,6 +139,14 @@ def digit_input(page: Page, label: str, pad: str) -> DigitInput:
         """A random test image of the chosen model's dataset, as an upload."""
         return random.choice(EXAMPLES[page.models.pick(name).dataset])
 
+    def on_upload(path: str | None) -> str | None:
+        """A small picture of the upload, as it was opened (none for an empty or unreadable input)."""
+        try:
+            return png(boxed_thumbnail(open_image(path), None, PREVIEW_SIDE)) if path else None
+        except ImageError:
+            return None
+
+    upload.change(on_upload, upload, preview, queue=False, api_visibility="private", show_progress="hidden")
     examples.click(on_example, [page.model, examples], upload, api_name=f"example_{pad}", api_visibility="private",
                    queue=False)
     random_example.click(on_random_example, page.model, upload, queue=False, api_visibility="private")

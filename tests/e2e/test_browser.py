@@ -5,7 +5,6 @@ The page decodes by itself (static/decoder.js, static/page.js): every picture it
 what torch decodes from the same code, as vae/render.to_image would show it.
 """
 
-import importlib.util
 import io
 import time
 from collections.abc import Callable, Iterator
@@ -18,7 +17,6 @@ import torch
 from PIL import Image, ImageDraw
 
 from benchmarks.harness import (
-    CHROMIUM,
     PAD_SIZE,
     PHONE,
     ROOT,
@@ -26,21 +24,21 @@ from benchmarks.harness import (
     SEVEN,
     canvas_pixels,
     choose_example,
-    chromium,
     click_and_wait,
     draw_digit,
     example_thumbnail,
     image_src,
+    model_option,
     open_app,
     open_tab,
     select_model,
-    serve_app,
     set_slider,
     touch_drag,
     wait_new_image,
     wait_new_pixels,
 )
 from pictures.digitize import load_digit, to_mnist
+from tests.e2e.conftest import NEEDS_CHROMIUM
 from tests.helpers import same_shape
 from vae.latent import decode_probs
 from vae.loaded import LoadedModel, default_model, load_models
@@ -49,43 +47,7 @@ from webapp import compute
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page, Request
 
-pytestmark = [
-    pytest.mark.skipif(importlib.util.find_spec("playwright") is None,
-                       reason="the playwright package is not installed (pip install playwright)"),
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)"),
-]
-
-
-@pytest.fixture(scope="module")
-def app_url() -> Iterator[str]:
-    """The app, started once for this module on a free port, stopped at the end."""
-    with serve_app() as (url, _, _):
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator["Browser"]:
-    """One headless Chromium for the module."""
-    with chromium() as b:
-        yield b
-
-
-@pytest.fixture
-def page(browser: "Browser", app_url: str) -> Iterator["Page"]:
-    """A fresh page in its initial state, closed after the test; fails the test on console or page errors."""
-    pg, errors = open_app(browser, app_url)
-    yield pg
-    pg.close()
-    assert not errors, errors
-
-
-@pytest.fixture
-def phone(browser: "Browser", app_url: str) -> Iterator["Page"]:
-    """The same on a 390 x 844 touch screen."""
-    pg, errors = open_app(browser, app_url, phone=True)
-    yield pg
-    pg.close()
-    assert not errors, errors
+pytestmark = NEEDS_CHROMIUM
 
 
 PAD_STROKE = 20  # px: static/draw.js's pen on the full-size pad
@@ -171,11 +133,11 @@ def test_undo_takes_back_the_last_stroke(page: "Page") -> None:
 
 
 def test_a_drawing_sets_the_sliders(page: "Page") -> None:
-    """"Start from a digit": a drawn 7 sets the sliders to its code, and the decoded digit is that 7."""
+    """"Start from a digit": a drawn 7 sets the sliders to its code as the stroke ends, and the decoded digit is
+    that 7."""
     page.get_by_text("Start from a digit").click()
-    draw_digit(page, "#start-from-digit")
     old = canvas_pixels(page, "#decoded")
-    page.get_by_role("button", name="Set the sliders to this digit's code", exact=True).click()
+    draw_digit(page, "#start-from-digit")
     decoded = np.array(wait_new_pixels(page, "#decoded", old), np.float64).reshape(28, 28) / 255
     assert same_shape(decoded, drawn(SEVEN)) > 0.8
     assert any(float(v) != 0 for v in page.locator("input[type=range]").evaluate_all("e => e.map(i => i.value)"))
@@ -305,15 +267,15 @@ def test_tabs_and_model_picker_work_with_a_finger(phone: "Page") -> None:
     tabs = phone.locator("[role=tablist]").first.get_by_role("tab")
     names = tabs.all_inner_texts()
     assert [n.replace("\n", " ") for n in names] == ["Latent sliders", "Random samples", "Reconstruct", "Interpolate",
-                                                   "Compare"]
+                                                   "Latent map", "Every class", "Posterior collapse & beta"]
     for i in range(len(names)):
         assert tabs.nth(i).bounding_box()["height"] >= 44
         tabs.nth(i).tap()
         assert tabs.nth(i).get_attribute("aria-selected") == "true"
         assert_nothing_overflows_sideways(phone)
     phone.get_by_role("combobox", name="Model", exact=True).tap()
-    phone.get_by_role("option", name="mlp-2d", exact=True).tap()
-    phone.get_by_text("mlp, 2-D latent").wait_for()  # the chosen model's description
+    model_option(phone, "mlp-2d").tap()
+    phone.locator("#model-info", has_text="reads each mnist picture into 2 numbers").wait_for()  # its description
 
 
 def test_interpolation_shows_gif(page: "Page") -> None:
@@ -325,7 +287,7 @@ def test_interpolation_shows_gif(page: "Page") -> None:
 
 
 WEIGHTS = ROOT / "weights"
-SHIPPED = sorted(p.stem for p in WEIGHTS.glob("*.safetensors"))
+SHIPPED = sorted(load_models(WEIGHTS)[0])  # the models the page serves (plain autoencoders are not among them)
 CODES = 200
 TOLERANCE = 1e-4  # pixel probabilities, page vs torch
 DECODE_ALL = """async ([name, codes, labels]) => {
@@ -474,8 +436,7 @@ def test_buttons_repaint(page: "Page", models: dict[str, LoadedModel]) -> None:
 
 def test_start_from_a_digit_repaints(page: "Page", models: dict[str, LoadedModel]) -> None:
     page.get_by_text("Start from a digit").click()
-    choose_example(page, "#start-from-digit", "digit-4-1-test0004.png")
-    page.get_by_role("button", name="Set the sliders to this digit's code", exact=True).click()
+    choose_example(page, "#start-from-digit", "digit-4-1-test0004.png")  # the click sets the sliders
     loaded = models[default_model(models)]
     x = load_digit(ROOT / "examples" / "digit-4-1-test0004.png", loaded.box_side)
     values = compute.sliders_from_code(compute.encode(loaded, x), loaded.ranking)

@@ -121,7 +121,7 @@ def test_train_py_with_a_damaged_torchvision_file_says_which(tmp_path: Path, sam
     for name in IDX_FILES:
         (raw / name.removesuffix(".gz")).write_bytes(gzip.decompress((sample_dir / name).read_bytes()))
     truncate(raw / "train-images-idx3-ubyte")
-    with pytest.raises(SystemExit, match="a file there is damaged .*delete it to download it again"):
+    with pytest.raises(SystemExit, match="train-images-idx3-ubyte is not a complete IDX file.*delete it and download"):
         train_cli.main(["--data-dir", str(tmp_path), "--no-download", "--no-progress", "--run-dir", str(tmp_path)])
 
 

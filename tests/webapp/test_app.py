@@ -43,6 +43,7 @@ from vae.model import VAE
 from vae.render import BOX_COLOUR, to_image
 from webapp import compute
 from webapp.demo import MAX_FILE_SIZE
+from webapp.words import describe_model
 
 ROOT = Path(__file__).parents[2]
 SCALE = 8  # webapp.outputs.SCALE: digits are shown 8x
@@ -186,7 +187,7 @@ def test_the_api_has_exactly_the_expected_endpoints(client: Client) -> None:
 def test_choosing_a_model_shows_its_controls(client: Client, app: Served, api: str) -> None:
     for name, loaded in app.models.items():
         info, label, decoded, manifold, scatter, *sliders = client.predict(name, api_name=api)
-        assert info == loaded.describe() and "nats" in info
+        assert info == describe_model(loaded) and "nats" in info
         assert label["visible"] == loaded.conditional and len(label["choices"]) == len(loaded.class_names)
         assert_same_picture(decoded, shown(compute.decode_sliders(loaded, [], 0)))
         assert len(sliders) == app.max_dims
@@ -329,9 +330,14 @@ def test_every_label_on_a_conditional_model(client: Client, app: Served, files: 
 # --- teaching views ------------------------------------------------------------------------------
 
 
-def tiles(path: str, cols: int, scale: int = 2, side: int = 28, pad: int = 2) -> np.ndarray:
-    """The cells of a returned grid image (grid_image at `scale`), row by row: (rows * cols, side, side)."""
-    pixels = picture(path)[::scale, ::scale]
+def tiles(path: str, cols: int, scale: int = 2, side: int = 28, pad: int = 2, rows: int | None = None) -> np.ndarray:
+    """The cells of a returned grid image (grid_image at `scale`), row by row: (rows * cols, side, side).
+
+    With `rows`, the grid is the bottom right of a picture that labels it above and at its left."""
+    pixels = picture(path)
+    if rows is not None:
+        pixels = pixels[-(rows * (side + pad) + pad) * scale:, -(cols * (side + pad) + pad) * scale:]
+    pixels = pixels[::scale, ::scale]
     rows = (pixels.shape[0] - pad) // (side + pad)
     assert pixels.shape == (rows * (side + pad) + pad, cols * (side + pad) + pad)
     return np.stack([pixels[pad + r * (side + pad): pad + r * (side + pad) + side,
@@ -350,8 +356,8 @@ def test_traversal_moves_one_dimension_per_row_on_every_model(client: Client, ap
     steps = torch.linspace(-3, 3, 7)
     for name, loaded in app.models.items():
         label = 0  # the class picker offers the conditional model's classes only after a /select_model
-        cells = tiles(client.predict(name, label, *values, api_name="/traversal"), cols=7)
         rows = min(10, loaded.latent_dim)
+        cells = tiles(client.predict(name, label, *values, api_name="/traversal"), cols=7, rows=rows)
         assert len(cells) == rows * 7, name
         point = compute.code_from_sliders(values, loaded.ranking)[0]
         for r in range(rows):

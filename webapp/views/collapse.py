@@ -4,10 +4,10 @@ import gradio as gr
 import pandas as pd
 from PIL import Image
 
-from vae.latent import TRAVERSAL_ROWS, TRAVERSAL_SPAN, TRAVERSAL_STEPS
-from vae.render import grid_image
+from vae.latent import TRAVERSAL_ROWS, TRAVERSAL_SPAN
 from webapp import compute
 from webapp.collapse import EXPLANATION, by_model_markdown, collapse_family, comparison
+from webapp.labelled_grid import traversal_picture
 from webapp.outputs import png
 from webapp.page import Page
 
@@ -17,20 +17,21 @@ def collapse_view(demo: gr.Blocks, page: Page) -> None:
     models = page.models.models
     names = collapse_family(models)
     grids: dict[str, Image.Image] = {}
-    with gr.Tab("Compare", elem_id="tab-compare", visible=len(names) > 1):
+    with gr.Tab("Posterior collapse & beta", id="tab-compare", elem_id="tab-compare", visible=len(names) > 1):
         gr.Markdown("The same network trained with more and more weight on the KL term (beta).\n\n" + EXPLANATION)
         table = gr.Markdown(elem_id="compare-table")
         curves = gr.LinePlot(x="dimension, largest KL first", y="KL (nats)", color="model", elem_id="compare-kl",
                              label="KL of each latent dimension (0: collapsed)")
         gr.Markdown(f"**Traversals from the origin**: each model's top {TRAVERSAL_ROWS} dimensions (rows), "
-                    f"-{TRAVERSAL_SPAN:g} to +{TRAVERSAL_SPAN:g} (columns). A collapsed dimension's row is flat.")
+                    f"-{TRAVERSAL_SPAN:g} to +{TRAVERSAL_SPAN:g} (columns), each row named with its KL. A collapsed "
+                    "dimension's row (KL near 0) is flat.")
         gallery = gr.Gallery(label="Traversals", show_label=False, columns=3, height="auto", object_fit="contain",
                              elem_id="compare-grids")
 
     def family_grid(name: str) -> Image.Image:
         """A compared model's traversal grid from the origin, made once."""
         if name not in grids:
-            grids[name] = grid_image(compute.slider_traversal(models[name], [], 0), nrow=TRAVERSAL_STEPS, scale=2)
+            grids[name] = traversal_picture(models[name], compute.slider_traversal(models[name], [], 0))
         return grids[name]
 
     def on_compare() -> dict:

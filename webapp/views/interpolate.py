@@ -4,16 +4,16 @@ import gradio as gr
 
 from vae.render import gif_bytes, grid_image
 from webapp import compute
-from webapp.digit_input import digit_input, digit_label, drawings_js, gently, on_button_and_live, read_digit
+from webapp.digit_input import digit_input, digit_label, drawings_js, gently, on_button_and_live, read_digits
 from webapp.outputs import OUTPUTS, SCALE, png
-from webapp.page import IMAGES, Page, digit_canvas
+from webapp.page import IMAGES, Page, digit_canvas, reveal
 
 SCRUB_STEPS = 101  # positions of the interpolation scrubber
 
 
 def interpolate_view(page: Page) -> None:
     """Two digit inputs, the path's settings, and the path shown three ways."""
-    with gr.Tab("Interpolate"):
+    with gr.Tab("Interpolate", id="tab-interpolate", elem_id="tab-interpolate"):
         with gr.Row():
             with gr.Column(elem_id="interp-from"):
                 a = digit_input(page, "From", "from")
@@ -23,19 +23,21 @@ def interpolate_view(page: Page) -> None:
             steps = gr.Slider(2, 20, value=10, step=1, label="Steps")
             method = gr.Radio(["linear", "spherical"], value="spherical", label="Path")
         interp_btn = gr.Button("Interpolate", variant="primary")
-        strip = gr.Image(label="Path through latent space", format="png", interactive=False)
+        strip = gr.Image(label="Path through latent space", elem_id="interp-strip", format="png", interactive=False,
+                         alt_text="The path through latent space: the digits decoded at each step from one end to "
+                         "the other")
         gr.HTML('<input type="range" min="0" max="100" value="50" step="1" disabled '
                 'aria-label="Scrub along the path">' + digit_canvas("Interpolate first, then scrub the path."),
                 elem_id="interp-scrub", label="Scrub along the path (decoded in your browser)", show_label=True,
                 container=True)
         path = gr.JSON(visible="hidden")
         gif = gr.Image(label="Animation (GIF)", elem_id="gif", type="filepath", interactive=False,
-                       buttons=["download", "fullscreen"])
+                       buttons=["download", "fullscreen"], alt_text="An animation walking the path there and back")
 
     def ends(name: str, up_a: str | None, sk_a: dict | None, up_b: str | None, sk_b: dict | None) -> tuple:
         """The model, both images, and their labels."""
         loaded = page.models.pick(name)
-        xa, xb = read_digit(loaded, up_a, sk_a), read_digit(loaded, up_b, sk_b)
+        xa, xb = read_digits(loaded, {"From": (up_a, sk_a), "To": (up_b, sk_b)})
         return loaded, xa, xb, (digit_label(loaded, xa), digit_label(loaded, xb))
 
     def on_interpolate(name: str, up_a: str | None, sk_a: dict | None, up_b: str | None, sk_b: dict | None,
@@ -53,6 +55,7 @@ def interpolate_view(page: Page) -> None:
         z, y = compute.interpolation_path(loaded, xa, xb, SCRUB_STEPS, method, labels)
         return {"codes": z.tolist(), "labels": None if y is None else y.tolist()}
 
+    interp_btn.click(None, js=reveal("#interp-strip"))  # the result comes below the two inputs
     inputs = [page.model, *a.components, *b.components]
     # The scrubber's path is a second call on the same inputs; a refused input was already said once.
     for event, suffix in zip(on_button_and_live(interp_btn, [a, b], on_interpolate, [*inputs, steps, method],

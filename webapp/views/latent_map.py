@@ -11,31 +11,37 @@ from vae.render import grid_image
 from webapp import compute
 from webapp.outputs import big, png
 from webapp.page import FAST, Page, digit_canvas
+from webapp.views.guide import first_fit, is_2d, needs_model
 
 MAPS_KEPT = 16  # the shipped 2-D models and the newest trained ones (Watch it learn adds one per run)
 
 
 def latent_map_view(page: Page) -> None:
     """The map tab, shown for a 2-D model whose file holds its test codes; the page draws and decodes the map."""
-    with gr.Tab("Latent map", visible=False, elem_id="tab-map") as tab:
+    shown = first_fit(page.models.models, is_2d) is not None
+    with gr.Tab("Latent map", visible=False, id="tab-map", elem_id="tab-map") as tab:
+        needs_model(page, is_2d, "a model with a 2-D code", "tab-map")
         gr.Markdown("The 2-D model's whole latent space: decodings on a grid of Gaussian quantiles, and where "
                     "the test digits land. Move the pointer over the map (or touch it), or the z1/z2 sliders, "
                     "to decode that point.")
+        # The map and its decoded point side by side, both in view on a projector's 1024x768; the manifold below.
+        gr.HTML('<div class="vae-map-pair"><div class="vae-map-side"><canvas class="vae-map" width="480" '
+                'height="480" role="img" aria-label="Map of the 2-D latent space: the test digits\' codes, '
+                'coloured by class; point at it to decode that point"></canvas><p class="vae-where"></p></div>'
+                '<div class="vae-map-point">' + digit_canvas(label="The digit decoded at the point on the map")
+                + "</div></div>", elem_id="map-view", label="Test set codes, and the decoded point",
+                show_label=True, container=True)
         with gr.Row():
-            manifold = gr.Image(label="Decoded manifold", elem_id="manifold", format="png", interactive=False,
-                                height=680)  # room above the 602 px grid for the label
-            with gr.Column():
-                gr.HTML('<canvas class="vae-map" width="480" height="480"></canvas><p class="vae-where"></p>'
-                        + digit_canvas(), elem_id="map-view", label="Test set codes, and the decoded point",
-                        show_label=True, container=True)
-                with gr.Row():
-                    z1 = gr.Slider(-4, 4, value=0, step=0.05, label="z1", elem_id="map-z1")
-                    z2 = gr.Slider(-4, 4, value=0, step=0.05, label="z2", elem_id="map-z2")
-                # The server's side, for API clients (/select_model's table, /decode_2d's picture).
-                scatter = gr.ScatterPlot(x="z1", y="z2", color="class", visible="hidden")
-                point = gr.Image(label="Decoded point", elem_id="point", format="png", interactive=False,
-                                 visible="hidden")
-                server_decode = gr.Button("Decode on the server", elem_id="server-decode-2d", visible="hidden")
+            z1 = gr.Slider(-4, 4, value=0, step=0.05, label="z1", elem_id="map-z1")
+            z2 = gr.Slider(-4, 4, value=0, step=0.05, label="z2", elem_id="map-z2")
+        manifold = gr.Image(label="Decoded manifold", elem_id="manifold", format="png", interactive=False,
+                            height=680, alt_text="The decoded manifold: a 20 by 20 grid of the digits the model "
+                            "decodes across its 2-D latent space")  # room above the 602 px grid for the label
+        # The server's side, for API clients (/select_model's table, /decode_2d's picture).
+        scatter = gr.ScatterPlot(x="z1", y="z2", color="class", visible="hidden")
+        point = gr.Image(label="Decoded point", elem_id="point", format="png", interactive=False,
+                         visible="hidden", alt_text="The digit decoded at the point")
+        server_decode = gr.Button("Decode on the server", elem_id="server-decode-2d", visible="hidden")
 
     @lru_cache(maxsize=MAPS_KEPT)
     def latent_map(name: str) -> tuple[Image.Image, pd.DataFrame]:
@@ -50,8 +56,8 @@ def latent_map_view(page: Page) -> None:
 
     def on_model(loaded: LoadedModel) -> dict:
         """The tab, with the manifold and the test codes, for a 2-D model whose file holds its test codes."""
-        if not (loaded.latent_dim == 2 and "test_mu" in loaded.extras):
-            return {tab: gr.update(visible=False), manifold: None, scatter: None}
+        if not is_2d(loaded):  # the tab stays, saying which model it needs (needs_model)
+            return {tab: gr.update(visible=shown), manifold: None, scatter: None}
         picture, table = latent_map(loaded.name)
         return {tab: gr.update(visible=True), manifold: png(picture), scatter: table}  # a new file: old ones are swept
 

@@ -13,28 +13,32 @@ from vae.loaded import LoadedModel
 from vae.render import boxed_thumbnail, grid_image
 from webapp import compute
 from webapp.anatomy import Anatomy, anatomy_plots, describe_anatomy, posterior_anatomy, score_percentile
-from webapp.digit_input import Picture, digit_input, gently, on_button_and_live, open_picture, read_digit
+from webapp.digit_input import Picture, digit_input, gently, is_empty, on_button_and_live, open_picture, read_digit
 from webapp.outputs import big, png
-from webapp.page import IMAGES, Page
+from webapp.page import IMAGES, Page, reveal
 
 
 def reconstruct_view(page: Page) -> None:
     """The Reconstruct tab: a digit input beside its pictures, the ELBO of the digit under them."""
-    with gr.Tab("Reconstruct", elem_id="tab-reconstruct"):
+    with gr.Tab("Reconstruct", id="tab-reconstruct", elem_id="tab-reconstruct"):
         with gr.Row():
             with gr.Column():
                 digit = digit_input(page, "Your digit", "reconstruct")
                 rec_btn = gr.Button("Reconstruct", variant="primary")
             with gr.Column():
-                with gr.Row():
+                with gr.Row(elem_id="recon-pictures"):
                     # Fixed heights leave room above each image for its label, which would cover the top.
                     where = gr.Image(label="Found here", elem_id="where", format="png", interactive=False,
+                                     alt_text="Your picture, with a box around the digit found in it",
                                      height=240, buttons=["fullscreen"])
-                    seen = gr.Image(label="The model sees", elem_id="seen", format="png", interactive=False, height=240)
+                    seen = gr.Image(label="The model sees", elem_id="seen", format="png", interactive=False, height=240,
+                                    alt_text="The 28x28 digit the model reads, cut and scaled as MNIST digits are")
                     recon = gr.Image(label="Reconstruction", elem_id="recon", format="png", interactive=False,
+                                     alt_text="The reconstruction: the decoding of your digit's code",
                                      height=240)
                 where_note = gr.Markdown(elem_id="where-note")
                 samples = gr.Image(label="Samples from the posterior: the model's uncertainty", format="png",
+                                   alt_text="Decodings of codes drawn from the posterior of your digit",
                                    interactive=False, height=260)
                 score = gr.Markdown(elem_id="score")
         terms, kl, posterior, histogram = anatomy_accordion()
@@ -76,7 +80,7 @@ def reconstruct_view(page: Page) -> None:
     def on_locate(name: str, upload: str | None, sketch: dict | None = None) -> tuple[str | None, str]:
         """The picture (upload, else drawing) as a thumbnail with the digit's box drawn on it, and what was found."""
         loaded = page.models.pick(name)
-        if not upload and (sketch or {}).get("composite") is None:
+        if is_empty(upload, sketch):
             return None, ""
         try:
             return locate(loaded, open_picture(upload, sketch))[:2]
@@ -92,6 +96,9 @@ def reconstruct_view(page: Page) -> None:
     read_outputs = [where, where_note, seen, recon, samples, score, terms, kl, posterior, histogram]
     # The page's own reading (private): on a click, and as soon as a stroke ends or an upload or example arrives.
     on_button_and_live(rec_btn, [digit], on_read, inputs, read_outputs, "read", api_visibility="private", **IMAGES)
+    # On a phone the pictures sit under the input: bring them up on a click or a picked picture (not a stroke,
+    # which may be the first of several).
+    gr.on([rec_btn.click, digit.upload.change], None, js=reveal("#recon-pictures"))
     api_only.click(gently(on_reconstruct), inputs, [seen, recon, samples, score], api_name="reconstruct", **IMAGES)
     api_only.click(gently(on_locate), inputs, [where, where_note], api_name="locate", **IMAGES)
     api_only.click(gently(on_anatomy), inputs, [terms, kl, posterior, histogram], api_name="anatomy", **IMAGES)

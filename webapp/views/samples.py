@@ -1,27 +1,49 @@
-"""Random samples: a grid of codes drawn from the prior, decoded, at a temperature."""
+"""Random samples: a grid of codes drawn from the prior, decoded, at a temperature.
+
+The page redraws the grid as the temperature moves: the server sends the draws from N(0, I) for the model, the
+count and the seed once, and the page scales them by the temperature and decodes them (static/page.js), as
+`/samples` does on the server.
+"""
 
 import gradio as gr
 
+from vae.latent import prior_sample
 from vae.render import grid_image
 from webapp import compute
 from webapp.outputs import png
-from webapp.page import Page
+from webapp.page import FAST, Page, digit_canvas
+
+GRID_ALT = "Random samples: digits the model decodes from random codes drawn from its prior"
 
 
 def samples_view(page: Page) -> None:
-    """A grid of samples from the prior, at a temperature."""
-    with gr.Tab("Random samples"):
+    """A grid of samples from the prior, at a temperature, redrawn live as the temperature, the seed or the count
+    moves."""
+    with gr.Tab("Random samples", id="tab-samples", elem_id="tab-samples") as tab:
         with gr.Row():
-            n = gr.Slider(1, 64, value=32, step=1, label="Samples")
-            temperature = gr.Slider(0.1, 2.0, value=1.0, step=0.05, label="Temperature")
-            seed = gr.Number(0, label="Seed", precision=0)
-        sample_btn = gr.Button("Sample", variant="primary")
-        samples = gr.Image(label="Samples from the prior", elem_id="samples", format="png", interactive=False,
-                           buttons=["download", "fullscreen"])
+            n = gr.Slider(1, 64, value=32, step=1, label="Samples", elem_id="samples-n")
+            temperature = gr.Slider(0.1, 2.0, value=1.0, step=0.05, label="Temperature", elem_id="samples-temperature")
+            seed = gr.Number(0, label="Seed", precision=0, elem_id="samples-seed")
+        new_btn = gr.Button("New samples", variant="primary")
+        gr.HTML(digit_canvas(label=GRID_ALT), elem_id="samples-grid", label="Samples from the prior (decoded in your "
+                "browser)", show_label=True, container=True)
+        codes = gr.JSON(visible="hidden")
+        # The server's grid, for API clients (/samples) and for a page that cannot decode by itself.
+        sample_btn = gr.Button("Sample", elem_id="samples-server-button", visible="hidden")
+        samples = gr.Image(label="Samples from the prior", elem_id="samples-server", format="png", interactive=False,
+                           visible="hidden", alt_text=GRID_ALT)
 
     def on_samples(name: str, label: int, n: float, temperature: float, seed: float) -> str:
         """A grid of prior samples."""
         probs = compute.random_samples(page.models.pick(name), int(n), float(temperature), int(seed), label)
         return png(grid_image(probs, nrow=min(int(n), 8), scale=3))
 
+    def on_draws(name: str, n: float, seed: float | None) -> list[list[float]]:
+        """The codes of the grid at temperature 1, which the page scales and decodes."""
+        return prior_sample(int(n), page.models.pick(name).latent_dim, seed=int(seed or 0)).tolist()
+
     sample_btn.click(on_samples, [page.model, page.label, n, temperature, seed], samples, api_name="samples")
+    new_btn.click(None, seed, seed, js="s => (Number(s) || 0) + 1")
+    gr.on([tab.select, page.model.change, page.label.change, n.change, seed.change], on_draws, [page.model, n, seed],
+          codes, api_name="sample_codes", api_visibility="private", **FAST).then(
+              None, [codes, temperature, page.label], js="(c, t, l) => { window.vaePage?.setSamples(c, t, l); }")

@@ -2,15 +2,18 @@
 
 import gradio as gr
 
-from vae.latent import TRAVERSAL_SPAN, TRAVERSAL_STEPS, prior_sample
+from vae.latent import TRAVERSAL_SPAN, prior_sample
 from vae.loaded import LoadedModel
-from vae.render import grid_image
 from webapp import compute
 from webapp.digit_input import digit_input, on_button_and_live, read_digit
+from webapp.labelled_grid import traversal_picture
 from webapp.outputs import big, png
-from webapp.page import FAST, IMAGES, Page, digit_canvas
+from webapp.page import FAST, IMAGES, Page, digit_canvas, reveal
+from webapp.words import slider_info, unused_note
 
 TOP_SLIDERS = 10  # shown at once; the rest sit under "more dimensions"
+TRAVERSAL_ALT = ("Traversal grid: each row is one latent dimension, named at its left with its KL; each column sets "
+                 f"that dimension to the value at its top, from -{TRAVERSAL_SPAN:g} to +{TRAVERSAL_SPAN:g}")
 
 
 def slider(i: int) -> gr.Slider:
@@ -21,25 +24,34 @@ def slider(i: int) -> gr.Slider:
 def sliders_view(page: Page) -> None:
     """One slider per latent dimension; the page decodes each move itself, the server on request."""
     models, n = page.models, page.models.max_dims
-    with gr.Tab("Latent sliders"):
+    with gr.Tab("Latent sliders", id="tab-sliders", elem_id="tab-sliders"):
         with gr.Row():
-            with gr.Column(scale=1, elem_id="decoded-col"):
-                gr.HTML(digit_canvas(), elem_id="decoded", label="Decoded", show_label=True, container=True)
+            # The decoded digit stays in view (sticky) while the sliders or "Start from a digit" scroll.
+            with gr.Column(scale=2, min_width=240, elem_id="decoded-col"):
+                gr.HTML(digit_canvas(label="The decoded digit: the sliders' code, decoded"), elem_id="decoded",
+                        label="Decoded", show_label=True, container=True)
                 # The server's decoding, for API clients and for a page that cannot decode itself.
                 decoded_server = gr.Image(label="Decoded", elem_id="decoded-server", format="png",
-                                          interactive=False, visible="hidden")
+                                          interactive=False, visible="hidden", alt_text="The decoded digit")
                 server_decode = gr.Button("Decode on the server", elem_id="server-decode", visible="hidden")
                 with gr.Row():
                     origin_btn = gr.Button("Reset to origin")
                     random_btn = gr.Button("Random point")
                 seed = gr.Number(0, label="Seed (0: a new point each time)", precision=0)
-            with gr.Column(scale=1):
+            with gr.Column(scale=3, min_width=300, elem_id="traversal-col"):
+                gr.Markdown(f"**Traversal**: each row moves one dimension (named at its left, with its KL) from "
+                            f"-{TRAVERSAL_SPAN:g} to +{TRAVERSAL_SPAN:g}, the others held where the sliders are.")
+                # No buttons: they would cover the column headers; the grid is drawn at full size already.
+                grid = gr.Image(label="Traversal", show_label=False, elem_id="traversal", format="png",
+                                interactive=False, buttons=[], alt_text=TRAVERSAL_ALT)
+            with gr.Column(scale=3, min_width=300):
+                note = gr.Markdown(elem_id="unused-note")
                 sliders = [slider(i) for i in range(min(TOP_SLIDERS, n))]
                 with gr.Accordion("More dimensions", open=False) as more:
                     sliders += [slider(i) for i in range(TOP_SLIDERS, n)]
-        page.sliders, page.decoded = sliders, decoded_server
-        start_from_digit(page)
-        traversal(page)
+                page.sliders, page.decoded = sliders, decoded_server
+                start_from_digit(page)
+        traversal(page, grid)
 
     def on_slide(name: str, label: int, *values: float) -> str:
         """Decode the slider position (the hot path: one decode, nothing else)."""
@@ -60,10 +72,11 @@ def sliders_view(page: Page) -> None:
         kl, d, rank = loaded.metadata.metrics.kl_per_dim, loaded.latent_dim, loaded.ranking
         return {decoded_server: big(compute.decode_sliders(loaded, [], 0)), more: gr.update(visible=d > TOP_SLIDERS),
                 **{s: gr.update(visible=i < d, value=0.0, label=compute.dimension_name(rank[i]) if i < d else "",
-                                info=f"KL {kl[rank[i]]:.2f} nats" if i < d else None)
+                                info=slider_info(kl[rank[i]]) if i < d else None)
                    for i, s in enumerate(sliders)}}
 
     page.on_model.append(([decoded_server, more, *sliders], on_model))
+    page.on_model_page.append(([note], lambda loaded: {note: unused_note(loaded.metadata.metrics.kl_per_dim)}))
     inputs = [page.model, page.label, *sliders]
     # Slider drags decode in the page (static/page.js); it clicks this hidden button only when it cannot.
     server_decode.click(on_slide, inputs, decoded_server, api_name="decode", **FAST)
@@ -74,16 +87,13 @@ def sliders_view(page: Page) -> None:
                      api_name="random_point").then(**page.show())
 
 
-def traversal(page: Page) -> None:
-    """Under the sliders: what each top dimension does from where the sliders are, -3 to +3 along it."""
-    grid = gr.Image(label=f"Traversal: each row moves one dimension (slider order) from -{TRAVERSAL_SPAN:g} to "
-                          f"+{TRAVERSAL_SPAN:g}, the others held where the sliders are", elem_id="traversal",
-                    format="png", interactive=False, buttons=["download", "fullscreen"], height=680)
+def traversal(page: Page, grid: gr.Image) -> None:
+    """Beside the sliders: what each top dimension does from where the sliders are, -3 to +3 along it."""
 
     def on_traversal(name: str, label: int, *values: float) -> str:
         """The traversal grid from the sliders' point: one row per top dimension, -3 to +3 along it."""
-        rows = compute.slider_traversal(page.models.pick(name), list(values), label)
-        return png(grid_image(rows, nrow=TRAVERSAL_STEPS, scale=2))
+        loaded = page.models.pick(name)
+        return png(traversal_picture(loaded, compute.slider_traversal(loaded, list(values), label)))
 
     # A grid is 70 decodes: on the server, when a slider is let go or the server moved the sliders.
     gr.on([*(s.release for s in page.sliders), page.decoded.change], on_traversal,
@@ -92,10 +102,15 @@ def traversal(page: Page) -> None:
 
 
 def start_from_digit(page: Page) -> None:
-    """Under the sliders: set them to the code of a real digit (an example, an upload or a drawing), to edit it."""
+    """Under the sliders: set them to the code of a real digit (an example, an upload or a drawing), to edit it.
+
+    A click on an example, an upload or a stroke sets them at once; `/encode` stays for API clients, on a hidden
+    button.
+    """
     with gr.Accordion("Start from a digit", open=False, elem_id="start-from-digit"):
+        gr.Markdown("Pick, upload or draw a digit: the sliders move to its code, and you can edit it from there.")
         digit = digit_input(page, "Digit to edit", "encode")
-        encode_btn = gr.Button("Set the sliders to this digit's code", variant="primary")
+        encode_btn = gr.Button("Set the sliders to this digit's code", visible="hidden")
 
     def on_encode(name: str, upload: str | None, sketch: dict | None) -> dict:
         """Sliders to the code of an image, so the user can edit a real digit."""
@@ -107,4 +122,4 @@ def start_from_digit(page: Page) -> None:
 
     for event in on_button_and_live(encode_btn, [digit], on_encode, [page.model, *digit.components],
                                     [page.decoded, page.label, *page.sliders], "encode", **IMAGES):
-        event.then(**page.show())
+        event.then(**page.show()).then(None, js=reveal("#decoded"))

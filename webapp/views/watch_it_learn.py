@@ -39,7 +39,7 @@ def watch_it_learn_view(page: Page) -> None:
     labels = test_labels()  # the scatter's colours: the same test digits in every run
     threading.Thread(target=start_trainer, daemon=True).start()  # torch imports once, before the first Train
 
-    with gr.Tab("Watch it learn", elem_id="tab-learn"):
+    with gr.Tab("Watch it learn", id="tab-learn", elem_id="tab-learn"):
         gr.Markdown(INTRO)
         with gr.Row():
             latent = gr.Slider(2, largest, value=2, step=1, label="Latent size",

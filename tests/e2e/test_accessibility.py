@@ -1,0 +1,77 @@
+"""Accessibility of every view on a desktop (1280x900) and a phone (390x844): an axe-core run finds no serious or
+critical violation, every picture has a text alternative, and the latent sliders work from the keyboard (~3 min).
+
+axe-core's script comes inside the axe-playwright-python wheel (requirements-dev.txt), so nothing is fetched.
+"""
+
+import importlib.util
+from typing import TYPE_CHECKING
+
+import pytest
+
+from benchmarks.harness import (
+    canvas_pixels,
+    open_app,
+    open_view,
+    select_model,
+    wait_new_pixels,
+)
+from tests.e2e.conftest import NEEDS_CHROMIUM
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
+pytestmark = NEEDS_CHROMIUM + [
+    pytest.mark.skipif(importlib.util.find_spec("axe_playwright_python") is None,
+                       reason="axe-playwright-python is not installed (pip install -r requirements-dev.txt)"),
+]
+
+# Each view with the model that shows it.
+VIEWS = [("mlp-20d", "Latent sliders"), ("mlp-20d", "Random samples"), ("mlp-20d", "Reconstruct"),
+         ("mlp-20d", "Interpolate"), ("mlp-20d", "Compare"), ("mlp-2d", "Latent map"), ("cmlp-20d", "Every class")]
+# Pictures the page shows without a name, on view: <img> without alt text, <canvas> without role="img" and a name.
+UNNAMED = """() => [...document.querySelectorAll('img, canvas')].filter(e => e.getClientRects().length
+    && getComputedStyle(e).visibility !== 'hidden')
+  .filter(e => e.tagName === 'IMG' ? !e.alt : !(e.getAttribute('role') === 'img' && e.getAttribute('aria-label')))
+  .map(e => e.outerHTML.slice(0, 120))"""
+
+
+def serious(page: "Page") -> list[str]:
+    """axe-core's serious and critical violations on the page as it is now: rule, impact, where."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    found = Axe().run(page).response["violations"]
+    return [f"{v['id']} ({v['impact']}): {n['target']} {n['html'][:100]}"
+            for v in found if v["impact"] in ("serious", "critical") for n in v["nodes"]]
+
+
+@pytest.mark.parametrize("phone", [False, True], ids=["desktop", "phone"])
+def test_no_serious_violation_and_every_picture_named_on_any_view(browser: "Browser", app_url: str,
+                                                                    phone: bool) -> None:
+    page, errors = open_app(browser, app_url, phone=phone)
+    problems = {}
+    for model, view in VIEWS:
+        select_model(page, model)
+        open_view(page, view)
+        page.wait_for_timeout(1000)  # the view's pictures arrive
+        if found := serious(page) + page.evaluate(UNNAMED):
+            problems[view] = found
+    page.close()
+    assert problems == {}
+    assert not errors, errors
+
+
+def test_latent_sliders_work_from_the_keyboard(browser: "Browser", app_url: str) -> None:
+    """The first latent slider is in the Tab order; with the focus on it, the arrow keys move it by a step each,
+    and the decoded digit follows."""
+    page, errors = open_app(browser, app_url)
+    slider = page.locator("#z-0 input[type=range]")
+    assert slider.evaluate("e => e.tabIndex") >= 0
+    slider.focus()
+    old = canvas_pixels(page, "#decoded")
+    for _ in range(10):
+        page.keyboard.press("ArrowRight")
+    assert float(slider.input_value()) == pytest.approx(0.5)
+    assert wait_new_pixels(page, "#decoded", old) != old
+    page.close()
+    assert not errors, errors

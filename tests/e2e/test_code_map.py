@@ -1,0 +1,97 @@
+"""The Code map tab in headless Chromium: pointing at the map shows that test digit and its reconstruction, a
+click sets the sliders, and the class-direction slider repaints in the page with no request."""
+
+import importlib.util
+import re
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import pytest
+import torch
+
+from benchmarks.harness import (
+    CHROMIUM,
+    CODE_MAP_READY,
+    canvas_pixels,
+    chromium,
+    open_app,
+    open_tab,
+    point_at_a_dot,
+    select_model,
+    serve_app,
+)
+from tests.e2e.test_browser import assert_shows, eventually, server_requests
+from tests.helpers import WEIGHTS
+from vae.latent import decode_probs
+from vae.loaded import load_model
+from vae.projection import class_direction, load_projection, move_along
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
+pytestmark = [
+    pytest.mark.skipif(importlib.util.find_spec("playwright") is None, reason="playwright is not installed"),
+    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)"),
+]
+MODEL = "conv-32d"
+
+
+@pytest.fixture(scope="module")
+def page() -> Iterator["Page"]:
+    """The app on the Code map tab with the 32-D model chosen; fails on console or page errors."""
+    with serve_app() as (url, _, _), chromium() as browser:
+        pg, errors = open_app(browser, url)
+        select_model(pg, MODEL)
+        open_tab(pg, "Code map")
+        pg.wait_for_function(CODE_MAP_READY, timeout=60_000)
+        yield pg
+        assert not errors, errors
+
+
+def test_pointing_at_the_map_shows_that_test_digit_and_its_reconstruction(page: "Page") -> None:
+    loaded = load_model(WEIGHTS / f"{MODEL}.safetensors")
+    proj = load_projection(loaded, WEIGHTS)
+    with server_requests(page) as requests:
+        point_at_a_dot(page)
+    assert requests == []
+    text = page.locator("#code-map-view .vae-where").inner_text()
+    number = int(re.search(r"Test digit #(\d+), a (\S+)\.", text).group(1))
+    i = int(torch.nonzero(proj.test_indices == number)[0])
+    assert f"a {loaded.class_names[proj.labels[i]]}." in text
+    assert canvas_pixels(page, "#code-map-view .vae-hover div:first-child") == proj.images[i].flatten().tolist()
+    assert_shows(canvas_pixels(page, "#code-map-view .vae-hover div:last-child"),
+                 decode_probs(loaded.model, proj.codes[i][None])[0])
+
+
+def test_the_direction_slider_repaints_in_the_page_with_no_request(page: "Page") -> None:
+    loaded = load_model(WEIGHTS / f"{MODEL}.safetensors")
+    proj = load_projection(loaded, WEIGHTS)
+    page.evaluate("() => window.vaeCodeMap.current(null)")  # start from the average 3, as before any digit
+    slider = page.locator("#code-map-t input[type=range]")
+    pictures = []
+    with server_requests(page) as requests:
+        for t in (0.0, 0.25, 0.5, 0.75, 1.0):
+            slider.fill(f"{t:.2f}")
+            pictures.append(canvas_pixels(page, "#code-map-direction"))
+    assert requests == []
+    assert len({tuple(p) for p in pictures}) == 5
+    step = class_direction(proj.class_means, 3, 8)
+    assert_shows(pictures[0], decode_probs(loaded.model, proj.class_means[3][None])[0])
+    assert_shows(pictures[-1], decode_probs(loaded.model, move_along(proj.class_means[3], step, 1.0)[None])[0])
+
+
+def test_a_click_on_a_dot_sets_the_sliders_to_its_code(page: "Page") -> None:
+    loaded = load_model(WEIGHTS / f"{MODEL}.safetensors")
+    proj = load_projection(loaded, WEIGHTS)
+    page.mouse.click(*point_at_a_dot(page))
+    number = page.evaluate("() => window.vaeCodeMap.picked()")
+    assert number is not None, page.locator("#code-map-view .vae-where").inner_text()
+    i = int(torch.nonzero(proj.test_indices == number)[0])
+    open_tab(page, "Latent sliders")
+    eventually(lambda: assert_shows(canvas_pixels(page, "#decoded"),
+                                    decode_probs(loaded.model, sliders_code(loaded, proj.codes[i]))[0]))
+
+
+def sliders_code(loaded, z: torch.Tensor) -> torch.Tensor:
+    """The code the sliders hold after being set to `z`: rounded to 2 decimals and clipped to +-3, as they show it."""
+    return z.clamp(-3, 3).mul(100).round().div(100)[None]

@@ -1,0 +1,107 @@
+"""End to end: the Compress view in headless Chromium, as a visitor uses it (~1 min).
+
+An example digit is compressed at a click on its thumbnail, the .vae file rebuilt into the same digit, a drawn
+digit compressed with the button, the 20 examples coded as one message, and a damaged file refused.
+"""
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from benchmarks.harness import (
+    ROOT,
+    click_and_wait,
+    draw_digit,
+    example_thumbnail,
+    image_src,
+    open_app,
+    open_tab,
+    wait_new_image,
+)
+from pictures.digitize import load_digit
+from webapp.views.compress import black_and_white
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
+TAB = "#tab-compress"
+EXAMPLE = "digit-2-1-test0001.png"
+
+
+@pytest.fixture
+def page(browser: "Browser", app_url: str) -> Iterator["Page"]:
+    """A fresh page on the Compress tab, closed after the test; fails the test on console or page errors."""
+    pg, errors = open_app(browser, app_url)
+    open_tab(pg, "Compress")
+    yield pg
+    pg.close()
+    assert not errors, errors
+
+
+def shown_digit(page: "Page", selector: str) -> np.ndarray:
+    """The black-and-white 28x28 digit in the image output `selector` (served 8x enlarged)."""
+    data = page.request.get(image_src(page, selector)).body()
+    return (np.asarray(Image.open(io.BytesIO(data)).convert("L"))[4::8, 4::8] > 127).astype(np.uint8)
+
+
+def text_of(page: "Page", selector: str, pattern: str) -> str:
+    """The text of `selector` once it matches the regular expression `pattern`."""
+    page.wait_for_function("([sel, re]) => new RegExp(re).test(document.querySelector(sel)?.textContent || '')",
+                           arg=[selector, pattern], timeout=30_000)
+    return page.locator(selector).inner_text()
+
+
+def test_an_example_is_compressed_and_rebuilt_from_the_file_alone(page: "Page") -> None:
+    """A click on a thumbnail compresses it at once; Decompress rebuilds exactly that black-and-white digit."""
+    example_thumbnail(page, TAB, EXAMPLE).click()
+    wait_new_image(page, "#binary", "", timeout=30_000)
+    expected = black_and_white(load_digit(ROOT / "examples" / EXAMPLE))[0]
+    assert np.array_equal(shown_digit(page, "#binary"), expected)
+    sizes = text_of(page, "#compress-sizes", "bytes")
+    assert "1-bit PNG" in sizes and "zlib" in sizes and "negative ELBO" in sizes
+    assert "take bits back" in text_of(page, "#compress-steps", "code z")
+    page.locator("#vae-file .file-preview").wait_for()
+    click_and_wait(page, "Decompress", "#rebuilt")
+    assert np.array_equal(shown_digit(page, "#rebuilt"), expected)
+    assert "all 784 pixels match" in text_of(page, "#rebuilt-note", "Identical")
+
+
+def test_a_drawn_digit_is_compressed_with_the_button(page: "Page") -> None:
+    """A 7 drawn with the mouse, then Compress: its black-and-white digit and a .vae file appear."""
+    draw_digit(page, TAB)
+    click_and_wait(page, "Compress", "#binary")
+    assert shown_digit(page, "#binary").sum() > 20  # the stroke's white pixels
+    page.locator("#vae-file .file-preview").wait_for()
+    assert "bits" in text_of(page, "#compress-sizes", "Your digit in")
+
+
+def test_the_twenty_examples_go_in_one_message(page: "Page") -> None:
+    """The second button codes the 20 examples together and explains the total and net rates; they decompress."""
+    page.get_by_role("button", name="Code the 20 examples as one message", exact=True).click()
+    note = text_of(page, "#many-note", "bits per pixel")
+    assert "20 digits in one message" in note and "net" in note and "start-up bits" in note
+    image_src(page, "#many", wait=True)
+    click_and_wait(page, "Decompress", "#rebuilt")
+    assert "Rebuilt 20 digits" in text_of(page, "#rebuilt-note", "Identical")
+
+
+def test_a_damaged_file_is_refused_and_no_digit_shown(page: "Page", tmp_path: Path) -> None:
+    """A .vae file with one bit changed gets a warning saying it is damaged; no rebuilt digit is shown."""
+    example_thumbnail(page, TAB, EXAMPLE).click()
+    page.locator("#vae-file .file-preview").wait_for()
+    data = page.request.get(page.locator("#vae-file a").first.get_attribute("href")).body()
+    damaged = tmp_path / "damaged.vae"
+    damaged.write_bytes(data[:-1] + bytes([data[-1] ^ 4]))
+    page.locator("#vae-file button[aria-label='Clear']").click()
+    page.locator("#vae-file input[type=file]").set_input_files(str(damaged))
+    page.locator("#vae-file .file-preview td.filename[aria-label='damaged.vae']").wait_for()
+    page.get_by_role("button", name="Decompress", exact=True).click()
+    toast = page.locator(".toast-body")
+    toast.first.wait_for(timeout=30_000)
+    assert "this .vae file is damaged" in toast.first.inner_text().lower()
+    assert image_src(page, "#rebuilt") == ""

@@ -1,0 +1,260 @@
+"""The views as a first visitor meets them, in headless Chromium on a desktop (1280x900), a projector (1024x768) and
+a phone (390x844, touch): the labelled traversal beside the decoded digit, picked examples shown as pictures,
+samples that follow the temperature, every view reachable on a phone, the map beside its decoded point, one
+warning naming the empty input (~4 min).
+"""
+
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pytest
+
+from benchmarks.harness import (
+    ROOT,
+    choose_example,
+    open_app,
+    open_tab,
+    open_view,
+    select_model,
+)
+from pictures.digitize import load_digit
+from tests.e2e.conftest import NEEDS_CHROMIUM
+from vae.loaded import LoadedModel, default_model, load_models
+from vae.render import grid_image
+from webapp import compute
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
+pytestmark = NEEDS_CHROMIUM
+
+PROJECTOR = {"width": 1024, "height": 768}
+EXAMPLE = "digit-3-2-test0030.png"
+# Every pixel of a canvas as grey levels, row by row, with its size.
+GRID_PIXELS = """sel => { const c = document.querySelector(sel + ' canvas.vae-digit');
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data, out = [];
+  for (let i = 0; i < d.length; i += 4) out.push(d[i]);
+  return [c.height, c.width, out]; }"""
+
+
+@pytest.fixture(scope="module")
+def models() -> dict[str, LoadedModel]:
+    """The shipped models, as the server loads them."""
+    return load_models(ROOT / "weights")[0]
+
+
+@pytest.fixture
+def projector(browser: "Browser", app_url: str) -> Iterator["Page"]:
+    """The page on a 1024x768 projector."""
+    pg, errors = open_app(browser, app_url)
+    pg.set_viewport_size(PROJECTOR)
+    yield pg
+    pg.close()
+    assert not errors, errors
+
+
+def box(page: "Page", selector: str) -> dict:
+    """The bounding box of the first element matching `selector` (it must be rendered)."""
+    found = page.locator(selector).first.bounding_box()
+    assert found, f"{selector} is not rendered"
+    return found
+
+
+def wholly_in_view(page: "Page", selector: str) -> bool:
+    """Whether the element lies wholly inside the viewport."""
+    b, view = box(page, selector), page.viewport_size
+    return b["x"] >= 0 and b["y"] >= 0 and b["x"] + b["width"] <= view["width"] + 0.5 \
+        and b["y"] + b["height"] <= view["height"] + 0.5
+
+
+def side_by_side(left: dict, right: dict) -> bool:
+    """Whether `right` lies to the right of `left`, and the two share some height."""
+    return right["x"] >= left["x"] + left["width"] - 1 and right["y"] < left["y"] + left["height"] \
+        and left["y"] < right["y"] + right["height"]
+
+
+def slider_values(page: "Page") -> list[float]:
+    """The shown latent sliders' values."""
+    return page.evaluate("() => [...document.querySelectorAll(\"[id^='z-'] input[type=number]\")]"
+                         ".map(r => Number(r.value))")
+
+
+# ---- 4. the traversal: labelled, beside the decoded digit ----
+
+@pytest.mark.parametrize("size", [{"width": 1280, "height": 900}, PROJECTOR])
+def test_traversal_is_labelled_and_beside_the_decoded_digit(page: "Page", size: dict) -> None:
+    page.set_viewport_size(size)
+    page.wait_for_function("() => { const i = document.querySelector('#traversal img');"
+                           " return !!i && i.complete && i.naturalWidth > 0; }", timeout=30_000)
+    traversal, decoded = box(page, "#traversal img"), box(page, "#decoded canvas")
+    assert side_by_side(decoded, traversal)
+    assert traversal["y"] < size["height"] * 0.75  # it starts on the first screen, not below the fold
+    img = page.locator("#traversal img")
+    grid_width = (7 * 30 + 2) * 2  # vae.render.make_grid's 7 columns at scale 2, without labels
+    assert img.evaluate("i => i.naturalWidth") > grid_width + 20  # room for the row labels
+    assert "each row is one latent dimension" in img.get_attribute("alt")
+
+
+# ---- 5. start from a digit: the pick shows, the click is enough, the result is in view ----
+
+@pytest.mark.parametrize("device", ["page", "phone"])
+def test_a_picked_example_shows_and_sets_the_sliders_in_view(request: pytest.FixtureRequest, device: str,
+                                                             models: dict[str, LoadedModel]) -> None:
+    pg = request.getfixturevalue(device)
+    loaded = models[default_model(models)]
+    accordion = pg.get_by_text("Start from a digit", exact=True)
+    accordion.tap() if device == "phone" else accordion.click()
+    choose_example(pg, "#start-from-digit", EXAMPLE)
+    preview = pg.locator("#start-from-digit .vae-preview img")
+    preview.wait_for()
+    pg.wait_for_function("() => document.querySelector('#start-from-digit .vae-preview img')?.naturalWidth > 0")
+    assert preview.get_attribute("alt") == "The picture in Digit to edit"
+    assert pg.get_by_role("button", name="Set the sliders to this digit's code").count() == 0  # the click did it
+    x = load_digit(ROOT / "examples" / EXAMPLE, loaded.box_side)
+    want = compute.sliders_from_code(compute.encode(loaded, x), loaded.ranking)
+    pg.wait_for_function("want => { const v = [...document.querySelectorAll(\"[id^='z-'] input[type=number]\")]"
+                         ".map(r => Number(r.value)); return v.length && v.every((x, i) => x === want[i]); }",
+                         arg=want, timeout=30_000)
+    pg.wait_for_timeout(300)  # the page's repaint and any scrolling
+    assert wholly_in_view(pg, "#decoded canvas")
+
+
+def test_interpolate_shows_each_picked_end(page: "Page") -> None:
+    open_tab(page, "Interpolate")
+    for end, name in (("#interp-from", "digit-3-1-test0018.png"), ("#interp-to", "digit-8-1-test0061.png")):
+        choose_example(page, end, name)
+        page.wait_for_function("sel => document.querySelector(sel + ' .vae-preview img')?.naturalWidth > 0", arg=end)
+        assert page.locator(f"{end} .file-preview").bounding_box()["y"] == pytest.approx(
+            page.locator(f"{end} .vae-preview img").bounding_box()["y"], abs=80)  # beside the file's name
+
+
+# ---- 6. random samples follow the temperature in the page ----
+
+def shown_grid(page: "Page") -> np.ndarray:
+    """The samples grid the page drew, as grey levels."""
+    h, w, pixels = page.evaluate(GRID_PIXELS, "#samples-grid")
+    return np.array(pixels, np.int64).reshape(h, w)
+
+
+def torch_grid(loaded: LoadedModel, n: int, temperature: float, seed: int) -> np.ndarray:
+    """What /samples draws (before its 3x enlargement), as grey levels."""
+    probs = compute.random_samples(loaded, n, temperature, seed)
+    return np.asarray(grid_image(probs, nrow=min(n, 8)), np.int64)
+
+
+def test_samples_redraw_as_the_temperature_moves(page: "Page", models: dict[str, LoadedModel]) -> None:
+    loaded = models[default_model(models)]
+    open_tab(page, "Random samples")
+    page.wait_for_function("() => document.querySelector('#samples-grid canvas')?.height > 28", timeout=30_000)
+    assert np.abs(shown_grid(page) - torch_grid(loaded, 32, 1.0, 0)).max() <= 1
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url) if "/gradio_api/" in r.url else None)
+    page.locator("#samples-temperature input[type=range]").fill("0.5")
+    assert np.abs(shown_grid(page) - torch_grid(loaded, 32, 0.5, 0)).max() <= 1
+    assert requests == []  # the page decoded the grid itself
+    page.get_by_role("button", name="New samples", exact=True).click()  # the next seed: new draws from the server
+    want = torch_grid(loaded, 32, 0.5, 1)
+    page.wait_for_function(f"""() => {{ const c = document.querySelector('#samples-grid canvas');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data, w = {want.ravel().tolist()};
+        for (let i = 0; i < w.length; i++) if (Math.abs(d[4 * i] - w[i]) > 1) return false;
+        return true; }}""", timeout=15_000)
+
+
+# ---- 7. a phone: every view reachable from every view; Reconstruct side by side and in view ----
+
+VIEWS_2D = ["Latent sliders", "Random samples", "Reconstruct", "Interpolate", "Latent map", "Compare"]
+AT_POINT = "([x, y]) => document.elementFromPoint(x, y)?.closest('button')?.textContent.trim()"
+
+
+def overflowed(page: "Page", name: str) -> bool:
+    """Whether the view's tab is not on screen (Gradio has moved it into the "..." menu)."""
+    tab = page.get_by_role("tab", name=name, exact=True)
+    return not (tab.count() and tab.first.is_visible())
+
+
+def test_every_view_is_reachable_from_every_view_on_a_phone(phone: "Page") -> None:
+    """With the 2-D model (the most views) some tabs overflow into the "..." menu: from every view, the menu opens
+    on top of everything (the pinned digit panel too), so a tap on an item lands on that item."""
+    select_model(phone, "mlp-2d")
+    phone.get_by_role("tab", name="Latent map").wait_for(state="attached")
+    for here in VIEWS_2D:
+        open_view(phone, here, touch=True)
+        hidden = [name for name in VIEWS_2D if overflowed(phone, name)]
+        if not hidden:
+            continue
+        phone.get_by_role("button", name="More tabs").first.tap()
+        for name in hidden:
+            b = phone.locator(".overflow-dropdown button", has_text=name).first.bounding_box()
+            assert phone.evaluate(AT_POINT, [b["x"] + b["width"] / 2, b["y"] + b["height"] / 2]) == name, here
+        phone.get_by_role("button", name="More tabs").first.tap()  # closes the menu
+    open_view(phone, VIEWS_2D[0], touch=True)
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+
+
+def test_reconstruct_pictures_side_by_side_and_in_view_on_a_phone(phone: "Page") -> None:
+    phone.get_by_role("tab", name="Reconstruct", exact=True).tap()
+    choose_example(phone, "#tab-reconstruct", EXAMPLE)
+    phone.wait_for_function("() => document.querySelector('#recon img')?.naturalWidth > 0", timeout=30_000)
+    phone.wait_for_timeout(300)
+    where, seen, recon = (box(phone, f"#{k} img") for k in ("where", "seen", "recon"))
+    assert side_by_side(where, seen) and side_by_side(seen, recon)
+    assert recon["x"] + recon["width"] <= 390
+    assert wholly_in_view(phone, "#recon img") and wholly_in_view(phone, "#where img")
+
+
+# ---- 8. a projector: the map and a large decoded point side by side, on one screen ----
+
+def test_the_map_and_a_large_decoded_point_fit_a_projector(projector: "Page") -> None:
+    select_model(projector, "mlp-2d")
+    open_tab(projector, "Latent map")
+    projector.wait_for_function("() => document.querySelector('#map-view .vae-where')?.textContent")
+    projector.locator("#map-view").evaluate("e => e.scrollIntoView({block: 'start'})")
+    the_map, point = box(projector, "#map-view canvas.vae-map"), box(projector, "#map-view canvas.vae-digit")
+    assert side_by_side(the_map, point)
+    assert point["width"] >= 224 and the_map["width"] >= 400  # a digit readable from the back of a room
+    assert wholly_in_view(projector, "#map-view canvas.vae-map")
+    assert wholly_in_view(projector, "#map-view canvas.vae-digit")
+
+
+# ---- 9. an empty action: one warning, naming the empty input ----
+
+def test_an_empty_interpolation_is_one_warning_naming_the_inputs(page: "Page") -> None:
+    open_tab(page, "Interpolate")
+    toast = page.locator(".toast-body")
+    page.get_by_role("button", name="Interpolate", exact=True).click()
+    toast.first.wait_for()
+    page.wait_for_timeout(1500)  # any later toast
+    assert toast.count() == 1 and "warning" in toast.get_attribute("class")
+    assert "From and To" in toast.inner_text()
+    page.locator(".toast-close").first.click()
+    choose_example(page, "#interp-from", "digit-3-1-test0018.png")
+    page.get_by_role("button", name="Interpolate", exact=True).click()
+    toast.first.wait_for()
+    page.wait_for_timeout(1500)
+    assert toast.count() == 1
+    assert "in To:" in toast.inner_text() and "From" not in toast.inner_text()
+
+
+def test_samples_come_from_the_server_when_the_page_cannot_decode(browser: "Browser", app_url: str,
+                                                                  models: dict[str, LoadedModel]) -> None:
+    """Without the weights (blocked), the grid is the server's /samples picture, and it follows the temperature."""
+    context = browser.new_context()
+    context.route("**/*.safetensors", lambda route: route.abort())
+    pg = context.new_page()
+    pg.goto(app_url)
+    pg.locator("#decoded .vae-status").filter(has_text="server").wait_for()
+    open_tab(pg, "Random samples")
+    pg.locator("#samples-temperature input[type=range]").fill("0.5")
+    want = torch_grid(models[default_model(models)], 32, 0.5, 0)
+
+    def shows_the_server_grid() -> bool:
+        h, w, pixels = pg.evaluate(GRID_PIXELS, "#samples-grid")
+        return (h, w) == want.shape and np.abs(np.array(pixels).reshape(h, w) - want).max() <= 1
+
+    deadline = time.monotonic() + 30
+    while not shows_the_server_grid():
+        assert time.monotonic() < deadline, "the server's grid never showed"
+        pg.wait_for_timeout(200)
+    context.close()
