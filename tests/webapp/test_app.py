@@ -372,8 +372,8 @@ def test_traversal_moves_one_dimension_per_row_on_every_model(client: Client, ap
 
 def anatomy_figures(text: str) -> tuple[float, float, float, float]:
     """Negative ELBO, reconstruction, KL and percentile as /anatomy writes them."""
-    numbers = [float(v) for v in re.findall(r"\*\*([0-9.]+)(?: nats)?\*\*", text)]
-    pct = float(re.search(r"Higher than ([0-9.]+)%", text).group(1))
+    numbers = [float(v) for v in re.findall(r"\*\*([0-9.]+)[^*]*\*\*", text)]  # "**91.00 [nats](#g-nats)**"
+    pct = float(re.search(r"fits it worse than ([0-9.]+)%", text).group(1))
     return numbers[0], numbers[1], numbers[2], pct
 
 

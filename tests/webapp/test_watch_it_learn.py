@@ -120,7 +120,7 @@ def test_train_streams_the_run_and_keeps_the_model_for_this_visit(visitor: Calla
     picked = me.predict(api_name="/explore_trained")
     assert picked["value"] == spec["name"] and spec["name"] in [c[0] for c in picked["choices"]]
     info, *_ = me.predict(spec["name"], api_name="/select_model")
-    assert "2-D latent" in info
+    assert "into 2 numbers" in info
     other = visitor()  # another visitor's picker never offers it
     with pytest.raises(AppError, match="Train a model first"):
         other.predict(api_name="/explore_trained")
