@@ -33,6 +33,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run", "--disable-quic"]
 VIEWPORT = {"width": 1280, "height": 900}
 PHONE = {"viewport": {"width": 390, "height": 844}, "has_touch": True, "is_mobile": True}  # a 390-px phone, touch
+PROJECTOR = {"viewport": {"width": 1024, "height": 768}}  # a classroom projector's screen
 SLIDER_STEP = 0.05  # the app's latent slider step; values off this grid are rounded by the browser
 SEVEN = [(-50, -60), (50, -60), (10, 70)]  # a "7", as offsets in px from the centre of a full-size pad
 MOVE_MS, REST_MS = 16, 100  # a finger's moves come once a frame; it rests a moment before it lifts
@@ -220,10 +221,10 @@ def console_error(msg: "ConsoleMessage") -> str | None:
     return f"console: {msg.text} ({url})"
 
 
-def open_app(browser: "Browser", url: str, phone: bool = False) -> tuple["Page", list[str]]:
-    """A fresh page showing the app's initial state (on a desktop screen, or a phone's), and a live list of its
-    console errors and page errors."""
-    page = browser.new_page(**PHONE) if phone else browser.new_page(viewport=VIEWPORT)
+def open_app(browser: "Browser", url: str, phone: bool = False, screen: dict | None = None) -> tuple["Page", list[str]]:
+    """A fresh page showing the app's initial state (on a desktop screen, a phone's, or `screen`: new_page's
+    options such as PROJECTOR), and a live list of its console errors and page errors."""
+    page = browser.new_page(**(screen or (PHONE if phone else {"viewport": VIEWPORT})))
     errors: list[str] = []
 
     def on_console(msg: "ConsoleMessage") -> None:
@@ -388,7 +389,12 @@ def click_and_wait(page: "Page", button: str, selector: str) -> str:
     return wait_new_image(page, selector, old, timeout=30_000)
 
 
+def model_option(page: "Page", name: str) -> "Locator":
+    """The Model dropdown's option for the model `name` (its label: the name, a colon, what the model is for)."""
+    return page.get_by_role("option", name=re.compile(rf"^{re.escape(name)}:"))
+
+
 def select_model(page: "Page", name: str) -> None:
     """Choose a model in the Model dropdown."""
     page.get_by_role("combobox", name="Model", exact=True).click()
-    page.get_by_role("option", name=name, exact=True).click()
+    model_option(page, name).click()

@@ -54,6 +54,7 @@ CONDITIONAL_MODEL = "cmlp-20d"
 FASHION_MODEL = "fashion-mlp-20d"
 SAMPLES_DRAWN = "() => document.querySelector('#samples-grid canvas')?.height > 28"  # the page drew the grid
 PROJECTOR = {"width": 1024, "height": 768}
+LEARN_FRAMES, LEARN_WIDTH = 40, 640  # the Watch it learn GIF: its first 40 updates (20 s of training), 640 px wide
 
 
 # ---- the shots ----
@@ -110,6 +111,13 @@ def drag_slider(page: "Page", index: int, to: float) -> None:
     page.mouse.up()
 
 
+def shoot_first_visit(page: "Page") -> None:
+    """What a first visit sees: the guided start above "How a VAE works" (the screen), and the overview itself."""
+    page.wait_for_function("() => (window.vaeStats?.overviewDraws || 0) > 0")
+    shoot(page, "guided-start", full_page=False)
+    shoot_part(page, "#overview", "overview")
+
+
 def shoot_teaching(page: "Page") -> None:
     """The teaching views: a traversal after a slider drag, example thumbnails, the ELBO of a digit, Compare."""
     old = image_src(page, "#traversal", wait=True)
@@ -123,7 +131,7 @@ def shoot_teaching(page: "Page") -> None:
     page.wait_for_timeout(1500)  # the plots draw after their data arrive
     shoot_part(page, "#tab-reconstruct .vae-examples", "example-thumbnails")
     shoot_part(page, "#anatomy", "anatomy")
-    open_tab(page, "Compare")
+    open_tab(page, "Posterior collapse & beta")
     image_src(page, "#compare-grids", wait=True)
     page.wait_for_timeout(1500)
     shoot(page, "compare")
@@ -221,6 +229,29 @@ def shoot_phone(page: "Page") -> None:
     shoot(page, "phone-draw", full_page=False)
 
 
+def shoot_learn(page: "Page") -> None:
+    """Watch it learn: a GIF of the codes spreading and the samples forming (one frame per update), then the view."""
+    open_tab(page, "Watch it learn")
+    page.get_by_role("button", name="Train", exact=True).click()
+    frames, seen = [], 0
+    while len(frames) < LEARN_FRAMES:
+        page.wait_for_function(f"(window.vaeLearnStats?.updates || 0) > {seen}", timeout=120_000)
+        seen = page.evaluate("window.vaeLearnStats.updates")
+        page.locator("#learn-view .vae-learn-pictures").scroll_into_view_if_needed()  # a clip shows the screen only
+        codes, samples = (page.locator(f"canvas.vae-learn-{c}").bounding_box() for c in ("codes", "samples"))
+        clip = {"x": codes["x"], "y": codes["y"], "width": samples["x"] + samples["width"] - codes["x"],
+                "height": max(codes["height"], samples["height"])}
+        shot = Image.open(io.BytesIO(page.screenshot(clip=clip))).convert("RGB")
+        shot = shot.resize((LEARN_WIDTH, shot.height * LEARN_WIDTH // shot.width))
+        frames.append(shot.quantize(colors=128, method=Image.Quantize.FASTOCTREE))  # keeps the class colours
+    page.get_by_role("button", name="Stop", exact=True).click()
+    frames[0].save(DOCS / "watch-it-learn.gif", save_all=True, append_images=frames[1:], duration=250, loop=0,
+                   optimize=True)
+    print("wrote docs/watch-it-learn.gif")
+    page.locator("#learn-explore").wait_for(state="visible", timeout=60_000)
+    shoot(page, "watch-it-learn")
+
+
 def shoot_compress(page: "Page") -> None:
     """The Compress view: an example digit coded into a .vae file, then rebuilt from the file alone."""
     open_tab(page, "Compress")
@@ -261,10 +292,10 @@ def shoot_phone_reconstruct(page: "Page") -> None:
     shoot(page, "phone-reconstruct", full_page=False)
 
 
-SHOTS = {"drag": shoot_drag, "views": shoot_views, "teaching": shoot_teaching, "desk": shoot_desk_photo,
-         "map": shoot_map, "code-map": shoot_code_map, "every": shoot_every_class, "fashion": shoot_fashion,
-         "phone": shoot_phone, "compress": shoot_compress, "why": shoot_why, "projector": shoot_projector,
-         "phone-reconstruct": shoot_phone_reconstruct}
+SHOTS = {"first": shoot_first_visit, "drag": shoot_drag, "views": shoot_views, "teaching": shoot_teaching,
+         "desk": shoot_desk_photo, "map": shoot_map, "code-map": shoot_code_map, "every": shoot_every_class,
+         "fashion": shoot_fashion, "phone": shoot_phone, "compress": shoot_compress, "why": shoot_why,
+         "projector": shoot_projector, "phone-reconstruct": shoot_phone_reconstruct, "learn": shoot_learn}
 
 
 def main() -> None:

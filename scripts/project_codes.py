@@ -17,7 +17,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from vae.checkpoint import save_tensors  # noqa: E402
+from vae.checkpoint import load_tensors, save_tensors  # noqa: E402
 from vae.data import DatasetError, load_split  # noqa: E402
 from vae.loaded import LoadedModel, load_model  # noqa: E402
 from vae.projection import (  # noqa: E402
@@ -55,10 +55,14 @@ def umap_coordinates(codes: torch.Tensor) -> torch.Tensor:
 
 
 def write_digits(weights: Path, dataset: str, images: torch.Tensor, labels: torch.Tensor, keep: torch.Tensor) -> None:
-    """Store one dataset's chosen test digits (uint8 images, labels, test-set positions)."""
-    save_tensors(digits_path(weights, dataset),
-                 {"images": images[keep], "labels": labels[keep].to(torch.uint8), "test_indices": keep.int()},
-                 {"dataset": dataset, "chosen": f"the first {PER_CLASS} test images of each class"})
+    """Store one dataset's chosen test digits (uint8 images, labels, test-set positions), unless they are stored
+    already (rewritten, the same tensors would come out as other bytes: the header's key order varies)."""
+    path = digits_path(weights, dataset)
+    tensors = {"images": images[keep], "labels": labels[keep].to(torch.uint8), "test_indices": keep.int()}
+    stored = load_tensors(path)[0] if path.is_file() else {}
+    if stored.keys() == tensors.keys() and all(torch.equal(stored[k], v) for k, v in tensors.items()):
+        return
+    save_tensors(path, tensors, {"dataset": dataset, "chosen": f"the first {PER_CLASS} test images of each class"})
 
 
 def project(loaded: LoadedModel, images: torch.Tensor, labels: torch.Tensor, keep: torch.Tensor) -> dict:

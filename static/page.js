@@ -170,6 +170,7 @@
     if (shown !== state.shown) return;  // a newer call has drawn, or will
     paintSliders();
     mapShow(model);
+    document.dispatchEvent(new CustomEvent("vae-shown", {detail: current()}));  // static/teach.js follows it
   }
 
   function loading(model) {
@@ -419,10 +420,22 @@
     }
   }
 
+  async function decodeWith(model, z, label) {
+    // For the page's other scripts (static/overview.js): decode z with `model`, here in the page.
+    return (await decoderFor(model)).decode(z, label);
+  }
+
+  function current() {
+    // What the sliders show now, for static/teach.js's shareable address: the model, its class, the code z.
+    const spec = MODELS[state.model];
+    return {model: state.model, label: state.label, z: spec ? Array.from(sliderCode(spec)) : []};
+  }
+
   document.addEventListener("input", onInput);
   document.addEventListener("pointermove", onPointer);
   document.addEventListener("pointerdown", onPointer);
   new MutationObserver(onMutation).observe(document.documentElement,
                                                 {subtree: true, childList: true, attributes: true, attributeFilter: ["src"]});
-  window.vaePage = {show, loading, setPath, mapPoint, setSamples, reveal, decoder: decoderFor, paint, colours: COLOURS};
+  window.vaePage = {show, loading, setPath, mapPoint, setSamples, reveal, decoder: decoderFor, paint,
+                   colours: COLOURS, current, decode: decodeWith};
 })();

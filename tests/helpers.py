@@ -28,6 +28,7 @@ EXPECTED_ENDPOINTS = {
     "/samples", "/reconstruct", "/locate", "/interpolate", "/decode_2d", "/every_label",
     "/traversal", "/anatomy", "/compare", "/compress", "/decompress", "/projection", "/neighbours", "/direction",
     "/analogy", "/train", "/train_beta_1_vs_8", "/train_collapse", "/stop_training", "/explore_trained", "/why_a_vae",
+    "/overview",
 }
 
 PAGE_TEXT = """

@@ -62,17 +62,6 @@ class LoadedModel:
         kl = self.metadata.metrics.kl_per_dim
         return list(range(self.latent_dim)) if kl is None else rank_dimensions(list(kl))
 
-    def describe(self) -> str:
-        """One line for the model picker's info text."""
-        m, cfg = self.metadata.metrics, self.model.config
-        if self.autoencoder:
-            return (f"plain autoencoder (no prior, no sampling), {cfg.arch}, {cfg.latent_dim}-D code, {self.dataset}: "
-                    f"test reconstruction error {m.test_recon:.1f} nats")
-        kind = "conditional " if self.conditional else ""
-        return (f"{kind}{cfg.arch}, {cfg.latent_dim}-D latent, {self.dataset}: "
-                f"test -ELBO {m.test_nelbo:.1f} nats, NLL {m.test_nll:.1f} "
-                f"(k={m.nll_k}, {m.nll_images:,} test images)")
-
 
 def save_model(path: str | Path, model: VAE, metadata: ModelMetadata, extras: dict[str, Tensor] | None = None) -> None:
     """Write a model's weights, its metadata (whose config must be the model's) and optional extra tensors."""

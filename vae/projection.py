@@ -114,7 +114,7 @@ def load_projection(loaded: LoadedModel, weights_dir: str | Path) -> Projection:
     if meta.get("weights_sha256") != sha:
         raise ProjectionError(
             f"{path} is stale: it was computed from weights with SHA-256 {str(meta.get('weights_sha256'))[:12]}..., "
-            f"but {loaded.name} now has {sha[:12]}.... Run `{RECOMPUTE} --only {loaded.name}` to recompute it.")
+            f"but {loaded.name} now has {sha[:12]}...: run `{RECOMPUTE} --only {loaded.name}` to recompute it.")
     shared = digits_path(weights_dir, loaded.dataset)
     digits, _ = _read(shared)
     if not torch.equal(digits["test_indices"], tensors["test_indices"]):

@@ -19,6 +19,7 @@ from vae.latent import percentile
 from vae.loaded import LoadedModel
 from vae.model import VAE
 from webapp.compute import Posterior, dimension_name, terms
+from webapp.words import term
 
 HISTOGRAM_BINS = 40
 HISTOGRAM_TOP = 0.999  # the histogram's range ends at this quantile of the test scores; the rest go in the last bin
@@ -63,10 +64,10 @@ def posterior_anatomy(loaded: LoadedModel, q: Posterior) -> Anatomy:
 def describe_anatomy(a: Anatomy, pct: float, dataset: str) -> str:
     """The negative ELBO as the sum of its two terms, in words, and its percentile among the test images."""
     what = "digits" if dataset == "mnist" else "images"
-    return (f"**{a.nelbo:.2f} nats** (negative ELBO) = **{a.recon:.2f}** reconstruction "
+    return (f"**{a.nelbo:.2f} {term('nats')}** ({term('negative ELBO')}) = **{a.recon:.2f}** reconstruction "
             f"(-log p(x|z): how badly the decoder redraws your image from a code z drawn from q(z|x)) "
-            f"+ **{a.kl:.2f}** KL (how far q(z|x) is from the prior N(0, 1): what the code costs). "
-            f"Higher than {pct:.1f}% of the {dataset} test {what}.")
+            f"+ **{a.kl:.2f}** {term('KL')} (how far q(z|x) is from the {term('prior')} N(0, 1): what the code costs). "
+            f"Lower is better: the model fits it worse than {pct:.1f}% of the {dataset} test {what}.")
 
 
 def dimension_names(ranking: list[int]) -> list[str]:

@@ -13,6 +13,7 @@ from vae.evaluate import posterior_terms
 from vae.latent import TRAVERSAL_ROWS, decode_probs, gaussian_grid, interpolate, percentile, prior_sample, traversal
 from vae.loaded import LoadedModel
 from vae.model import reparameterize
+from webapp.words import term
 
 SLIDER_RANGE = 3.0  # +-3 standard deviations of the prior covers 99.7% of it
 UNUSUAL_PERCENTILE = 99.0  # scores above this share of test digits are flagged as unusual
@@ -129,7 +130,8 @@ def reconstruct(loaded: LoadedModel, x: Tensor, label: int | None = None, n_samp
 def describe_score(nelbo: float, pct: float, dataset: str) -> str:
     """The 'how digit-like is this?' sentence for a score."""
     what = "digits" if dataset == "mnist" else "images"
-    text = f"**{nelbo:.1f} nats** (negative ELBO): higher than {pct:.0f}% of the {dataset} test {what}."
+    text = (f"**{nelbo:.1f} nats** ({term('negative ELBO')}, lower is better): the model fits it worse than "
+            f"{pct:.0f}% of the {dataset} test {what}.")
     if pct >= UNUSUAL_PERCENTILE:
         text += f" Unusual for this model: it looks little like the {what} it was trained on."
     return text

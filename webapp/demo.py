@@ -21,13 +21,16 @@ from webapp.views.code_map import code_map_view
 from webapp.views.collapse import collapse_view
 from webapp.views.compress import compress_view
 from webapp.views.every_class import every_class_view
+from webapp.views.guide import guide_view, link_controls
 from webapp.views.interpolate import interpolate_view
 from webapp.views.latent_map import latent_map_view
+from webapp.views.overview import overview_view
 from webapp.views.reconstruct import reconstruct_view
 from webapp.views.samples import samples_view
 from webapp.views.sliders import sliders_view
 from webapp.views.watch_it_learn import watch_it_learn_view
 from webapp.views.why_a_vae import why_a_vae_view
+from webapp.words import describe_model, model_choice
 
 WEIGHTS = Path(__file__).parent.parent / "weights"
 MAX_FILE_SIZE = "10mb"
@@ -49,22 +52,27 @@ def create_demo(weights_dir: str | Path | None = None) -> gr.Blocks:
         load_problems(weights_dir, models, problems)
         if models:
             with gr.Row():
-                model = gr.Dropdown(list(models), value=default_model(models), label="Model",
+                model = gr.Dropdown([(model_choice(m), name) for name, m in models.items()],
+                                    value=default_model(models), label="Model",
                                     visible=len(models) > 1, scale=2)
                 label = gr.Dropdown([("0", 0)], value=0, label="Class", visible=False, scale=1)
             page = Page(Models(models), model, label)
-            model_picker(page, gr.Markdown())
-            sliders_view(page)
-            samples_view(page)
-            reconstruct_view(page)
-            interpolate_view(page)
-            latent_map_view(page)
-            every_class_view(page)
-            collapse_view(demo, page)
-            compress_view(page)
-            code_map_view(page, weights_dir)
-            watch_it_learn_view(page)
-            why_a_vae_view(demo, everything)
+            model_picker(page, gr.Markdown(elem_id="model-info"))
+            guide_view(page)
+            overview_view(demo, page)
+            with gr.Tabs(elem_id="views") as views:  # one Tab per view; each Tab's id is its elem_id
+                sliders_view(page)
+                samples_view(page)
+                reconstruct_view(page)
+                interpolate_view(page)
+                latent_map_view(page)
+                every_class_view(page)
+                collapse_view(demo, page)
+                compress_view(page)
+                code_map_view(page, weights_dir)
+                watch_it_learn_view(page)
+                why_a_vae_view(demo, everything)
+            link_controls(page, views)
             wire_model_switch(demo, page)
     demo.vae_head = page_head(models, weights_dir)
     return demo
@@ -85,7 +93,7 @@ def model_picker(page: Page, info: gr.Markdown) -> None:
     """What a model switch does to the picker row: the model's info line, and its class picker."""
     def update(loaded: LoadedModel) -> dict:
         names = loaded.class_names
-        return {info: loaded.describe(),
+        return {info: describe_model(loaded),
                 page.label: gr.update(choices=list(zip(names, range(len(names)), strict=True)), value=0,
                                       visible=loaded.conditional)}
     page.on_model.append(([info, page.label], update))
@@ -113,6 +121,14 @@ def wire_model_switch(demo: gr.Blocks, page: Page) -> None:
     page.model.change(None, page.model, js="m => { window.vaePage?.loading(m); }")  # blank at once: never stale
     page.model.change(on_model, page.model, outputs, api_name="select_model").then(**page.show())
     demo.load(on_model, page.model, outputs, api_name="initial_state").then(**page.show())
+    page_only = [c for components, _ in page.on_model_page for c in components]
+
+    def on_model_page(name: str) -> dict:
+        """What only the page shows for the chosen model (notes, notices)."""
+        loaded = page.models.pick(name)
+        return {c: u for _, update in page.on_model_page for c, u in update(loaded).items()}
+
+    gr.on([page.model.change, demo.load], on_model_page, page.model, page_only, api_visibility="private", queue=False)
     page.model.change(on_examples, page.model, [d.examples for d in page.digits], api_name="examples",
                       api_visibility="private", queue=False)
 

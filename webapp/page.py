@@ -19,7 +19,7 @@ from webapp.outputs import big
 
 STATIC = Path(__file__).parent.parent / "static"
 # Served from static/ and loaded in <head>, in this order.
-PAGE_SCRIPTS = ["decoder.js", "page.js", "draw.js", "code_map.js", "learn.js"]
+PAGE_SCRIPTS = ["decoder.js", "page.js", "draw.js", "code_map.js", "learn.js", "overview.js", "teach.js"]
 PAGE_CSS = STATIC / "page.css"
 # Slider events skip the browser's queue and, from API clients, run without a concurrency limit:
 # a decode is too cheap to wait in line. Work on uploaded images shares two workers, one per core of a small Space.
@@ -57,6 +57,8 @@ class Page:
     model: gr.Dropdown
     label: gr.Dropdown
     on_model: list[tuple[list, Callable[[LoadedModel], dict]]] = field(default_factory=list)
+    # The same for what only the page shows (notes, notices): kept out of /select_model's outputs.
+    on_model_page: list[tuple[list, Callable[[LoadedModel], dict]]] = field(default_factory=list)
     digits: list = field(default_factory=list)  # every webapp.digit_input.DigitInput, for the examples' update
     sliders: list[gr.Slider] = field(default_factory=list)
     decoded: gr.Image | None = None  # the server's decoding of the sliders

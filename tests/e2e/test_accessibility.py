@@ -16,12 +16,11 @@ from benchmarks.harness import (
     select_model,
     wait_new_pixels,
 )
-from tests.e2e.conftest import NEEDS_CHROMIUM
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
-pytestmark = NEEDS_CHROMIUM + [
+pytestmark = [
     pytest.mark.skipif(importlib.util.find_spec("axe_playwright_python") is None,
                        reason="axe-playwright-python is not installed (pip install -r requirements-dev.txt)"),
 ]

@@ -28,6 +28,7 @@ from benchmarks.harness import (
     draw_digit,
     example_thumbnail,
     image_src,
+    model_option,
     open_app,
     open_tab,
     select_model,
@@ -37,7 +38,6 @@ from benchmarks.harness import (
     wait_new_pixels,
 )
 from pictures.digitize import load_digit, to_mnist
-from tests.e2e.conftest import NEEDS_CHROMIUM
 from tests.helpers import same_shape
 from vae.checkpoint import load_tensors
 from vae.latent import decode_probs
@@ -48,9 +48,6 @@ from webapp import compute
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page, Request
-
-pytestmark = NEEDS_CHROMIUM
-
 
 PAD_STROKE = 20  # px: static/draw.js's pen on the full-size pad
 
@@ -266,18 +263,18 @@ def test_the_decoded_digit_stays_in_view_while_a_finger_drags_the_tenth_slider(p
 
 def test_tabs_and_model_picker_work_with_a_finger(phone: "Page") -> None:
     """Every view's tab is on screen and finger-sized; tapping works; nothing overflows sideways."""
-    tabs = phone.locator("[role=tablist]").first.get_by_role("tab")
+    tabs = phone.locator("#views > .tab-wrapper [role=tablist]").get_by_role("tab")
     names = tabs.all_inner_texts()
     assert [n.replace("\n", " ") for n in names] == ["Latent sliders", "Random samples", "Reconstruct", "Interpolate",
-                                                   "Compare"]
+                                                   "Latent map", "Every class", "Posterior collapse & beta"]
     for i in range(len(names)):
         assert tabs.nth(i).bounding_box()["height"] >= 44
         tabs.nth(i).tap()
         assert tabs.nth(i).get_attribute("aria-selected") == "true"
         assert_nothing_overflows_sideways(phone)
     phone.get_by_role("combobox", name="Model", exact=True).tap()
-    phone.get_by_role("option", name="mlp-2d", exact=True).tap()
-    phone.get_by_text("mlp, 2-D latent").wait_for()  # the chosen model's description
+    model_option(phone, "mlp-2d").tap()
+    phone.locator("#model-info", has_text="reads each mnist picture into 2 numbers").wait_for()  # its description
 
 
 def test_interpolation_shows_gif(page: "Page") -> None:
@@ -394,6 +391,7 @@ def test_pointer_over_the_map_decodes_that_point(page: "Page", models: dict[str,
     select_model(page, "mlp-2d")
     open_tab(page, "Latent map")
     page.wait_for_function("() => document.querySelector('#map-view .vae-where')?.textContent")
+    page.locator("#map-view canvas.vae-map").scroll_into_view_if_needed()  # below "How a VAE works"
     box = page.locator("#map-view canvas.vae-map").bounding_box()
     rng, pictures = np.random.default_rng(1), []
     with server_requests(page) as requests:

@@ -4,14 +4,12 @@ An example digit is compressed at a click on its thumbnail, the .vae file rebuil
 digit compressed with the button, the 20 examples coded as one message, and a damaged file refused.
 """
 
-import io
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from benchmarks.harness import (
     ROOT,
@@ -19,34 +17,33 @@ from benchmarks.harness import (
     draw_digit,
     example_thumbnail,
     image_src,
-    open_app,
     open_tab,
     wait_new_image,
 )
 from pictures.digitize import load_digit
+from tests.e2e.conftest import NEEDS_CHROMIUM, app_page
+from tests.e2e.test_browser import shown
 from webapp.views.compress import black_and_white
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
+pytestmark = NEEDS_CHROMIUM
 TAB = "#tab-compress"
 EXAMPLE = "digit-2-1-test0001.png"
 
 
 @pytest.fixture
 def page(browser: "Browser", app_url: str) -> Iterator["Page"]:
-    """A fresh page on the Compress tab, closed after the test; fails the test on console or page errors."""
-    pg, errors = open_app(browser, app_url)
-    open_tab(pg, "Compress")
-    yield pg
-    pg.close()
-    assert not errors, errors
+    """A fresh page on the Compress tab; fails the test on console or page errors."""
+    with app_page(browser, app_url) as pg:
+        open_tab(pg, "Compress")
+        yield pg
 
 
 def shown_digit(page: "Page", selector: str) -> np.ndarray:
-    """The black-and-white 28x28 digit in the image output `selector` (served 8x enlarged)."""
-    data = page.request.get(image_src(page, selector)).body()
-    return (np.asarray(Image.open(io.BytesIO(data)).convert("L"))[4::8, 4::8] > 127).astype(np.uint8)
+    """The black-and-white 28x28 digit in the image output `selector`."""
+    return (shown(page, selector) > 0.5).astype(np.uint8)
 
 
 def text_of(page: "Page", selector: str, pattern: str) -> str:

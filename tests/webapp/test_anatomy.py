@@ -31,8 +31,10 @@ def test_recon_plus_kl_is_the_score(small_model: VAE, digits: Tensor) -> None:
 def test_the_sentence_gives_both_terms_and_the_percentile(small_model: VAE, digits: Tensor) -> None:
     a = anatomy(small_model, digits[2, 0])
     text = describe_anatomy(a, 42.25, "mnist")
-    assert text.startswith(f"**{a.nelbo:.2f} nats** (negative ELBO) = **{a.recon:.2f}** reconstruction")
-    assert f"+ **{a.kl:.2f}** KL" in text and text.endswith("Higher than 42.2% of the mnist test digits.")
+    assert text.startswith(f"**{a.nelbo:.2f} [nats](#g-nats)** ([negative ELBO](#g-nelbo)) = **{a.recon:.2f}** "
+                           "reconstruction")
+    assert f"+ **{a.kl:.2f}** [KL](#g-kl)" in text
+    assert text.endswith("Lower is better: the model fits it worse than 42.2% of the mnist test digits.")
     assert "test images" in describe_anatomy(a, 1.0, "fashion-mnist")
 
 

@@ -43,6 +43,7 @@ from vae.model import VAE
 from vae.render import BOX_COLOUR, to_image
 from webapp import compute
 from webapp.demo import MAX_FILE_SIZE
+from webapp.words import describe_model
 
 ROOT = Path(__file__).parents[2]
 SCALE = 8  # webapp.outputs.SCALE: digits are shown 8x
@@ -186,7 +187,7 @@ def test_the_api_has_exactly_the_expected_endpoints(client: Client) -> None:
 def test_choosing_a_model_shows_its_controls(client: Client, app: Served, api: str) -> None:
     for name, loaded in app.models.items():
         info, label, decoded, manifold, scatter, *sliders = client.predict(name, api_name=api)
-        assert info == loaded.describe() and "nats" in info
+        assert info == describe_model(loaded) and "nats" in info
         assert label["visible"] == loaded.conditional and len(label["choices"]) == len(loaded.class_names)
         assert_same_picture(decoded, shown(compute.decode_sliders(loaded, [], 0)))
         assert len(sliders) == app.max_dims

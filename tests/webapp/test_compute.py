@@ -18,6 +18,7 @@ from vae.data import CLASS_NAMES, to_float
 from vae.latent import decode_probs, gaussian_grid
 from vae.loaded import LoadedModel, default_model, load_models
 from webapp import compute
+from webapp.words import describe_model
 
 PATHS = pytest.mark.parametrize("method", ["linear", "spherical"])
 N_DIGITS = 50  # real test digits used per test: enough for stable statistics, fast on 2 cores
@@ -104,7 +105,8 @@ def test_shipped_weights_load_without_problems(shipped: tuple[dict[str, LoadedMo
     assert problems == []
     loaded = models["mlp-20d"]
     assert loaded.latent_dim == 20 and not loaded.conditional and loaded.class_names == CLASS_NAMES["mnist"]
-    assert "20-D latent" in loaded.describe() and "nats" in loaded.describe() and "conditional" not in loaded.describe()
+    line = describe_model(loaded)
+    assert "into 20 numbers" in line and "nats" in line and "told the class" not in line
 
 
 def test_bad_files_are_reported_and_good_ones_still_load(tmp_path: Path) -> None:
@@ -251,7 +253,7 @@ def test_real_digit_scores_are_typical_of_the_test_set(loaded: LoadedModel,
     assert 20 < pcts[len(pcts) // 2] < 80
     nelbo, pct = real_scores[0]
     text = compute.describe_score(nelbo, pct, loaded.dataset)
-    assert f"{nelbo:.1f} nats" in text and "digits" in text
+    assert f"{nelbo:.1f} nats" in text and f"fits it worse than {pct:.0f}% of the mnist test digits" in text
     assert ("Unusual" in text) == (pct >= compute.UNUSUAL_PERCENTILE)
 
 
@@ -330,7 +332,7 @@ def test_label_tensor(loaded: LoadedModel, conditional: LoadedModel) -> None:
 
 def test_conditional_model_describes_itself(conditional: LoadedModel) -> None:
     assert conditional.conditional and conditional.latent_dim == 4
-    assert conditional.describe().startswith("conditional mlp, 4-D latent, mnist")
+    assert ", told the class of each digit, reads each mnist picture into 4 numbers" in describe_model(conditional)
 
 
 def test_infer_label_reads_most_digits_right(conditional: LoadedModel,

@@ -25,13 +25,18 @@ pytestmark = pytest.mark.skipif(not all((WEIGHTS / f"{n}.safetensors").exists() 
                                 reason="weights/ae-2d.safetensors and weights/mlp-2d.safetensors are needed")
 
 
-@pytest.fixture(scope="module")
-def pair_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A weights folder with the shipped plain autoencoder and its VAE twin only."""
-    folder = tmp_path_factory.mktemp("pair")
-    for name in PAIR:
+def weights_folder(folder: Path, names: tuple[str, ...]) -> Path:
+    """`folder` holding the shipped weights of `names` (as links), and mlp-20d's: a page needs a model of more
+    than two dimensions (its Watch it learn view offers latent sizes from 2 up to the largest)."""
+    for name in (*names, "mlp-20d"):
         (folder / f"{name}.safetensors").symlink_to(WEIGHTS / f"{name}.safetensors")
     return folder
+
+
+@pytest.fixture(scope="module")
+def pair_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A weights folder with the shipped plain autoencoder and its VAE twin."""
+    return weights_folder(tmp_path_factory.mktemp("pair"), PAIR)
 
 
 @pytest.fixture(scope="module")
@@ -69,9 +74,9 @@ def components(demo: gr.Blocks, kind: str) -> list[dict]:
 
 
 def test_the_explorer_keeps_to_the_vae(demo: gr.Blocks) -> None:
-    """The model picker offers the VAE alone: the autoencoder appears in this view only."""
+    """The model picker offers the VAEs alone: the autoencoder appears in this view only."""
     picker = next(p for p in components(demo, "dropdown") if p.get("label") == "Model")
-    assert [choice[1] for choice in picker["choices"]] == ["mlp-2d"]
+    assert [choice[1] for choice in picker["choices"]] == ["mlp-20d", "mlp-2d"]
 
 
 def test_both_models_decode_the_same_draws(client: Client, models: dict[str, LoadedModel]) -> None:
@@ -97,8 +102,7 @@ def test_another_seed_draws_other_codes(client: Client) -> None:
 
 
 def test_without_an_autoencoder_the_view_says_how_to_train_one(tmp_path: Path) -> None:
-    (tmp_path / "mlp-2d.safetensors").symlink_to(WEIGHTS / "mlp-2d.safetensors")
-    page = create_demo(tmp_path)
+    page = create_demo(weights_folder(tmp_path, ("mlp-2d",)))
     assert MISSING in [p.get("value") for p in components(page, "markdown")]
     assert "why_a_vae" not in {d.get("api_name") for d in page.config["dependencies"]}
 

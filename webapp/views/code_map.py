@@ -44,7 +44,7 @@ def code_map_view(page: Page, weights_dir: Path) -> None:
     # between two test digits' codes.
     texts: dict[str, str] = {}
     scales: dict[str, float] = {}
-    with gr.Tab("Code map", elem_id="tab-code-map") as tab:
+    with gr.Tab("Code map", id="tab-code-map", elem_id="tab-code-map") as tab:
         about = gr.Markdown(elem_id="code-map-about")
         method = gr.Radio([(v, k) for k, v in METHODS.items()], value="umap", label="Flatten the codes with",
                           elem_id="code-map-method")

@@ -17,7 +17,7 @@ def collapse_view(demo: gr.Blocks, page: Page) -> None:
     models = page.models.models
     names = collapse_family(models)
     grids: dict[str, Image.Image] = {}
-    with gr.Tab("Compare", elem_id="tab-compare", visible=len(names) > 1):
+    with gr.Tab("Posterior collapse & beta", id="tab-compare", elem_id="tab-compare", visible=len(names) > 1):
         gr.Markdown("The same network trained with more and more weight on the KL term (beta).\n\n" + EXPLANATION)
         table = gr.Markdown(elem_id="compare-table")
         curves = gr.LinePlot(x="dimension, largest KL first", y="KL (nats)", color="model", elem_id="compare-kl",

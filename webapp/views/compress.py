@@ -133,7 +133,7 @@ def describe_rebuilt(digits: np.ndarray, compressed: np.ndarray | None, size: in
 def compress_view(page: Page) -> None:
     """The Compress tab: a digit coded into a .vae file, the coder's steps, and the file rebuilt into the digit."""
     codecs, refusals = codecs_of(page.models.models)
-    with gr.Tab("Compress", elem_id="tab-compress"):
+    with gr.Tab("Compress", id="tab-compress", elem_id="tab-compress"):
         gr.Markdown(INTRO)
         gr.Markdown(which_models(codecs), elem_id="compress-models")
         with gr.Row():

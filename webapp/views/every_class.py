@@ -2,16 +2,25 @@
 
 import gradio as gr
 
+from vae.loaded import LoadedModel
 from vae.render import grid_image
 from webapp import compute
 from webapp.digit_input import digit_input, on_button_and_live, read_digit
 from webapp.outputs import png
 from webapp.page import IMAGES, Page
+from webapp.views.guide import first_fit, needs_model
+
+
+def conditional(loaded: LoadedModel) -> bool:
+    """Whether the model is told the class (so it can decode a style as every class)."""
+    return loaded.conditional
 
 
 def every_class_view(page: Page) -> None:
     """A conditional model's decoding of your digit's style with every label."""
-    with gr.Tab("Every class", visible=False, elem_id="tab-every") as tab:
+    shown = first_fit(page.models.models, conditional) is not None
+    with gr.Tab("Every class", visible=False, id="tab-every", elem_id="tab-every") as tab:
+        needs_model(page, conditional, "a conditional model (one told the class of each digit)", "tab-every")
         gr.Markdown("Conditional model: the code keeps the *style* of your digit, the label sets *which* digit.")
         digit = digit_input(page, "Your digit", "every")
         every_btn = gr.Button("Decode with every label", variant="primary")
@@ -29,6 +38,6 @@ def every_class_view(page: Page) -> None:
         return {row: png(grid_image(decoded, nrow=len(decoded), scale=3)),
                 text: f"Read as **{loaded.class_names[label]}**; decoded as every class:"}
 
-    page.on_model.append(([tab], lambda loaded: {tab: gr.update(visible=loaded.conditional)}))
+    page.on_model.append(([tab], lambda loaded: {tab: gr.update(visible=shown)}))  # needs_model offers the switch
     on_button_and_live(every_btn, [digit], on_every_label, [page.model, *digit.components], [row, text],
                        "every_label", **IMAGES)

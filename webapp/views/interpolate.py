@@ -13,7 +13,7 @@ SCRUB_STEPS = 101  # positions of the interpolation scrubber
 
 def interpolate_view(page: Page) -> None:
     """Two digit inputs, the path's settings, and the path shown three ways."""
-    with gr.Tab("Interpolate"):
+    with gr.Tab("Interpolate", id="tab-interpolate", elem_id="tab-interpolate"):
         with gr.Row():
             with gr.Column(elem_id="interp-from"):
                 a = digit_input(page, "From", "from")

@@ -1,5 +1,7 @@
 """Latent map: the 2-D model's whole latent space, its decoded manifold and the test digits' codes to point at."""
 
+from functools import lru_cache
+
 import gradio as gr
 import pandas as pd
 from PIL import Image
@@ -9,12 +11,16 @@ from vae.render import grid_image
 from webapp import compute
 from webapp.outputs import big, png
 from webapp.page import FAST, Page, digit_canvas
+from webapp.views.guide import first_fit, is_2d, needs_model
+
+MAPS_KEPT = 16  # the shipped 2-D models and the newest trained ones (Watch it learn adds one per run)
 
 
 def latent_map_view(page: Page) -> None:
     """The map tab, shown for a 2-D model whose file holds its test codes; the page draws and decodes the map."""
-    maps: dict[str, tuple[Image.Image, pd.DataFrame]] = {}
-    with gr.Tab("Latent map", visible=False, elem_id="tab-map") as tab:
+    shown = first_fit(page.models.models, is_2d) is not None
+    with gr.Tab("Latent map", visible=False, id="tab-map", elem_id="tab-map") as tab:
+        needs_model(page, is_2d, "a model with a 2-D code", "tab-map")
         gr.Markdown("The 2-D model's whole latent space: decodings on a grid of Gaussian quantiles, and where "
                     "the test digits land. Move the pointer over the map (or touch it), or the z1/z2 sliders, "
                     "to decode that point.")
@@ -37,12 +43,11 @@ def latent_map_view(page: Page) -> None:
                          visible="hidden", alt_text="The digit decoded at the point")
         server_decode = gr.Button("Decode on the server", elem_id="server-decode-2d", visible="hidden")
 
-    def latent_map(loaded: LoadedModel) -> tuple[Image.Image, pd.DataFrame]:
-        """The 2-D model's decoded manifold and test-code table, computed once per model."""
-        if loaded.name not in maps:
-            picture = grid_image(compute.manifold(loaded, 20, 0), nrow=20)
-            maps[loaded.name] = picture, pd.DataFrame(compute.code_map(loaded))
-        return maps[loaded.name]
+    @lru_cache(maxsize=MAPS_KEPT)
+    def latent_map(name: str) -> tuple[Image.Image, pd.DataFrame]:
+        """The 2-D model's decoded manifold and test-code table, computed once per model (the newest few)."""
+        loaded = page.models.pick(name)
+        return grid_image(compute.manifold(loaded, 20, 0), nrow=20), pd.DataFrame(compute.code_map(loaded))
 
     def on_map_point(name: str, label: int, z1: float, z2: float) -> str:
         """Decode one point of a 2-D latent space (latent dims 0 and 1, whatever their slider order)."""
@@ -51,9 +56,9 @@ def latent_map_view(page: Page) -> None:
 
     def on_model(loaded: LoadedModel) -> dict:
         """The tab, with the manifold and the test codes, for a 2-D model whose file holds its test codes."""
-        if not (loaded.latent_dim == 2 and "test_mu" in loaded.extras):
-            return {tab: gr.update(visible=False), manifold: None, scatter: None}
-        picture, table = latent_map(loaded)
+        if not is_2d(loaded):  # the tab stays, saying which model it needs (needs_model)
+            return {tab: gr.update(visible=shown), manifold: None, scatter: None}
+        picture, table = latent_map(loaded.name)
         return {tab: gr.update(visible=True), manifold: png(picture), scatter: table}  # a new file: old ones are swept
 
     page.on_model.append(([tab, manifold, scatter], on_model))

@@ -20,7 +20,7 @@ from webapp.page import IMAGES, Page, reveal
 
 def reconstruct_view(page: Page) -> None:
     """The Reconstruct tab: a digit input beside its pictures, the ELBO of the digit under them."""
-    with gr.Tab("Reconstruct", elem_id="tab-reconstruct"):
+    with gr.Tab("Reconstruct", id="tab-reconstruct", elem_id="tab-reconstruct"):
         with gr.Row():
             with gr.Column():
                 digit = digit_input(page, "Your digit", "reconstruct")

@@ -19,7 +19,7 @@ GRID_ALT = "Random samples: digits the model decodes from random codes drawn fro
 def samples_view(page: Page) -> None:
     """A grid of samples from the prior, at a temperature, redrawn live as the temperature, the seed or the count
     moves."""
-    with gr.Tab("Random samples") as tab:
+    with gr.Tab("Random samples", id="tab-samples", elem_id="tab-samples") as tab:
         with gr.Row():
             n = gr.Slider(1, 64, value=32, step=1, label="Samples", elem_id="samples-n")
             temperature = gr.Slider(0.1, 2.0, value=1.0, step=0.05, label="Temperature", elem_id="samples-temperature")

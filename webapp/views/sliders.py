@@ -9,6 +9,7 @@ from webapp.digit_input import digit_input, on_button_and_live, read_digit
 from webapp.labelled_grid import traversal_picture
 from webapp.outputs import big, png
 from webapp.page import FAST, IMAGES, Page, digit_canvas, reveal
+from webapp.words import slider_info, unused_note
 
 TOP_SLIDERS = 10  # shown at once; the rest sit under "more dimensions"
 TRAVERSAL_ALT = ("Traversal grid: each row is one latent dimension, named at its left with its KL; each column sets "
@@ -23,7 +24,7 @@ def slider(i: int) -> gr.Slider:
 def sliders_view(page: Page) -> None:
     """One slider per latent dimension; the page decodes each move itself, the server on request."""
     models, n = page.models, page.models.max_dims
-    with gr.Tab("Latent sliders"):
+    with gr.Tab("Latent sliders", id="tab-sliders", elem_id="tab-sliders"):
         with gr.Row():
             # The decoded digit stays in view (sticky) while the sliders or "Start from a digit" scroll.
             with gr.Column(scale=2, min_width=240, elem_id="decoded-col"):
@@ -44,6 +45,7 @@ def sliders_view(page: Page) -> None:
                 grid = gr.Image(label="Traversal", show_label=False, elem_id="traversal", format="png",
                                 interactive=False, buttons=[], alt_text=TRAVERSAL_ALT)
             with gr.Column(scale=3, min_width=300):
+                note = gr.Markdown(elem_id="unused-note")
                 sliders = [slider(i) for i in range(min(TOP_SLIDERS, n))]
                 with gr.Accordion("More dimensions", open=False) as more:
                     sliders += [slider(i) for i in range(TOP_SLIDERS, n)]
@@ -70,10 +72,11 @@ def sliders_view(page: Page) -> None:
         kl, d, rank = loaded.metadata.metrics.kl_per_dim, loaded.latent_dim, loaded.ranking
         return {decoded_server: big(compute.decode_sliders(loaded, [], 0)), more: gr.update(visible=d > TOP_SLIDERS),
                 **{s: gr.update(visible=i < d, value=0.0, label=compute.dimension_name(rank[i]) if i < d else "",
-                                info=f"KL {kl[rank[i]]:.2f} nats" if i < d else None)
+                                info=slider_info(kl[rank[i]]) if i < d else None)
                    for i, s in enumerate(sliders)}}
 
     page.on_model.append(([decoded_server, more, *sliders], on_model))
+    page.on_model_page.append(([note], lambda loaded: {note: unused_note(loaded.metadata.metrics.kl_per_dim)}))
     inputs = [page.model, page.label, *sliders]
     # Slider drags decode in the page (static/page.js); it clicks this hidden button only when it cannot.
     server_decode.click(on_slide, inputs, decoded_server, api_name="decode", **FAST)

@@ -35,14 +35,15 @@ def watch_it_learn_view(page: Page) -> None:
     gr.set_static_paths([trained.folder])  # the page's decoder fetches trained weights from here
     line = RunQueue(MAX_WAITING)
     stops: dict[str, threading.Event] = {}  # session -> its run's stop flag, while it waits or trains
-    largest = min(MAX_LATENT, page.models.max_dims)  # a trained model must fit the page's sliders
+    largest = max(2, min(MAX_LATENT, page.models.max_dims))  # a trained model must fit the page's sliders
     labels = test_labels()  # the scatter's colours: the same test digits in every run
     threading.Thread(target=start_trainer, daemon=True).start()  # torch imports once, before the first Train
 
-    with gr.Tab("Watch it learn", elem_id="tab-learn"):
+    with gr.Tab("Watch it learn", id="tab-learn", elem_id="tab-learn"):
         gr.Markdown(INTRO)
         with gr.Row():
-            latent = gr.Slider(2, largest, value=2, step=1, label="Latent size",
+            # With only 2-D models on the page, the size is fixed at 2 (a slider needs a range: 2 to 3, locked).
+            latent = gr.Slider(2, max(largest, 3), value=2, step=1, label="Latent size", interactive=largest > 2,
                                info="How many numbers encode a digit. 2 draws the codes as they are; "
                                     "more are drawn on their two main directions.")
             beta = gr.Slider(0, 20, value=1, step=0.5, label="β (weight of the KL term)",
@@ -119,6 +120,8 @@ def watch_it_learn_view(page: Page) -> None:
 
     def on_train(latent: float, beta: float, warmup: float, seconds: float, request: gr.Request) -> Iterator[dict]:
         """Train one VAE with the chosen settings."""
+        if int(latent) > largest:
+            raise gr.Error(f"Latent size {int(latent)} is too large here: at most {largest}, the page's sliders.")
         try:
             settings = LiveSettings(latent_dim=int(latent), beta=float(beta), warmup_epochs=float(warmup),
                                     seconds=float(seconds))

@@ -32,7 +32,7 @@ MISSING = ("This comparison needs a plain autoencoder with the 2-D VAE's network
 def why_a_vae_view(demo: gr.Blocks, models: dict[str, LoadedModel]) -> None:
     """The plain autoencoder and its VAE twin side by side (models may hold plain autoencoders: see load_models)."""
     names = pair(models)
-    with gr.Tab("Why a VAE?", elem_id="tab-why"):
+    with gr.Tab("Why a VAE?", id="tab-why", elem_id="tab-why"):
         if names is None:
             gr.Markdown(MISSING)
             return

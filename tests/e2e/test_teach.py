@@ -1,0 +1,229 @@
+"""End to end, in headless Chromium: the page's way in (issue 27, points 1, 2, 3 and 11). "How a VAE works" on a
+real digit, with "New ε" decoded in the page; the guided start on a desktop, a projector and a phone; the glossary
+reached from a term; a view that needs another model; and a shared address that opens the same point.
+"""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pytest
+import torch
+
+from benchmarks.harness import (
+    PHONE,
+    PROJECTOR,
+    VIEWPORT,
+    canvas_pixels,
+    example_thumbnail,
+    open_tab,
+    set_slider,
+    wait_new_pixels,
+)
+from tests.e2e.conftest import NEEDS_CHROMIUM, app_page
+from tests.helpers import WEIGHTS
+from vae.latent import decode_probs
+from vae.loaded import LoadedModel, default_model, load_models
+from vae.loss import reconstruction_nll
+from webapp import compute
+from webapp.digit_input import EXAMPLES, read_digit
+from webapp.views.overview import first_example
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
+pytestmark = NEEDS_CHROMIUM
+
+SCREENS = {"desktop": {"viewport": VIEWPORT}, "projector": PROJECTOR, "phone": PHONE}
+DRAWN = "() => (window.vaeStats?.overviewDraws || 0) > 0"
+CURRENT = "() => window.vaePage.current()"
+
+
+@pytest.fixture(scope="module")
+def models() -> dict[str, LoadedModel]:
+    return load_models(WEIGHTS)[0]
+
+
+@contextmanager
+def opened(browser: "Browser", url: str, screen: str = "desktop") -> Iterator["Page"]:
+    """The app on `screen`, once "How a VAE works" has drawn its first digit; no console errors at the end."""
+    with app_page(browser, url, screen=SCREENS[screen]) as page:
+        page.wait_for_function(DRAWN, timeout=60_000)
+        yield page
+
+
+@pytest.fixture
+def page(browser: "Browser", app_url: str) -> Iterator["Page"]:
+    with opened(browser, app_url) as pg:
+        yield pg
+
+
+def grey(probs: torch.Tensor) -> np.ndarray:
+    """Probabilities as the page paints them: grey levels 0-255."""
+    return np.floor(probs.flatten().clamp(0, 1).numpy() * 255 + 0.5)
+
+
+def in_view(page: "Page", selector: str) -> bool:
+    """Whether the element's top edge and some of it lie inside the viewport."""
+    box = page.locator(selector).first.bounding_box()
+    height = page.viewport_size["height"]
+    return bool(box) and 0 <= box["y"] < height - 40
+
+
+def decoded_code(page: "Page") -> torch.Tensor:
+    """The code z the overview decoded last (static/overview.js writes it into the diagram)."""
+    return torch.tensor([[float(v) for v in page.locator(".vae-ov").get_attribute("data-z").split(",")]])
+
+
+def test_the_overview_shows_the_digit_its_posterior_a_code_and_its_decoding(page: "Page",
+                                                                            models: dict[str, LoadedModel]) -> None:
+    """x is the example as the model sees it; x' is the decoding of z; the loss line's terms are those of x and z."""
+    loaded = models[default_model(models)]
+    x = read_digit(loaded, first_example(loaded.dataset), None)
+    assert np.abs(np.array(canvas_pixels(page, "#ov-x")) - grey(x)).max() <= 1
+    z = decoded_code(page)
+    probs = decode_probs(loaded.model, z)[0]
+    assert np.abs(np.array(canvas_pixels(page, "#ov-xr")) - grey(probs)).max() <= 3
+    q = compute.read(loaded, x)
+    kl = float(0.5 * (q.mean**2 + q.logvar.exp() - 1 - q.logvar).sum())
+    logits = torch.logit(probs.clamp(1e-7, 1 - 1e-7)).view(1, -1)
+    recon = float(reconstruction_nll(logits, x.view(1, -1)))
+    assert float(page.locator("#ov-kl").inner_text()) == pytest.approx(kl, abs=0.06)
+    assert float(page.locator("#ov-recon").inner_text()) == pytest.approx(recon, abs=0.5)
+    for bars in ("#ov-q", "#ov-z"):  # drawn, not blank
+        assert page.evaluate(f"""() => {{ const c = document.querySelector('{bars} canvas');
+            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            return new Set(d).size; }}""") > 3
+
+
+def test_new_epsilon_redraws_z_and_x_prime_without_a_request(page: "Page", models: dict[str, LoadedModel]) -> None:
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    before, old = decoded_code(page), canvas_pixels(page, "#ov-xr")
+    draws = page.evaluate("() => window.vaeStats.overviewDraws")
+    page.get_by_role("button", name="New ε").click()
+    page.wait_for_function(f"() => window.vaeStats.overviewDraws > {draws}")
+    after = decoded_code(page)
+    assert not torch.equal(before, after)
+    assert wait_new_pixels(page, "#ov-xr", old) != old
+    probs = decode_probs(models[default_model(models)].model, after)[0]
+    assert np.abs(np.array(canvas_pixels(page, "#ov-xr")) - grey(probs)).max() <= 3
+    assert requests == []
+
+
+def test_the_overview_reads_the_example_clicked(page: "Page") -> None:
+    old = canvas_pixels(page, "#ov-x")
+    name = "digit-7-1-test0000.png"
+    example_thumbnail(page, "#overview", name).click()
+    pixels = wait_new_pixels(page, "#ov-x", old)
+    x = read_digit(load_models(WEIGHTS)[0]["conv-32d"], next(p for p in EXAMPLES["mnist"] if p.endswith(name)), None)
+    assert np.abs(np.array(pixels) - grey(x)).max() <= 1
+
+
+@pytest.mark.parametrize("screen", list(SCREENS))
+def test_the_guided_start_opens_each_demo_in_sight(browser: "Browser", app_url: str, screen: str) -> None:
+    """Each button chooses its model and view and brings the view into the viewport; with touch on the phone."""
+    with opened(browser, app_url, screen) as page:
+        assert page.evaluate("document.documentElement.scrollWidth") <= page.viewport_size["width"]
+        assert page.get_by_role("button", name="New ε").is_visible()
+        buttons = page.locator("#guided-start .vae-go")
+        assert buttons.all_inner_texts() == ["Walk the 2-D latent map", "Draw a digit and see how the model reads it",
+                                             "See posterior collapse"]
+        for i in range(buttons.count()):
+            page.evaluate("window.scrollTo(0, 0)")
+            button = buttons.nth(i)
+            model, view = button.get_attribute("data-model"), button.get_attribute("data-view")
+            if screen == "phone":
+                button.tap()
+            else:
+                button.click()
+            page.wait_for_function(f"() => window.vaePage.current().model === '{model}'", timeout=30_000)
+            page.wait_for_function(f"() => location.hash.includes('view={view[4:]}')")
+            assert page.locator(f"#views > #{view}").is_visible()
+            assert in_view(page, "#views > .tab-wrapper"), (screen, view)
+            if button.get_attribute("data-draw"):  # "Draw a digit" opened the drawing pad
+                assert page.locator(f"#{view} canvas.vae-pad-canvas").first.is_visible()
+
+
+def test_a_term_opens_its_glossary_entry(page: "Page") -> None:
+    address = page.evaluate("location.href")
+    page.locator("#model-info").get_by_role("link", name="NLL").click()
+    entry = page.locator("#g-nll")
+    entry.wait_for(state="visible")
+    page.wait_for_function("() => { const r = document.querySelector('#g-nll').getBoundingClientRect();"
+                           " return r.top >= 0 && r.bottom <= innerHeight; }")
+    assert "Lower is better" in page.locator("#g-nll + dd").inner_text()
+    assert page.evaluate("location.href") == address  # the address keeps the shared state
+
+
+def test_the_sliders_say_which_dimensions_are_unused_and_link_to_collapse(page: "Page",
+                                                                         models: dict[str, LoadedModel]) -> None:
+    kl = models["conv-32d"].metadata.metrics.kl_per_dim
+    assert "dimensions are unused" in page.locator("#unused-note").inner_text()
+    page.get_by_text("More dimensions", exact=True).click()  # the unused ones are the last sliders
+    page.get_by_text(f"KL {min(kl):.2f} nats: unused (collapsed)", exact=False).first.wait_for(state="visible")
+    page.locator("#unused-note").get_by_role("link", name="collapsed").click()
+    page.locator("#views > #tab-compare").wait_for(state="visible")
+
+
+def test_a_view_that_needs_another_model_offers_the_switch(page: "Page") -> None:
+    open_tab(page, "Latent map")
+    notice = page.locator("#tab-map .block.vae-needs")
+    assert "needs a model with a 2-D code" in notice.inner_text()
+    assert not page.locator("#map-view").is_visible()
+    notice.get_by_role("button", name="Switch to mlp-2d").click()
+    page.wait_for_function("() => window.vaePage.current().model === 'mlp-2d'", timeout=30_000)
+    page.locator("#map-view").wait_for(state="visible", timeout=60_000)  # after the model's map is drawn
+    assert not notice.is_visible()
+
+
+def test_a_shared_address_opens_the_same_model_view_and_point(browser: "Browser", app_url: str,
+                                                              models: dict[str, LoadedModel]) -> None:
+    z = [1.5, -1.0, 0.0, 0.5]
+    with opened(browser, f"{app_url}#model=mlp-20d&view=samples&z={','.join(map(str, z))}") as page:
+        page.wait_for_function("() => window.vaePage.current().model === 'mlp-20d' && "
+                               "window.vaePage.current().z[0] === 1.5", timeout=30_000)
+        assert page.evaluate(CURRENT)["z"] == z + [0.0] * 16
+        assert page.locator("#views > #tab-samples").is_visible()
+        assert "mlp-20d" in page.get_by_role("combobox", name="Model", exact=True).input_value()
+        ranking = models["mlp-20d"].ranking
+        sliders = page.locator("input[type=range][aria-label^='range slider for']")
+        assert [float(sliders.nth(i).input_value()) for i in range(4)] == [z[d] if d < 4 else 0.0 for d in ranking[:4]]
+        # A move of a slider, and the address follows: a link to the new point.
+        open_tab(page, "Latent sliders")
+        set_slider(page, 0, -2.0)
+        expected = list(z) + [0.0] * 16
+        expected[ranking[0]] = -2.0
+        while expected[-1] == 0.0:
+            expected.pop()
+        shared = f"view=sliders&z={','.join(f'{v:g}' for v in expected)}"
+        page.wait_for_function("s => location.hash.endsWith(s)", arg=shared)
+
+
+RUNS = """() => Object.keys(localStorage).flatMap(k => { try { const v = JSON.parse(localStorage.getItem(k));
+  return Array.isArray(v) ? v : []; } catch { return []; } }).filter(r => r.api_name === '/traversal')"""
+
+
+def test_the_run_history_names_each_slider_by_its_dimension(page: "Page", models: dict[str, LoadedModel]) -> None:
+    """Gradio's run history (browser storage) records a traversal's sliders under the dimensions they move."""
+    page.get_by_role("button", name="Random point", exact=True).click()
+    page.wait_for_function(f"() => ({RUNS})().length > 0", timeout=30_000)
+    run = page.evaluate(RUNS)[0]
+    labels = [c["props"]["label"] for c in run["input_components"][2:]]
+    ranking = models[default_model(models)].ranking
+    assert labels[: len(ranking)] == [compute.dimension_name(d) for d in ranking]
+
+
+def test_the_overview_is_open_on_the_first_visit_only(browser: "Browser", app_url: str) -> None:
+    context = browser.new_context(viewport=VIEWPORT)
+    shown = []
+    for _ in range(2):
+        page = context.new_page()
+        page.goto(app_url)
+        page.wait_for_function(DRAWN, timeout=60_000)
+        page.wait_for_function("() => localStorage.getItem('vae-overview-seen')")
+        shown.append(page.locator("#ov-diagram").is_visible())
+        page.close()
+    context.close()
+    assert shown == [True, False]

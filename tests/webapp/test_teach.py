@@ -1,0 +1,158 @@
+"""The page's teaching parts without a browser: the words for its numbers (webapp.words), the overview's encoding
+(webapp.views.overview), the guided start and the shared code (webapp.views.guide)."""
+
+import math
+import re
+from html.parser import HTMLParser
+
+import gradio as gr
+import pytest
+import torch
+
+from tests.helpers import WEIGHTS
+from vae.loaded import LoadedModel, load_models
+from vae.loss import kl_per_dim
+from webapp import compute
+from webapp.digit_input import EXAMPLES, read_digit
+from webapp.views.guide import guided_start, is_2d, most_collapsed, parse_code
+from webapp.views.overview import PROSE, encoding, first_example
+from webapp.words import (
+    GLOSSARY,
+    UNUSED_KL,
+    describe_model,
+    glossary_html,
+    model_choice,
+    slider_info,
+    term,
+    unused_dimensions,
+    unused_note,
+)
+
+
+@pytest.fixture(scope="module")
+def models() -> dict[str, LoadedModel]:
+    return load_models(WEIGHTS)[0]
+
+
+class Anchors(HTMLParser):
+    """The ids and data attributes of an HTML fragment."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ids: list[str] = []
+        self.buttons: list[dict[str, str | None]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if "id" in found:
+            self.ids.append(str(found["id"]))
+        if tag == "button":
+            self.buttons.append(found)
+
+
+def parsed(html: str) -> Anchors:
+    parser = Anchors()
+    parser.feed(html)
+    return parser
+
+
+def test_every_term_the_issue_names_has_an_entry_with_its_anchor() -> None:
+    named = ["KL", "nats", "negative ELBO", "NLL", "prior", "posterior", "temperature", "beta", "active units"]
+    assert set(named) <= set(GLOSSARY)
+    ids = parsed(glossary_html()).ids
+    assert ids == [anchor for anchor, _ in GLOSSARY.values()] and len(set(ids)) == len(ids)
+
+
+def test_a_term_links_to_its_entry() -> None:
+    assert term("KL") == "[KL](#g-kl)"
+    assert term("latent code z", "code z") == "[code z](#g-z)"
+    with pytest.raises(KeyError):
+        term("ELBO?")
+
+
+def test_every_link_in_the_page_words_points_at_an_entry(models: dict[str, LoadedModel]) -> None:
+    anchors = {anchor for anchor, _ in GLOSSARY.values()}
+    texts = [PROSE, describe_model(models["conv-32d"]), unused_note([0.0, 1.0]),
+             compute.describe_score(1.0, 5.0, "mnist")]
+    links = [link for text in texts for link in re.findall(r"\]\(#([^)]+)\)", text)]
+    assert links and all(link in anchors or link.startswith("view=") for link in links), links
+
+
+def test_the_overview_prose_stays_short() -> None:
+    words = re.sub(r"\[([^\]]+)\]\([^)]+\)", r"\1", PROSE).split()
+    assert len(words) <= 125, len(words)
+
+
+def test_the_model_line_says_what_the_number_means(models: dict[str, LoadedModel]) -> None:
+    for name, loaded in models.items():
+        line = describe_model(loaded)
+        m = loaded.metadata.metrics
+        assert line.startswith(f"**{name}**") and "lower is better" in line
+        assert f"{m.test_nelbo:.1f}" in line and f"{m.test_nll:.1f}" in line and f"{loaded.latent_dim} numbers" in line
+        assert ("told the class" in line) == loaded.conditional
+
+
+def test_the_picker_says_what_each_model_is_for(models: dict[str, LoadedModel]) -> None:
+    choices = {name: model_choice(loaded) for name, loaded in models.items()}
+    assert all(c.startswith(f"{n}: ") and c.endswith(f"{models[n].latent_dim}-D") for n, c in choices.items())
+    assert "latent map" in choices["mlp-2d"] and "every class" in choices["cmlp-20d"]
+    assert "collapse" in choices["mlp-20d-beta16"] and "fashion" in choices["fashion-mlp-20d"]
+    assert len(set(choices.values())) == len(choices)
+
+
+def test_unused_dimensions_are_those_with_kl_near_zero(models: dict[str, LoadedModel]) -> None:
+    kl = list(models["conv-32d"].metadata.metrics.kl_per_dim)
+    unused = unused_dimensions(kl)
+    assert unused and all(kl[d] < UNUSED_KL for d in unused)
+    assert all(kl[d] >= UNUSED_KL for d in set(range(len(kl))) - set(unused))
+    assert "unused (collapsed)" in slider_info(kl[unused[0]]) and "unused" not in slider_info(max(kl))
+    note = unused_note(kl)
+    assert note.startswith(f"{len(unused)} of {len(kl)} dimensions are unused") and "(#view=compare)" in note
+    assert "Every one of the 3" in unused_note([1.0, 2.0, 0.5])
+
+
+def test_the_score_says_how_it_compares_and_which_way_is_better() -> None:
+    text = compute.describe_score(101.07, 67.4, "mnist")
+    assert "**101.1 nats**" in text and "lower is better" in text
+    assert "fits it worse than 67% of the mnist test digits" in text
+
+
+def test_the_overview_encoding_is_the_posterior_of_the_digit(models: dict[str, LoadedModel]) -> None:
+    loaded = models["mlp-20d"]
+    q = compute.read(loaded, read_digit(loaded, first_example(loaded.dataset), None))
+    shown = encoding(loaded, q)
+    assert shown["model"] == "mlp-20d" and shown["ranking"] == loaded.ranking and len(shown["x"]) == 784
+    assert torch.allclose(torch.tensor(shown["mean"]), q.mean[0])
+    assert torch.allclose(torch.tensor(shown["sd"]) ** 2, q.logvar[0].exp(), rtol=1e-5)
+    assert shown["kl"] == pytest.approx(float(kl_per_dim(q.mean, q.logvar).sum()), rel=1e-5)
+    assert shown["kl"] > 0 and all(math.isfinite(v) for v in shown["sd"])
+
+
+def test_a_first_visit_starts_from_an_example_of_the_models_dataset() -> None:
+    assert first_example("mnist").endswith("digit-3-1-test0018.png")
+    assert first_example("fashion-mnist") == EXAMPLES["fashion-mnist"][0]
+    with pytest.raises(gr.Error, match="No example images for kmnist"):
+        first_example("kmnist")
+
+
+def test_the_guided_start_offers_the_three_demos(models: dict[str, LoadedModel]) -> None:
+    buttons = parsed(guided_start(models)).buttons
+    assert [(b["data-model"], b["data-view"]) for b in buttons] == [
+        ("mlp-2d", "tab-map"), ("conv-32d", "tab-reconstruct"), ("mlp-20d-beta16", "tab-compare")]
+    assert buttons[1].get("data-draw") == "1"
+    assert is_2d(models["mlp-2d"]) and not is_2d(models["mlp-20d"])
+
+
+def test_the_guided_start_leaves_out_what_the_models_cannot_show(models: dict[str, LoadedModel]) -> None:
+    used = {name: models[name] for name in ("mlp-20d", "cmlp-20d")}  # every dimension used, none 2-D
+    assert most_collapsed(used) is None
+    views = [b["data-view"] for b in parsed(guided_start(used)).buttons]
+    assert views == ["tab-reconstruct"]
+
+
+def test_a_shared_code_is_read_back_as_given() -> None:
+    assert parse_code("0.5,-1.25", 3).tolist() == [[0.5, -1.25, 0.0]]
+    assert parse_code("", 2).tolist() == [[0.0, 0.0]]
+    assert parse_code("1,2,3", 2).tolist() == [[1.0, 2.0]]
+    with pytest.raises(gr.Error, match="numbers separated by commas"):
+        parse_code("1,two", 2)

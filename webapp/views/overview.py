@@ -1,0 +1,89 @@
+"""How a VAE works: the chosen model on a real digit, x -> encoder -> mean and sd -> z = mean + sd * epsilon ->
+decoder -> x', with the loss's two parts. The server encodes (`/overview`); the page draws epsilon and decodes
+(static/overview.js), so "New epsilon" costs no request.
+"""
+
+import gradio as gr
+import torch
+
+from vae.loaded import LoadedModel
+from webapp import compute
+from webapp.digit_input import EXAMPLES, digit_input, drawings_js, gently, on_button_and_live, read_digit
+from webapp.page import IMAGES, Page
+from webapp.words import term
+
+FIRST_EXAMPLE = {"mnist": "digit-3-1-test0018.png"}  # the digit a first visit starts from; else the dataset's first
+
+PROSE = (
+    "A VAE squeezes a picture x into a few numbers and draws it back. The **encoder** gives no single code: per "
+    f"dimension it gives a mean μ and a standard deviation σ, the {term('posterior', 'posterior q(z|x)')}. "
+    "The code is drawn from it, **z = μ + σ·ε**, and the **decoder** draws x' from z. Press *New ε*: another z, "
+    "another x'. The noise ε comes from outside the network, so training can pass gradients through μ and σ "
+    f"(the reparameterization trick). Training lowers two costs, in {term('nats')}: how badly x' matches x, and "
+    f"{term('KL')}, how far q(z|x) is from the {term('prior')} N(0, 1). The KL keeps codes where random draws "
+    "from N(0, 1) decode to digits.")
+
+DIAGRAM = """<div class="vae-ov" aria-label="How a VAE works: a diagram of the chosen model on your digit">
+<figure id="ov-x"><canvas class="vae-digit" width="28" height="28" aria-label="x: the digit the model sees"></canvas>
+<figcaption>x: the digit the model sees</figcaption></figure>
+<div class="vae-ov-arrow">encoder<span>→</span></div>
+<figure id="ov-q"><canvas class="vae-ov-bars" width="240" height="120"
+ aria-label="mean and standard deviation of each latent dimension"></canvas>
+<figcaption>μ ± σ per dimension (grey: the prior's ±1)</figcaption></figure>
+<div class="vae-ov-arrow"><span>→</span></div>
+<figure id="ov-z"><canvas class="vae-ov-bars" width="240" height="120"
+ aria-label="epsilon and the code z of each latent dimension"></canvas>
+<figcaption>z = μ + σ·ε (dots: z; bars: ε)</figcaption>
+<button type="button" class="vae-ov-eps">New ε</button></figure>
+<div class="vae-ov-arrow">decoder<span>→</span></div>
+<figure id="ov-xr"><canvas class="vae-digit" width="28" height="28" aria-label="x': the decoded code z"></canvas>
+<figcaption>x': decoded from z</figcaption></figure>
+</div>
+<p class="vae-ov-loss" aria-live="polite"></p>"""
+
+
+def first_example(dataset: str) -> str:
+    """The example a first visit sees encoded: a clear digit for MNIST, else the dataset's first example."""
+    paths = EXAMPLES.get(dataset, [])
+    named = [p for p in paths if p.endswith("/" + FIRST_EXAMPLE.get(dataset, "-"))]
+    if not (named or paths):
+        raise gr.Error(f"No example images for {dataset}: upload or draw one.")
+    return (named or paths)[0]
+
+
+def encoding(loaded: LoadedModel, q: compute.Posterior) -> dict:
+    """What the page needs to draw the diagram: the digit seen, mean and sd per dimension (slider order), the KL."""
+    sd = torch.exp(0.5 * q.logvar[0])
+    kl = 0.5 * (q.mean[0] ** 2 + sd**2 - 1 - q.logvar[0])
+    return {"model": loaded.name, "label": q.label or 0, "x": [round(float(v), 4) for v in q.x.flatten()],
+            "ranking": loaded.ranking, "mean": [float(v) for v in q.mean[0]], "sd": [float(v) for v in sd],
+            "kl": float(kl.sum())}
+
+
+def overview_view(demo: gr.Blocks, page: Page) -> None:
+    """The "How a VAE works" accordion, open on a first visit: the diagram, a few sentences, a digit to try."""
+    with gr.Accordion("How a VAE works", open=True, elem_id="overview"):
+        with gr.Row():
+            with gr.Column(scale=2):
+                gr.HTML(DIAGRAM, elem_id="ov-diagram")
+                gr.Markdown(PROSE, elem_id="ov-prose")
+            with gr.Column(scale=1, min_width=280):
+                digit = digit_input(page, "Digit for the diagram", "overview")
+        encode_btn = gr.Button("Encode", visible="hidden")
+        encoded = gr.JSON(visible="hidden", elem_id="ov-encoded")
+
+    def on_overview(name: str, upload: str | None = None, sketch: dict | None = None) -> dict:
+        """Encode a digit (upload, else drawing, else the dataset's first example): mean and sd per dimension,
+        the KL of q(z|x) from the prior, the 28x28 digit seen, and the label a conditional model reads."""
+        loaded = page.models.pick(name)
+        if not upload and (sketch or {}).get("composite") is None:
+            upload = first_example(loaded.dataset)
+        return {encoded: encoding(loaded, compute.read(loaded, read_digit(loaded, upload, sketch)))}
+
+    show = {"fn": None, "inputs": [encoded], "js": "(q) => { window.vaeOverview?.show(q); }"}
+    inputs = [page.model, *digit.components]
+    for event in on_button_and_live(encode_btn, [digit], on_overview, inputs, [encoded], "overview", **IMAGES):
+        event.then(**show)
+    # A new model reads the same digit (the first example until the visitor gives one), as does the first load.
+    gr.on([page.model.change, demo.load], gently(on_overview, warn=False), inputs, [encoded],
+          js=drawings_js(inputs, digit), api_visibility="private", **IMAGES).then(**show)
