@@ -293,6 +293,21 @@ DECODE_ALL = """async ([name, codes, labels]) => {
   const d = await window.VAEDecoder.load(window.VAE_MODELS[name]);
   return codes.map((z, i) => Array.from(d.decode(z, labels[i])));
 }"""
+# Records, frame by frame, each new picture the sliders' canvas shows: "blank", or its grey levels joined by commas.
+DIGIT_CHANGES = """() => {
+  window.__digits = [];
+  const frame = () => {
+    const c = document.querySelector('#decoded canvas.vae-digit');
+    if (c) {
+      const d = c.getContext('2d').getImageData(0, 0, 28, 28).data, px = [];
+      for (let i = 0; i < d.length; i += 4) px.push(d[i + 3] ? d[i] : -1);
+      const key = px.some(v => v >= 0) ? px.join(',') : 'blank';
+      if (window.__digits.at(-1) !== key) window.__digits.push(key);
+    }
+    requestAnimationFrame(frame);
+  };
+  requestAnimationFrame(frame);
+}"""
 SLIDER_VALUES = "() => [...document.querySelectorAll(\"[id^='z-'] input[type=number]\")].map(r => Number(r.value))"
 
 
@@ -376,6 +391,7 @@ def test_slider_drag_decodes_in_the_page(page: "Page", models: dict[str, LoadedM
     loaded, rng = models[default_model(models)], np.random.default_rng(0)
     values = [0.0] * loaded.latent_dim
     pictures = []
+    image_src(page, "#traversal", wait=True)  # the start-up's last answer from the server is in: only the drag counts
     with server_requests(page) as requests:
         for _ in range(100):
             index, value = int(rng.integers(3)), round(float(rng.integers(-60, 61)) * 0.05, 2)
@@ -450,11 +466,17 @@ def test_start_from_a_digit_repaints(page: "Page", models: dict[str, LoadedModel
 
 
 def test_model_switch_never_shows_a_stale_digit(page: "Page", models: dict[str, LoadedModel]) -> None:
-    before = canvas_pixels(page, "#decoded")
+    page.evaluate(DIGIT_CHANGES)
+    old = ",".join(map(str, canvas_pixels(page, "#decoded")))
     select_model(page, "mlp-20d")
-    now = canvas_pixels(page, "#decoded")
-    assert now != before and (min(now) < 0 or now == list(grey(compute.decode_sliders(models["mlp-20d"], []))))
     eventually(shows_sliders(page, models["mlp-20d"], [0.0] * 20))
+    shown = page.evaluate("window.__digits")  # every picture the canvas showed since, frame by frame
+    assert "blank" in shown  # the switch cleared the old digit before anything else came
+    origin = grey(compute.decode_sliders(models["mlp-20d"], []))
+    after = shown[shown.index("blank") + 1 :]
+    assert all(s == "blank" or np.abs(np.array(s.split(","), int) - origin).max() <= 1 for s in after), \
+        "after the switch the canvas showed something other than the new model's origin"
+    assert old not in after
 
 
 def test_class_change_repaints(page: "Page", models: dict[str, LoadedModel]) -> None:
