@@ -24,6 +24,7 @@ from vae.training import (
     TrainConfig,
     TrainingDiverged,
     TrainState,
+    draws_noise,
     epoch_generator,
     learning_rate,
     steps_per_epoch,
@@ -104,7 +105,7 @@ class DeviceSteps:
         idx = self.order.index_select(0, self.batch * self.cfg.batch_size + offsets)
         self.lr.copy_(self.lrs.index_select(0, self.step.view(1)).squeeze(0))
         noise = (torch.randn(len(idx), self.step_fn.model.config.latent_dim, device=idx.device)
-                 if self.cfg.iw_samples == 1 else None)
+                 if draws_noise(self.cfg) else None)
         loss, _, _ = self.step_fn(self.targets.index_select(0, idx),
                                   None if self.y is None else self.y.index_select(0, idx), noise, self.step)
         self.opt.zero_grad(set_to_none=True)

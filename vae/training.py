@@ -226,6 +226,11 @@ def objective(model: VAE, n_images: int, cfg: TrainConfig, replica: Replica) -> 
     return DistributedDataParallel(step_fn, device_ids=[device.index] if device.type == "cuda" else None)
 
 
+def draws_noise(cfg: TrainConfig) -> bool:
+    """Whether a step draws the ELBO's reparameterization noise: an IWAE step draws its own, an autoencoder none."""
+    return cfg.iw_samples == 1 and not cfg.autoencoder
+
+
 def train_epoch(
     step_fn: nn.Module, opt: torch.optim.Optimizer, x: Tensor, y: Tensor | None, cfg: TrainConfig, state: TrainState,
     progress: bool = True, replica: Replica = Replica(),
@@ -247,8 +252,7 @@ def train_epoch(
         for group in opt.param_groups:
             group["lr"] = learning_rate(step / (cfg.epochs * n_steps), cfg)
         # Noise for the whole global batch, then this process's rows: the same draws however many processes.
-        sampled = cfg.iw_samples == 1 and not cfg.autoencoder
-        noise = torch.randn(len(idx), model.config.latent_dim, device=x.device) if sampled else None
+        noise = torch.randn(len(idx), model.config.latent_dim, device=x.device) if draws_noise(cfg) else None
         mine = replica.shard(idx)
         loss, recon, kl = step_fn(targets[mine], y[mine] if model.config.num_classes else None,
                                   None if noise is None else replica.shard(noise), step)
