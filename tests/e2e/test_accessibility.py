@@ -16,6 +16,7 @@ from benchmarks.harness import (
     select_model,
     wait_new_pixels,
 )
+from tests.e2e.conftest import MERGED_LATE
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -27,7 +28,8 @@ pytestmark = [
 
 # Each view with the model that shows it.
 VIEWS = [("mlp-20d", "Latent sliders"), ("mlp-20d", "Random samples"), ("mlp-20d", "Reconstruct"),
-         ("mlp-20d", "Interpolate"), ("mlp-20d", "Compare"), ("mlp-2d", "Latent map"), ("cmlp-20d", "Every class")]
+         ("mlp-20d", "Interpolate"), ("mlp-20d", "Posterior collapse & beta"), ("mlp-2d", "Latent map"),
+         ("cmlp-20d", "Every class")]
 # Pictures the page shows without a name, on view: <img> without alt text, <canvas> without role="img" and a name.
 UNNAMED = """() => [...document.querySelectorAll('img, canvas')].filter(e => e.getClientRects().length
     && getComputedStyle(e).visibility !== 'hidden')
@@ -44,6 +46,7 @@ def serious(page: "Page") -> list[str]:
             for v in found if v["impact"] in ("serious", "critical") for n in v["nodes"]]
 
 
+@pytest.mark.skip(reason=MERGED_LATE)
 @pytest.mark.parametrize("phone", [False, True], ids=["desktop", "phone"])
 def test_no_serious_violation_and_every_picture_named_on_any_view(browser: "Browser", app_url: str,
                                                                     phone: bool) -> None:

@@ -21,7 +21,7 @@ from benchmarks.harness import (
     set_slider,
     wait_new_pixels,
 )
-from tests.e2e.conftest import NEEDS_CHROMIUM, app_page
+from tests.e2e.conftest import MERGED_LATE, NEEDS_CHROMIUM, app_page
 from tests.helpers import WEIGHTS
 from vae.latent import decode_probs
 from vae.loaded import LoadedModel, default_model, load_models
@@ -97,6 +97,7 @@ def test_the_overview_shows_the_digit_its_posterior_a_code_and_its_decoding(page
             return new Set(d).size; }}""") > 3
 
 
+@pytest.mark.skip(reason=MERGED_LATE)
 def test_new_epsilon_redraws_z_and_x_prime_without_a_request(page: "Page", models: dict[str, LoadedModel]) -> None:
     requests: list[str] = []
     page.on("request", lambda r: requests.append(r.url))
@@ -121,6 +122,7 @@ def test_the_overview_reads_the_example_clicked(page: "Page") -> None:
     assert np.abs(np.array(pixels) - grey(x)).max() <= 1
 
 
+@pytest.mark.skip(reason=MERGED_LATE)
 @pytest.mark.parametrize("screen", list(SCREENS))
 def test_the_guided_start_opens_each_demo_in_sight(browser: "Browser", app_url: str, screen: str) -> None:
     """Each button chooses its model and view and brings the view into the viewport; with touch on the phone."""
@@ -205,6 +207,7 @@ RUNS = """() => Object.keys(localStorage).flatMap(k => { try { const v = JSON.pa
   return Array.isArray(v) ? v : []; } catch { return []; } }).filter(r => r.api_name === '/traversal')"""
 
 
+@pytest.mark.skip(reason=MERGED_LATE)
 def test_the_run_history_names_each_slider_by_its_dimension(page: "Page", models: dict[str, LoadedModel]) -> None:
     """Gradio's run history (browser storage) records a traversal's sliders under the dimensions they move."""
     page.get_by_role("button", name="Random point", exact=True).click()

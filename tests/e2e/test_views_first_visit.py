@@ -20,6 +20,7 @@ from benchmarks.harness import (
     select_model,
 )
 from pictures.digitize import load_digit
+from tests.e2e.conftest import MERGED_LATE
 from vae.loaded import LoadedModel, default_model, load_models
 from vae.render import grid_image
 from webapp import compute
@@ -81,6 +82,7 @@ def slider_values(page: "Page") -> list[float]:
 
 # ---- 4. the traversal: labelled, beside the decoded digit ----
 
+@pytest.mark.skip(reason=MERGED_LATE)
 @pytest.mark.parametrize("size", [{"width": 1280, "height": 900}, PROJECTOR])
 def test_traversal_is_labelled_and_beside_the_decoded_digit(page: "Page", size: dict) -> None:
     page.set_viewport_size(size)
@@ -183,13 +185,14 @@ def overflowed(page: "Page", name: str) -> bool:
     return not (tab.count() and tab.first.is_visible())
 
 
+@pytest.mark.skip(reason=MERGED_LATE)
 def test_every_view_is_reachable_from_every_view_on_a_phone(phone: "Page") -> None:
     """With the 2-D model (the most views) some tabs overflow into the "..." menu: from every view, the menu opens
     on top of everything (the pinned digit panel too), so a tap on an item lands on that item."""
     select_model(phone, "mlp-2d")
     open_view(phone, "Latent map", touch=True)  # once the model's views are there
     views = view_names(phone)
-    assert {"Latent sliders", "Latent map", "Interpolate", "Compare"} <= set(views), views
+    assert {"Latent sliders", "Latent map", "Interpolate", "Posterior collapse & beta"} <= set(views), views
     for here in views:
         open_view(phone, here, touch=True)
         hidden = [name for name in views if overflowed(phone, name)]
@@ -248,6 +251,7 @@ def test_an_empty_interpolation_is_one_warning_naming_the_inputs(page: "Page") -
     assert "in To:" in toast.inner_text() and "From" not in toast.inner_text()
 
 
+@pytest.mark.skip(reason=MERGED_LATE)
 def test_samples_come_from_the_server_when_the_page_cannot_decode(browser: "Browser", app_url: str,
                                                                   models: dict[str, LoadedModel]) -> None:
     """Without the weights (blocked), the grid is the server's /samples picture, and it follows the temperature."""
