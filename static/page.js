@@ -21,7 +21,8 @@
   const ready = new Map();  // model name -> decoder, once loaded
   const progress = new Map();  // model name -> [bytes so far, of total] of its decoder's weights
   // synced: the server's images show state.model (false from a model switch until the server has answered it).
-  const state = {model: null, synced: false, label: 0, values: [], map: null, mapBackground: null, path: null,
+  // The page opens on the first model at its origin, class 0, as the server's first answer will show it.
+  const state = {model: FIRST ?? null, synced: true, label: 0, values: [], map: null, mapBackground: null, path: null,
                  fallback: null, shown: 0, copied: {}, samples: null};
   const mapCodes = new Map();  // model name -> Promise of {mu, labels} for the 2-D map
   // What the page has done, for tests and benchmarks: paints of its own decodes and of the server's decodes,
@@ -52,6 +53,7 @@
         ready.set(name, d);
         window.vaeStats.bytes[name] = d.bytes;
         drawProgress();
+        if (name === state.model && state.synced && !state.fallback) paintSliders();  // take over at once
         return d;
       }));
     }
