@@ -136,6 +136,21 @@ def test_the_page_fetches_at_most_3_5_mb(browser: "Browser", app_url: str) -> No
 
 
 
+def test_a_reload_takes_the_decoder_from_the_pages_cache(browser: "Browser", app_url: str,
+                                                        models: dict[str, LoadedModel]) -> None:  # noqa: F811
+    name = default_model(models)
+    context = browser.new_context(**PHONE)
+    page = context.new_page()
+    page.goto(app_url)
+    page.wait_for_function(PAINTED, timeout=60_000)
+    assert page.evaluate("n => window.vaeStats.bytes[n]", name) > 0  # fetched over the network the first time
+    page.wait_for_function("() => caches.open('vae-weights').then(c => c.keys()).then(k => k.length > 0)")  # stored
+    page.reload()
+    page.wait_for_function(PAINTED, timeout=60_000)
+    assert page.evaluate("n => window.vaeStats.bytes[n]", name) == 0  # the second time, from Cache Storage
+    context.close()
+
+
 def test_the_page_itself_comes_gzipped(app_url: str) -> None:
     plain = urllib.request.urlopen(app_url).read()
     with urllib.request.urlopen(urllib.request.Request(app_url, headers={"Accept-Encoding": "gzip"})) as response:
