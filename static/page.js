@@ -210,6 +210,15 @@
     else serverDecode("#server-decode");
   }
 
+  function showOrigin() {
+    // Before anything else is drawn: the first model's origin as the server drew it at start-up (page_spec.origin),
+    // which is what the sliders say until they move, and what the server's first answer will show.
+    const canvas = $("#decoded canvas.vae-digit"), spec = MODELS[state.model];
+    if (!canvas || !spec?.origin || window.vaeStats.firstPaint !== null || state.shown || state.values.some(v => v)) return;
+    paint(canvas, Array.from(atob(spec.origin), c => c.charCodeAt(0) / 255));
+    painted("serverPaints");
+  }
+
   function copyServerImage() {
     // Until the page decodes: show each new server decoding of the current model in the canvas the user sees.
     if (pageDecodes() || !state.synced) return;
@@ -413,6 +422,7 @@
     // Once Gradio has rendered the sliders (its own scripts are in), fetch the first model's decoder while the
     // server answers with its first digit; show() awaits the same fetch, and reports a failure.
     if (FIRST && !decoders.has(FIRST) && $("#decoded canvas.vae-digit")) decoderFor(FIRST).catch(() => {});
+    showOrigin();
     copyServerImage();
     nameUnnamed();
     const map = $("#map-view canvas.vae-map");

@@ -6,12 +6,15 @@ the start of the file: the header and the decoder's tensors, which the safetenso
 (tensors sorted by dtype, then name: dec_* before enc_*, extra.*, features.* of the same dtype).
 """
 
+import base64
 import warnings
 from pathlib import Path
 
 from vae.checkpoint import read_header
 from vae.loaded import LoadedModel
 from vae.page_weights import MADE_BY, fresh_page_weights, page_path
+from vae.render import to_image
+from webapp.compute import decode_sliders
 
 DECODER_PREFIX = "dec_"
 
@@ -32,8 +35,14 @@ def page_source(path: str | Path) -> Path:
     return page or Path(path)
 
 
+def origin_grey(loaded: LoadedModel) -> str:
+    """The model's digit at the origin (class 0) as the server draws it: 784 grey levels, base64."""
+    return base64.b64encode(to_image(decode_sliders(loaded, [], 0)).tobytes()).decode()
+
+
 def page_spec(loaded: LoadedModel, path: str | Path, url: str) -> dict:
-    """Everything the page needs to decode `loaded` itself: where its weights are, its shape, slider order."""
+    """Everything the page needs to decode `loaded` itself: where its weights are, its shape, slider order, and
+    its origin's picture, which the page shows before anything else has arrived."""
     cfg = loaded.model.config
     return {
         "url": url,
@@ -47,4 +56,5 @@ def page_spec(loaded: LoadedModel, path: str | Path, url: str) -> dict:
         "ranking": loaded.ranking,
         "class_names": loaded.class_names,
         "has_codes": "test_mu" in loaded.extras,  # the 2-D map draws the stored test-set codes
+        "origin": origin_grey(loaded),
     }
