@@ -207,16 +207,29 @@
     }
     state.values[Number(block.id.slice(2))] = Number(e.target.value);
     if (pageDecodes()) paintSliders();
-    else serverDecode("#server-decode");
+    else serverDecode("#server-decode-page");
+  }
+
+  function paintGrey(grey) {
+    // The server's digit as 784 grey levels in base64 (webapp/decoder_spec.grey_base64), into the sliders' canvas.
+    paint($("#decoded canvas.vae-digit"), Array.from(atob(grey), c => c.charCodeAt(0) / 255));
+    painted("serverPaints");
   }
 
   function showOrigin() {
     // Before anything else is drawn: the first model's origin as the server drew it at start-up (page_spec.origin),
     // which is what the sliders say until they move, and what the server's first answer will show.
-    const canvas = $("#decoded canvas.vae-digit"), spec = MODELS[state.model];
-    if (!canvas || !spec?.origin || window.vaeStats.firstPaint !== null || state.shown || state.values.some(v => v)) return;
-    paint(canvas, Array.from(atob(spec.origin), c => c.charCodeAt(0) / 255));
-    painted("serverPaints");
+    const spec = MODELS[state.model];
+    if (!$("#decoded canvas.vae-digit") || !spec?.origin || window.vaeStats.firstPaint !== null || state.shown
+        || state.values.some(v => v)) return;
+    paintGrey(spec.origin);
+  }
+
+  function serverDigit(answer) {
+    // The server's decoding of a drag ("model:grey levels", webapp/views/sliders.py), drawn while the page cannot.
+    const at = String(answer || "").lastIndexOf(":");
+    if (at < 0 || answer.slice(0, at) !== state.model || pageDecodes() || !state.synced) return;
+    paintGrey(answer.slice(at + 1));
   }
 
   function copyServerImage() {
@@ -448,6 +461,6 @@
   document.addEventListener("pointerdown", onPointer);
   new MutationObserver(onMutation).observe(document.documentElement,
                                                 {subtree: true, childList: true, attributes: true, attributeFilter: ["src"]});
-  window.vaePage = {show, loading, setPath, mapPoint, setSamples, reveal, decoder: decoderFor, paint,
+  window.vaePage = {show, loading, setPath, mapPoint, serverDigit, setSamples, reveal, decoder: decoderFor, paint,
                    colours: COLOURS, current, decode: decodeWith};
 })();

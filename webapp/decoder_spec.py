@@ -10,6 +10,8 @@ import base64
 import warnings
 from pathlib import Path
 
+from torch import Tensor
+
 from vae.checkpoint import read_header
 from vae.loaded import LoadedModel
 from vae.page_weights import MADE_BY, fresh_page_weights, page_path
@@ -35,9 +37,14 @@ def page_source(path: str | Path) -> Path:
     return page or Path(path)
 
 
+def grey_base64(probs: Tensor) -> str:
+    """A 28x28 decoding as the server draws it (vae.render.to_image): 784 grey levels, base64, for the page."""
+    return base64.b64encode(to_image(probs).tobytes()).decode()
+
+
 def origin_grey(loaded: LoadedModel) -> str:
-    """The model's digit at the origin (class 0) as the server draws it: 784 grey levels, base64."""
-    return base64.b64encode(to_image(decode_sliders(loaded, [], 0)).tobytes()).decode()
+    """The model's digit at the origin (class 0), as grey_base64."""
+    return grey_base64(decode_sliders(loaded, [], 0))
 
 
 def page_spec(loaded: LoadedModel, path: str | Path, url: str) -> dict:
