@@ -11,7 +11,6 @@
     F32: [4, (dv, o) => dv.getFloat32(o, true)],
     F16: [2, (dv, o) => half(dv.getUint16(o, true))],
     U8: [1, (dv, o) => dv.getUint8(o)],
-    I8: [1, (dv, o) => dv.getInt8(o)],
     I32: [4, (dv, o) => dv.getInt32(o, true)],
   };
   const SCALE = ".scale";  // an 8-bit tensor's scale per row (vae/page_weights.SCALE_SUFFIX): w = q * scale[row]
@@ -24,9 +23,9 @@
     return sign * (1 + frac / 1024) * 2 ** (exp - 15);
   }
 
-  async function fetchBytes(url, start, end, onProgress) {
+  async function fetchBytes(url, start, end, onProgress, signal) {
     // Bytes [start, end) of a file; a server that ignores Range sends the whole file, which works too.
-    const response = await fetch(url, {headers: {Range: `bytes=${start}-${end - 1}`}});
+    const response = await fetch(url, {headers: {Range: `bytes=${start}-${end - 1}`}, signal});
     if (!response.ok) throw new Error(`HTTP ${response.status} for ${url}`);
     const expected = response.status === 206 ? end - start : Number(response.headers.get("content-length")) || end;
     const buf = onProgress && response.body ? await streamed(response.body, expected, onProgress)
@@ -52,13 +51,21 @@
 
   async function cachedBytes(spec, start, end, onProgress) {
     // fetchBytes, kept in the browser's Cache Storage under the weights' SHA-256: the browser's HTTP cache
-    // does not keep Range responses, and a model's weights should cross the network once.
+    // does not keep Range responses, and a model's weights should cross the network once. The fetch starts
+    // beside the cache lookup, which took 0.2-0.9 s on a busy machine (docs/browser-decoder.md), and is
+    // cancelled on a hit; storing the bytes is not waited for either.
     const key = `${spec.url}?sha256=${spec.sha256}&bytes=${start}-${end}`;
+    const abort = new AbortController();
+    const fetching = fetchBytes(spec.url, start, end, onProgress, abort.signal);
     const cache = await (window.caches ? caches.open("vae-weights").catch(() => null) : null);
-    const hit = cache && await cache.match(key);
-    if (hit) return {buf: await hit.arrayBuffer(), fetched: 0};
-    const buf = await fetchBytes(spec.url, start, end, onProgress);
-    if (cache) await cache.put(key, new Response(buf.slice(0))).catch(() => null);  // quota full: just refetch
+    const hit = cache && await cache.match(key).catch(() => null);
+    if (hit) {
+      abort.abort();
+      fetching.catch(() => null);  // its AbortError is expected
+      return {buf: await hit.arrayBuffer(), fetched: 0};
+    }
+    const buf = await fetching;
+    if (cache) cache.put(key, new Response(buf.slice(0))).catch(() => null);  // quota full: just refetch next time
     return {buf, fetched: buf.byteLength};
   }
 
@@ -75,16 +82,20 @@
     const entry = header.tensors[name];
     if (!entry) throw new Error(`the weights file has no tensor ${name}`);
     const [size, read] = READERS[entry.dtype] || [];
-    if (!read) throw new Error(`unsupported dtype ${entry.dtype} for ${name}`);
+    if (!read && entry.dtype !== "I8") throw new Error(`unsupported dtype ${entry.dtype} for ${name}`);
     const [from, to] = entry.data_offsets, offset = header.start + from - base;
     if (offset + to - from > buf.byteLength) throw new Error(`tensor ${name} lies past the bytes fetched`);
     if (entry.dtype === "F32" && LITTLE_ENDIAN) return new Float32Array(buf.slice(offset, offset + to - from));
+    if (entry.dtype === "I8") return dequantized(new Int8Array(buf, offset, to - from), tensor(buf, header, name + SCALE, base));
     const dv = new DataView(buf, offset, to - from), out = new Float32Array((to - from) / size);
     for (let i = 0; i < out.length; i++) out[i] = read(dv, i * size);
-    if (entry.dtype === "I8") {  // q * its row's scale, rounded to float32 as torch's dequantize_rows does
-      const scale = tensor(buf, header, name + SCALE, base), row = out.length / scale.length;
-      for (let i = 0; i < out.length; i++) out[i] *= scale[Math.floor(i / row)];
-    }
+    return out;
+  }
+
+  function dequantized(q, scale) {
+    // An 8-bit tensor: q times its row's scale, rounded to float32 as torch's vae/quantize.dequantize_rows does.
+    const out = new Float32Array(q.length), row = q.length / scale.length;
+    for (let r = 0, i = 0; r < scale.length; r++) for (let end = i + row; i < end; i++) out[i] = q[i] * scale[r];
     return out;
   }
 

@@ -21,7 +21,8 @@
   const ready = new Map();  // model name -> decoder, once loaded
   const progress = new Map();  // model name -> [bytes so far, of total] of its decoder's weights
   // synced: the server's images show state.model (false from a model switch until the server has answered it).
-  const state = {model: null, synced: false, label: 0, values: [], map: null, mapBackground: null, path: null,
+  // The page opens on the first model at its origin, class 0, as the server's first answer will show it.
+  const state = {model: FIRST ?? null, synced: true, label: 0, values: [], map: null, mapBackground: null, path: null,
                  fallback: null, shown: 0, copied: {}, samples: null};
   const mapCodes = new Map();  // model name -> Promise of {mu, labels} for the 2-D map
   // What the page has done, for tests and benchmarks: paints of its own decodes and of the server's decodes,
@@ -52,6 +53,7 @@
         ready.set(name, d);
         window.vaeStats.bytes[name] = d.bytes;
         drawProgress();
+        if (name === state.model && state.synced && !state.fallback) paintSliders();  // take over at once
         return d;
       }));
     }
@@ -205,7 +207,29 @@
     }
     state.values[Number(block.id.slice(2))] = Number(e.target.value);
     if (pageDecodes()) paintSliders();
-    else serverDecode("#server-decode");
+    else serverDecode("#server-decode-page");
+  }
+
+  function paintGrey(grey) {
+    // The server's digit as 784 grey levels in base64 (webapp/decoder_spec.grey_base64), into the sliders' canvas.
+    paint($("#decoded canvas.vae-digit"), Array.from(atob(grey), c => c.charCodeAt(0) / 255));
+    painted("serverPaints");
+  }
+
+  function showOrigin() {
+    // Before anything else is drawn: the first model's origin as the server drew it at start-up (page_spec.origin),
+    // which is what the sliders say until they move, and what the server's first answer will show.
+    const spec = MODELS[state.model];
+    if (!$("#decoded canvas.vae-digit") || !spec?.origin || window.vaeStats.firstPaint !== null || state.shown
+        || state.values.some(v => v)) return;
+    paintGrey(spec.origin);
+  }
+
+  function serverDigit(answer) {
+    // The server's decoding of a drag ("model:grey levels", webapp/views/sliders.py), drawn while the page cannot.
+    const at = String(answer || "").lastIndexOf(":");
+    if (at < 0 || answer.slice(0, at) !== state.model || pageDecodes() || !state.synced) return;
+    paintGrey(answer.slice(at + 1));
   }
 
   function copyServerImage() {
@@ -411,6 +435,7 @@
     // Once Gradio has rendered the sliders (its own scripts are in), fetch the first model's decoder while the
     // server answers with its first digit; show() awaits the same fetch, and reports a failure.
     if (FIRST && !decoders.has(FIRST) && $("#decoded canvas.vae-digit")) decoderFor(FIRST).catch(() => {});
+    showOrigin();
     copyServerImage();
     nameUnnamed();
     const map = $("#map-view canvas.vae-map");
@@ -436,6 +461,6 @@
   document.addEventListener("pointerdown", onPointer);
   new MutationObserver(onMutation).observe(document.documentElement,
                                                 {subtree: true, childList: true, attributes: true, attributeFilter: ["src"]});
-  window.vaePage = {show, loading, setPath, mapPoint, setSamples, reveal, decoder: decoderFor, paint,
+  window.vaePage = {show, loading, setPath, mapPoint, serverDigit, setSamples, reveal, decoder: decoderFor, paint,
                    colours: COLOURS, current, decode: decodeWith};
 })();

@@ -5,10 +5,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 
 class CompressedPage:
-    """ASGI middleware: GET / (440 KB of HTML with Gradio's config inline, 35 KB gzipped) through gzip.
+    """ASGI middleware: GET / (710 KB of HTML with Gradio's config inline, 54 KB gzipped) through gzip.
 
     Gradio's Brotli middleware compresses only paths with a file extension (.js, .css, ...), so the page went out
-    whole: 0.9 s on a phone's 4 Mbit/s before anything else could load (docs/browser-decoder.md).
+    whole: 1.4 s on a phone's 4 Mbit/s before anything else could load (docs/browser-decoder.md).
     """
 
     def __init__(self, app: ASGIApp) -> None:

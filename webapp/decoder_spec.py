@@ -6,12 +6,17 @@ the start of the file: the header and the decoder's tensors, which the safetenso
 (tensors sorted by dtype, then name: dec_* before enc_*, extra.*, features.* of the same dtype).
 """
 
+import base64
 import warnings
 from pathlib import Path
+
+from torch import Tensor
 
 from vae.checkpoint import read_header
 from vae.loaded import LoadedModel
 from vae.page_weights import MADE_BY, fresh_page_weights, page_path
+from vae.render import to_image
+from webapp.compute import decode_sliders
 
 DECODER_PREFIX = "dec_"
 
@@ -32,8 +37,19 @@ def page_source(path: str | Path) -> Path:
     return page or Path(path)
 
 
+def grey_base64(probs: Tensor) -> str:
+    """A 28x28 decoding as the server draws it (vae.render.to_image): 784 grey levels, base64, for the page."""
+    return base64.b64encode(to_image(probs).tobytes()).decode()
+
+
+def origin_grey(loaded: LoadedModel) -> str:
+    """The model's digit at the origin (class 0), as grey_base64."""
+    return grey_base64(decode_sliders(loaded, [], 0))
+
+
 def page_spec(loaded: LoadedModel, path: str | Path, url: str) -> dict:
-    """Everything the page needs to decode `loaded` itself: where its weights are, its shape, slider order."""
+    """Everything the page needs to decode `loaded` itself: where its weights are, its shape, slider order, and
+    its origin's picture, which the page shows before anything else has arrived."""
     cfg = loaded.model.config
     return {
         "url": url,
@@ -47,4 +63,5 @@ def page_spec(loaded: LoadedModel, path: str | Path, url: str) -> dict:
         "ranking": loaded.ranking,
         "class_names": loaded.class_names,
         "has_codes": "test_mu" in loaded.extras,  # the 2-D map draws the stored test-set codes
+        "origin": origin_grey(loaded),
     }

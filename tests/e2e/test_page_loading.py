@@ -110,6 +110,19 @@ def test_the_server_draws_until_the_decoder_arrives(browser: "Browser", app_url:
     context.close()
 
 
+def test_the_first_digit_needs_no_answer_from_the_server(browser: "Browser", app_url: str,
+                                                         models: dict[str, LoadedModel]) -> None:  # noqa: F811
+    loaded = models[default_model(models)]
+    context = browser.new_context(**PHONE)
+    context.route("**/vae-app-cache-*/**", lambda route: route.abort())  # no picture the server makes arrives
+    with held_weights(context, loaded.name):  # nor the decoder's weights
+        page = context.new_page()
+        page.goto(app_url)
+        page.wait_for_function("() => window.vaeStats?.serverPaints > 0", timeout=60_000)
+        assert_shows(canvas_pixels(page, "#decoded"), compute.decode_sliders(loaded, []))  # the origin, from <head>
+    context.close()
+
+
 def test_a_model_switch_draws_the_servers_digit_at_once(browser: "Browser", app_url: str,
                                                         models: dict[str, LoadedModel]) -> None:  # noqa: F811  # noqa: F811
     loaded = models["mlp-20d"]
@@ -134,6 +147,21 @@ def test_the_page_fetches_at_most_3_5_mb(browser: "Browser", app_url: str) -> No
     context.close()
     assert 0 < fetched <= BUDGET
 
+
+
+def test_a_reload_takes_the_decoder_from_the_pages_cache(browser: "Browser", app_url: str,
+                                                        models: dict[str, LoadedModel]) -> None:  # noqa: F811
+    name = default_model(models)
+    context = browser.new_context(**PHONE)
+    page = context.new_page()
+    page.goto(app_url)
+    page.wait_for_function(PAINTED, timeout=60_000)
+    assert page.evaluate("n => window.vaeStats.bytes[n]", name) > 0  # fetched over the network the first time
+    page.wait_for_function("() => caches.open('vae-weights').then(c => c.keys()).then(k => k.length > 0)")  # stored
+    page.reload()
+    page.wait_for_function(PAINTED, timeout=60_000)
+    assert page.evaluate("n => window.vaeStats.bytes[n]", name) == 0  # the second time, from Cache Storage
+    context.close()
 
 
 def test_the_page_itself_comes_gzipped(app_url: str) -> None:

@@ -1,6 +1,7 @@
 """What the page's decoder is told about each model: the bytes it fetches hold every decoder tensor and no other;
 the page's copy of the decoder (weights/page/) while it is fresh, else the model's own file."""
 
+import base64
 import json
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import torch
 from tests.helpers import WEIGHTS, load_one
 from tests.vae.test_page_weights import tiny_weights
 from vae.checkpoint import read_header
+from vae.latent import decode_probs
 from vae.page_weights import page_path, write_page_weights
 from webapp.decoder_spec import decoder_bytes, page_source, page_spec
 
@@ -53,4 +55,15 @@ def test_the_page_is_pointed_at_the_page_file_only_while_it_is_fresh(tmp_path: P
     tiny_weights(path, seed=1)  # the model is trained again, the page file is not
     with pytest.warns(UserWarning, match="made from other weights"):
         assert page_source(path) == path
+
+
+def test_the_spec_carries_the_origin_as_the_server_draws_it() -> None:
+    for path in SHIPPED:
+        loaded = load_one(path)
+        if loaded.autoencoder:
+            continue
+        probs = decode_probs(loaded.model, torch.zeros(1, loaded.latent_dim),
+                             torch.zeros(1, dtype=torch.long) if loaded.conditional else None)
+        grey = (probs.clamp(0, 1) * 255 + 0.5).floor().flatten().to(torch.uint8)
+        assert base64.b64decode(page_spec(loaded, path, "x")["origin"]) == bytes(grey.tolist())
 

@@ -5,6 +5,7 @@ import gradio as gr
 from vae.latent import TRAVERSAL_SPAN, prior_sample
 from vae.loaded import LoadedModel
 from webapp import compute
+from webapp.decoder_spec import grey_base64
 from webapp.digit_input import digit_input, on_button_and_live, read_digit
 from webapp.labelled_grid import traversal_picture
 from webapp.outputs import big, png
@@ -34,6 +35,10 @@ def sliders_view(page: Page) -> None:
                 decoded_server = gr.Image(label="Decoded", elem_id="decoded-server", format="png",
                                           interactive=False, visible="hidden", alt_text="The decoded digit")
                 server_decode = gr.Button("Decode on the server", elem_id="server-decode", visible="hidden")
+                # Until the page's decoder has loaded, its drags come here: the digit as grey levels in the answer
+                # itself (no PNG to fetch after it), and no traversal for every move.
+                page_decode = gr.Button("Decode for the page", elem_id="server-decode-page", visible="hidden")
+                page_digit = gr.Textbox(elem_id="server-digit", visible="hidden")
                 with gr.Row():
                     origin_btn = gr.Button("Reset to origin")
                     random_btn = gr.Button("Random point")
@@ -56,6 +61,10 @@ def sliders_view(page: Page) -> None:
     def on_slide(name: str, label: int, *values: float) -> str:
         """Decode the slider position (the hot path: one decode, nothing else)."""
         return big(compute.decode_sliders(models.pick(name), list(values), label))
+
+    def on_slide_for_the_page(name: str, label: int, *values: float) -> str:
+        """The same decode, for static/page.js: "model:grey levels in base64"."""
+        return f"{name}:{grey_base64(compute.decode_sliders(models.pick(name), list(values), label))}"
 
     def on_origin(name: str, label: int) -> dict:
         """Sliders to the origin, and its decoding."""
@@ -80,6 +89,8 @@ def sliders_view(page: Page) -> None:
     inputs = [page.model, page.label, *sliders]
     # Slider drags decode in the page (static/page.js); it clicks this hidden button only when it cannot.
     server_decode.click(on_slide, inputs, decoded_server, api_name="decode", **FAST)
+    page_decode.click(on_slide_for_the_page, inputs, page_digit, api_visibility="private", **FAST).then(
+        None, page_digit, js="d => { window.vaePage?.serverDigit(d); }")
     page.label.change(on_slide, inputs, decoded_server, api_name="decode_label", **FAST).then(**page.show())
     to_sliders = [decoded_server, *sliders]
     origin_btn.click(on_origin, [page.model, page.label], to_sliders, api_name="origin").then(**page.show())
