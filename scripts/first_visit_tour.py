@@ -18,7 +18,16 @@ from typing import TYPE_CHECKING
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.harness import ROOT, chromium, draw_digit, example_thumbnail, open_app, touch_drag  # noqa: E402
+from benchmarks.harness import (  # noqa: E402
+    PROJECTOR,
+    ROOT,
+    chromium,
+    draw_digit,
+    example_thumbnail,
+    open_app,
+    open_view,
+    touch_drag,
+)
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -42,7 +51,7 @@ class Tour:
         done()
         self.steps.append((name, time.monotonic() - start))
         self.page.wait_for_timeout(400)  # what follows the answer (a scroll, a repaint) settles
-        self.page.screenshot(path=self.out / f"{self.who}-{len(self.steps)}-{name}.jpg", type="jpeg", quality=70)
+        self.page.screenshot(path=self.out / f"{self.who}-{len(self.steps)}-{name}.jpg", type="jpeg", quality=60)
         print(f"{self.who:8} {len(self.steps)}. {name:28} {self.steps[-1][1]:6.1f} s", flush=True)
 
     def wait(self, script: str, arg: object = None, timeout: float = 60_000) -> Callable[[], None]:
@@ -87,7 +96,7 @@ def student(browser: "Browser", url: str, out: Path) -> Tour:
 
 def teacher(browser: "Browser", url: str, out: Path) -> Tour:
     """On a projector: the 2-D map, posterior collapse, a plain autoencoder beside the VAE, a link shared."""
-    tour = arrive(browser, url, "teacher", out, screen={"viewport": {"width": 1024, "height": 768}})
+    tour = arrive(browser, url, "teacher", out, screen=PROJECTOR)
     page = tour.page
     tour.guided("Walk the 2-D latent map")
     canvas = page.locator("#map-view canvas.vae-map").bounding_box()
@@ -99,10 +108,9 @@ def teacher(browser: "Browser", url: str, out: Path) -> Tour:
     tour.step("point-at-the-map", sweep, tour.wait("() => document.querySelector('#map-view .vae-where')"
                                                     "?.textContent.includes('z1')"))
     tour.guided("See posterior collapse")
-    tab = page.get_by_role("tab", name="Why a VAE?", exact=True)
-    tour.step("why-a-vae", tab.click, tour.wait(IN_SIGHT, "#tab-why"))
+    tour.step("why-a-vae", lambda: open_view(page, "Why a VAE?"), tour.wait(IN_SIGHT, "#tab-why"))
     address = page.evaluate("location.href")
-    shared, _ = open_app(browser, address, screen={"viewport": {"width": 1024, "height": 768}})
+    shared, _ = open_app(browser, address, screen=PROJECTOR)
     view = address.split("view=")[1].split("&")[0]
     page.close()
     tour.page = shared
@@ -117,13 +125,15 @@ def phone(browser: "Browser", url: str, out: Path) -> Tour:
     tour = arrive(browser, url, "phone", out, phone=True)
     page = tour.page
     tour.guided("See posterior collapse", touch=True)
-    tab = page.get_by_role("tab", name="Compress", exact=True)
-    tour.step("compress-tab", tab.tap, tour.wait(IN_SIGHT, "#tab-compress"))
-    example_thumbnail(page, "#tab-compress", "digit-7-1-test0000.png").tap()
-    button = page.locator("#tab-compress").get_by_role("button", name="Compress", exact=True)
-    tour.step("compress-a-seven", button.tap, tour.wait("() => document.querySelector('#compress-sizes')"
-                                                         "?.textContent.includes('bytes')"))
-    page.get_by_role("tab", name="Latent sliders", exact=True).tap()
+    tour.step("compress-tab", lambda: open_view(page, "Compress", touch=True), tour.wait(IN_SIGHT, "#tab-compress"))
+    switch = page.locator("#tab-compress .vae-needs .vae-go")  # the view offers the model it needs
+    if switch.is_visible():
+        model = switch.get_attribute("data-model")
+        tour.step("switch-model", switch.tap, tour.wait(f"() => window.vaePage.current().model === '{model}'"))
+    seven = example_thumbnail(page, "#tab-compress", "digit-7-1-test0000.png")
+    tour.step("compress-a-seven", seven.tap, tour.wait("() => document.querySelector('#compress-sizes')"  # no button
+                                                        "?.textContent.includes('bytes')"))
+    open_view(page, "Latent sliders", touch=True)
     slider = page.locator("input[type=range][aria-label^='range slider for']").first
     slider.scroll_into_view_if_needed()
     box = slider.bounding_box()

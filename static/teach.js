@@ -174,7 +174,10 @@
     const target = e.target.closest ? e.target : null;
     const button = target?.closest(".vae-go");
     if (button) {
-      go(button.dataset.model, button.dataset.view, button.dataset.draw).catch(err => console.warn("vae:", err));
+      // Busy until the view is in sight: a first switch to a model can take seconds (its map, its weights).
+      button.setAttribute("aria-busy", "true");
+      go(button.dataset.model, button.dataset.view, button.dataset.draw).catch(err => console.warn("vae:", err))
+        .finally(() => button.removeAttribute("aria-busy"));
       return;
     }
     const link = target?.closest("a[href^='#']");

@@ -266,7 +266,8 @@ def test_tabs_and_model_picker_work_with_a_finger(phone: "Page") -> None:
     tabs = phone.locator("#views > .tab-wrapper [role=tablist]").get_by_role("tab")
     views = ["Latent sliders", "Random samples", "Reconstruct", "Interpolate", "Latent map", "Every class",
              "Posterior collapse & beta", "Compress", "Code map", "Watch it learn", "Why a VAE?"]
-    phone.wait_for_function("n => document.querySelectorAll('#views > .tab-wrapper [role=tab]').length === n",
+    phone.wait_for_function("n => [...document.querySelectorAll('#views > .tab-wrapper [role=tab]')]"
+                            ".filter(t => t.getClientRects().length).length === n",
                             arg=len(views), timeout=30_000)  # the first model's answer shows the tabs it needs
     names = tabs.all_inner_texts()
     assert [n.replace("\n", " ") for n in names] == views
@@ -487,7 +488,7 @@ def test_class_change_repaints(page: "Page", models: dict[str, LoadedModel]) -> 
     values = [0.0] * 20
     eventually(shows_sliders(page, models["cmlp-20d"], values, 0))
     set_slider(page, 0, 1.5)
-    page.get_by_label("Class").click()
+    page.get_by_role("combobox", name="Class", exact=True).click()
     page.get_by_role("option", name="7", exact=True).click()
     eventually(shows_sliders(page, models["cmlp-20d"], [1.5, *values[1:]], 7))
 

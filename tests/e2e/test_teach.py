@@ -149,10 +149,12 @@ def test_the_guided_start_opens_each_demo_in_sight(browser: "Browser", app_url: 
                 button.tap()
             else:
                 button.click()
+            assert button.get_attribute("aria-busy") == "true"  # it shows it is working until the view is in sight
             page.wait_for_function(f"() => window.vaePage.current().model === '{model}'", timeout=30_000)
             page.wait_for_function(f"() => location.hash.includes('view={view[4:]}')")
             assert page.locator(f"#views > #{view}").is_visible()
             wait_in_view(page, "#views > .tab-wrapper")
+            page.wait_for_function("b => !b.hasAttribute('aria-busy')", arg=button.element_handle())
             if button.get_attribute("data-draw"):  # "Draw a digit" opened the drawing pad
                 assert page.locator(f"#{view} canvas.vae-pad-canvas").first.is_visible()
 

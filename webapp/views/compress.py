@@ -19,6 +19,7 @@ from vae.render import grid_image
 from webapp.digit_input import EXAMPLES, digit_input, gently, on_button_and_live, read_digit
 from webapp.outputs import OUTPUTS, big, png
 from webapp.page import IMAGES, Page
+from webapp.views.guide import needs_model
 
 BINARIZE_SEED = 0  # the same picture always gives the same black-and-white digit, so the same file
 MAX_PAGE_DIGITS = 1_000  # an uploaded .vae file may hold this many digits here (a few seconds to rebuild)
@@ -136,6 +137,8 @@ def compress_view(page: Page) -> None:
     with gr.Tab("Compress", id="tab-compress", elem_id="tab-compress"):
         gr.Markdown(INTRO)
         gr.Markdown(which_models(codecs), elem_id="compress-models")
+        needs_model(page, lambda loaded: loaded.name in codecs, "a model trained on black-and-white digits",
+                    "tab-compress")
         with gr.Row():
             with gr.Column():
                 digit = digit_input(page, "Your digit", "compress")
