@@ -18,6 +18,7 @@ from benchmarks.harness import (
     example_thumbnail,
     image_src,
     open_tab,
+    open_view,
     wait_new_image,
 )
 from pictures.digitize import load_digit
@@ -102,3 +103,13 @@ def test_a_damaged_file_is_refused_and_no_digit_shown(page: "Page", tmp_path: Pa
     toast.first.wait_for(timeout=30_000)
     assert "this .vae file is damaged" in toast.first.inner_text().lower()
     assert image_src(page, "#rebuilt") == ""
+
+
+def test_on_a_phone_a_tapped_example_is_compressed_in_sight(browser: "Browser", app_url: str) -> None:
+    """On a phone the result lies below the pad and the examples: a tap on a thumbnail brings it into sight."""
+    with app_page(browser, app_url, phone=True) as pg:
+        open_view(pg, "Compress", touch=True)
+        example_thumbnail(pg, TAB, EXAMPLE).tap()
+        text_of(pg, "#compress-sizes", "bytes")
+        pg.wait_for_function("() => { const r = document.querySelector('#binary').getBoundingClientRect();"
+                             " return r.top > -2 && r.top < innerHeight - 100; }", timeout=5_000)

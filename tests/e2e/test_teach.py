@@ -19,6 +19,8 @@ from benchmarks.harness import (
     canvas_pixels,
     example_thumbnail,
     open_tab,
+    open_view,
+    select_model,
     set_slider,
     wait_new_pixels,
 )
@@ -68,7 +70,7 @@ def grey(probs: torch.Tensor) -> np.ndarray:
 def wait_in_view(page: "Page", selector: str, timeout: float = 5_000) -> None:
     """Wait until the element's top edge and some of it lie inside the viewport (the page scrolls it there)."""
     page.wait_for_function("sel => { const r = document.querySelector(sel)?.getBoundingClientRect();"
-                           " return !!r && r.top >= 0 && r.top < innerHeight - 40; }", arg=selector, timeout=timeout)
+                           " return !!r && r.top > -2 && r.top < innerHeight - 40; }", arg=selector, timeout=timeout)
 
 
 def settle(page: "Page", quiet_s: float = 1.5, timeout_s: float = 30) -> None:
@@ -180,14 +182,21 @@ def test_the_sliders_say_which_dimensions_are_unused_and_link_to_collapse(page: 
     page.locator("#views > #tab-compare").wait_for(state="visible")
 
 
-def test_a_view_that_needs_another_model_offers_the_switch(page: "Page") -> None:
-    open_tab(page, "Latent map")
-    notice = page.locator("#tab-map .block.vae-needs")
-    assert "needs a model with a 2-D code" in notice.inner_text()
-    assert not page.locator("#map-view").is_visible()
-    notice.get_by_role("button", name="Switch to mlp-2d").click()
-    page.wait_for_function("() => window.vaePage.current().model === 'mlp-2d'", timeout=30_000)
-    page.locator("#map-view").wait_for(state="visible", timeout=60_000)  # after the model's map is drawn
+@pytest.mark.parametrize(("start", "view", "tab", "needs", "target", "content"), [
+    ("conv-32d", "Latent map", "tab-map", "a model with a 2-D code", "mlp-2d", "#map-view"),
+    ("mlp-20d", "Compress", "tab-compress", "a model trained on black-and-white digits", "conv-32d", "#binary")])
+def test_a_view_that_needs_another_model_offers_the_switch(page: "Page", start: str, view: str, tab: str, needs: str,
+                                                           target: str, content: str) -> None:
+    select_model(page, start)
+    page.wait_for_function(f"() => window.vaePage.current().model === '{start}'", timeout=30_000)
+    open_view(page, view)
+    notice = page.locator(f"#{tab} .block.vae-needs")
+    notice.wait_for(state="visible")
+    assert f"needs {needs}" in notice.inner_text()
+    assert not page.locator(content).is_visible()
+    notice.get_by_role("button", name=f"Switch to {target}").click()
+    page.wait_for_function(f"() => window.vaePage.current().model === '{target}'", timeout=30_000)
+    page.locator(content).wait_for(state="visible", timeout=60_000)  # after the model's view is drawn
     assert not notice.is_visible()
 
 

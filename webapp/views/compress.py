@@ -18,7 +18,7 @@ from vae.model import N_PIXELS
 from vae.render import grid_image
 from webapp.digit_input import EXAMPLES, digit_input, gently, on_button_and_live, read_digit
 from webapp.outputs import OUTPUTS, big, png
-from webapp.page import IMAGES, Page
+from webapp.page import IMAGES, Page, reveal
 from webapp.views.guide import needs_model
 
 BINARIZE_SEED = 0  # the same picture always gives the same black-and-white digit, so the same file
@@ -210,8 +210,9 @@ def compress_view(page: Page) -> None:
                 compressed: x}
 
     inputs = [page.model, *digit.components]
-    on_button_and_live(compress_btn, [digit], on_compress, inputs, [binary, sizes, steps, vae_file, compressed],
-                       "compress", **IMAGES)
+    for event in on_button_and_live(compress_btn, [digit], on_compress, inputs,
+                                    [binary, sizes, steps, vae_file, compressed], "compress", **IMAGES):
+        event.then(None, js=reveal("#binary"))  # on a phone the result comes below the pad and the examples
     decompress_btn.click(gently(on_decompress), [vae_file, compressed], [rebuilt, rebuilt_note],
                          api_name="decompress", **IMAGES)
     many_btn.click(gently(on_examples), page.model, [many, many_note, vae_file, compressed],
