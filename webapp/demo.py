@@ -60,7 +60,9 @@ def create_demo(weights_dir: str | Path | None = None) -> gr.Blocks:
             model_picker(page, gr.Markdown(elem_id="model-info"))
             guide_view(page)
             overview_view(demo, page)
-            with gr.Tabs(elem_id="views") as views:  # one Tab per view; each Tab's id is its elem_id
+            # One Tab per view (each Tab's id is its elem_id); on a narrow screen the tabs wrap onto more rows
+            # rather than hide in a "..." menu: every view stays one tap away.
+            with gr.Tabs(elem_id="views", overflow_behavior="wrap") as views:
                 sliders_view(page)
                 samples_view(page)
                 reconstruct_view(page)
@@ -119,8 +121,16 @@ def wire_model_switch(demo: gr.Blocks, page: Page) -> None:
         return {d.examples: gr.Dataset(samples=samples) for d in page.digits}
 
     page.model.change(None, page.model, js="m => { window.vaePage?.loading(m); }")  # blank at once: never stale
+    def on_first_load(name: str) -> dict:
+        """The page's first load: as a switch to the model, except that the sliders stay where they are (at the
+        origin, or where a visitor already moved them while the answer was on its way)."""
+        return {c: ({k: v for k, v in u.items() if k != "value"} if c in sliders else u)
+                for c, u in on_model(name).items()}
+
     page.model.change(on_model, page.model, outputs, api_name="select_model").then(**page.show())
-    demo.load(on_model, page.model, outputs, api_name="initial_state").then(**page.show())
+    demo.load(on_first_load, page.model, outputs, api_visibility="private").then(**page.show())
+    # The first load's state for API clients, origin included, under the name it has always had.
+    gr.Button("Initial state", visible="hidden").click(on_model, page.model, outputs, api_name="initial_state")
     page_only = [c for components, _ in page.on_model_page for c in components]
 
     def on_model_page(name: str) -> dict:

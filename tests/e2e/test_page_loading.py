@@ -170,3 +170,28 @@ def test_the_page_itself_comes_gzipped(app_url: str) -> None:
         assert response.headers["Content-Encoding"] == "gzip"
         packed = response.read()
     assert gzip.decompress(packed) == plain and len(packed) < len(plain) / 5
+
+
+def test_a_move_before_the_first_answer_is_kept(browser: "Browser", app_url: str,
+                                                models: dict[str, LoadedModel]) -> None:  # noqa: F811
+    """A visitor who drags a slider before the page's first answer (its model's state) has come back keeps the
+    move: that answer names the sliders and shows the views, it does not put them back at the origin."""
+    loaded = models[default_model(models)]
+    context = browser.new_context(**PHONE)
+    held: list[Route] = []
+    context.route("**/gradio_api/queue/join*", lambda route: held.append(route))  # the first load's event, among others, waits
+    page = context.new_page()
+    page.goto(app_url)
+    page.wait_for_function("() => window.vaeStats?.serverPaints > 0", timeout=60_000)  # the digit from <head>
+    for _ in range(300):  # until the first load's event has been sent (and is held)
+        if held:
+            break
+        page.wait_for_timeout(100)
+    assert held, "the first load's event was never sent"
+    set_slider(page, 0, 2.0)
+    while held:
+        held.pop().continue_()
+    context.unroute("**/gradio_api/queue/join*")
+    page.locator("#model-info", has_text=loaded.name).wait_for(timeout=60_000)  # the first answer has come
+    eventually(shows_sliders(page, loaded, [2.0] + [0.0] * (loaded.latent_dim - 1)))
+    context.close()

@@ -162,6 +162,7 @@ def test_the_guided_start_opens_each_demo_in_sight(browser: "Browser", app_url: 
 
 
 def test_a_term_opens_its_glossary_entry(page: "Page") -> None:
+    page.wait_for_function("() => location.hash.includes('model=')")  # the page has written its state
     address = page.evaluate("location.href")
     page.locator("#model-info").get_by_role("link", name="NLL").click()
     entry = page.locator("#g-nll")

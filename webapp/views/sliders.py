@@ -17,9 +17,11 @@ TRAVERSAL_ALT = ("Traversal grid: each row is one latent dimension, named at its
                  f"that dimension to the value at its top, from -{TRAVERSAL_SPAN:g} to +{TRAVERSAL_SPAN:g}")
 
 
-def slider(i: int) -> gr.Slider:
-    """The slider of the i-th most informative latent dimension."""
-    return gr.Slider(-compute.SLIDER_RANGE, compute.SLIDER_RANGE, value=0, step=0.05, label=f"z{i}", elem_id=f"z-{i}")
+def slider(i: int, ranking: list[int]) -> gr.Slider:
+    """The slider of the i-th most informative latent dimension, named after the first model's dimension there
+    (each model switch renames it), so that nothing on the page ever calls it by its position."""
+    name = compute.dimension_name(ranking[i] if i < len(ranking) else i)
+    return gr.Slider(-compute.SLIDER_RANGE, compute.SLIDER_RANGE, value=0, step=0.05, label=name, elem_id=f"z-{i}")
 
 
 def sliders_view(page: Page) -> None:
@@ -52,9 +54,10 @@ def sliders_view(page: Page) -> None:
                             f"-{TRAVERSAL_SPAN:g} to +{TRAVERSAL_SPAN:g}, the others held where the sliders are.")
             with gr.Column(scale=3, min_width=300):
                 note = gr.Markdown(elem_id="unused-note")
-                sliders = [slider(i) for i in range(min(TOP_SLIDERS, n))]
+                first = models.models[page.model.value].ranking if page.model.value in models.models else []
+                sliders = [slider(i, first) for i in range(min(TOP_SLIDERS, n))]
                 with gr.Accordion("More dimensions", open=False) as more:
-                    sliders += [slider(i) for i in range(TOP_SLIDERS, n)]
+                    sliders += [slider(i, first) for i in range(TOP_SLIDERS, n)]
                 page.sliders, page.decoded = sliders, decoded_server
                 start_from_digit(page)
         traversal(page, grid)
