@@ -241,9 +241,11 @@ def main(argv: list[str] | None = None) -> None:
         fields, nll = evaluate(loaded.model, x, labels, args.k, args.nll_images, args.progress)
         extras = {"test_nll": nll}
     metrics = Metrics(**fields)
-    for key in ("test_nelbo", "test_recon", "test_kl", "test_nll", "active_units"):
+    for key in ("test_nelbo", "test_recon", "test_kl", "test_kl_lower", "test_nll", "active_units"):
         if getattr(metrics, key) is not None:
-            print(f"{key:13s} {getattr(metrics, key):10.3f}   (recorded: {getattr(meta.metrics, key):.3f})")
+            recorded = getattr(meta.metrics, key)
+            print(f"{key:13s} {getattr(metrics, key):10.3f}   (recorded: "
+                  f"{'none' if recorded is None else format(recorded, '.3f')})")
     if not loaded.autoencoder:
         print("nll_by_k     ", json.dumps(metrics.nll_by_k))
         print("kl_per_dim   ", json.dumps(list(metrics.kl_per_dim)))

@@ -1,5 +1,6 @@
 """The two-layer model (z -> z1 -> x): shapes, the lower layer's loss terms, training, its bound, its resume file."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -7,11 +8,12 @@ import torch
 from torch.distributions import Normal, kl_divergence
 
 import train as train_cli
-from tests.helpers import TINY, iw_log_likelihood
+from tests.helpers import TINY, iw_log_likelihood, tiny_metadata
 from vae.checkpoint import load_tensors
 from vae.data import to_float
 from vae.evaluate import elbo_terms, posterior_terms
-from vae.loaded import load_model
+from vae.evaluate import main as evaluate_cli
+from vae.loaded import load_model, save_model
 from vae.loss import gaussian_kl_per_dim, kl_per_dim, log_importance_weights, reconstruction_nll
 from vae.model import VAE, VAEConfig, reparameterize
 from vae.posterior import decode_draw
@@ -181,3 +183,18 @@ def test_a_plain_autoencoder_has_no_lower_layer(tmp_path: Path, sample_dir: Path
     with pytest.raises(SystemExit, match="--lower-dim does not apply"):
         train_cli.main(["--data-dir", str(sample_dir), *TINY, "--autoencoder", "--lower-dim", "4",
                         "--run-dir", str(tmp_path)])
+
+
+def test_vae_evaluate_measures_and_records_a_two_layer_model(
+    tmp_path: Path, sample_dir: Path, trained: VAE, capsys: pytest.CaptureFixture
+) -> None:
+    path = tmp_path / "h.safetensors"
+    metadata = replace(tiny_metadata(trained, {"test_kl": None}), train=TrainConfig(binarize=True))
+    save_model(path, trained, metadata)
+    evaluate_cli([str(path), "--data-dir", str(sample_dir), "--no-download", "--k", "20", "--nll-images", "30",
+                  "--record"])
+    out = capsys.readouterr().out
+    assert "(recorded: none)" in out and "test_kl_lower" in out  # a figure never measured before is no crash
+    metrics = load_model(path).metadata.metrics
+    assert metrics.nll_k == 20 and metrics.nll_images == 30 and 0 < metrics.test_kl_lower < metrics.test_kl
+    assert metrics.test_nelbo == pytest.approx(metrics.test_recon + metrics.test_kl, abs=1e-3)
