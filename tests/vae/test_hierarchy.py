@@ -10,11 +10,12 @@ from torch.distributions import Normal, kl_divergence
 import train as train_cli
 from tests.helpers import TINY, iw_log_likelihood, tiny_metadata
 from vae.checkpoint import load_tensors
+from vae.compress import NotCodable, make_codec
 from vae.data import to_float
 from vae.evaluate import elbo_terms, posterior_terms
 from vae.evaluate import main as evaluate_cli
 from vae.latent import decode_posterior_mean, decode_probs
-from vae.loaded import load_model, save_model
+from vae.loaded import LoadedModel, load_model, save_model
 from vae.loss import gaussian_kl_per_dim, kl_per_dim, log_importance_weights, reconstruction_nll
 from vae.model import VAE, VAEConfig, reparameterize
 from vae.posterior import decode_draw
@@ -213,3 +214,9 @@ def test_a_reconstruction_reads_the_lower_layer_from_the_image(
     assert from_image < from_code - 0.5
     one = VAE(VAEConfig(latent_dim=3, hidden=16))
     assert torch.equal(decode_posterior_mean(one, x[:5], mu[:5, :3]), decode_probs(one, mu[:5, :3]))
+
+
+def test_the_bits_back_coder_refuses_two_layers_with_a_reason(trained: VAE) -> None:
+    metadata = replace(tiny_metadata(trained), train=TrainConfig(binarize=True))
+    with pytest.raises(NotCodable, match="two stochastic layers"):
+        make_codec(LoadedModel("h", trained, metadata))
