@@ -2,9 +2,10 @@
 
 The math of a slider repaint in the page, without the app: each weights file's page copy (made in a scratch folder
 when weights/page/ has no fresh one) is decoded by decoder.js alone in headless Chromium
-(benchmarks/standalone_decoder.py), timed in the page around each call. Several rounds, each in a fresh page, print
-the spread. `--two-layer` adds a two-layer model of the size of docs/models.md's recipe, untrained (seed 0): a
-stand-in until trained weights exist; ReLUs zero about half of its units, as they do in a trained model.
+(benchmarks/standalone_decoder.py), timed in the page around each call. Several rounds, each in a fresh page, the
+models taking turns, print the spread. `--two-layer` adds an untrained two-layer model (seed 0) of the size of
+docs/models.md's recipe: a stand-in until trained weights exist (the decoder skips the inputs a ReLU zeroed, so
+trained weights may decode at another speed).
 
     python3 benchmarks/page_decode_speed.py [weights/conv-32d.safetensors ...] [--two-layer] [--codes 300] [--rounds 3]
 """
@@ -64,22 +65,21 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, chromium() as browser:
         scratch = Path(tmp)
         files = [*args.weights, *([two_layer_stand_in(scratch)] if args.two_layer else [])]
-        for weights in files:
-            loaded, page = load_model(weights), page_file(weights, scratch)
-            codes = (1.5 * torch.randn(WARM_UP + args.codes, loaded.latent_dim,
-                                       generator=torch.Generator().manual_seed(0))).tolist()
-            rounds = []
-            for _ in range(args.rounds):
+        models = {weights: (load_model(weights), page_file(weights, scratch)) for weights in files}
+        rounds: dict[Path, list[list[float]]] = {weights: [] for weights in files}
+        for _ in range(args.rounds):  # the models take turns, so that the machine's load falls on all of them
+            for weights, (loaded, page) in models.items():
+                codes = (1.5 * torch.randn(WARM_UP + args.codes, loaded.latent_dim,
+                                           generator=torch.Generator().manual_seed(0))).tolist()
                 with decoder_page(browser, page) as tab:
-                    rounds.append(tab.evaluate(DECODE_TIMES, [spec_for(loaded, page), codes, WARM_UP]))
-            p50 = [statistics.median(ms) for ms in rounds]
-            p95 = [statistics.quantiles(ms, n=100, method="inclusive")[94] for ms in rounds]
+                    rounds[weights].append(tab.evaluate(DECODE_TIMES, [spec_for(loaded, page), codes, WARM_UP]))
+        for weights, (_, page) in models.items():
+            p50 = [statistics.median(ms) for ms in rounds[weights]]
+            p95 = [statistics.quantiles(ms, n=100, method="inclusive")[94] for ms in rounds[weights]]
             print(f"{weights.stem:<28} {decoder_bytes(page) / 1e6:5.2f} MB fetched, decode "
                   f"p50 {statistics.median(p50):.2f} ms ({min(p50):.2f}-{max(p50):.2f}), "
                   f"p95 {statistics.median(p95):.2f} ms ({min(p95):.2f}-{max(p95):.2f}) "
-                  f"over {args.rounds} rounds of {args.codes}; "
-                  f"target p95 <= {TARGET_MS:g} ms")
-
+                  f"over {args.rounds} rounds of {args.codes}; target p95 <= {TARGET_MS:g} ms")
 
 if __name__ == "__main__":
     main()
