@@ -8,6 +8,7 @@ import torch
 from torch.distributions import Normal, kl_divergence
 
 import train as train_cli
+from scripts.model_card import card
 from tests.helpers import TINY, iw_log_likelihood, tiny_metadata
 from vae.checkpoint import load_tensors
 from vae.compress import NotCodable, make_codec
@@ -179,6 +180,8 @@ def test_train_py_trains_and_resumes_a_two_layer_model(tmp_path: Path, sample_di
     assert loaded.model.config.lower_dim == 5 and meta.epochs == 2 and meta.train.iw_samples == 3
     assert "--lower-dim 5" in meta.command and "--resume" in meta.command
     assert 0 < meta.metrics.test_kl_lower < meta.metrics.test_kl
+    row = card(tmp_path / "w").splitlines()[2]
+    assert row.startswith("| `h` | mlp, two stochastic layers (z1: 5) | 3 |")
 
 
 def test_a_plain_autoencoder_has_no_lower_layer(tmp_path: Path, sample_dir: Path) -> None:
