@@ -11,6 +11,7 @@ upload_folder sends large files through LFS/Xet itself, so the repository's git 
 
 import argparse
 import fnmatch
+import re
 import shutil
 import sys
 import tempfile
@@ -45,11 +46,19 @@ def matches(path: str, patterns: tuple[str, ...]) -> bool:
     return any(fnmatch.fnmatch(path, p) for p in patterns)
 
 
+def card_images(root: Path) -> set[str]:
+    """The pictures the Space card (README.md) shows from the repository: `<img src="docs/x.png">` or `![](x.gif)`."""
+    readme = root / "README.md"
+    text = readme.read_text() if readme.is_file() else ""
+    found = set(re.findall(r'<img[^>]*\ssrc="([^":]+)"', text)) | set(re.findall(r"!\[[^\]]*\]\(([^):]+)\)", text))
+    return {f for f in found if (root / f).is_file()}
+
+
 def upload_files(root: Path = ROOT) -> list[str]:
-    """The repository-relative paths the Space gets, sorted."""
+    """The repository-relative paths the Space gets, sorted: what the app reads, and the pictures its card shows."""
     found = {PurePosixPath(p.relative_to(root)).as_posix() for pattern in INCLUDE for p in root.glob(pattern)
              if p.is_file()}
-    return sorted(p for p in found if not matches(p, EXCLUDE))
+    return sorted(p for p in found | card_images(root) if not matches(p, EXCLUDE))
 
 
 def front_matter(readme: str) -> dict:

@@ -25,12 +25,12 @@
     el.dataset.run = String(i);
     el.innerHTML = `<h4 class="vae-learn-title"></h4><p class="vae-learn-state"></p>
       <div class="vae-learn-pictures">
-        <figure><canvas class="vae-learn-codes" width="360" height="360"></canvas>
+        <figure><canvas class="vae-learn-codes" width="360" height="360" role="img" aria-label="Test digits' codes, coloured by class"></canvas>
           <figcaption>Test digits' codes, coloured by class: ${legend()}</figcaption></figure>
-        <figure><canvas class="vae-learn-samples" width="${GRID * SIDE}" height="${GRID * SIDE}"></canvas>
+        <figure><canvas class="vae-learn-samples" width="${GRID * SIDE}" height="${GRID * SIDE}" role="img" aria-label="Samples from the prior"></canvas>
           <figcaption>Samples from the prior (the same codes each time)</figcaption></figure>
       </div>
-      <figure><canvas class="vae-learn-loss" width="720" height="200"></canvas>
+      <figure><canvas class="vae-learn-loss" width="720" height="200" role="img" aria-label="Reconstruction and KL at each step"></canvas>
         <figcaption><span style="color:${RECON}">Reconstruction</span> (left scale) and
           <span style="color:${KL}">KL</span> (right scale), nats per digit, at each step</figcaption></figure>
       <p class="vae-learn-dims"></p>`;

@@ -17,10 +17,6 @@ from benchmarks.harness import CHROMIUM, chromium, open_app, serve_app
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
-# Browser tests merged late from two branches of issue 27 (the overview above the views; eleven views) that do not
-# pass yet on the merged page; the closing note of that session lists them.
-MERGED_LATE = "merged late from two branches of issue 27; not yet passing on the merged page (see the closing note)"
-
 NEEDS_CHROMIUM = [
     pytest.mark.skipif(importlib.util.find_spec("playwright") is None,
                        reason="the playwright package is not installed (pip install playwright)"),

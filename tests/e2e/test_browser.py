@@ -38,7 +38,6 @@ from benchmarks.harness import (
     wait_new_pixels,
 )
 from pictures.digitize import load_digit, to_mnist
-from tests.e2e.conftest import MERGED_LATE
 from tests.helpers import same_shape
 from vae.checkpoint import load_tensors
 from vae.latent import decode_probs
@@ -262,13 +261,15 @@ def test_the_decoded_digit_stays_in_view_while_a_finger_drags_the_tenth_slider(p
     assert_nothing_overflows_sideways(phone)
 
 
-@pytest.mark.skip(reason=MERGED_LATE)
 def test_tabs_and_model_picker_work_with_a_finger(phone: "Page") -> None:
     """Every view's tab is on screen and finger-sized; tapping works; nothing overflows sideways."""
     tabs = phone.locator("#views > .tab-wrapper [role=tablist]").get_by_role("tab")
+    views = ["Latent sliders", "Random samples", "Reconstruct", "Interpolate", "Latent map", "Every class",
+             "Posterior collapse & beta", "Compress", "Code map", "Watch it learn", "Why a VAE?"]
+    phone.wait_for_function("n => document.querySelectorAll('#views > .tab-wrapper [role=tab]').length === n",
+                            arg=len(views), timeout=30_000)  # the first model's answer shows the tabs it needs
     names = tabs.all_inner_texts()
-    assert [n.replace("\n", " ") for n in names] == ["Latent sliders", "Random samples", "Reconstruct", "Interpolate",
-                                                   "Latent map", "Every class", "Posterior collapse & beta"]
+    assert [n.replace("\n", " ") for n in names] == views
     for i in range(len(names)):
         assert tabs.nth(i).bounding_box()["height"] >= 44
         tabs.nth(i).tap()
@@ -389,7 +390,6 @@ def test_page_decodes_like_torch(page: "Page", models: dict[str, LoadedModel], n
 
 # ---- drags: no request, and the final picture is torch's ----
 
-@pytest.mark.skip(reason=MERGED_LATE)
 def test_slider_drag_decodes_in_the_page(page: "Page", models: dict[str, LoadedModel]) -> None:
     loaded, rng = models[default_model(models)], np.random.default_rng(0)
     values = [0.0] * loaded.latent_dim
@@ -468,7 +468,6 @@ def test_start_from_a_digit_repaints(page: "Page", models: dict[str, LoadedModel
     eventually(shows_sliders(page, loaded, values), timeout=30)
 
 
-@pytest.mark.skip(reason=MERGED_LATE)
 def test_model_switch_never_shows_a_stale_digit(page: "Page", models: dict[str, LoadedModel]) -> None:
     page.evaluate(DIGIT_CHANGES)
     old = ",".join(map(str, canvas_pixels(page, "#decoded")))

@@ -30,7 +30,7 @@ def make_repo(root: Path, files: list[str]) -> Path:
 RUNTIME = ["app.py", "requirements.txt", "README.md", ".gitattributes", "vae/__init__.py", "vae/new_module.py",
            "pictures/__init__.py", "webapp/views/new_view.py", "vae/sub/data.json", "weights/conv-32d.safetensors",
            "weights/page/conv-32d.safetensors", "examples/a.png", "examples/fashion-mnist/b.png", "static/decoder.js",
-           "static/css/page.css"]
+           "static/css/page.css", "docs/overview.png"]  # the last: a picture the Space card (README.md) shows
 NOT_UPLOADED = ["train.py", "DEVELOPERS.md", "pyproject.toml", "requirements-dev.txt", "vae/__pycache__/x.pyc",
                 "vae/.hidden.py", "static/.DS_Store", "weights/.conv-32d.safetensors.abc.tmp", "weights/notes.txt",
                 "weights/page/notes.txt",
@@ -53,7 +53,8 @@ def test_this_repository_passes_the_checks_within_the_budget() -> None:
     assert {str(p.relative_to(ROOT)) for wing in ("vae", "pictures", "webapp") for p in (ROOT / wing).rglob("*.py")
             if "__pycache__" not in p.parts} <= set(files)
     assert {p.split("/")[0] for p in files} <= {"app.py", "requirements.txt", "README.md", ".gitattributes", "vae",
-                                                 "pictures", "webapp", "weights", "examples", "static"}
+                                                 "pictures", "webapp", "weights", "examples", "static", "docs"}
+    assert {f for f in files if f.startswith("docs/")} == deploy.card_images(ROOT)  # the card's pictures show
     assert sum((ROOT / f).stat().st_size for f in files) <= deploy.BUDGET
 
 

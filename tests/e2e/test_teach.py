@@ -3,6 +3,7 @@ real digit, with "New ε" decoded in the page; the guided start on a desktop, a 
 reached from a term; a view that needs another model; and a shared address that opens the same point.
 """
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -21,7 +22,7 @@ from benchmarks.harness import (
     set_slider,
     wait_new_pixels,
 )
-from tests.e2e.conftest import MERGED_LATE, NEEDS_CHROMIUM, app_page
+from tests.e2e.conftest import NEEDS_CHROMIUM, app_page
 from tests.helpers import WEIGHTS
 from vae.latent import decode_probs
 from vae.loaded import LoadedModel, default_model, load_models
@@ -64,11 +65,20 @@ def grey(probs: torch.Tensor) -> np.ndarray:
     return np.floor(probs.flatten().clamp(0, 1).numpy() * 255 + 0.5)
 
 
-def in_view(page: "Page", selector: str) -> bool:
-    """Whether the element's top edge and some of it lie inside the viewport."""
-    box = page.locator(selector).first.bounding_box()
-    height = page.viewport_size["height"]
-    return bool(box) and 0 <= box["y"] < height - 40
+def wait_in_view(page: "Page", selector: str, timeout: float = 5_000) -> None:
+    """Wait until the element's top edge and some of it lie inside the viewport (the page scrolls it there)."""
+    page.wait_for_function("sel => { const r = document.querySelector(sel)?.getBoundingClientRect();"
+                           " return !!r && r.top >= 0 && r.top < innerHeight - 40; }", arg=selector, timeout=timeout)
+
+
+def settle(page: "Page", quiet_s: float = 1.5, timeout_s: float = 30) -> None:
+    """Wait until the page has sent no request for `quiet_s` seconds."""
+    last = [time.monotonic()]
+    page.on("request", lambda _: last.__setitem__(0, time.monotonic()))
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() - last[0] < quiet_s:
+        assert time.monotonic() < deadline, "the page never stopped sending requests"
+        page.wait_for_timeout(100)
 
 
 def decoded_code(page: "Page") -> torch.Tensor:
@@ -97,8 +107,8 @@ def test_the_overview_shows_the_digit_its_posterior_a_code_and_its_decoding(page
             return new Set(d).size; }}""") > 3
 
 
-@pytest.mark.skip(reason=MERGED_LATE)
 def test_new_epsilon_redraws_z_and_x_prime_without_a_request(page: "Page", models: dict[str, LoadedModel]) -> None:
+    settle(page)  # the page's own loading (thumbnails, the first traversal) is over
     requests: list[str] = []
     page.on("request", lambda r: requests.append(r.url))
     before, old = decoded_code(page), canvas_pixels(page, "#ov-xr")
@@ -122,7 +132,6 @@ def test_the_overview_reads_the_example_clicked(page: "Page") -> None:
     assert np.abs(np.array(pixels) - grey(x)).max() <= 1
 
 
-@pytest.mark.skip(reason=MERGED_LATE)
 @pytest.mark.parametrize("screen", list(SCREENS))
 def test_the_guided_start_opens_each_demo_in_sight(browser: "Browser", app_url: str, screen: str) -> None:
     """Each button chooses its model and view and brings the view into the viewport; with touch on the phone."""
@@ -143,7 +152,7 @@ def test_the_guided_start_opens_each_demo_in_sight(browser: "Browser", app_url: 
             page.wait_for_function(f"() => window.vaePage.current().model === '{model}'", timeout=30_000)
             page.wait_for_function(f"() => location.hash.includes('view={view[4:]}')")
             assert page.locator(f"#views > #{view}").is_visible()
-            assert in_view(page, "#views > .tab-wrapper"), (screen, view)
+            wait_in_view(page, "#views > .tab-wrapper")
             if button.get_attribute("data-draw"):  # "Draw a digit" opened the drawing pad
                 assert page.locator(f"#{view} canvas.vae-pad-canvas").first.is_visible()
 
@@ -207,7 +216,6 @@ RUNS = """() => Object.keys(localStorage).flatMap(k => { try { const v = JSON.pa
   return Array.isArray(v) ? v : []; } catch { return []; } }).filter(r => r.api_name === '/traversal')"""
 
 
-@pytest.mark.skip(reason=MERGED_LATE)
 def test_the_run_history_names_each_slider_by_its_dimension(page: "Page", models: dict[str, LoadedModel]) -> None:
     """Gradio's run history (browser storage) records a traversal's sliders under the dimensions they move."""
     page.get_by_role("button", name="Random point", exact=True).click()

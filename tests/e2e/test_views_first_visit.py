@@ -20,7 +20,6 @@ from benchmarks.harness import (
     select_model,
 )
 from pictures.digitize import load_digit
-from tests.e2e.conftest import MERGED_LATE
 from vae.loaded import LoadedModel, default_model, load_models
 from vae.render import grid_image
 from webapp import compute
@@ -82,10 +81,12 @@ def slider_values(page: "Page") -> list[float]:
 
 # ---- 4. the traversal: labelled, beside the decoded digit ----
 
-@pytest.mark.skip(reason=MERGED_LATE)
 @pytest.mark.parametrize("size", [{"width": 1280, "height": 900}, PROJECTOR])
 def test_traversal_is_labelled_and_beside_the_decoded_digit(page: "Page", size: dict) -> None:
+    """As a visitor finds it once "How a VAE works" is closed (a returning visitor's page opens so)."""
     page.set_viewport_size(size)
+    page.locator("#overview .label-wrap").click()
+    page.locator("#ov-diagram").wait_for(state="hidden")
     page.wait_for_function("() => { const i = document.querySelector('#traversal img');"
                            " return !!i && i.complete && i.naturalWidth > 0; }", timeout=30_000)
     traversal, decoded = box(page, "#traversal img"), box(page, "#decoded canvas")
@@ -166,7 +167,7 @@ def test_samples_redraw_as_the_temperature_moves(page: "Page", models: dict[str,
 
 def view_names(page: "Page") -> list[str]:
     """Every view's name: the tabs on screen, then those in the "..." menu."""
-    tabs = page.locator("[role=tablist]").first.get_by_role("tab")
+    tabs = page.locator("#views > .tab-wrapper [role=tablist]").get_by_role("tab")
     names = [t.strip() for t in tabs.all_inner_texts()]
     more = page.get_by_role("button", name="More tabs")
     if more.count() and more.first.is_visible():
@@ -185,7 +186,6 @@ def overflowed(page: "Page", name: str) -> bool:
     return not (tab.count() and tab.first.is_visible())
 
 
-@pytest.mark.skip(reason=MERGED_LATE)
 def test_every_view_is_reachable_from_every_view_on_a_phone(phone: "Page") -> None:
     """With the 2-D model (the most views) some tabs overflow into the "..." menu: from every view, the menu opens
     on top of everything (the pinned digit panel too), so a tap on an item lands on that item."""
@@ -251,7 +251,6 @@ def test_an_empty_interpolation_is_one_warning_naming_the_inputs(page: "Page") -
     assert "in To:" in toast.inner_text() and "From" not in toast.inner_text()
 
 
-@pytest.mark.skip(reason=MERGED_LATE)
 def test_samples_come_from_the_server_when_the_page_cannot_decode(browser: "Browser", app_url: str,
                                                                   models: dict[str, LoadedModel]) -> None:
     """Without the weights (blocked), the grid is the server's /samples picture, and it follows the temperature."""

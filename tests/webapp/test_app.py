@@ -194,12 +194,12 @@ def test_choosing_a_model_shows_its_controls(client: Client, app: Served, api: s
         visible = [s for s in sliders if s["visible"]]
         assert [s["label"] for s in visible] == [compute.dimension_name(d) for d in loaded.ranking]
         assert all(s["value"] == 0.0 for s in sliders)
+        assert scatter["columns"] == ["z1", "z2", "class"]
         if loaded.latent_dim == 2:
             assert picture(manifold).shape == (20 * 30 + 2, 20 * 30 + 2)
-            assert scatter["columns"] == ["z1", "z2", "class"]
             assert len(scatter["data"]) == len(compute.code_map(loaded)["z1"])
-        else:
-            assert manifold is None and scatter is None
+        else:  # no codes to map: an empty table
+            assert manifold is None and scatter["data"] == []
 
 
 def test_decode_follows_the_sliders(client: Client, app: Served) -> None:

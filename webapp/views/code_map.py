@@ -48,9 +48,10 @@ def code_map_view(page: Page, weights_dir: Path) -> None:
         about = gr.Markdown(elem_id="code-map-about")
         method = gr.Radio([(v, k) for k, v in METHODS.items()], value="umap", label="Flatten the codes with",
                           elem_id="code-map-method")
-        gr.HTML('<canvas class="vae-map" width="560" height="560"></canvas>'
-                '<div class="vae-hover"><div><p>Test digit</p><canvas class="vae-digit vae-test" width="28" '
-                'height="28"></canvas></div><div><p>Its reconstruction</p>' + digit_canvas() + '</div></div>'
+        gr.HTML('<canvas class="vae-map" width="560" height="560" role="img" aria-label="Test digits placed by '
+                'their codes, coloured by class"></canvas><div class="vae-hover"><div><p>Test digit</p><canvas '
+                'class="vae-digit vae-test" width="28" height="28" role="img" aria-label="The test digit pointed at">'
+                '</canvas></div><div><p>Its reconstruction</p>' + digit_canvas() + '</div></div>'
                 '<p class="vae-where">Point at a dot (or touch it) to see its digit; click it to set the sliders '
                 '(Latent sliders tab) to its code.</p>', elem_id="code-map-view", label="Test digits, by their codes",
                 show_label=True, container=True)
@@ -127,7 +128,9 @@ def code_map_view(page: Page, weights_dir: Path) -> None:
 
     def on_show(name: str, shown: str | None) -> dict:
         """The chosen model's map, unless the tab shows it already (coming back to the tab keeps what it shows)."""
-        return {} if name == shown else {**on_model(page.models.pick(name)), showing: name}
+        if name == shown:  # one output named: Gradio reads an empty dict as a value, not as "no updates"
+            return {showing: shown}
+        return {**on_model(page.models.pick(name)), showing: name}
 
     def on_neighbours(name: str, upload: str | None, sketch: dict | None) -> tuple[list, str, dict]:
         """The test digits whose codes are nearest to the digit on view, and its code (for the map and the slider)."""

@@ -14,6 +14,7 @@ from webapp.page import FAST, Page, digit_canvas
 from webapp.views.guide import first_fit, is_2d, needs_model
 
 MAPS_KEPT = 16  # the shipped 2-D models and the newest trained ones (Watch it learn adds one per run)
+NO_CODES: dict[str, list] = {"z1": [], "z2": [], "class": []}  # the scatter's table for a model it cannot map
 
 
 def latent_map_view(page: Page) -> None:
@@ -57,7 +58,8 @@ def latent_map_view(page: Page) -> None:
     def on_model(loaded: LoadedModel) -> dict:
         """The tab, with the manifold and the test codes, for a 2-D model whose file holds its test codes."""
         if not is_2d(loaded):  # the tab stays, saying which model it needs (needs_model)
-            return {tab: gr.update(visible=shown), manifold: None, scatter: None}
+            # An empty table, not None: Gradio's plot, unmounted by a None, throws in its resize observer.
+            return {tab: gr.update(visible=shown), manifold: None, scatter: pd.DataFrame(NO_CODES)}
         picture, table = latent_map(loaded.name)
         return {tab: gr.update(visible=True), manifold: png(picture), scatter: table}  # a new file: old ones are swept
 

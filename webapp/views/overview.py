@@ -24,19 +24,21 @@ PROSE = (
     "from N(0, 1) decode to digits.")
 
 DIAGRAM = """<div class="vae-ov" aria-label="How a VAE works: a diagram of the chosen model on your digit">
-<figure id="ov-x"><canvas class="vae-digit" width="28" height="28" aria-label="x: the digit the model sees"></canvas>
+<figure id="ov-x"><canvas class="vae-digit" width="28" height="28" role="img"
+ aria-label="x: the digit the model sees"></canvas>
 <figcaption>x: the digit the model sees</figcaption></figure>
 <div class="vae-ov-arrow">encoder<span>→</span></div>
-<figure id="ov-q"><canvas class="vae-ov-bars" width="240" height="120"
+<figure id="ov-q"><canvas class="vae-ov-bars" width="240" height="120" role="img"
  aria-label="mean and standard deviation of each latent dimension"></canvas>
 <figcaption>μ ± σ per dimension (grey: the prior's ±1)</figcaption></figure>
 <div class="vae-ov-arrow"><span>→</span></div>
-<figure id="ov-z"><canvas class="vae-ov-bars" width="240" height="120"
+<figure id="ov-z"><canvas class="vae-ov-bars" width="240" height="120" role="img"
  aria-label="epsilon and the code z of each latent dimension"></canvas>
 <figcaption>z = μ + σ·ε (dots: z; bars: ε)</figcaption>
 <button type="button" class="vae-ov-eps">New ε</button></figure>
 <div class="vae-ov-arrow">decoder<span>→</span></div>
-<figure id="ov-xr"><canvas class="vae-digit" width="28" height="28" aria-label="x': the decoded code z"></canvas>
+<figure id="ov-xr"><canvas class="vae-digit" width="28" height="28" role="img"
+ aria-label="x': the decoded code z"></canvas>
 <figcaption>x': decoded from z</figcaption></figure>
 </div>
 <p class="vae-ov-loss" aria-live="polite"></p>"""

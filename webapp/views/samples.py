@@ -42,7 +42,9 @@ def samples_view(page: Page) -> None:
         """The codes of the grid at temperature 1, which the page scales and decodes."""
         return prior_sample(int(n), page.models.pick(name).latent_dim, seed=int(seed or 0)).tolist()
 
-    sample_btn.click(on_samples, [page.model, page.label, n, temperature, seed], samples, api_name="samples")
+    # The page presses the hidden button at each move when it cannot decode: the last press wins, not the first.
+    sample_btn.click(on_samples, [page.model, page.label, n, temperature, seed], samples, api_name="samples",
+                     trigger_mode="always_last")
     new_btn.click(None, seed, seed, js="s => (Number(s) || 0) + 1")
     gr.on([tab.select, page.model.change, page.label.change, n.change, seed.change], on_draws, [page.model, n, seed],
           codes, api_name="sample_codes", api_visibility="private", **FAST).then(

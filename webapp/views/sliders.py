@@ -44,11 +44,12 @@ def sliders_view(page: Page) -> None:
                     random_btn = gr.Button("Random point")
                 seed = gr.Number(0, label="Seed (0: a new point each time)", precision=0)
             with gr.Column(scale=3, min_width=300, elem_id="traversal-col"):
-                gr.Markdown(f"**Traversal**: each row moves one dimension (named at its left, with its KL) from "
-                            f"-{TRAVERSAL_SPAN:g} to +{TRAVERSAL_SPAN:g}, the others held where the sliders are.")
                 # No buttons: they would cover the column headers; the grid is drawn at full size already.
                 grid = gr.Image(label="Traversal", show_label=False, elem_id="traversal", format="png",
                                 interactive=False, buttons=[], alt_text=TRAVERSAL_ALT)
+                # Its caption below it, so that the grid starts level with the decoded digit (on a projector too).
+                gr.Markdown(f"**Traversal**: each row moves one dimension (named at its left, with its KL) from "
+                            f"-{TRAVERSAL_SPAN:g} to +{TRAVERSAL_SPAN:g}, the others held where the sliders are.")
             with gr.Column(scale=3, min_width=300):
                 note = gr.Markdown(elem_id="unused-note")
                 sliders = [slider(i) for i in range(min(TOP_SLIDERS, n))]
