@@ -4,6 +4,7 @@
     python train.py --latent-dim 2 --name mlp-2d      # a 2-D latent space for the latent map
     python train.py --resume --name mlp-20d           # continue an interrupted run
     python train.py --latent-dim 2 --autoencoder      # a plain autoencoder, to compare with the 2-D VAE
+    python train.py --arch conv --lower-dim 64        # two stochastic layers, z (sliders) -> z1 -> x
     torchrun --nproc_per_node=4 train.py ...          # data-parallel on 4 GPUs (or CPU processes)
 
 Weights go to weights/NAME.safetensors with their metrics in the metadata; a resumable
@@ -59,7 +60,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     d.add_argument("--binarize", action="store_true", help="dynamically binarized pixels (default: grey levels)")
     m = p.add_argument_group("model")
     m.add_argument("--arch", default="mlp", choices=["mlp", "conv"], help="network (default: mlp)")
-    m.add_argument("--latent-dim", type=int, default=20, help="latent dimensions (default: 20)")
+    m.add_argument("--latent-dim", type=int, default=20,
+                   help="latent dimensions: the code the sliders move, a hierarchy's top layer (default: 20)")
+    m.add_argument("--lower-dim", type=int, default=0,
+                   help="add a lower stochastic layer of this size, z -> z1 -> x (default: 0, one layer)")
     m.add_argument("--hidden", type=int, default=400, help="dense hidden width (default: 400)")
     m.add_argument("--channels", type=int, nargs=2, default=[32, 64], help="conv channels (default: 32 64)")
     m.add_argument("--conditional", action="store_true", help="condition encoder and decoder on the label")
@@ -177,9 +181,11 @@ def load_data(args: argparse.Namespace, job: Run, replica: Replica, device: torc
 
 def configs(args: argparse.Namespace) -> tuple[VAEConfig, TrainConfig]:
     """Model and optimisation configs from the flags."""
+    if args.autoencoder and args.lower_dim:
+        raise ValueError("a plain autoencoder has one deterministic code: --lower-dim does not apply")
     model_cfg = VAEConfig(
         arch=args.arch, latent_dim=args.latent_dim, hidden=args.hidden, channels=tuple(args.channels),
-        num_classes=len(CLASS_NAMES[args.dataset]) if args.conditional else 0,
+        num_classes=len(CLASS_NAMES[args.dataset]) if args.conditional else 0, lower_dim=args.lower_dim,
     )
     train_cfg = TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, lr_schedule=args.lr_schedule,
@@ -250,7 +256,7 @@ def train_and_save(args: argparse.Namespace, replica: Replica, device: torch.dev
     lead = replica.rank == 0
     say = print if lead else (lambda *_, **__: None)
     kind = "ae-" if args.autoencoder else "c" if args.conditional else ""
-    name = args.name or f"{kind}{args.arch}-{args.latent_dim}d"
+    name = args.name or f"{kind}{args.arch}-{args.latent_dim}d" + (f"-{args.lower_dim}d" if args.lower_dim else "")
     run_dir = Path(args.run_dir) / name
     resume_path = run_dir / "resume.safetensors"
     say(f"device: {device}  ({torch.get_num_threads()} CPU threads)" if device.type == "cpu" else f"device: {device}")

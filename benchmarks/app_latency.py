@@ -9,6 +9,7 @@ and to the next animation frame; (f) the page's first painted digit after naviga
 bytes of weights the page fetches per model, on a first visit and after a reload.
 
     python3 benchmarks/app_latency.py [--handler-samples 500] [--browser-samples 80] [--page-moves 150]
+    VAE_WEIGHTS_DIR=FOLDER python3 benchmarks/app_latency.py   # the app serving another folder of weights
 """
 import argparse
 import os
@@ -41,6 +42,7 @@ from webapp.outputs import big  # noqa: E402
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
+WEIGHTS = Path(os.environ.get("VAE_WEIGHTS_DIR", ROOT / "weights"))  # the folder the app serves, as app.py reads it
 TARGETS_MS = {"handler p95": 5.0, "browser round trip p95": 100.0, "page paint p95": 16.0}
 
 # Per slider `input` event: from the event's creation (event.timeStamp) to the end of the page's own
@@ -82,7 +84,7 @@ PARTS = """() => { const src = window.vaeStats.serverSrc;
 def bench_handler(samples: int, seed: int = 0) -> list[float]:
     """The slider handler's work (one decode, one PNG: /decode) alone, in this process, with random slider values
     (after 20 warm-up calls)."""
-    models = load_models(ROOT / "weights")[0]
+    models = load_models(WEIGHTS)[0]
     loaded, rng = models[default_model(models)], random.Random(seed)
     dims = max(m.latent_dim for m in models.values())
     calls = [[rng.uniform(-3, 3) for _ in range(dims)] for _ in range(samples + 20)]
@@ -123,7 +125,9 @@ def bench_browser(page: "Page", samples: int) -> dict[str, list[float]]:
 def bench_page(page: "Page", moves: int, seed: int = 0) -> dict[str, list[float]]:
     """A mouse drag back and forth on the first slider: per input event, ms to painted and to the next frame."""
     page.evaluate(PAGE_HOOK)
-    box = page.locator("#z-0 input[type=range]").bounding_box()
+    slider = page.locator("#z-0 input[type=range]")
+    slider.scroll_into_view_if_needed()  # below the fold since the overview sits above the views; a mouse off screen
+    box = slider.bounding_box()  # moves nothing, and the drag would wait forever
     rng, y = random.Random(seed), box["y"] + box["height"] / 2
     page.mouse.move(box["x"] + box["width"] / 2, y)
     page.mouse.down()
@@ -149,7 +153,7 @@ def weight_bytes(browser: "Browser", url: str, names: list[str]) -> None:
                 page.wait_for_function("n => n in window.vaeStats.bytes", arg=name, timeout=60_000)
         fetched[visit] = (page.evaluate("window.vaeStats.bytes"), page.evaluate(WEIGHT_BYTES))
     for name in names:
-        size = (ROOT / "weights" / f"{name}.safetensors").stat().st_size
+        size = (WEIGHTS / f"{name}.safetensors").stat().st_size
         (first, wire), (again, _) = fetched["first visit"], fetched["after a reload"]
         print(f"(g) {name:<16} weights file {size / 1e6:5.2f} MB; the page fetched {first[name] / 1e6:5.2f} MB"
               f" (over the wire {wire.get(name + '.safetensors', 0) / 1e6:5.2f} MB), after a reload"

@@ -28,6 +28,7 @@ def _row(loaded: LoadedModel) -> str:
     meta, cfg, m = loaded.metadata, loaded.model.config, loaded.metadata.metrics
     targets = "binarized" if meta.train and meta.train.binarize else "grey levels"
     arch = f"{'conditional ' if cfg.num_classes else ''}{cfg.arch}{' plain autoencoder' if loaded.autoencoder else ''}"
+    arch += f", two stochastic layers (z1: {cfg.lower_dim})" if cfg.lower_dim else ""
     nelbo, nll = ((f"none: no prior (reconstruction error {m.test_recon:.2f})", "none: not a probabilistic model")
                   if loaded.autoencoder else (f"{m.test_nelbo:.2f}", nll_text(m)))
     return (f"| `{loaded.name}` | {arch} | {cfg.latent_dim} | {meta.parameters:,} | {meta.dataset} ({targets}) "

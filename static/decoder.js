@@ -191,18 +191,40 @@
     return a;
   }
 
+  function withLabel(z, n, numClasses, label, input) {
+    // The first n numbers of a code, then the label one-hot (numClasses of them), into `input`.
+    input.fill(0);
+    for (let i = 0; i < n; i++) input[i] = z[i] || 0;
+    if (numClasses) input[n + label] = 1;
+    return input;
+  }
+
+  function lowerPrior(t, spec) {
+    // A two-layer model's z -> E[z1|z], the mean of p(z1|z) (vae/model.py: VAE.lower_prior): the sliders move z,
+    // and the lower layer sits at its mean. dec_prior.2's first lower_dim rows give the mean, the rest its variance.
+    const w1 = t("dec_prior.0.weight"), b1 = t("dec_prior.0.bias"), w2 = t("dec_prior.2.weight");
+    const b2 = t("dec_prior.2.bias").subarray(0, spec.lower_dim);
+    const input = new Float32Array(spec.latent_dim + spec.num_classes), hidden = new Float32Array(spec.hidden);
+    const mean = new Float32Array(spec.lower_dim);
+    return (z, label) => {
+      linear(w1, b1, input.length, withLabel(z, spec.latent_dim, spec.num_classes, label, input), hidden, true);
+      linear(w2, b2, spec.hidden, hidden, mean, false);
+      return mean;
+    };
+  }
+
   function build(spec, buf, header) {
-    // A decode function for the spec's architecture (see vae/model.py: _mlp_decoder, _conv_decoder).
+    // A decode function for the spec's architecture (see vae/model.py: _mlp_decoder, _conv_decoder, lower_prior).
     const t = name => tensor(buf, header, name);
-    const nIn = spec.latent_dim + spec.num_classes;
+    const bottom = spec.lower_dim || spec.latent_dim;  // the code the pixel decoder reads: z1, or z itself
+    const prior = spec.lower_dim ? lowerPrior(t, spec) : null;
+    const nIn = bottom + spec.num_classes;
     const w1 = t("dec_hidden.weight"), b1 = t("dec_hidden.bias"), b2 = t("dec_out.0.bias");
     const w2 = transpose(t("dec_out.0.weight"), b2.length, spec.hidden);
     const input = new Float32Array(nIn), hidden = new Float32Array(spec.hidden), dense = new Float32Array(b2.length);
     const first = (z, label) => {
-      input.fill(0);
-      for (let i = 0; i < spec.latent_dim; i++) input[i] = z[i] || 0;
-      if (spec.num_classes) input[spec.latent_dim + label] = 1;  // the label one-hot, after the code
-      linear(w1, b1, nIn, input, hidden, true);
+      const code = prior ? prior(z, label) : z;
+      linear(w1, b1, nIn, withLabel(code, bottom, spec.num_classes, label, input), hidden, true);
     };
     if (spec.arch === "mlp") {
       return (z, label) => {

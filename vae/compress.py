@@ -86,6 +86,11 @@ def make_codec(loaded: LoadedModel) -> Codec:
             f"{loaded.name} is class-conditional: it needs each digit's label, which this coder does not send. "
             "Choose an unconditional model trained with --binarize, such as conv-32d."
         )
+    if loaded.model.config.lower_dim:
+        raise NotCodable(
+            f"{loaded.name} has two stochastic layers; this coder takes bits back from one (z), so its sizes would "
+            "not be the model's. Choose a one-layer model trained with --binarize, such as conv-32d."
+        )
     sha = bytes.fromhex(tensors_sha256(loaded.model.state_dict()))[:SHA_BYTES]
     return Codec(loaded.name, copy.deepcopy(loaded.model).double().eval(), sha)
 

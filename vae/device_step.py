@@ -104,7 +104,7 @@ class DeviceSteps:
         """One optimisation step on batch `self.batch` of the epoch's order (len(offsets) images), as train_epoch's."""
         idx = self.order.index_select(0, self.batch * self.cfg.batch_size + offsets)
         self.lr.copy_(self.lrs.index_select(0, self.step.view(1)).squeeze(0))
-        noise = (torch.randn(len(idx), self.step_fn.model.config.latent_dim, device=idx.device)
+        noise = (torch.randn(len(idx), self.step_fn.model.config.noise_dim, device=idx.device)
                  if draws_noise(self.cfg) else None)
         loss, _, _ = self.step_fn(self.targets.index_select(0, idx),
                                   None if self.y is None else self.y.index_select(0, idx), noise, self.step)

@@ -23,6 +23,7 @@ from vae.loaded import load_model, save_model
 from vae.loss import kl_per_dim, log_importance_weights, negative_elbo, reconstruction_nll
 from vae.metadata import Metrics
 from vae.model import VAE, reparameterize
+from vae.posterior import decode_draw
 
 ACTIVE_THRESHOLD = 0.01
 
@@ -38,7 +39,7 @@ def elbo_terms(
     """Per-image negative ELBO, reconstruction NLL, KL per dimension, and posterior means."""
     model.eval()
     gen = torch.Generator(device=x.device).manual_seed(seed)
-    parts: dict[str, list[Tensor]] = {"nelbo": [], "recon": [], "kl_dims": [], "mu": []}
+    parts: dict[str, list[Tensor]] = {"nelbo": [], "recon": [], "kl_dims": [], "kl_lower": [], "mu": []}
     for start in range(0, len(x), batch_size):
         idx = slice(start, start + batch_size)
         mu, logvar = model.encode(x[idx], _labels(y, idx, model))
@@ -66,10 +67,14 @@ def reconstruction_errors(
 @torch.no_grad()
 def posterior_terms(model: VAE, x: Tensor, mu: Tensor, logvar: Tensor, y: Tensor | None,
                     generator: torch.Generator) -> dict[str, Tensor]:
-    """elbo_terms of images whose posterior (mu, logvar) is already known: one z each, drawn with `generator`."""
-    logits = model.decode(reparameterize(mu, logvar, generator=generator), y)
-    return {"nelbo": negative_elbo(logits, x, mu, logvar), "recon": reconstruction_nll(logits, x),
-            "kl_dims": kl_per_dim(mu, logvar), "mu": mu}
+    """elbo_terms of images whose posterior (mu, logvar) is already known: one z each, drawn with `generator`
+    (then a hierarchy's z1). "kl_dims" is the top layer's, whose dimensions the sliders move; "kl_lower" (N,) is a
+    hierarchy's lower-layer KL, zero for one layer, and "nelbo" counts both."""
+    h = model.encoder_state(x, y) if model.config.lower_dim else None
+    drawn = decode_draw(model, h, reparameterize(mu, logvar, generator=generator), y, generator=generator)
+    return {"nelbo": negative_elbo(drawn.logits, x, mu, logvar, drawn.lower_kl),
+            "recon": reconstruction_nll(drawn.logits, x), "kl_dims": kl_per_dim(mu, logvar),
+            "kl_lower": drawn.lower_kl.sum(1), "mu": mu}
 
 
 def mean_negative_elbo(model: VAE, x: Tensor, y: Tensor | None = None, seed: int = 0) -> float:
@@ -99,15 +104,20 @@ def iw_block(
     so any split of the test set into calls, or of k into blocks, draws the same samples.
     """
     model.eval()
-    mu, logvar = model.encode(x, y)
+    h = model.encoder_state(x, y)
+    mu, logvar = model.posterior(h)
     out = torch.empty(len(x), dtype=torch.float64)
     for j in range(len(x)):
         gen = torch.Generator().manual_seed(block_seed(seed, first + j, block))
         z = reparameterize(mu[j], logvar[j], size, gen)
+        # A hierarchy's z1 noise for the whole block, after z's: the same draws whatever decode_batch is.
+        lower = torch.randn(size, model.config.lower_dim, generator=gen).to(x.device)
         log_w = []
-        for zc in z.split(decode_batch):
-            logits = model.decode(zc, None if y is None else y[j].expand(len(zc)))
-            log_w.append(log_importance_weights(logits, x[j].expand(len(zc), -1, -1, -1), zc, mu[j], logvar[j]))
+        for zc, nc in zip(z.split(decode_batch), lower.split(decode_batch), strict=True):
+            yc = None if y is None else y[j].expand(len(zc))
+            drawn = decode_draw(model, h[j].expand(len(zc), -1), zc, yc, nc)
+            log_w.append(log_importance_weights(drawn.logits, x[j].expand(len(zc), -1, -1, -1), zc, mu[j], logvar[j],
+                                                lower_log_ratio=drawn.lower_log_ratio))
         out[j] = torch.logsumexp(torch.cat(log_w).double(), 0)
     return out
 
@@ -171,7 +181,8 @@ def evaluate(
     metrics = {
         "test_nelbo": float(terms["nelbo"].mean()),
         "test_recon": float(terms["recon"].mean()),
-        "test_kl": float(terms["kl_dims"].sum(1).mean()),
+        "test_kl": float((terms["kl_dims"].sum(1) + terms["kl_lower"]).mean()),
+        **({"test_kl_lower": float(terms["kl_lower"].mean())} if model.config.lower_dim else {}),
         "test_nll": float(nll[k].mean()),
         "nll_k": k,
         "nll_images": n,
@@ -230,9 +241,11 @@ def main(argv: list[str] | None = None) -> None:
         fields, nll = evaluate(loaded.model, x, labels, args.k, args.nll_images, args.progress)
         extras = {"test_nll": nll}
     metrics = Metrics(**fields)
-    for key in ("test_nelbo", "test_recon", "test_kl", "test_nll", "active_units"):
+    for key in ("test_nelbo", "test_recon", "test_kl", "test_kl_lower", "test_nll", "active_units"):
         if getattr(metrics, key) is not None:
-            print(f"{key:13s} {getattr(metrics, key):10.3f}   (recorded: {getattr(meta.metrics, key):.3f})")
+            recorded = getattr(meta.metrics, key)
+            print(f"{key:13s} {getattr(metrics, key):10.3f}   (recorded: "
+                  f"{'none' if recorded is None else format(recorded, '.3f')})")
     if not loaded.autoencoder:
         print("nll_by_k     ", json.dumps(metrics.nll_by_k))
         print("kl_per_dim   ", json.dumps(list(metrics.kl_per_dim)))

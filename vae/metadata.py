@@ -52,12 +52,13 @@ class Metrics:
 
     test_nelbo: float | None = None
     test_recon: float
-    test_kl: float | None = None
+    test_kl: float | None = None  # both layers' of a hierarchy
+    test_kl_lower: float | None = None  # a hierarchy's lower layer's alone, KL(q(z1|x, z) || p(z1|z))
     test_nll: float | None = None
     nll_k: int | None = None
     nll_images: int | None = None
     nll_by_k: dict[str, float] | None = None  # k (as text, a JSON key) -> mean NLL with k importance samples
-    kl_per_dim: tuple[float, ...] | None = None
+    kl_per_dim: tuple[float, ...] | None = None  # the top layer's, whose dimensions the sliders move
     active_units: int
 
     def __post_init__(self) -> None:

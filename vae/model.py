@@ -4,6 +4,12 @@ The encoder maps an image (and, for a conditional model, its label) to the mean 
 log-variance of a diagonal Gaussian q(z|x); the decoder maps a latent code to Bernoulli
 *logits* per pixel (probabilities = sigmoid(logits)). Logits, not probabilities, because
 binary cross-entropy on logits is numerically stable where log(sigmoid) is not.
+
+With `lower_dim > 0` the model has two stochastic layers, z -> z1 -> x (a top-down hierarchy in
+the manner of the Ladder VAE, Sonderby et al. 2016, with the residual posterior of NVAE, Vahdat &
+Kautz 2020): p(z) = N(0, I), p(z1|z) a Gaussian from a small network, p(x|z1) the decoder above;
+inference runs in the same order, q(z|x) then q(z1|x, z). `z` (latent_dim) stays the code that
+sliders, maps and interpolations move; `decode(z)` puts z1 at its prior mean E[z1|z].
 """
 
 from dataclasses import asdict, dataclass, fields
@@ -26,13 +32,20 @@ class VAEConfig:
     hidden: int = 400  # width of the dense hidden layer (both archs)
     channels: tuple[int, int] = (32, 64)  # conv only: channels at 14x14 and 7x7
     num_classes: int = 0  # > 0 makes the model class-conditional on a label in [0, num_classes)
+    lower_dim: int = 0  # > 0 adds a lower stochastic layer z1 of this size between the code z and the pixels
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHS:
             raise ValueError(f"arch must be one of {ARCHS}, got {self.arch!r}")
-        if self.latent_dim < 1 or self.hidden < 1 or min(self.channels) < 1 or self.num_classes < 0:
+        if (self.latent_dim < 1 or self.hidden < 1 or min(self.channels) < 1 or self.num_classes < 0
+                or self.lower_dim < 0):
             raise ValueError(f"sizes must be positive: {self}")
         object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
+
+    @property
+    def noise_dim(self) -> int:
+        """Standard normal draws one posterior sample takes: one per dimension of every stochastic layer."""
+        return self.latent_dim + self.lower_dim
 
     def to_dict(self) -> dict:
         """Plain dict for JSON metadata."""
@@ -93,8 +106,14 @@ class VAE(nn.Module):
         # The label enters as a one-hot vector concatenated to the dense layers' inputs.
         self.enc_hidden = nn.Linear(n_features + config.num_classes, config.hidden)
         self.enc_out = nn.Linear(config.hidden, 2 * config.latent_dim)  # mean and log-variance
-        self.dec_hidden = nn.Linear(config.latent_dim + config.num_classes, config.hidden)
+        bottom = config.lower_dim or config.latent_dim  # the code the pixel decoder reads: z1, or z itself
+        self.dec_hidden = nn.Linear(bottom + config.num_classes, config.hidden)
         self.dec_out = (_mlp_decoder if config.arch == "mlp" else _conv_decoder)(config)
+        if config.lower_dim:
+            # p(z1|z): mean and log-variance from z (and the label). Its name starts with dec_: the page decodes it.
+            self.dec_prior = _two_layer(config.latent_dim + config.num_classes, config.hidden, 2 * config.lower_dim)
+            # q(z1|x, z): the encoder's features and z -> a shift of p(z1|z)'s mean and log-variance.
+            self.enc_lower = _two_layer(config.hidden + config.latent_dim, config.hidden, 2 * config.lower_dim)
         # Channels-last convolutions take oneDNN's fast path on CPU, which the default layout
         # misses for transposed convolutions (docs/engineering.md).
         self.to(memory_format=torch.channels_last)
@@ -106,20 +125,55 @@ class VAE(nn.Module):
             raise ValueError("this model is class-conditional: pass a label y")
         return torch.cat([h, F.one_hot(y.long(), self.config.num_classes).to(h.dtype)], dim=1)
 
-    def encode(self, x: Tensor, y: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """Images (N, 1, 28, 28) in [0, 1] -> mean and log-variance, each (N, latent_dim)."""
-        h = F.relu(self.enc_hidden(self._with_label(self.features(x), y)))
+    def encoder_state(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        """Images (N, 1, 28, 28) in [0, 1] -> the encoder's deterministic features (N, hidden)."""
+        return F.relu(self.enc_hidden(self._with_label(self.features(x), y)))
+
+    def posterior(self, h: Tensor) -> tuple[Tensor, Tensor]:
+        """The encoder's features -> mean and log-variance of q(z|x), each (N, latent_dim)."""
         mu, logvar = self.enc_out(h).chunk(2, dim=1)
         return mu, logvar
 
+    def encode(self, x: Tensor, y: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Images (N, 1, 28, 28) in [0, 1] -> mean and log-variance of q(z|x), each (N, latent_dim)."""
+        return self.posterior(self.encoder_state(x, y))
+
+    def lower_prior(self, z: Tensor, y: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Codes z (N, latent_dim) -> mean and log-variance of p(z1|z), each (N, lower_dim)."""
+        mean, logvar = self.dec_prior(self._with_label(z, y)).chunk(2, dim=1)
+        return mean, logvar
+
+    def lower_posterior(self, h: Tensor, z: Tensor, y: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """q(z1|x, z) and p(z1|z) from the encoder's features h and codes z: (mean, log-variance) of each.
+
+        The posterior is the prior shifted (NVAE's residual form): where the image adds nothing, q = p and the
+        layer costs no KL.
+        """
+        prior_mean, prior_logvar = self.lower_prior(z, y)
+        shift_mean, shift_logvar = self.enc_lower(torch.cat([h, z], dim=1)).chunk(2, dim=1)
+        return prior_mean + shift_mean, prior_logvar + shift_logvar, prior_mean, prior_logvar
+
+    def decode_lowest(self, code: Tensor, y: Tensor | None = None) -> Tensor:
+        """The lowest stochastic layer's codes (z1, or z in a one-layer model) -> pixel logits (N, 1, 28, 28)."""
+        return self.dec_out(F.relu(self.dec_hidden(self._with_label(code, y))))
+
     def decode(self, z: Tensor, y: Tensor | None = None) -> Tensor:
-        """Latent codes (N, latent_dim) -> pixel logits (N, 1, 28, 28)."""
-        return self.dec_out(F.relu(self.dec_hidden(self._with_label(z, y))))
+        """Latent codes (N, latent_dim) -> pixel logits (N, 1, 28, 28); a hierarchy's z1 at its prior mean E[z1|z]."""
+        return self.decode_lowest(self.lower_prior(z, y)[0] if self.config.lower_dim else z, y)
 
     def forward(self, x: Tensor, y: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
-        """One stochastic pass: (logits, mu, logvar), with z drawn by reparameterization."""
-        mu, logvar = self.encode(x, y)
-        return self.decode(reparameterize(mu, logvar), y), mu, logvar
+        """One stochastic pass: (logits, mu, logvar), with z (and a hierarchy's z1) drawn by reparameterization."""
+        h = self.encoder_state(x, y)
+        mu, logvar = self.posterior(h)
+        z = reparameterize(mu, logvar)
+        if not self.config.lower_dim:
+            return self.decode(z, y), mu, logvar
+        mean, lower_logvar = self.lower_posterior(h, z, y)[:2]
+        return self.decode_lowest(reparameterize(mean, lower_logvar), y), mu, logvar
+
+
+def _two_layer(n_in: int, hidden: int, n_out: int) -> nn.Module:
+    return nn.Sequential(nn.Linear(n_in, hidden), nn.ReLU(), nn.Linear(hidden, n_out))
 
 
 def reparameterize(

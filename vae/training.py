@@ -33,8 +33,11 @@ from vae.loss import (
 )
 from vae.metadata import TrainConfig
 from vae.model import N_PIXELS, VAE, VAEConfig, reparameterize
+from vae.posterior import decode_draw
 
 ONECYCLE_WARMUP = 0.1  # the fraction of a one-cycle run spent raising the learning rate from 0
+RESUME_BUDGET = 16_000_000  # bytes of a resume file's tensors: small enough to carry a run between machines
+HALF_MOMENTS = ("exp_avg", "exp_avg_sq")  # Adam's moments, stored in bfloat16 in a resume file over the budget
 
 
 @dataclass
@@ -58,11 +61,18 @@ class Run:
 
 
 def save_resume(path: Path, model: VAE, opt: torch.optim.Optimizer, state: TrainState, run: Run) -> None:
-    """Everything needed to continue a run: weights, Adam moments, position, history."""
+    """Everything needed to continue a run: weights, Adam moments, position, history.
+
+    Where that would pass RESUME_BUDGET, Adam's moments are stored in bfloat16 (the weights stay float32):
+    the run then resumes on moments rounded to 3 significant digits, close to its uninterrupted path but
+    not on it bit for bit, as smaller runs resume.
+    """
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
     opt_state = opt.state_dict()
-    for i, s in opt_state["state"].items():
-        tensors.update({f"optim.{i}.{k}": v for k, v in s.items()})
+    moments = {f"optim.{i}.{k}": v for i, s in opt_state["state"].items() for k, v in s.items()}
+    if sum(t.numel() * t.element_size() for t in [*tensors.values(), *moments.values()]) > RESUME_BUDGET:
+        moments = {k: v.bfloat16() if k.rpartition(".")[2] in HALF_MOMENTS else v for k, v in moments.items()}
+    tensors.update(moments)
     meta = {"config": run.config.to_dict(), "train": run.train.to_dict(), "dataset": run.dataset,
             "train_seconds": run.train_seconds, "command": run.command, "state": asdict(state),
             "param_groups": opt_state["param_groups"]}
@@ -81,7 +91,7 @@ def load_resume(path: Path, device: torch.device) -> tuple[VAE, torch.optim.Opti
     for k, v in tensors.items():
         if k.startswith("optim."):
             _, i, key = k.split(".", 2)
-            opt_state["state"].setdefault(int(i), {})[key] = v if key == "step" else v.to(device)
+            opt_state["state"].setdefault(int(i), {})[key] = v if key == "step" else v.to(device, torch.float32)
     opt.load_state_dict(opt_state)
     return model, opt, TrainState(**meta["state"]), run
 
@@ -184,12 +194,16 @@ def iw_training_loss(
     Its gradient weights each sample by how well it explains the image, so the decoder learns from the
     good samples rather than the average one: a tighter bound, at k decodes per image.
     """
-    mu, logvar = (t.float() for t in model.encode(x, y))
+    h = model.encoder_state(x, y)
+    mu, logvar = (t.float() for t in model.posterior(h))
     z = reparameterize(mu.expand(k, *mu.shape), logvar.expand(k, *logvar.shape)).flatten(0, 1)
-    logits = model.decode(z, None if y is None else y.repeat(k))
-    log_w = log_importance_weights(logits, x.repeat(k, 1, 1, 1), z, mu.repeat(k, 1), logvar.repeat(k, 1), kl_weight)
+    drawn = decode_draw(model, h.repeat(k, 1), z, None if y is None else y.repeat(k))
+    logits = drawn.logits.float()
+    log_w = log_importance_weights(logits, x.repeat(k, 1, 1, 1), z, mu.repeat(k, 1), logvar.repeat(k, 1), kl_weight,
+                                   drawn.lower_log_ratio)
     recon = reconstruction_nll(logits[: len(x)], x).detach()
-    return iwae_loss(log_w.view(k, -1)), recon, kl_per_dim(mu, logvar).sum(1).detach()
+    kl = kl_per_dim(mu, logvar).sum(1) + drawn.lower_kl[: len(x)].sum(1)
+    return iwae_loss(log_w.view(k, -1)), recon, kl.detach()
 
 
 class Objective(nn.Module):
@@ -202,7 +216,8 @@ class Objective(nn.Module):
     def forward(
         self, x: Tensor, y: Tensor | None, noise: Tensor | None, step: int | Tensor
     ) -> tuple[Tensor, Tensor, Tensor]:
-        """(loss to minimise, reconstruction NLL and KL per image); `noise` reparameterizes the ELBO's sample.
+        """(loss to minimise, reconstruction NLL and KL per image); `noise` (N, config.noise_dim) reparameterizes
+        the ELBO's sample: z from its first latent_dim columns, a hierarchy's z1 from the rest.
 
         `step` may be a tensor, as the steps replayed from a CUDA graph count it (vae.device_step).
         """
@@ -211,9 +226,12 @@ class Objective(nn.Module):
                 return autoencoder_loss(self.model.decode(self.model.encode(x, y)[0], y).float(), x)
             if self.cfg.iw_samples > 1:
                 return iw_training_loss(self.model, x, y, self.cfg.iw_samples, kl_weight(step, self.loss_cfg))
-            mu, logvar = (t.float() for t in self.model.encode(x, y))
-            logits = self.model.decode(mu + torch.exp(0.5 * logvar) * noise, y).float()
-        return training_loss(logits, x, mu, logvar, step, self.loss_cfg)
+            h = self.model.encoder_state(x, y)
+            mu, logvar = (t.float() for t in self.model.posterior(h))
+            top, lower = noise.split([mu.shape[1], noise.shape[1] - mu.shape[1]], dim=1)
+            drawn = decode_draw(self.model, h, mu + torch.exp(0.5 * logvar) * top, y, lower)
+        return training_loss(drawn.logits.float(), x, mu, logvar, step, self.loss_cfg,
+                             drawn.lower_kl if self.model.config.lower_dim else None)
 
 
 def objective(model: VAE, n_images: int, cfg: TrainConfig, replica: Replica) -> nn.Module:
@@ -252,7 +270,7 @@ def train_epoch(
         for group in opt.param_groups:
             group["lr"] = learning_rate(step / (cfg.epochs * n_steps), cfg)
         # Noise for the whole global batch, then this process's rows: the same draws however many processes.
-        noise = torch.randn(len(idx), model.config.latent_dim, device=x.device) if draws_noise(cfg) else None
+        noise = torch.randn(len(idx), model.config.noise_dim, device=x.device) if draws_noise(cfg) else None
         mine = replica.shard(idx)
         loss, recon, kl = step_fn(targets[mine], y[mine] if model.config.num_classes else None,
                                   None if noise is None else replica.shard(noise), step)

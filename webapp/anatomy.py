@@ -31,10 +31,11 @@ class Anatomy:
 
     nelbo: float
     recon: float
-    kl: float
+    kl: float  # the code z's, whose dimensions the sliders move
     kl_per_dim: Tensor  # (D,)
     mean: Tensor  # (D,) posterior means
     std: Tensor  # (D,) posterior standard deviations
+    kl_lower: float = 0.0  # a two-layer model's lower layer's, KL(q(z1|x, z) || p(z1|z)); nelbo = recon + kl + kl_lower
 
 
 @torch.no_grad()
@@ -53,7 +54,8 @@ def anatomy_of(elbo: dict[str, Tensor], logvar: Tensor) -> Anatomy:
     """An Anatomy from one image's ELBO terms (vae.evaluate.posterior_terms) and its posterior log-variance."""
     kl_dims = elbo["kl_dims"][0]
     return Anatomy(nelbo=float(elbo["nelbo"][0]), recon=float(elbo["recon"][0]), kl=float(kl_dims.sum()),
-                   kl_per_dim=kl_dims, mean=elbo["mu"][0], std=torch.exp(0.5 * logvar[0]))
+                   kl_per_dim=kl_dims, mean=elbo["mu"][0], std=torch.exp(0.5 * logvar[0]),
+                   kl_lower=float(elbo["kl_lower"][0]))
 
 
 def posterior_anatomy(loaded: LoadedModel, q: Posterior) -> Anatomy:
@@ -62,12 +64,22 @@ def posterior_anatomy(loaded: LoadedModel, q: Posterior) -> Anatomy:
 
 
 def describe_anatomy(a: Anatomy, pct: float, dataset: str) -> str:
-    """The negative ELBO as the sum of its two terms, in words, and its percentile among the test images."""
+    """The negative ELBO as the sum of its terms (two, or three for two layers), in words, and its percentile among
+    the test images."""
     what = "digits" if dataset == "mnist" else "images"
     return (f"**{a.nelbo:.2f} {term('nats')}** ({term('negative ELBO')}) = **{a.recon:.2f}** reconstruction "
             f"(-log p(x|z): how badly the decoder redraws your image from a code z drawn from q(z|x)) "
-            f"+ **{a.kl:.2f}** {term('KL')} (how far q(z|x) is from the {term('prior')} N(0, 1): what the code costs). "
-            f"Lower is better: the model fits it worse than {pct:.1f}% of the {dataset} test {what}.")
+            f"+ **{a.kl:.2f}** {term('KL')} (how far q(z|x) is from the {term('prior')} N(0, 1): what the code costs)"
+            f"{lower_term(a.kl_lower)}. Lower is better: the model fits it worse than {pct:.1f}% of the {dataset} "
+            f"test {what}.")
+
+
+def lower_term(kl_lower: float) -> str:
+    """The third term of a two-layer model's negative ELBO, in words (nothing for one layer, whose kl_lower is 0)."""
+    if not kl_lower:
+        return ""
+    return (f" + **{kl_lower:.2f}** lower-layer KL (how far q(z1|x, z), the lower layer the decoder reads, is from "
+            "its prior p(z1|z) given the code)")
 
 
 def dimension_names(ranking: list[int]) -> list[str]:

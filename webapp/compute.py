@@ -10,7 +10,16 @@ import torch
 from torch import Tensor
 
 from vae.evaluate import posterior_terms
-from vae.latent import TRAVERSAL_ROWS, decode_probs, gaussian_grid, interpolate, percentile, prior_sample, traversal
+from vae.latent import (
+    TRAVERSAL_ROWS,
+    decode_posterior_mean,
+    decode_probs,
+    gaussian_grid,
+    interpolate,
+    percentile,
+    prior_sample,
+    traversal,
+)
 from vae.loaded import LoadedModel
 from vae.model import reparameterize
 from webapp.words import term
@@ -112,10 +121,11 @@ def score(loaded: LoadedModel, x: Tensor, label: int | None = None) -> tuple[flo
 
 @torch.no_grad()
 def reconstruction(loaded: LoadedModel, q: Posterior, n_samples: int = 8, seed: int = 0) -> dict[str, Tensor]:
-    """The decoding of the posterior mean, and decodings of n_samples draws from the posterior (no encoding)."""
+    """The decoding of the posterior mean, and decodings of n_samples draws from the posterior (no encoding; a two-layer
+    model's lower layer at its posterior mean reads the encoder's features once more)."""
     y = label_tensor(loaded, q.label)
     z = reparameterize(q.mean, q.logvar, n_samples, torch.Generator().manual_seed(seed))
-    return {"reconstruction": decode_probs(loaded.model, q.mean, y)[0],
+    return {"reconstruction": decode_posterior_mean(loaded.model, q.x, q.mean, y)[0],
             "samples": decode_probs(loaded.model, z, label_tensor(loaded, q.label, n_samples))}
 
 

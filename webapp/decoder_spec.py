@@ -57,6 +57,7 @@ def page_spec(loaded: LoadedModel, path: str | Path, url: str) -> dict:
         "sha256": read_header(path)[1]["__metadata__"]["sha256"],  # the page's cache key: new weights, new key
         "arch": cfg.arch,
         "latent_dim": cfg.latent_dim,
+        "lower_dim": cfg.lower_dim,  # > 0: a lower layer z1 between the sliders' code and the pixels
         "hidden": cfg.hidden,
         "channels": list(cfg.channels),
         "num_classes": cfg.num_classes,

@@ -49,9 +49,18 @@ def describe_model(loaded: LoadedModel) -> str:
     kind = "a convolutional network" if cfg.arch == "conv" else "a small fully connected network"
     told = ", told the class of each digit," if loaded.conditional else ""
     return (f"**{loaded.name}**: {kind}{told} reads each {loaded.dataset} picture into {cfg.latent_dim} numbers "
-            f"(its {term('latent code z', 'code z')}). On test pictures it scores {m.test_nelbo:.1f} {term('nats')} "
-            f"({term('negative ELBO')}) and {m.test_nll:.1f} nats {term('NLL')} (k={m.nll_k}, {m.nll_images:,} test "
-            "images): how badly the model expects them, **lower is better**.")
+            f"(its {term('latent code z', 'code z')}){lower_layer(cfg.lower_dim)}. On test pictures it scores "
+            f"{m.test_nelbo:.1f} {term('nats')} ({term('negative ELBO')}) and {m.test_nll:.1f} nats {term('NLL')} "
+            f"(k={m.nll_k}, {m.nll_images:,} test images): how badly the model expects them, **lower is better**.")
+
+
+def lower_layer(lower_dim: int) -> str:
+    """What describe_model says of a two-layer model's lower layer (nothing for one layer): the sliders move the
+    top code, and the lower layer takes its average given that code (its prior mean)."""
+    if not lower_dim:
+        return ""
+    return (f", with a lower layer of {lower_dim} more between the code and the picture. The sliders move the code "
+            f"z; the lower layer sits at its average for that code (its {term('prior')} mean)")
 
 
 def model_choice(loaded: LoadedModel) -> str:

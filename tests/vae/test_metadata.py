@@ -19,8 +19,9 @@ SHIPPED = pytest.mark.parametrize("path", sorted(WEIGHTS.glob("*.safetensors")),
 def test_shipped_metadata_reads_and_writes_the_same_json(path: Path) -> None:
     _, raw = load_tensors(path)
     metadata = ModelMetadata.from_dict(raw)
-    # Files written before a training setting existed get its default, as TrainConfig always did.
-    assert metadata.to_dict() == {**raw, "train": {**TrainConfig().to_dict(), **raw["train"]}}
+    # Files written before a setting existed get its default: a training setting, or one stochastic layer.
+    assert metadata.to_dict() == {**raw, "train": {**TrainConfig().to_dict(), **raw["train"]},
+                                  "config": {"lower_dim": 0, **raw["config"]}}
     assert ModelMetadata.from_dict(json.loads(json.dumps(metadata.to_dict()))) == metadata
     assert metadata.train.seed == raw["seed"]
 

@@ -1,0 +1,18 @@
+"""The page's words for a two-layer model: it says what the sliders move and where the lower layer sits."""
+
+from tests.helpers import tiny_metadata
+from vae.loaded import LoadedModel
+from vae.model import VAE, VAEConfig
+from webapp.words import describe_model
+
+
+def test_a_two_layer_model_says_the_sliders_move_the_top_code() -> None:
+    model = VAE(VAEConfig(arch="conv", latent_dim=8, lower_dim=16, hidden=32))
+    line = describe_model(LoadedModel("two", model, tiny_metadata(model)))
+    assert "into 8 numbers" in line and "lower layer of 16 more" in line
+    assert "The sliders move the code z; the lower layer sits at its average for that code" in line
+
+
+def test_a_one_layer_model_has_no_lower_layer_to_mention() -> None:
+    model = VAE(VAEConfig(latent_dim=8, hidden=32))
+    assert "lower layer" not in describe_model(LoadedModel("one", model, tiny_metadata(model)))
