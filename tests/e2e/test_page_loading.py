@@ -179,7 +179,8 @@ def test_a_move_before_the_first_answer_is_kept(browser: "Browser", app_url: str
     loaded = models[default_model(models)]
     context = browser.new_context(**PHONE)
     held: list[Route] = []
-    context.route("**/gradio_api/queue/join*", lambda route: held.append(route))  # the first load's event, among others, waits
+    # The first load's event, among others, waits.
+    context.route("**/gradio_api/queue/join*", lambda route: held.append(route))
     page = context.new_page()
     page.goto(app_url)
     page.wait_for_function("() => window.vaeStats?.serverPaints > 0", timeout=60_000)  # the digit from <head>
