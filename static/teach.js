@@ -1,8 +1,8 @@
 // The page's way in (webapp/views/guide.py): the guided start's and "switch to" buttons (choose a model, open a view,
 // bring it into sight), links from a term to the glossary, and a shareable address: the model, the view and the code
 // z live in the URL's hash (#model=mlp-2d&view=map&z=0.5,-1.2), read once the page is ready, kept up to date after.
-// The model, the view and the sliders are set through hidden Gradio buttons (#set-model, #set-view, #set-code) whose
-// js reads `wanted`: a phone's tab bar keeps some tabs in an overflow menu, where no script can click them.
+// The model and the sliders are set through hidden Gradio buttons (#set-model, #set-code) whose js reads `wanted`; a
+// view is opened by a click on its tab, or through #set-view when its tab is not on screen.
 (() => {
   "use strict";
 
@@ -56,10 +56,16 @@
   }
 
   async function selectView(view) {
-    // Open the view whose tab has the id (and elem_id) `view`.
+    // Open the view whose tab has the id (and elem_id) `view`: a click on its tab, at once, when the tab is on
+    // screen (the views' tabs wrap, never hide); else through the server (a round trip, queued behind a switch).
     if (currentView() === view) return;
-    wanted.view = view;
-    $("#set-view")?.click();
+    const tab = document.getElementById(`${view}-button`);
+    if (visible(tab)) {
+      tab.click();
+    } else {
+      wanted.view = view;
+      $("#set-view")?.click();
+    }
     await until(() => currentView() === view, 10000);
   }
 
