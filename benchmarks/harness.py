@@ -297,6 +297,14 @@ def open_view(page: "Page", name: str, touch: bool = False, timeout: float = 15.
     page.locator("[role=tab][aria-selected=true]", has_text=name).first.wait_for(state="attached")
 
 
+def wait_in_sight(page: "Page", selector: str, timeout: float = 5_000, margin: int = 40) -> None:
+    """Wait until the element's top edge lies on screen with at least `margin` px of it showing (the page scrolled
+    it there)."""
+    page.wait_for_function("([sel, margin]) => { const r = document.querySelector(sel)?.getBoundingClientRect();"
+                           " return !!r && r.top > -2 && r.top < innerHeight - margin; }", arg=[selector, margin],
+                           timeout=timeout)
+
+
 def example_thumbnail(page: "Page", scope: str, filename: str) -> "Locator":
     """The thumbnail of the example `filename` in the examples gallery under `scope`."""
     return page.locator(f"{scope} .vae-examples img[src$='/{filename}']")

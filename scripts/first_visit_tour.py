@@ -27,14 +27,13 @@ from benchmarks.harness import (  # noqa: E402
     open_app,
     open_view,
     touch_drag,
+    wait_in_sight,
 )
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
 DRAWN = "() => (window.vaeStats?.overviewDraws || 0) > 0"  # "How a VAE works" has drawn its digit
-IN_SIGHT = """sel => { const r = document.querySelector(sel)?.getBoundingClientRect();
-  return !!r && r.top > -2 && r.top < innerHeight - 40; }"""
 
 
 class Tour:
@@ -66,7 +65,7 @@ class Tour:
         self.step(label.split()[1].lower() if label.startswith("See") else label.split()[0].lower(),
                   button.tap if touch else button.click,
                   lambda: (self.wait(f"() => window.vaePage.current().model === '{model}'")(),
-                           self.wait(IN_SIGHT, "#views > .tab-wrapper", 10_000)()))
+                           wait_in_sight(self.page, "#views > .tab-wrapper", 10_000)))
 
 
 def arrive(browser: "Browser", url: str, who: str, out: Path, **screen: object) -> Tour:
@@ -85,7 +84,7 @@ def student(browser: "Browser", url: str, out: Path) -> Tour:
     draws = page.evaluate("() => window.vaeStats.overviewDraws")
     tour.step("new-epsilon", page.get_by_role("button", name="New ε").click,
               tour.wait(f"() => window.vaeStats.overviewDraws > {draws}"))
-    tour.step("glossary-kl", page.locator(".vae-ov-loss a[href='#g-kl']").click, tour.wait(IN_SIGHT, "#g-kl"))
+    tour.step("glossary-kl", page.locator(".vae-ov-loss a[href='#g-kl']").click, lambda: wait_in_sight(page, "#g-kl"))
     tour.guided("Draw a digit and see how the model reads it")
     old = page.evaluate("() => document.querySelector('#recon img')?.src || ''")
     tour.step("draw-a-seven", lambda: draw_digit(page, "#tab-reconstruct"),
@@ -109,7 +108,7 @@ def teacher(browser: "Browser", url: str, out: Path) -> Tour:
     tour.step("point-at-the-map", sweep, tour.wait("() => document.querySelector('#map-view .vae-where')"
                                                     "?.textContent.includes('z1')"))
     tour.guided("See posterior collapse")
-    tour.step("why-a-vae", lambda: open_view(page, "Why a VAE?"), tour.wait(IN_SIGHT, "#tab-why"))
+    tour.step("why-a-vae", lambda: open_view(page, "Why a VAE?"), lambda: wait_in_sight(page, "#tab-why"))
     address = page.evaluate("location.href")
     shared, _ = open_app(browser, address, screen=PROJECTOR)
     view = address.split("view=")[1].split("&")[0]
@@ -126,7 +125,8 @@ def phone(browser: "Browser", url: str, out: Path) -> Tour:
     tour = arrive(browser, url, "phone", out, phone=True)
     page = tour.page
     tour.guided("See posterior collapse", touch=True)
-    tour.step("compress-tab", lambda: open_view(page, "Compress", touch=True), tour.wait(IN_SIGHT, "#tab-compress"))
+    tour.step("compress-tab", lambda: open_view(page, "Compress", touch=True),
+              lambda: wait_in_sight(page, "#tab-compress"))
     switch = page.locator("#tab-compress .vae-needs .vae-go")  # the view offers the model it needs
     if switch.is_visible():
         model = switch.get_attribute("data-model")
@@ -134,7 +134,7 @@ def phone(browser: "Browser", url: str, out: Path) -> Tour:
     seven = example_thumbnail(page, "#tab-compress", "digit-7-1-test0000.png")
     tour.step("compress-a-seven", seven.tap, tour.wait("() => document.querySelector('#compress-sizes')"  # no button
                                                         "?.textContent.includes('bytes')"))
-    tour.wait(IN_SIGHT, "#binary", 5_000)()  # the result, brought into sight
+    wait_in_sight(page, "#binary")  # the result, brought into sight
     open_view(page, "Latent sliders", touch=True)
     slider = page.locator("input[type=range][aria-label^='range slider for']").first
     slider.scroll_into_view_if_needed()

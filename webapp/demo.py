@@ -121,6 +121,7 @@ def wire_model_switch(demo: gr.Blocks, page: Page) -> None:
         return {d.examples: gr.Dataset(samples=samples) for d in page.digits}
 
     page.model.change(None, page.model, js="m => { window.vaePage?.loading(m); }")  # blank at once: never stale
+
     def on_first_load(name: str) -> dict:
         """The page's first load: as a switch to the model, except that the sliders stay where they are (at the
         origin, or where a visitor already moved them while the answer was on its way)."""

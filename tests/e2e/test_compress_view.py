@@ -19,6 +19,7 @@ from benchmarks.harness import (
     image_src,
     open_tab,
     open_view,
+    wait_in_sight,
     wait_new_image,
 )
 from pictures.digitize import load_digit
@@ -111,5 +112,4 @@ def test_on_a_phone_a_tapped_example_is_compressed_in_sight(browser: "Browser", 
         open_view(pg, "Compress", touch=True)
         example_thumbnail(pg, TAB, EXAMPLE).tap()
         text_of(pg, "#compress-sizes", "bytes")
-        pg.wait_for_function("() => { const r = document.querySelector('#binary').getBoundingClientRect();"
-                             " return r.top > -2 && r.top < innerHeight - 100; }", timeout=5_000)
+        wait_in_sight(pg, "#binary", margin=100)

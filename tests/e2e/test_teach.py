@@ -22,6 +22,7 @@ from benchmarks.harness import (
     open_view,
     select_model,
     set_slider,
+    wait_in_sight,
     wait_new_pixels,
 )
 from tests.e2e.conftest import NEEDS_CHROMIUM, app_page
@@ -65,12 +66,6 @@ def page(browser: "Browser", app_url: str) -> Iterator["Page"]:
 def grey(probs: torch.Tensor) -> np.ndarray:
     """Probabilities as the page paints them: grey levels 0-255."""
     return np.floor(probs.flatten().clamp(0, 1).numpy() * 255 + 0.5)
-
-
-def wait_in_view(page: "Page", selector: str, timeout: float = 5_000) -> None:
-    """Wait until the element's top edge and some of it lie inside the viewport (the page scrolls it there)."""
-    page.wait_for_function("sel => { const r = document.querySelector(sel)?.getBoundingClientRect();"
-                           " return !!r && r.top > -2 && r.top < innerHeight - 40; }", arg=selector, timeout=timeout)
 
 
 def settle(page: "Page", quiet_s: float = 1.5, timeout_s: float = 30) -> None:
@@ -155,7 +150,7 @@ def test_the_guided_start_opens_each_demo_in_sight(browser: "Browser", app_url: 
             page.wait_for_function(f"() => window.vaePage.current().model === '{model}'", timeout=30_000)
             page.wait_for_function(f"() => location.hash.includes('view={view[4:]}')")
             assert page.locator(f"#views > #{view}").is_visible()
-            wait_in_view(page, "#views > .tab-wrapper")
+            wait_in_sight(page, "#views > .tab-wrapper")
             page.wait_for_function("b => !b.hasAttribute('aria-busy')", arg=button.element_handle())
             if button.get_attribute("data-draw"):  # "Draw a digit" opened the drawing pad
                 assert page.locator(f"#{view} canvas.vae-pad-canvas").first.is_visible()
