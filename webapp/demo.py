@@ -7,6 +7,7 @@ view through the `(components, update)` pairs the views put in `Page.on_model`.
 import ctypes
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import gradio as gr
@@ -129,7 +130,9 @@ def wire_model_switch(demo: gr.Blocks, page: Page) -> None:
                 for c, u in on_model(name).items()}
 
     page.model.change(on_model, page.model, outputs, api_name="select_model").then(**page.show())
-    demo.load(on_first_load, page.model, outputs, api_visibility="private").then(**page.show())
+    first = page.model.value  # what the first load is asked about
+    demo.load(on_first_load, page.model, outputs, api_visibility="private").then(
+        catch_up(first, on_first_load), page.model, outputs, api_visibility="private").then(**page.show())
     # The first load's state for API clients, origin included, under the name it has always had.
     gr.Button("Initial state", visible="hidden").click(on_model, page.model, outputs, api_name="initial_state")
     page_only = [c for components, _ in page.on_model_page for c in components]
@@ -139,9 +142,17 @@ def wire_model_switch(demo: gr.Blocks, page: Page) -> None:
         loaded = page.models.pick(name)
         return {c: u for _, update in page.on_model_page for c, u in update(loaded).items()}
 
-    gr.on([page.model.change, demo.load], on_model_page, page.model, page_only, api_visibility="private", queue=False)
+    page.model.change(on_model_page, page.model, page_only, api_visibility="private", queue=False)
     page.model.change(on_examples, page.model, [d.examples for d in page.digits], api_name="examples",
                       api_visibility="private", queue=False)
+
+
+def catch_up(first: str, update: Callable[[str], dict]) -> Callable[[str], dict]:
+    """`update`, run again once the first load's answer (for the model `first`) is in, for the model chosen by then;
+    nothing if that is still `first`. A visitor who switched before that answer came keeps the switch."""
+    def again(name: str) -> dict:
+        return gr.skip() if name == first else update(name)
+    return again
 
 
 def keep_memory_flat() -> None:

@@ -23,6 +23,7 @@ from tests.e2e.test_browser import (  # noqa: F401 (the models fixture)
 )
 from vae.loaded import LoadedModel, default_model
 from webapp import compute
+from webapp.views.guide import first_fit, is_2d
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page, Route
@@ -43,6 +44,12 @@ BLANK_FRAMES = """(() => {
   requestAnimationFrame(frame);
 })()"""
 STATS = "k => window.vaeStats[k]"
+# Counts the page's "vae-shown" events (each ends a chain of server answers: static/page.js show), and lists the
+# models of the encodings the server sends the overview (static/overview.js show).
+WATCH_ANSWERS = """document.addEventListener('vae-shown', () => { window.__shown = (window.__shown || 0) + 1; });
+let overview;
+Object.defineProperty(window, 'vaeOverview', {configurable: true, get: () => overview, set: v => {
+  overview = {...v, show: q => { (window.__encoded ||= []).push(q && q.model); return v.show(q); }}; }});"""
 pytestmark = NEEDS_CHROMIUM
 BUDGET = 3_500_000  # bytes the page may fetch for its default model, everything included (issue 26)
 
@@ -195,4 +202,50 @@ def test_a_move_before_the_first_answer_is_kept(browser: "Browser", app_url: str
     context.unroute("**/gradio_api/queue/join*")
     page.locator("#model-info", has_text=loaded.name).wait_for(timeout=60_000)  # the first answer has come
     eventually(shows_sliders(page, loaded, [2.0] + [0.0] * (loaded.latent_dim - 1)))
+    context.close()
+
+
+def test_a_model_chosen_before_the_first_answer_is_kept(browser: "Browser", app_url: str,
+                                                        models: dict[str, LoadedModel]) -> None:  # noqa: F811
+    """A visitor who picks another model before the page's first answers (about the first model) have come back
+    keeps it: those late answers neither name the first model, nor show its sliders, nor hide a view behind the
+    notice that the first model does not fit it (CI once caught the latent map hidden so)."""
+    two_d = first_fit(models, is_2d)
+    assert two_d and two_d != default_model(models)
+    context = browser.new_context(viewport=VIEWPORT)
+    context.add_init_script(WATCH_ANSWERS)
+    held: list[Route] = []
+    holding = True
+
+    def on_route(route: "Route") -> None:
+        """The first load's requests wait; later ones pass."""
+        held.append(route) if holding else route.continue_()
+
+    context.route("**/gradio_api/queue/join*", on_route)
+    page = context.new_page()
+    page.goto(app_url)
+    page.wait_for_function(PAINTED, timeout=60_000)
+    for _ in range(300):  # until the first load's events have been sent (and are held)
+        if len(held) >= 4:  # the views' state, the overview, the beta comparison, why a VAE
+            break
+        page.wait_for_timeout(100)
+    holding = False
+    select_model(page, two_d)
+    page.locator("#model-info", has_text=two_d).wait_for(timeout=60_000)  # the switch's answer
+    page.wait_for_function("() => window.__shown > 0", timeout=60_000)
+    page.get_by_role("tab", name="Latent map", exact=True).click()
+    shown, late = page.evaluate("() => window.__shown"), len(held)
+    while held:
+        held.pop(0).continue_()
+    page.wait_for_function("n => window.__shown > n", arg=shown, timeout=60_000)  # the first load's chain is done
+    assert late >= 4
+    assert page.locator("#map-view canvas.vae-map").bounding_box(timeout=10_000)  # the map is still in view
+    assert two_d in page.locator("#model-info").inner_text()
+    page.get_by_role("tab", name="Latent sliders", exact=True).click()
+    sliders = page.locator("[id^='z-'] input[type=range]")
+    assert sum(sliders.nth(i).is_visible() for i in range(sliders.count())) == models[two_d].latent_dim
+    page.wait_for_function("n => (window.__encoded || []).includes(n)", arg=default_model(models),
+                           timeout=60_000)  # the first model's late encoding has come
+    page.wait_for_timeout(500)
+    assert page.evaluate("() => document.querySelector('.vae-ov').dataset.z.split(',').length") == 2  # not drawn
     context.close()

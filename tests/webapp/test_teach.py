@@ -10,9 +10,10 @@ import pytest
 import torch
 
 from tests.helpers import WEIGHTS
-from vae.loaded import LoadedModel, load_models
+from vae.loaded import LoadedModel, default_model, load_models
 from vae.loss import kl_per_dim
 from webapp import compute
+from webapp.demo import create_demo
 from webapp.digit_input import EXAMPLES, read_digit
 from webapp.views.guide import guided_start, is_2d, most_collapsed, parse_code
 from webapp.views.overview import PROSE, encoding, first_example
@@ -156,3 +157,15 @@ def test_a_shared_code_is_read_back_as_given() -> None:
     assert parse_code("1,2,3", 2).tolist() == [[1.0, 2.0]]
     with pytest.raises(gr.Error, match="numbers separated by commas"):
         parse_code("1,two", 2)
+
+
+def test_the_page_is_built_with_the_first_models_notes(models: dict[str, LoadedModel]) -> None:
+    """What only the page shows (the unused-dimension note, a view's "needs another model" notice) is built for the
+    model shown first: no first-load answer, late behind a visitor's own switch, can bring the first model's back."""
+    blocks = list(create_demo(WEIGHTS).blocks.values())
+    first = models[default_model(models)]
+    note = next(b for b in blocks if b.elem_id == "unused-note")
+    assert note.value == unused_note(first.metadata.metrics.kl_per_dim)
+    notices = [b for b in blocks if "vae-needs" in (b.elem_classes or [])]
+    assert notices and all(n.visible == bool(n.value) for n in notices)
+    assert any('data-view="tab-map"' in (n.value or "") for n in notices) == (not is_2d(first))

@@ -19,7 +19,7 @@ def conditional(loaded: LoadedModel) -> bool:
 def every_class_view(page: Page) -> None:
     """A conditional model's decoding of your digit's style with every label."""
     shown = first_fit(page.models.models, conditional) is not None
-    with gr.Tab("Every class", visible=False, id="tab-every", elem_id="tab-every") as tab:
+    with gr.Tab("Every class", visible=shown, id="tab-every", elem_id="tab-every") as tab:
         needs_model(page, conditional, "a conditional model (one told the class of each digit)", "tab-every")
         gr.Markdown("Conditional model: the code keeps the *style* of your digit, the label sets *which* digit.")
         digit = digit_input(page, "Your digit", "every")

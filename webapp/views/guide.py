@@ -57,15 +57,16 @@ def needs_model(page: Page, fits: Callable[[LoadedModel], bool], what: str, view
     page.css hides the rest of the view while the notice shows.
     """
     target = first_fit(page.models.models, fits)
-    notice = gr.HTML(elem_classes=["vae-needs"], visible=False)
 
-    def update(loaded: LoadedModel) -> dict:
+    def shown(loaded: LoadedModel | None) -> dict:
         """No notice for a model that fits; else what the view needs, and a button to switch."""
-        if fits(loaded) or target is None:
-            return {notice: gr.update(visible=False)}
-        text = f"<p>This view needs {html.escape(what)}; <b>{html.escape(loaded.name)}</b> is chosen.</p>"
-        return {notice: gr.update(value=text + switch_button(f"Switch to {target}", target, view), visible=True)}
-    page.on_model_page.append(([notice], update))
+        if loaded is None or fits(loaded) or target is None:
+            return {"value": "", "visible": False}
+        needs = f"<p>This view needs {html.escape(what)}; <b>{html.escape(loaded.name)}</b> is chosen.</p>"
+        return {"value": needs + switch_button(f"Switch to {target}", target, view), "visible": True}
+
+    notice = gr.HTML(elem_classes=["vae-needs"], **shown(page.first))
+    page.on_model_page.append(([notice], lambda loaded: {notice: gr.update(**shown(loaded))}))
 
 
 def guide_view(page: Page) -> None:

@@ -20,7 +20,7 @@ NO_CODES: dict[str, list] = {"z1": [], "z2": [], "class": []}  # the scatter's t
 def latent_map_view(page: Page) -> None:
     """The map tab, shown for a 2-D model whose file holds its test codes; the page draws and decodes the map."""
     shown = first_fit(page.models.models, is_2d) is not None
-    with gr.Tab("Latent map", visible=False, id="tab-map", elem_id="tab-map") as tab:
+    with gr.Tab("Latent map", visible=shown, id="tab-map", elem_id="tab-map") as tab:
         needs_model(page, is_2d, "a model with a 2-D code", "tab-map")
         gr.Markdown("The 2-D model's whole latent space: decodings on a grid of Gaussian quantiles, and where "
                     "the test digits land. Move the pointer over the map (or touch it), or the z1/z2 sliders, "

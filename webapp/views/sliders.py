@@ -53,8 +53,9 @@ def sliders_view(page: Page) -> None:
                 gr.Markdown(f"**Traversal**: each row moves one dimension (named at its left, with its KL) from "
                             f"-{TRAVERSAL_SPAN:g} to +{TRAVERSAL_SPAN:g}, the others held where the sliders are.")
             with gr.Column(scale=3, min_width=300):
-                note = gr.Markdown(elem_id="unused-note")
-                first = models.models[page.model.value].ranking if page.model.value in models.models else []
+                note = gr.Markdown(unused_note(page.first.metadata.metrics.kl_per_dim) if page.first else "",
+                                   elem_id="unused-note")
+                first = page.first.ranking if page.first else []
                 sliders = [slider(i, first) for i in range(min(TOP_SLIDERS, n))]
                 with gr.Accordion("More dimensions", open=False) as more:
                     sliders += [slider(i, first) for i in range(TOP_SLIDERS, n)]
