@@ -10,6 +10,7 @@ from pathlib import Path
 
 import gradio as gr
 import torch
+from PIL import Image
 
 from vae.checkpoint import read_header
 from vae.latent import decode_probs
@@ -37,13 +38,51 @@ N_NEIGHBOURS = 8
 METHODS = {"exact": "z1, z2: the codes themselves", "umap": "UMAP", "pca": "PCA"}
 
 
+class StoredMaps:
+    """The models' maps stored in `weights_dir`/projections, each read the first time it is asked for; per model,
+    computed once too (each takes most of a second): its words and the typical distance between two codes."""
+
+    def __init__(self, weights_dir: Path) -> None:
+        self.weights_dir = weights_dir
+        self.read: dict[str, Projection | ProjectionError] = {}
+        self.texts: dict[str, str] = {}
+        self.scales: dict[str, float] = {}
+
+    def projection(self, loaded: LoadedModel) -> Projection:
+        """The model's stored map; a gr.Error says why there is none."""
+        if loaded.name not in self.read:
+            try:
+                self.read[loaded.name] = load_projection(loaded, self.weights_dir)
+            except ProjectionError as e:
+                self.read[loaded.name] = e
+        found = self.read[loaded.name]
+        if isinstance(found, ProjectionError):
+            raise gr.Error(str(found))
+        return found
+
+    def text(self, loaded: LoadedModel) -> str:
+        """What the model's map shows, in plain words."""
+        if loaded.name not in self.texts:
+            self.texts[loaded.name] = describe(loaded, self.projection(loaded))
+        return self.texts[loaded.name]
+
+    def scale(self, loaded: LoadedModel) -> float:
+        """The median distance between two test digits' codes on the model's map."""
+        if loaded.name not in self.scales:
+            self.scales[loaded.name] = typical_distance(self.projection(loaded))
+        return self.scales[loaded.name]
+
+    def page_files(self, loaded: LoadedModel) -> dict:
+        """Where the page fetches the model's map and digits (and the keys it caches them by)."""
+        files = {"map": projection_path(self.weights_dir, loaded.name),
+                 "digits": digits_path(self.weights_dir, loaded.dataset)}
+        return {k: {"url": static_url(p), "bytes": p.stat().st_size,
+                    "sha256": read_header(p)[1]["__metadata__"]["sha256"]} for k, p in files.items()}
+
+
 def code_map_view(page: Page, weights_dir: Path) -> None:
     """The Code map tab, for every model with a stored projection in `weights_dir`/projections."""
-    stored: dict[str, Projection | ProjectionError] = {}
-    # Per model, computed once (each takes most of a second): what its map shows in words, and the median distance
-    # between two test digits' codes.
-    texts: dict[str, str] = {}
-    scales: dict[str, float] = {}
+    maps = StoredMaps(weights_dir)
     with gr.Tab("Code map", id="tab-code-map", elem_id="tab-code-map") as tab:
         about = gr.Markdown(elem_id="code-map-about")
         method = gr.Radio([(v, k) for k, v in METHODS.items()], value="umap", label="Flatten the codes with",
@@ -90,23 +129,6 @@ def code_map_view(page: Page, weights_dir: Path) -> None:
         api_only = gr.Button(visible="hidden")
         direction_out = gr.Image(visible="hidden", format="png")
 
-    def projection(loaded: LoadedModel) -> Projection:
-        """The model's stored map, read once; a gr.Error says why there is none."""
-        if loaded.name not in stored:
-            try:
-                stored[loaded.name] = load_projection(loaded, weights_dir)
-            except ProjectionError as e:
-                stored[loaded.name] = e
-        if isinstance(stored[loaded.name], ProjectionError):
-            raise gr.Error(str(stored[loaded.name]))
-        return stored[loaded.name]
-
-    def page_files(loaded: LoadedModel) -> dict:
-        """Where the page fetches the model's map and digits (and the keys it caches them by)."""
-        files = {"map": projection_path(weights_dir, loaded.name), "digits": digits_path(weights_dir, loaded.dataset)}
-        return {k: {"url": static_url(p), "bytes": p.stat().st_size,
-                    "sha256": read_header(p)[1]["__metadata__"]["sha256"]} for k, p in files.items()}
-
     def on_model(loaded: LoadedModel) -> dict:
         """The map's words, methods, class pickers and files for the chosen model."""
         names = class_choices(loaded)
@@ -115,15 +137,13 @@ def code_map_view(page: Page, weights_dir: Path) -> None:
                    method: gr.update(choices=choices, value=choices[0][1]), current: None, near: None, near_note: "",
                    analogy_out: None}  # what another model showed goes
         try:
-            proj = projection(loaded)
+            proj = maps.projection(loaded)
         except gr.Error as e:
             return {about: f"**No map for {loaded.name}:** {e.message}", a: 0, b: 0, c: 0, **pickers,
                     spec: {"model": loaded.name, "error": e.message}}
         first = {k: int(proj.test_indices[proj.labels == k][0]) for k in (7, 1, 4)}
-        if loaded.name not in texts:
-            texts[loaded.name] = describe(loaded, proj)
-        return {about: texts[loaded.name], a: first[7], b: first[1], c: first[4], **pickers,
-                spec: {"model": loaded.name, "files": page_files(loaded), "class_names": loaded.class_names,
+        return {about: maps.text(loaded), a: first[7], b: first[1], c: first[4], **pickers,
+                spec: {"model": loaded.name, "files": maps.page_files(loaded), "class_names": loaded.class_names,
                        "conditional": loaded.conditional}}
 
     def on_show(name: str, shown: str | None) -> dict:
@@ -135,23 +155,18 @@ def code_map_view(page: Page, weights_dir: Path) -> None:
     def on_neighbours(name: str, upload: str | None, sketch: dict | None) -> tuple[list, str, dict]:
         """The test digits whose codes are nearest to the digit on view, and its code (for the map and the slider)."""
         loaded = page.models.pick(name)
-        proj, x = projection(loaded), read_digit(loaded, upload, sketch)
+        proj, x = maps.projection(loaded), read_digit(loaded, upload, sketch)
         label = digit_label(loaded, x)
         z = compute.encode(loaded, x, label)
-        found, distances = neighbours(proj.codes, z, N_NEIGHBOURS)
-        if name not in scales:
-            scales[name] = typical_distance(proj)
-        gallery = [(big(proj.images[i].float() / 255), f"#{int(proj.test_indices[i])}: {float(d):.1f} away")
-                   for i, d in zip(found.tolist(), distances, strict=True)]
         note = (f"Under each: its test digit number, and how far its code is from your digit's (straight-line "
                 f"distance between the {loaded.latent_dim} numbers). For scale: half of all pairs of test digits "
-                f"are more than {scales[name]:.1f} apart.")
-        return gallery, note, {"code": z.tolist(), "label": 0 if label is None else label}
+                f"are more than {maps.scale(loaded):.1f} apart.")
+        return nearest_gallery(proj, z), note, {"code": z.tolist(), "label": 0 if label is None else label}
 
     def on_pick(name: str, index: float | None) -> dict:
         """The sliders (and, for a conditional model, the class) set to the code of a test digit on the map."""
         loaded = page.models.pick(name)
-        proj = projection(loaded)
+        proj = maps.projection(loaded)
         i = position(proj, index)
         label = int(proj.labels[i]) if loaded.conditional else None
         return {**page.set_sliders(loaded, label, page.models.slider_values(loaded, proj.codes[i][None])),
@@ -160,19 +175,14 @@ def code_map_view(page: Page, weights_dir: Path) -> None:
     def on_projection(name: str, how: str) -> dict:
         """The map's points: x, y, class and test-set number of each of the stored test digits."""
         loaded = page.models.pick(name)
-        proj = projection(loaded)
-        if how not in METHODS or (how == "exact" and loaded.latent_dim != 2):
-            raise gr.Error(f"Unknown map {how!r}: choose 'umap' or 'pca'" + (" or 'exact'" * (loaded.latent_dim == 2)))
-        xy = {"exact": proj.codes, "pca": proj.pca, "umap": proj.umap}[how]
-        return {"x": xy[:, 0].tolist(), "y": xy[:, 1].tolist(), "test_index": proj.test_indices.tolist(),
-                "class": [loaded.class_names[k] for k in proj.labels.tolist()]}
+        return map_points(loaded, maps.projection(loaded), how)
 
     def on_direction(name: str, upload: str | None, sketch: dict | None, start_class: int, end_class: int,
                      how_far: float) -> str:
         """Your digit (or, with none, the first class's average code) moved along the step between two classes'
         average codes, decoded."""
         loaded = page.models.pick(name)
-        proj = projection(loaded)
+        proj = maps.projection(loaded)
         if upload or (sketch or {}).get("composite") is not None:
             x = read_digit(loaded, upload, sketch)
             label = digit_label(loaded, x)
@@ -185,12 +195,7 @@ def code_map_view(page: Page, weights_dir: Path) -> None:
     def on_analogy(name: str, first: float | None, second: float | None, third: float | None) -> str:
         """Test digits a, b, c and the decoding of a - b + c."""
         loaded = page.models.pick(name)
-        proj = projection(loaded)
-        i, j, k = (position(proj, n) for n in (first, second, third))
-        result = analogy(proj.codes[i], proj.codes[j], proj.codes[k])
-        decoded = decode_probs(loaded.model, result[None], compute.label_tensor(loaded, int(proj.labels[k])))
-        shown = torch.cat([proj.images[[i, j, k]].float().div(255)[:, None], decoded])
-        return png(grid_image(shown, nrow=4, scale=4))
+        return png(analogy_picture(loaded, maps.projection(loaded), first, second, third))
 
     # Filled when the tab is opened and at each model switch (not through page.on_model: nothing is read at
     # start-up, and /select_model keeps its outputs).
@@ -214,6 +219,31 @@ def code_map_view(page: Page, weights_dir: Path) -> None:
 def class_choices(loaded: LoadedModel) -> list[tuple[str, int]]:
     """A class picker's choices: each class name, standing for its number."""
     return [(n, i) for i, n in enumerate(loaded.class_names)]
+
+
+def map_points(loaded: LoadedModel, proj: Projection, how: str) -> dict[str, list]:
+    """The map's points by `how` (exact, pca, umap): x, y, class and test-set number of each stored test digit."""
+    if how not in METHODS or (how == "exact" and loaded.latent_dim != 2):
+        raise gr.Error(f"Unknown map {how!r}: choose 'umap' or 'pca'" + (" or 'exact'" * (loaded.latent_dim == 2)))
+    xy = {"exact": proj.codes, "pca": proj.pca, "umap": proj.umap}[how]
+    return {"x": xy[:, 0].tolist(), "y": xy[:, 1].tolist(), "test_index": proj.test_indices.tolist(),
+            "class": [loaded.class_names[k] for k in proj.labels.tolist()]}
+
+
+def nearest_gallery(proj: Projection, z: torch.Tensor) -> list[tuple]:
+    """The N_NEIGHBOURS test digits whose codes are nearest to z, each captioned with its number and distance."""
+    found, distances = neighbours(proj.codes, z, N_NEIGHBOURS)
+    return [(big(proj.images[i].float() / 255), f"#{int(proj.test_indices[i])}: {float(d):.1f} away")
+            for i, d in zip(found.tolist(), distances, strict=True)]
+
+
+def analogy_picture(loaded: LoadedModel, proj: Projection, first: float | None, second: float | None,
+                    third: float | None) -> Image.Image:
+    """Test digits a, b, c (by number) in a row, then the decoding of a - b + c (with c's class)."""
+    i, j, k = (position(proj, n) for n in (first, second, third))
+    result = analogy(proj.codes[i], proj.codes[j], proj.codes[k])
+    decoded = decode_probs(loaded.model, result[None], compute.label_tensor(loaded, int(proj.labels[k])))
+    return grid_image(torch.cat([proj.images[[i, j, k]].float().div(255)[:, None], decoded]), nrow=4, scale=4)
 
 
 def position(proj: Projection, index: float | None) -> int:
