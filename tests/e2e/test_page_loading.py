@@ -246,6 +246,6 @@ def test_a_model_chosen_before_the_first_answer_is_kept(browser: "Browser", app_
     assert sum(sliders.nth(i).is_visible() for i in range(sliders.count())) == models[two_d].latent_dim
     page.wait_for_function("n => (window.__encoded || []).includes(n)", arg=default_model(models),
                            timeout=60_000)  # the first model's late encoding has come
-    page.wait_for_timeout(500)
-    assert page.evaluate("() => document.querySelector('.vae-ov').dataset.z.split(',').length") == 2  # not drawn
+    page.wait_for_timeout(500)  # time to draw it, were it drawn
+    assert page.evaluate("() => document.querySelector('.vae-ov').dataset.z.split(',').length") == 2  # the chosen's
     context.close()
