@@ -8,6 +8,7 @@ from collections import Counter
 
 from vae.loaded import LoadedModel
 from vae.metadata import ModelMetadata
+from webapp.words import term
 
 EXPLANATION = (
     "**Posterior collapse**: when the KL term is too costly for what a latent dimension would tell the decoder, "
@@ -15,6 +16,17 @@ EXPLANATION = (
     "0, and moving it changes nothing (a flat row in its traversal). **The beta trade-off**: weighting the KL by "
     "beta > 1 buys a simpler, smoother code with fewer active dimensions at the price of blurrier reconstructions "
     "and a worse likelihood (higher NLL).")
+
+# The comparison table's rows in plain words, each term linked to its glossary entry; figures in nats keep two
+# decimals.
+ROW_WORDS = {
+    "beta": f"{term('beta')} (KL weight)",
+    "warm-up (epochs)": "KL warm-up (epochs)",
+    "active units": f"{term('active units')} (dimensions used)",
+    "test NLL (nats)": f"test {term('NLL')} ({term('nats')}; lower is better)",
+    "test -ELBO (nats)": f"test {term('negative ELBO')} (nats; lower is better)",
+    "KL (nats)": f"{term('KL')} (nats): what a code tells the decoder",
+}
 
 
 def family_key(metadata: ModelMetadata) -> tuple[str, str]:
@@ -59,9 +71,16 @@ def by_model_markdown(table: dict[str, list]) -> str:
     """A compare_table as Markdown with one column per model and one row per figure (narrow enough for a phone)."""
     names = table["model"]
     lines = ["| | " + " | ".join(f"`{n}`" for n in names) + " |", "|---" * (len(names) + 1) + "|"]
-    lines += [f"| {key} | " + " | ".join(v if isinstance(v, str) else f"{v:g}" for v in values) + " |"
+    lines += [f"| {ROW_WORDS[key]} | " + " | ".join(figure(key, v) for v in values) + " |"
               for key, values in table.items() if key != "model"]
     return "\n".join(lines)
+
+
+def figure(row: str, value: str | float) -> str:
+    """One cell of the comparison table: nats with two decimals, other numbers as they are."""
+    if isinstance(value, str):
+        return value
+    return f"{value:.2f}" if "nats" in row else f"{value:g}"
 
 
 def kl_curves(metadata: dict[str, ModelMetadata]) -> dict[str, list]:

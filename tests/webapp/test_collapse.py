@@ -7,7 +7,7 @@ import pytest
 from vae.loaded import load_model
 from vae.metadata import Metrics, ModelMetadata, TrainConfig
 from vae.model import VAEConfig
-from webapp.collapse import by_model_markdown, compare_table, kl_curves, largest_family
+from webapp.collapse import ROW_WORDS, by_model_markdown, compare_table, kl_curves, largest_family
 
 WEIGHTS = Path(__file__).parents[2] / "weights"
 
@@ -42,7 +42,9 @@ def test_the_markdown_has_a_column_per_model_and_a_row_per_figure() -> None:
     text = by_model_markdown(compare_table({"a": meta(), "a-beta4": meta(beta=4, kl=[0.0, 3.0, 0.0])}))
     lines = text.splitlines()
     assert lines[0] == "| | `a` | `a-beta4` |" and lines[1] == "|---|---|---|"
-    assert "| active units | 2 of 3 | 1 of 3 |" in lines and "| beta | 1 | 4 |" in lines
+    assert f"| {ROW_WORDS['active units']} | 2 of 3 | 1 of 3 |" in lines
+    assert f"| {ROW_WORDS['beta']} | 1 | 4 |" in lines
+    assert f"| {ROW_WORDS['test NLL (nats)']} | 101.00 | 104.00 |" in lines  # nats with two decimals
     assert len(lines) == 2 + 6
 
 
