@@ -7,7 +7,7 @@
   "use strict";
 
   const HIT_RADIUS = 12;  // canvas pixels: how near the pointer must be to a dot to point at it
-  const LEGEND = 120, MARGIN = 12;  // canvas pixels: the legend's column on the right, and a margin round the dots
+  const MARGIN = 12;  // canvas pixels round the dots
   const UMAP_NEIGHBOURS = 5;  // a new code goes on the UMAP map at the mean place of its nearest stored codes
   const maps = new Map();  // model name -> Promise of its map data, fetched once per page
   const state = {spec: null, data: null, decoder: null, how: "umap", hover: -1, picked: null, current: null,
@@ -62,7 +62,7 @@
       x0 = Math.min(x0, xy[2 * i]); x1 = Math.max(x1, xy[2 * i]);
       y0 = Math.min(y0, xy[2 * i + 1]); y1 = Math.max(y1, xy[2 * i + 1]);
     }
-    const width = canvas.width - LEGEND - 2 * MARGIN, height = canvas.height - 2 * MARGIN;
+    const width = canvas.width - 2 * MARGIN, height = canvas.height - 2 * MARGIN;
     const scale = Math.min(width / (x1 - x0 || 1), height / (y1 - y0 || 1));
     const [cx, cy] = [(x0 + x1) / 2, (y0 + y1) / 2];
     const at = (x, y) => [MARGIN + width / 2 + (x - cx) * scale, canvas.height / 2 - (y - cy) * scale];
@@ -71,7 +71,7 @@
   }
 
   function background(data, xy, at, canvas) {
-    // The dots coloured by class, and a legend, drawn once per map on an offscreen canvas.
+    // The dots coloured by class, drawn once per map on an offscreen canvas, and their legend.
     const bg = document.createElement("canvas"), colours = window.vaePage.colours;
     [bg.width, bg.height] = [canvas.width, canvas.height];
     const ctx = bg.getContext("2d");
@@ -83,14 +83,7 @@
       ctx.fillStyle = colours[data.labels[i] % colours.length];
       ctx.fillRect(x - 2, y - 2, 4, 4);
     }
-    ctx.globalAlpha = 1;
-    ctx.font = "13px sans-serif";
-    state.spec.class_names.forEach((name, k) => {
-      ctx.fillStyle = colours[k % colours.length];
-      ctx.fillRect(bg.width - LEGEND + 10, 8 + 16 * k, 10, 10);
-      ctx.fillStyle = "#222";
-      ctx.fillText(name, bg.width - LEGEND + 24, 17 + 16 * k);
-    });
+    window.vaePage.legend(canvas, state.spec.class_names);
     return bg;
   }
 

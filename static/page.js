@@ -275,7 +275,7 @@
   }
 
   function drawCodes(canvas, mu, labels, names) {
-    // The codes as dots coloured by class, with a legend, on an offscreen canvas reused under the marker.
+    // The codes as dots coloured by class on an offscreen canvas reused under the marker, and their legend.
     const bg = document.createElement("canvas");
     bg.width = canvas.width;
     bg.height = canvas.height;
@@ -303,14 +303,20 @@
       ctx.fillRect(x - 1.5, y - 1.5, 3, 3);
     }
     ctx.globalAlpha = 1;
-    ctx.font = "13px sans-serif";
-    names.forEach((name, i) => {
-      ctx.fillStyle = COLOURS[i % COLOURS.length];
-      ctx.fillRect(bg.width - 110, 8 + 16 * i, 10, 10);
-      ctx.fillStyle = "#222";
-      ctx.fillText(name, bg.width - 96, 17 + 16 * i);
-    });
+    legend(canvas, names);
     return bg;
+  }
+
+  function legend(canvas, names) {
+    // The class colours as text after a map's canvas (.vae-legend), so they read at any screen size.
+    const list = canvas.parentElement.querySelector(".vae-legend");
+    if (!list) return;
+    list.replaceChildren(...names.map((name, i) => {
+      const item = document.createElement("li"), swatch = document.createElement("span");
+      swatch.style.background = COLOURS[i % COLOURS.length];
+      item.append(swatch, name);
+      return item;
+    }));
   }
 
   function mapPoint(z1, z2) {
@@ -462,5 +468,5 @@
   new MutationObserver(onMutation).observe(document.documentElement,
                                                 {subtree: true, childList: true, attributes: true, attributeFilter: ["src"]});
   window.vaePage = {show, loading, setPath, mapPoint, serverDigit, setSamples, reveal, decoder: decoderFor, paint,
-                   colours: COLOURS, current, decode: decodeWith};
+                   colours: COLOURS, legend, current, decode: decodeWith};
 })();

@@ -95,6 +95,9 @@ def page_head(models: dict[str, LoadedModel], weights_dir: Path) -> str:
     return f"<script>window.VAE_MODELS = {data}; window.VAE_FIRST = {first};</script>{scripts}"
 
 
+CLASS_LEGEND = '<ul class="vae-legend" aria-label="Colour of each class"></ul>'  # filled by page.js legend()
+
+
 def digit_canvas(status: str = "", label: str = "The decoded digit") -> str:
     """HTML of a 28x28 canvas the page paints a decoded digit into, named `label` for screen readers, with a
     status line."""

@@ -232,6 +232,20 @@ def test_the_map_and_a_large_decoded_point_fit_a_projector(projector: "Page") ->
     assert wholly_in_view(projector, "#map-view canvas.vae-digit")
 
 
+def test_both_maps_name_their_classes_in_readable_text_on_a_phone(phone: "Page",
+                                                                  models: dict[str, LoadedModel]) -> None:
+    """The legend is text under the map, not canvas pixels scaled down to a phone's width."""
+    for model, view, scope in (("mlp-2d", "Latent map", "#map-view"), ("conv-32d", "Code map", "#code-map-view")):
+        select_model(phone, model)
+        open_view(phone, view, touch=True)
+        items = phone.locator(f"{scope} .vae-legend li")
+        items.first.wait_for(timeout=60_000)
+        assert items.all_inner_texts() == list(models[model].class_names)
+        size = items.first.evaluate("e => parseFloat(getComputedStyle(e).fontSize)")
+        assert size >= 12, f"{view}'s legend is {size} px"
+        assert box(phone, f"{scope} .vae-legend")["width"] <= 390
+
+
 # ---- 9. an empty action: one warning, naming the empty input ----
 
 def test_an_empty_interpolation_is_one_warning_naming_the_inputs(page: "Page") -> None:

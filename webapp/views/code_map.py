@@ -32,7 +32,7 @@ from vae.render import grid_image
 from webapp import compute
 from webapp.digit_input import digit_input, digit_label, gently, on_button_and_live, read_digit
 from webapp.outputs import big, png
-from webapp.page import FAST, IMAGES, Page, digit_canvas, static_url
+from webapp.page import CLASS_LEGEND, FAST, IMAGES, Page, digit_canvas, static_url
 
 N_NEIGHBOURS = 8
 METHODS = {"exact": "z1, z2: the codes themselves", "umap": "UMAP", "pca": "PCA"}
@@ -88,8 +88,9 @@ def code_map_view(page: Page, weights_dir: Path) -> None:
         method = gr.Radio([(v, k) for k, v in METHODS.items()], value="umap", label="Flatten the codes with",
                           elem_id="code-map-method")
         gr.HTML('<canvas class="vae-map" width="560" height="560" role="img" aria-label="Test digits placed by '
-                'their codes, coloured by class"></canvas><div class="vae-hover"><div><p>Test digit</p><canvas '
-                'class="vae-digit vae-test" width="28" height="28" role="img" aria-label="The test digit pointed at">'
+                'their codes, coloured by class"></canvas>' + CLASS_LEGEND
+                + '<div class="vae-hover"><div><p>Test digit</p><canvas class="vae-digit vae-test" width="28" '
+                'height="28" role="img" aria-label="The test digit pointed at">'
                 '</canvas></div><div><p>Its reconstruction</p>' + digit_canvas() + '</div></div>'
                 '<p class="vae-where">Point at a dot (or touch it) to see its digit; click it to set the sliders '
                 '(Latent sliders tab) to its code.</p>', elem_id="code-map-view", label="Test digits, by their codes",

@@ -10,7 +10,7 @@ from vae.loaded import LoadedModel
 from vae.render import grid_image
 from webapp import compute
 from webapp.outputs import big, png
-from webapp.page import FAST, Page, digit_canvas
+from webapp.page import CLASS_LEGEND, FAST, Page, digit_canvas
 from webapp.views.guide import first_fit, is_2d, needs_model
 
 MAPS_KEPT = 16  # the shipped 2-D models and the newest trained ones (Watch it learn adds one per run)
@@ -28,7 +28,8 @@ def latent_map_view(page: Page) -> None:
         # The map and its decoded point side by side, both in view on a projector's 1024x768; the manifold below.
         gr.HTML('<div class="vae-map-pair"><div class="vae-map-side"><canvas class="vae-map" width="480" '
                 'height="480" role="img" aria-label="Map of the 2-D latent space: the test digits\' codes, '
-                'coloured by class; point at it to decode that point"></canvas><p class="vae-where"></p></div>'
+                'coloured by class; point at it to decode that point"></canvas>' + CLASS_LEGEND
+                + '<p class="vae-where"></p></div>'
                 '<div class="vae-map-point">' + digit_canvas(label="The digit decoded at the point on the map")
                 + "</div></div>", elem_id="map-view", label="Test set codes, and the decoded point",
                 show_label=True, container=True)
