@@ -31,7 +31,7 @@ from vae.checkpoint import CheckpointError
 from vae.data import CLASS_NAMES, DatasetError, evaluation_inputs, load_split, to_float
 from vae.device_step import DeviceEpochs
 from vae.evaluate import evaluate, evaluate_autoencoder, final_extras
-from vae.latent import decode_probs, prior_sample
+from vae.latent import decode_posterior_mean, prior_sample, sample_probs
 from vae.loaded import save_model
 from vae.metadata import Epoch, Metrics, ModelMetadata
 from vae.model import VAE, VAEConfig, count_parameters
@@ -199,10 +199,10 @@ def configs(args: argparse.Namespace) -> tuple[VAEConfig, TrainConfig]:
 def write_pictures(model: VAE, x_test: torch.Tensor, y_test: torch.Tensor, run_dir: Path) -> None:
     """A grid of prior samples and a grid of test inputs above their reconstructions."""
     y = torch.arange(64, device=x_test.device) % max(1, model.config.num_classes) if model.config.num_classes else None
-    z = prior_sample(64, model.config.latent_dim, seed=0).to(x_test.device)
-    grid_image(decode_probs(model, z, y), nrow=8, scale=2).save(run_dir / "samples.png")
+    draws = prior_sample(64, model.config.noise_dim, seed=0).to(x_test.device)
+    grid_image(sample_probs(model, draws, 1.0, y), nrow=8, scale=2).save(run_dir / "samples.png")
     x, yt = x_test[:32], y_test[:32] if model.config.num_classes else None
-    recon = decode_probs(model, model.encode(x, yt)[0], yt)
+    recon = decode_posterior_mean(model, x, model.encode(x, yt)[0], yt)
     rows = torch.cat([x[:16], recon[:16], x[16:], recon[16:]])
     grid_image(rows, nrow=16, scale=2).save(run_dir / "reconstructions.png")
 

@@ -24,6 +24,7 @@ from vae.loaded import load_model, load_models  # noqa: E402
 from vae.page_weights import (  # noqa: E402
     CHECK_SEED,
     DECODER_PREFIX,
+    PAGE_PREFIXES,
     SCALE_SUFFIX,
     decode_with,
     page_path,
@@ -40,8 +41,8 @@ def grey(probs: torch.Tensor) -> torch.Tensor:
 
 
 def tensor_bytes(tensors: dict[str, torch.Tensor]) -> int:
-    """The bytes of the decoder's tensors (header aside): what the page fetches for them."""
-    return sum(t.numel() * t.element_size() for k, t in tensors.items() if k.startswith(DECODER_PREFIX))
+    """The bytes of the page's tensors (header aside): what the page fetches for them."""
+    return sum(t.numel() * t.element_size() for k, t in tensors.items() if k.startswith(PAGE_PREFIXES))
 
 
 def report(path: Path, tensors: dict[str, torch.Tensor]) -> str:

@@ -200,21 +200,63 @@
   }
 
   function lowerPrior(t, spec) {
-    // A two-layer model's z -> E[z1|z], the mean of p(z1|z) (vae/model.py: VAE.lower_prior): the sliders move z,
-    // and the lower layer sits at its mean. dec_prior.2's first lower_dim rows give the mean, the rest its variance.
+    // A two-layer model's z -> p(z1|z) (vae/model.py: VAE.lower_prior): with `spread`, its mean then its
+    // log-variance (2 * lower_dim numbers), else its mean alone, where the sliders' z puts the lower layer.
+    // dec_prior.2's first lower_dim rows give the mean, the rest the log-variance.
     const w1 = t("dec_prior.0.weight"), b1 = t("dec_prior.0.bias"), w2 = t("dec_prior.2.weight");
-    const b2 = t("dec_prior.2.bias").subarray(0, spec.lower_dim);
+    const b2 = t("dec_prior.2.bias");
     const input = new Float32Array(spec.latent_dim + spec.num_classes), hidden = new Float32Array(spec.hidden);
-    const mean = new Float32Array(spec.lower_dim);
-    return (z, label) => {
+    const both = new Float32Array(2 * spec.lower_dim), mean = both.subarray(0, spec.lower_dim);
+    return (z, label, spread) => {
       linear(w1, b1, input.length, withLabel(z, spec.latent_dim, spec.num_classes, label, input), hidden, true);
-      linear(w2, b2, spec.hidden, hidden, mean, false);
-      return mean;
+      linear(w2, b2, spec.hidden, hidden, spread ? both : mean, false);
+      return spread ? both : mean;
+    };
+  }
+
+  function lowerPosterior(t, spec, prior) {
+    // A two-layer model's z1 ~ q(z1|x, z): p(z1|z) shifted by enc_lower([h, z]) (vae/model.py: VAE.lower_posterior),
+    // from the encoder's features h of a digit, its code z and the noise eps; with KL(q(z1|x, z) || p(z1|z)) in nats
+    // (vae/loss.py: gaussian_kl_per_dim, summed).
+    const w1 = t("enc_lower.0.weight"), b1 = t("enc_lower.0.bias");
+    const w2 = t("enc_lower.2.weight"), b2 = t("enc_lower.2.bias");
+    const n = spec.lower_dim, input = new Float32Array(spec.hidden + spec.latent_dim);
+    const hidden = new Float32Array(spec.hidden), shift = new Float32Array(2 * n), z1 = new Float32Array(n);
+    return (h, z, eps, label) => {
+      const p = prior(z, label, true);
+      input.set(h);
+      for (let i = 0; i < spec.latent_dim; i++) input[spec.hidden + i] = z[i];
+      linear(w1, b1, input.length, input, hidden, true);
+      linear(w2, b2, spec.hidden, hidden, shift, false);
+      let kl = 0;
+      for (let i = 0; i < n; i++) {
+        const mean = p[i] + shift[i], logvar = p[n + i] + shift[n + i];
+        z1[i] = mean + Math.exp(0.5 * logvar) * eps[i];
+        kl += 0.5 * (p[n + i] - logvar + (Math.exp(logvar) + (mean - p[i]) ** 2) / Math.exp(p[n + i]) - 1);
+      }
+      return {z1, kl};
+    };
+  }
+
+  function ancestral(prior, spec) {
+    // A sample from standard-normal draws (latent_dim, then a hierarchy's lower_dim): z = T * draws, then
+    // z1 = E[z1|z] + T * sd(z1|z) * draws (vae/latent.py: sample_probs). Returns the code the pixel decoder reads.
+    const d = spec.latent_dim, z = new Float32Array(d), z1 = new Float32Array(spec.lower_dim);
+    return (draws, temperature, label) => {
+      for (let i = 0; i < d; i++) z[i] = temperature * draws[i];
+      if (!prior) return z;
+      const both = prior(z, label, true);
+      const n = z1.length;
+      for (let i = 0; i < n; i++) z1[i] = both[i] + temperature * Math.exp(0.5 * both[n + i]) * draws[d + i];
+      return z1;
     };
   }
 
   function build(spec, buf, header) {
-    // A decode function for the spec's architecture (see vae/model.py: _mlp_decoder, _conv_decoder, lower_prior).
+    // Decode functions for the spec's architecture (see vae/model.py: _mlp_decoder, _conv_decoder, lower_prior):
+    // lowest(code, label) from the code the pixel decoder reads (z1, or z itself); code(z, label) from the sliders'
+    // code, a lower layer at its prior mean; sample(draws, T, label) that code drawn (ancestral); and a two-layer
+    // model's lower(h, z, eps, label), z1 drawn from q(z1|x, z) (lowerPosterior).
     const t = name => tensor(buf, header, name);
     const bottom = spec.lower_dim || spec.latent_dim;  // the code the pixel decoder reads: z1, or z itself
     const prior = spec.lower_dim ? lowerPrior(t, spec) : null;
@@ -222,25 +264,28 @@
     const w1 = t("dec_hidden.weight"), b1 = t("dec_hidden.bias"), b2 = t("dec_out.0.bias");
     const w2 = transpose(t("dec_out.0.weight"), b2.length, spec.hidden);
     const input = new Float32Array(nIn), hidden = new Float32Array(spec.hidden), dense = new Float32Array(b2.length);
-    const first = (z, label) => {
-      const code = prior ? prior(z, label) : z;
+    let drawLower = null;  // made at the first draw: only "How a VAE works" reads enc_lower
+    const pixels = lowest => ({lowest, code: (z, label) => lowest(prior ? prior(z, label) : z, label),
+                               sample: ancestral(prior, spec),
+                               lower: (...args) => (drawLower ||= lowerPosterior(t, spec, prior))(...args)});
+    const first = (code, label) => {
       linear(w1, b1, nIn, withLabel(code, bottom, spec.num_classes, label, input), hidden, true);
     };
     if (spec.arch === "mlp") {
-      return (z, label) => {
-        first(z, label);
+      return pixels((code, label) => {
+        first(code, label);
         const out = new Float32Array(784);
         sparseLinear(w2, b2, hidden, out, false);
         return sigmoid(out);
-      };
+      });
     }
     const [c1, c2] = spec.channels;
     const t1 = repackTransposed(t("dec_out.3.weight"), c2, c1, 4), tb1 = t("dec_out.3.bias");
     const t2 = repackTransposed(t("dec_out.5.weight"), c1, c1, 4), tb2 = t("dec_out.5.bias");
     const wc = t("dec_out.7.weight"), bc = t("dec_out.7.bias");
     const h7 = new Float32Array(49 * c2), h14 = new Float32Array(196 * c1), h28 = new Float32Array(784 * c1);
-    return (z, label) => {
-      first(z, label);
+    return pixels((code, label) => {
+      first(code, label);
       sparseLinear(w2, b2, hidden, dense, true);
       for (let c = 0; c < c2; c++) for (let p = 0; p < 49; p++) h7[p * c2 + c] = dense[c * 49 + p];  // CHW -> HWC
       convTranspose(h7, 7, c2, t1, tb1, c1, h14);
@@ -248,7 +293,13 @@
       const out = new Float32Array(784);
       conv3x3(h28, 28, c1, wc, bc, out);
       return sigmoid(out);
-    };
+    });
+  }
+
+  function checked(spec, label) {
+    // A class index the model can take (0 for an unconditional model), else an error.
+    if (spec.num_classes && !(label >= 0 && label < spec.num_classes)) throw new Error(`no class ${label}`);
+    return label | 0;
   }
 
   async function load(spec, onProgress) {
@@ -259,8 +310,20 @@
     return {
       bytes: fetched,  // 0 when the weights came from the page's cache
       decode(z, label = 0) {
-        if (spec.num_classes && !(label >= 0 && label < spec.num_classes)) throw new Error(`no class ${label}`);
-        return run(z, label | 0);
+        return run.code(z, checked(spec, label));
+      },
+      posterior(h, z, eps, label = 0) {
+        // A two-layer model's x' for a digit's code z, its lower layer drawn from q(z1|x, z) with noise eps (h: the
+        // encoder's features of the digit): {probs, lowerKl}, the lower layer's KL in nats (see lowerPosterior).
+        if (!spec.lower_dim) throw new Error("a one-layer model has no lower layer to draw");
+        label = checked(spec, label);
+        const {z1, kl} = run.lower(h, z, eps, label);
+        return {probs: run.lowest(z1, label), lowerKl: kl};
+      },
+      sample(draws, temperature = 1, label = 0) {
+        // One sample of the model from standard-normal draws (spec.noise_dim of them; see ancestral).
+        label = checked(spec, label);
+        return run.lowest(run.sample(draws, temperature, label), label);
       },
       async extras(names) {
         // Stored extra tensors (the 2-D model's test codes), fetched together in one more Range request.

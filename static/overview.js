@@ -1,12 +1,14 @@
 // "How a VAE works" (webapp/views/overview.py): the server sends a digit's encoding (mean and sd per dimension);
 // here the page draws epsilon, forms z = mean + sd * epsilon, decodes z with static/decoder.js (through
-// window.vaePage.decode) and writes the loss's two parts. "New ε" redraws z and x' without a request.
+// window.vaePage) and writes the loss's two parts. A two-layer model's encoding carries the encoder's features h:
+// its lower layer z1 is drawn from q(z1|x, z) with its own noise, and its KL is the loss's third part.
+// "New ε" redraws z and x' without a request.
 (() => {
   "use strict";
 
   const RANGE = 3;  // the bars show -3 ... +3, as the sliders do
   const PINK = "#e0457b", GREY = "#d0d0d0", DARK = "#333";
-  const state = {q: null, eps: null, draws: 0};
+  const state = {q: null, eps: null, eps1: null, draws: 0};
   window.vaeStats = window.vaeStats || {};
 
   const $ = sel => document.querySelector(sel);
@@ -17,9 +19,15 @@
     return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
   }
 
+  function noise(q) {
+    // New draws for z, and for a two-layer model's z1.
+    state.eps = q.mean.map(gaussian);
+    state.eps1 = Array.from({length: q.lower_dim || 0}, gaussian);
+  }
+
   function newEpsilon() {
     if (!state.q) return;
-    state.eps = state.q.mean.map(gaussian);
+    noise(state.q);
     draw();
   }
 
@@ -80,13 +88,22 @@
     return sum;
   }
 
-  function lossLine(recon, kl) {
+  function lossLine(recon, kl, lowerKl) {
+    // The loss of this draw in words; a two-layer model's has a third part, the lower layer's KL.
     const el = $(".vae-ov-loss");
     if (!el) return;
+    const lower = lowerKl === null ? "" : ` + lower layer's KL <b id="ov-kl-lower">${lowerKl.toFixed(1)}</b> nats ` +
+      "(how far q(z1|x, z) is from p(z1|z), what the lower layer adds)";
     el.innerHTML = `Reconstruction cost <b id="ov-recon">${recon.toFixed(1)}</b> nats (how badly x' matches x) + ` +
-      `<a href="#g-kl">KL</a> <b id="ov-kl">${kl.toFixed(1)}</b> nats (how far q(z|x) is from the prior N(0, 1)) = ` +
-      `<b id="ov-total">${(recon + kl).toFixed(1)}</b> nats, the <a href="#g-nelbo">negative ELBO</a> ` +
-      "of this draw: training makes it small.";
+      `<a href="#g-kl">KL</a> <b id="ov-kl">${kl.toFixed(1)}</b> nats (how far q(z|x) is from the prior N(0, 1))` +
+      `${lower} = <b id="ov-total">${(recon + kl + (lowerKl || 0)).toFixed(1)}</b> nats, the ` +
+      '<a href="#g-nelbo">negative ELBO</a> of this draw: training makes it small.';
+  }
+
+  async function decoded(q, z) {
+    // x' for the code z: decoded from z, or for a two-layer model from z1 drawn given x and z, with that KL.
+    if (!q.h) return {probs: await window.vaePage.decode(q.model, z, q.label), lowerKl: null};
+    return (await window.vaePage.decoder(q.model)).posterior(q.h, z, state.eps1, q.label);
   }
 
   async function draw() {
@@ -95,26 +112,31 @@
     window.vaePage?.paint($("#ov-x canvas.vae-digit"), q.x);
     drawPosterior(q);
     drawCode(q, eps, z);
-    let probs;
+    let out;
     try {
-      probs = await window.vaePage.decode(q.model, z, q.label);
+      out = await decoded(q, z);
     } catch (e) {
       const el = $(".vae-ov-loss");
       if (el) el.textContent = `This browser could not decode here (${e && e.message || e}).`;
       return;
     }
     if (q !== state.q || eps !== state.eps) return;  // a newer digit or epsilon is being drawn
-    window.vaePage.paint($("#ov-xr canvas.vae-digit"), probs);
-    lossLine(reconstructionCost(q.x, probs), q.kl);
+    window.vaePage.paint($("#ov-xr canvas.vae-digit"), out.probs);
+    const caption = $("#ov-xr figcaption");
+    if (caption) caption.textContent = q.h ? "x': decoded from z, via z1" : "x': decoded from z";
+    lossLine(reconstructionCost(q.x, out.probs), q.kl, out.lowerKl);
     window.vaeStats.overviewDraws = ++state.draws;
     const row = $(".vae-ov");
-    if (row) row.dataset.z = z.map(v => v.toFixed(4)).join(",");  // what was decoded, for tests
+    if (row) {  // what was decoded, for tests
+      row.dataset.z = z.map(v => v.toFixed(4)).join(",");
+      row.dataset.eps1 = state.eps1.map(v => v.toFixed(4)).join(",");
+    }
   }
 
   function show(q) {
     // A new encoding from the server (a new digit, or a new model): keep epsilon if the dimensions still fit.
     if (!q || !q.mean) return;
-    if (!state.eps || state.eps.length !== q.mean.length) state.eps = q.mean.map(gaussian);
+    if (!state.eps || state.eps.length !== q.mean.length || state.eps1.length !== (q.lower_dim || 0)) noise(q);
     state.q = q;
     draw();
   }

@@ -372,7 +372,7 @@
     decodeInto("#interp-scrub", path.codes[i], path.labels ? path.labels[i] : 0);
   }
 
-  // ---- random samples: the server's draws from N(0, I), scaled by the temperature here ----
+  // ---- random samples: the server's draws from N(0, I), scaled by the temperature and decoded here ----
 
   function setSamples(codes, temperature, label) {
     // New draws (the seed, the count or the model changed): keep them, and decode them at the temperature.
@@ -396,7 +396,7 @@
     ctx.fillRect(0, 0, canvas.width, canvas.height);
     try {
       s.codes.forEach((z, i) => {
-        paint(canvas, d.decode(z.map(v => v * s.temperature), s.label),
+        paint(canvas, d.sample(z, s.temperature, s.label),
               GRID_PAD + (i % cols) * pitch, GRID_PAD + Math.floor(i / cols) * pitch);
       });
     } catch (e) {

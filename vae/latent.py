@@ -25,6 +25,19 @@ def decode_probs(model: VAE, z: Tensor, y: Tensor | None = None) -> Tensor:
 
 
 @torch.no_grad()
+def sample_probs(model: VAE, draws: Tensor, temperature: float = 1.0, y: Tensor | None = None) -> Tensor:
+    """Samples from the model, from standard-normal `draws` (N, config.noise_dim): z = T * the first latent_dim,
+    then a hierarchy's z1 = E[z1|z] + T * sd(z1|z) * the rest (each layer drawn, the temperature on every layer as in
+    NVAE). Pixel probabilities (N, 1, 28, 28)."""
+    d = model.config.latent_dim
+    z = temperature * draws[:, :d]
+    if not model.config.lower_dim:
+        return decode_probs(model, z, y)
+    mean, logvar = model.lower_prior(z, y)
+    return torch.sigmoid(model.decode_lowest(mean + temperature * torch.exp(0.5 * logvar) * draws[:, d:], y))
+
+
+@torch.no_grad()
 def decode_posterior_mean(model: VAE, x: Tensor, mu: Tensor, y: Tensor | None = None) -> Tensor:
     """Images x (N, 1, 28, 28) redrawn from their posterior means mu (N, D): pixel probabilities (N, 1, 28, 28).
 

@@ -17,10 +17,14 @@ from torch import Tensor, nn
 from vae.checkpoint import save_tensors
 from vae.latent import decode_probs
 from vae.loaded import EXTRA_PREFIX, LoadedModel, load_model
+from vae.model import VAE
 from vae.quantize import dequantize_rows, input_gram, quantize_rows
 
 PAGE_DIR = "page"  # weights/page/: load_models reads only weights/*.safetensors
 DECODER_PREFIX = "dec_"
+# The page's tensors: the decoder, and a two-layer model's shift of q(z1|x, z) from p(z1|z), with which the page
+# draws the lower layer of a digit's code ("How a VAE works", static/overview.js).
+PAGE_PREFIXES = (DECODER_PREFIX, "enc_lower.")
 SCALE_SUFFIX = ".scale"  # an 8-bit tensor's row scales: "dec_out.0.weight.scale" beside "dec_out.0.weight"
 PAGE_EXTRAS = ("test_mu", "test_labels")  # what static/page.js reads besides the decoder: the 2-D map's codes
 TOLERANCE = 0.01  # the most an 8-bit layer may move a pixel probability on the check codes: 2.55 grey levels
@@ -51,22 +55,28 @@ def sample_codes(loaded: LoadedModel, n: int, seed: int) -> tuple[Tensor, Tensor
 
 
 def decoder_state(tensors: dict[str, Tensor]) -> dict[str, Tensor]:
-    """The float32 decoder tensors that page tensors stand for (8-bit ones times their row scales)."""
+    """The float32 decoder (and lower posterior) tensors that page tensors stand for (8-bit ones times their row
+    scales)."""
     out = {}
     for name, t in tensors.items():
-        if not name.startswith(DECODER_PREFIX) or name.endswith(SCALE_SUFFIX):
+        if not name.startswith(PAGE_PREFIXES) or name.endswith(SCALE_SUFFIX):
             continue
         scale = tensors.get(name + SCALE_SUFFIX)
         out[name] = t.float() if scale is None else dequantize_rows(t, scale)
     return out
 
 
-def decode_with(loaded: LoadedModel, tensors: dict[str, Tensor], codes: Tensor, labels: Tensor | None) -> Tensor:
-    """Pixel probabilities (N, 784) of `loaded` with its decoder replaced by the one page tensors stand for."""
+def with_page_decoder(loaded: LoadedModel, tensors: dict[str, Tensor]) -> VAE:
+    """A copy of `loaded`'s model whose decoder is the one page tensors stand for."""
     model = copy.deepcopy(loaded.model)
     model.load_state_dict(decoder_state(tensors), strict=False)
+    return model
+
+
+def decode_with(loaded: LoadedModel, tensors: dict[str, Tensor], codes: Tensor, labels: Tensor | None) -> Tensor:
+    """Pixel probabilities (N, 784) of `loaded` with its decoder replaced by the one page tensors stand for."""
     with torch.no_grad():
-        return decode_probs(model, codes, labels).flatten(1)
+        return decode_probs(with_page_decoder(loaded, tensors), codes, labels).flatten(1)
 
 
 def max_error(loaded: LoadedModel, tensors: dict[str, Tensor], codes: Tensor, labels: Tensor | None) -> float:
@@ -84,9 +94,10 @@ def linear_layers(loaded: LoadedModel) -> list[tuple[str, nn.Linear]]:
 
 
 def page_tensors(loaded: LoadedModel) -> dict[str, Tensor]:
-    """The tensors of the page's file: the decoder in float16, each Linear weight in 8 bits where that keeps
-    the decodings within TOLERANCE (largest first, on CHECK_CODES codes), and the extras the page reads."""
-    tensors = {k: v.detach().half() for k, v in loaded.model.state_dict().items() if k.startswith(DECODER_PREFIX)}
+    """The tensors of the page's file: the decoder (and a two-layer model's enc_lower) in float16, each decoder
+    Linear weight in 8 bits where that keeps the decodings within TOLERANCE (largest first, on CHECK_CODES codes),
+    and the extras the page reads."""
+    tensors = {k: v.detach().half() for k, v in loaded.model.state_dict().items() if k.startswith(PAGE_PREFIXES)}
     codes, labels = sample_codes(loaded, CALIBRATION_CODES, CALIBRATION_SEED)
     check = sample_codes(loaded, CHECK_CODES, CHECK_SEED)
     for name, layer in linear_layers(loaded):

@@ -18,10 +18,12 @@ from vae.latent import (
     interpolate,
     percentile,
     prior_sample,
+    sample_probs,
     traversal,
 )
 from vae.loaded import LoadedModel
 from vae.model import reparameterize
+from vae.posterior import decode_draw
 from webapp.words import term
 
 SLIDER_RANGE = 3.0  # +-3 standard deviations of the prior covers 99.7% of it
@@ -121,12 +123,14 @@ def score(loaded: LoadedModel, x: Tensor, label: int | None = None) -> tuple[flo
 
 @torch.no_grad()
 def reconstruction(loaded: LoadedModel, q: Posterior, n_samples: int = 8, seed: int = 0) -> dict[str, Tensor]:
-    """The decoding of the posterior mean, and decodings of n_samples draws from the posterior (no encoding; a two-layer
-    model's lower layer at its posterior mean reads the encoder's features once more)."""
-    y = label_tensor(loaded, q.label)
-    z = reparameterize(q.mean, q.logvar, n_samples, torch.Generator().manual_seed(seed))
-    return {"reconstruction": decode_posterior_mean(loaded.model, q.x, q.mean, y)[0],
-            "samples": decode_probs(loaded.model, z, label_tensor(loaded, q.label, n_samples))}
+    """The decoding of the posterior mean, and decodings of n_samples draws from the posterior (a two-layer model's
+    lower layer read from the encoder's features: at its posterior mean, and drawn for each sample)."""
+    model, y, ys = loaded.model, label_tensor(loaded, q.label), label_tensor(loaded, q.label, n_samples)
+    gen = torch.Generator().manual_seed(seed)
+    z = reparameterize(q.mean, q.logvar, n_samples, gen)
+    h = model.encoder_state(q.x, y).expand(n_samples, -1) if model.config.lower_dim else None
+    return {"reconstruction": decode_posterior_mean(model, q.x, q.mean, y)[0],
+            "samples": torch.sigmoid(decode_draw(model, h, z, ys, generator=gen).logits)}
 
 
 def reconstruct(loaded: LoadedModel, x: Tensor, label: int | None = None, n_samples: int = 8, seed: int = 0) -> dict:
@@ -148,9 +152,9 @@ def describe_score(nelbo: float, pct: float, dataset: str) -> str:
 
 
 def random_samples(loaded: LoadedModel, n: int, temperature: float, seed: int, label: int | None = None) -> Tensor:
-    """n decoded samples from the prior (scaled by temperature): (n, 1, 28, 28)."""
-    z = prior_sample(n, loaded.latent_dim, temperature, seed)
-    return decode_probs(loaded.model, z, label_tensor(loaded, label, n))
+    """n samples from the model at a temperature (each layer of a hierarchy drawn): (n, 1, 28, 28)."""
+    draws = prior_sample(n, loaded.model.config.noise_dim, seed=seed)
+    return sample_probs(loaded.model, draws, temperature, label_tensor(loaded, label, n))
 
 
 def interpolation_path(

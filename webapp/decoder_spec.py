@@ -2,8 +2,9 @@
 
 The page decodes latent codes itself (static/decoder.js) from a safetensors file: the page's copy of
 the model's decoder (weights/page/, vae/page_weights.py), or else the model's own file. It reads only
-the start of the file: the header and the decoder's tensors, which the safetensors writer stores first
-(tensors sorted by dtype, then name: dec_* before enc_*, extra.*, features.* of the same dtype).
+the start of the file: the header and the decoder's tensors (with a two-layer model's enc_lower.*), which the
+safetensors writer stores first (tensors sorted by dtype, then name: dec_*, enc_* before extra.*, features.* of the
+same dtype).
 """
 
 import base64
@@ -14,17 +15,15 @@ from torch import Tensor
 
 from vae.checkpoint import read_header
 from vae.loaded import LoadedModel
-from vae.page_weights import MADE_BY, fresh_page_weights, page_path
+from vae.page_weights import MADE_BY, PAGE_PREFIXES, fresh_page_weights, page_path
 from vae.render import to_image
 from webapp.compute import decode_sliders
 
-DECODER_PREFIX = "dec_"
-
 
 def decoder_bytes(path: str | Path) -> int:
-    """How many bytes from the start of the file hold the header and every decoder tensor."""
+    """How many bytes from the start of the file hold the header and every tensor the page reads (PAGE_PREFIXES)."""
     start, header = read_header(path)
-    return start + max(t["data_offsets"][1] for name, t in header.items() if name.startswith(DECODER_PREFIX))
+    return start + max(t["data_offsets"][1] for name, t in header.items() if name.startswith(PAGE_PREFIXES))
 
 
 def page_source(path: str | Path) -> Path:

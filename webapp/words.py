@@ -56,11 +56,12 @@ def describe_model(loaded: LoadedModel) -> str:
 
 def lower_layer(lower_dim: int) -> str:
     """What describe_model says of a two-layer model's lower layer (nothing for one layer): the sliders move the
-    top code, and the lower layer takes its average given that code (its prior mean)."""
+    top code, and the lower layer takes its average given that code (its prior mean); samples draw it."""
     if not lower_dim:
         return ""
     return (f", with a lower layer of {lower_dim} more between the code and the picture. The sliders move the code "
-            f"z; the lower layer sits at its average for that code (its {term('prior')} mean)")
+            f"z; the lower layer sits at its average for that code (its {term('prior')} mean). Random samples draw "
+            "both layers")
 
 
 def model_choice(loaded: LoadedModel) -> str:
@@ -74,6 +75,8 @@ def model_choice(loaded: LoadedModel) -> str:
         what = "told the class: every class"
     elif beta != 1:
         what = f"beta {beta:g}: posterior collapse"
+    elif loaded.model.config.lower_dim:
+        what = "two layers of code"
     elif loaded.model.config.arch == "conv":
         what = "sharpest digits"
     else:

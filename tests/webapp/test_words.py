@@ -1,9 +1,10 @@
-"""The page's words for a two-layer model: it says what the sliders move and where the lower layer sits."""
+"""The page's words for a two-layer model: it says what the sliders move, where the lower layer sits and that samples
+draw it; the picker names it by its two layers."""
 
 from tests.helpers import tiny_metadata
 from vae.loaded import LoadedModel
 from vae.model import VAE, VAEConfig
-from webapp.words import describe_model
+from webapp.words import describe_model, model_choice
 
 
 def test_a_two_layer_model_says_the_sliders_move_the_top_code() -> None:
@@ -11,6 +12,8 @@ def test_a_two_layer_model_says_the_sliders_move_the_top_code() -> None:
     line = describe_model(LoadedModel("two", model, tiny_metadata(model)))
     assert "into 8 numbers" in line and "lower layer of 16 more" in line
     assert "The sliders move the code z; the lower layer sits at its average for that code" in line
+    assert "Random samples draw both layers" in line
+    assert model_choice(LoadedModel("two", model, tiny_metadata(model))) == "two: two layers of code, 8-D"
 
 
 def test_a_one_layer_model_has_no_lower_layer_to_mention() -> None:

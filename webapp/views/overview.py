@@ -1,6 +1,7 @@
 """How a VAE works: the chosen model on a real digit, x -> encoder -> mean and sd -> z = mean + sd * epsilon ->
-decoder -> x', with the loss's two parts. The server encodes (`/overview`); the page draws epsilon and decodes
-(static/overview.js), so "New epsilon" costs no request.
+decoder -> x', with the loss's two parts (a two-layer model's three: its lower layer z1 is drawn given x and z).
+The server encodes (`/overview`); the page draws epsilon and decodes (static/overview.js), so "New epsilon" costs
+no request.
 """
 
 import gradio as gr
@@ -53,13 +54,19 @@ def first_example(dataset: str) -> str:
     return (named or paths)[0]
 
 
+@torch.no_grad()
 def encoding(loaded: LoadedModel, q: compute.Posterior) -> dict:
-    """What the page needs to draw the diagram: the digit seen, mean and sd per dimension (slider order), the KL."""
+    """What the page needs to draw the diagram: the digit seen, mean and sd per dimension (slider order), the KL;
+    for a two-layer model also the encoder's features h, from which the page draws the lower layer z1 given z."""
     sd = torch.exp(0.5 * q.logvar[0])
     kl = 0.5 * (q.mean[0] ** 2 + sd**2 - 1 - q.logvar[0])
-    return {"model": loaded.name, "label": q.label or 0, "x": [round(float(v), 4) for v in q.x.flatten()],
-            "ranking": loaded.ranking, "mean": [float(v) for v in q.mean[0]], "sd": [float(v) for v in sd],
-            "kl": float(kl.sum())}
+    out = {"model": loaded.name, "label": q.label or 0, "x": [round(float(v), 4) for v in q.x.flatten()],
+           "ranking": loaded.ranking, "mean": [float(v) for v in q.mean[0]], "sd": [float(v) for v in sd],
+           "kl": float(kl.sum())}
+    if loaded.model.config.lower_dim:
+        h = loaded.model.encoder_state(q.x, compute.label_tensor(loaded, q.label))[0]
+        out |= {"h": [float(v) for v in h], "lower_dim": loaded.model.config.lower_dim}
+    return out
 
 
 def overview_view(demo: gr.Blocks, page: Page) -> None:

@@ -2,7 +2,8 @@
 
 The page redraws the grid as the temperature moves: the server sends the draws from N(0, I) for the model, the
 count and the seed once, and the page scales them by the temperature and decodes them (static/page.js), as
-`/samples` does on the server.
+`/samples` does on the server. A two-layer model's samples draw the lower layer too, given each code
+(vae.latent.sample_probs).
 """
 
 import gradio as gr
@@ -39,8 +40,8 @@ def samples_view(page: Page) -> None:
         return png(grid_image(probs, nrow=min(int(n), 8), scale=3))
 
     def on_draws(name: str, n: float, seed: float | None) -> list[list[float]]:
-        """The codes of the grid at temperature 1, which the page scales and decodes."""
-        return prior_sample(int(n), page.models.pick(name).latent_dim, seed=int(seed or 0)).tolist()
+        """The grid's standard-normal draws (a hierarchy's: z's, then z1's), which the page scales and decodes."""
+        return prior_sample(int(n), page.models.pick(name).model.config.noise_dim, seed=int(seed or 0)).tolist()
 
     # The page presses the hidden button at each move when it cannot decode: the last press wins, not the first.
     sample_btn.click(on_samples, [page.model, page.label, n, temperature, seed], samples, api_name="samples",
