@@ -15,7 +15,7 @@ from vae.compress import NotCodable, make_codec
 from vae.data import to_float
 from vae.evaluate import elbo_terms, posterior_terms
 from vae.evaluate import main as evaluate_cli
-from vae.latent import decode_posterior_mean, decode_probs
+from vae.latent import decode_posterior_mean, decode_probs, sample_probs
 from vae.loaded import LoadedModel, load_model, save_model
 from vae.loss import gaussian_kl_per_dim, kl_per_dim, log_importance_weights, reconstruction_nll
 from vae.model import VAE, VAEConfig, reparameterize
@@ -217,6 +217,17 @@ def test_a_reconstruction_reads_the_lower_layer_from_the_image(
     assert from_image < from_code - 0.5
     one = VAE(VAEConfig(latent_dim=3, hidden=16))
     assert torch.equal(decode_posterior_mean(one, x[:5], mu[:5, :3]), decode_probs(one, mu[:5, :3]))
+
+
+def test_a_sample_draws_both_layers_and_the_temperature_scales_each(trained: VAE) -> None:
+    """sample_probs: at temperature 0 the origin with z1 at its mean (the sliders' origin); z1's own draws change
+    the picture; a one-layer model's sample is the decoding of T * its draws."""
+    draws = torch.randn(16, SMALL.noise_dim, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(sample_probs(trained, draws, 0.0), decode_probs(trained, torch.zeros(16, 4)))
+    other_z1 = torch.cat([draws[:, :4], torch.randn(16, 6, generator=torch.Generator().manual_seed(1))], dim=1)
+    assert (sample_probs(trained, draws) - sample_probs(trained, other_z1)).abs().amax(dim=(1, 2, 3)).min() > 0.01
+    one = VAE(VAEConfig(latent_dim=3, hidden=16))
+    assert torch.equal(sample_probs(one, draws[:, :3], 0.7), decode_probs(one, 0.7 * draws[:, :3]))
 
 
 def test_the_bits_back_coder_refuses_two_layers_with_a_reason(trained: VAE) -> None:
