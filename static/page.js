@@ -287,15 +287,6 @@
       const [x, y] = toMap(bg, v, v);
       ctx.beginPath(); ctx.moveTo(x, 0); ctx.lineTo(x, bg.height); ctx.moveTo(0, y); ctx.lineTo(bg.width, y); ctx.stroke();
     }
-    ctx.fillStyle = "#555";
-    ctx.font = "11px sans-serif";
-    for (let v = -MAP_RANGE + 1; v < MAP_RANGE; v++) {  // tick labels: z1 along the bottom, z2 up the left
-      const [x, y] = toMap(bg, v, v);
-      ctx.fillText(String(v), x + 2, bg.height - 4);
-      ctx.fillText(String(v), 2, y - 2);
-    }
-    ctx.fillText("z1 →", bg.width - 34, bg.height - 16);
-    ctx.fillText("z2 ↑", 20, 14);
     ctx.globalAlpha = 0.6;
     for (let i = 0; i < labels.length; i++) {
       const [x, y] = toMap(bg, mu[2 * i], mu[2 * i + 1]);
@@ -319,6 +310,21 @@
     }));
   }
 
+  function ticks(canvas, ctx) {
+    // The axes' labels, at 12 CSS pixels however large the canvas is shown (a phone shows its 480 pixels in about
+    // 330): drawn with each point, as the shown size changes with the screen.
+    const px = Math.round(12 * Math.max(1, canvas.width / (canvas.clientWidth || canvas.width)));
+    ctx.fillStyle = "#555";
+    ctx.font = `${px}px sans-serif`;
+    for (let v = -MAP_RANGE + 1; v < MAP_RANGE; v++) {  // z1 along the bottom, z2 up the left
+      const [x, y] = toMap(canvas, v, v);
+      ctx.fillText(String(v), x + 2, canvas.height - 4);
+      ctx.fillText(String(v), 2, y - 2);
+    }
+    ctx.fillText("z1 →", canvas.width - ctx.measureText("z1 →").width - 4, canvas.height - px - 8);
+    ctx.fillText("z2 ↑", ctx.measureText("-3").width + 10, px + 2);
+  }
+
   function mapPoint(z1, z2) {
     // Decode (z1, z2) (latent dims 0 and 1, as /decode_2d does), and mark it on the map.
     state.map = [z1, z2];
@@ -329,6 +335,7 @@
     if (canvas && state.mapBackground) {
       const ctx = canvas.getContext("2d"), [x, y] = toMap(canvas, z1, z2);
       ctx.drawImage(state.mapBackground, 0, 0);
+      ticks(canvas, ctx);
       ctx.strokeStyle = "#000";
       ctx.lineWidth = 2;
       ctx.beginPath(); ctx.arc(x, y, 7, 0, 2 * Math.PI); ctx.stroke();
@@ -447,6 +454,7 @@
     const map = $("#map-view canvas.vae-map");
     if (map && !drawn.has(map)) {
       drawn.add(map);
+      new ResizeObserver(() => state.map && mapPoint(...state.map)).observe(map);  // shown, hidden, resized: redraw
       if (state.model) mapShow(state.model);
     }
   }
