@@ -180,7 +180,9 @@
     // server's digit of the new model (show) or the page's own.
     state.model = model;
     state.synced = false;
-    state.copied = {};
+    // The server's images in the page now are the old model's: count them as copied, so that only a new answer is
+    // drawn (a chain of the old model's answers may end in show() after the switch; docs/engineering.md).
+    state.copied = Object.fromEntries(SERVER_IMAGES.map(([from]) => [from, $(`${from} img`)?.src]));
     state.path = null;
     state.mapBackground = null;
     for (const sel of ["#decoded", "#map-view", "#interp-scrub"]) blank(sel);

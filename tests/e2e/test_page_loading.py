@@ -44,6 +44,9 @@ BLANK_FRAMES = """(() => {
   requestAnimationFrame(frame);
 })()"""
 STATS = "k => window.vaeStats[k]"
+# How many pixels of the sliders' digit are drawn (not transparent).
+OPAQUE_PIXELS = """document.querySelector('#decoded canvas.vae-digit').getContext('2d').getImageData(0, 0, 28, 28).data
+  .filter((a, i) => i % 4 === 3 && a > 0).length"""
 # Counts the page's "vae-shown" events (each ends a chain of server answers: static/page.js show), and lists the
 # models of the encodings the server sends the overview (static/overview.js show).
 WATCH_ANSWERS = """document.addEventListener('vae-shown', () => { window.__shown = (window.__shown || 0) + 1; });
@@ -141,6 +144,27 @@ def test_a_model_switch_draws_the_servers_digit_at_once(browser: "Browser", app_
         select_model(page, loaded.name)
         assert_the_server_draws(page, loaded, [0.0] * loaded.latent_dim)
         assert_the_page_takes_over(page, loaded, release)
+    context.close()
+
+
+def test_the_old_models_picture_is_never_drawn_after_a_switch(browser: "Browser", app_url: str,
+                                                              models: dict[str, LoadedModel]) -> None:  # noqa: F811
+    """A chain of the first model's answers that ends (in show) after the visitor switched leaves the server's
+    picture of the first model in the page: it is not drawn for the new one, whose decoder is still on its way."""
+    chosen = models["mlp-20d"]
+    context = browser.new_context(viewport=VIEWPORT)
+    with held_weights(context, chosen.name):
+        page = context.new_page()
+        page.add_init_script(WATCH_ANSWERS)
+        page.goto(app_url)
+        page.wait_for_function("() => window.__shown > 0 && document.querySelector('#decoded-server img')?.src",
+                               timeout=60_000)  # the first chain of answers has ended
+        served = page.evaluate("() => window.vaeStats.serverPaints")
+        # What the page's js does when the switch comes between the first chain's last answer and its show().
+        page.evaluate("m => { window.vaePage.loading(m); window.vaePage.show(m, 0, []); }", chosen.name)
+        page.wait_for_timeout(1500)  # an image copy would have landed
+        assert page.evaluate("() => window.vaeStats.serverPaints") == served
+        assert page.evaluate(f"() => {OPAQUE_PIXELS}") == 0  # blank, until the chosen model's own picture
     context.close()
 
 
