@@ -1,4 +1,5 @@
-"""Weights metadata as typed dataclasses: the shipped files read and write the same JSON, and a bad one is refused."""
+"""Weights metadata as typed dataclasses: the shipped files read and write the same JSON, a bad one is refused, and
+scripts/set_default.py flags the model a visitor sees first."""
 
 import json
 from pathlib import Path
@@ -6,9 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from scripts.set_default import main as set_default
 from tests.helpers import WEIGHTS, tiny_metadata
 from vae.checkpoint import CheckpointError, load_tensors, save_tensors
-from vae.loaded import load_model, save_model
+from vae.loaded import default_model, load_model, load_models, save_model
 from vae.metadata import ModelMetadata, TrainConfig
 from vae.model import VAE, VAEConfig, reparameterize
 
@@ -38,6 +40,23 @@ def test_metadata_of_another_model_is_refused(tmp_path: Path) -> None:
     model = VAE(VAEConfig(latent_dim=3, hidden=16))
     with pytest.raises(ValueError, match="not the model's"):
         save_model(tmp_path / "m.safetensors", model, tiny_metadata(VAE(VAEConfig(latent_dim=4, hidden=16))))
+
+
+def test_set_default_flags_one_model_and_keeps_the_tensors(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    for name in ("a-first", "b-second"):
+        model = VAE(VAEConfig(latent_dim=4, hidden=16))
+        save_model(tmp_path / f"{name}.safetensors", model, tiny_metadata(model))
+    assert default_model(load_models(tmp_path)[0]) == "a-first"  # no flag: the first MNIST VAE
+    before = load_tensors(tmp_path / "b-second.safetensors")[0]
+    set_default(["b-second", "--weights", str(tmp_path)])
+    assert default_model(load_models(tmp_path)[0]) == "b-second"
+    assert all(torch.equal(before[k], t) for k, t in load_tensors(tmp_path / "b-second.safetensors")[0].items())
+    set_default(["a-first", "--weights", str(tmp_path)])  # the flag moves: one default at a time
+    flags = {name: m.metadata.default for name, m in load_models(tmp_path)[0].items()}
+    assert flags == {"a-first": True, "b-second": False}
+    assert "rewrote: a-first, b-second" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="no weights file"):
+        set_default(["c-missing", "--weights", str(tmp_path)])
 
 
 @pytest.mark.parametrize("damage", ["dataset", "metrics", "config"])
