@@ -7,13 +7,20 @@ from webapp import compute
 from webapp.digit_input import digit_input, digit_label, drawings_js, gently, on_button_and_live, read_digits
 from webapp.outputs import OUTPUTS, SCALE, png
 from webapp.page import IMAGES, Page, digit_canvas, reveal
+from webapp.words import term
 
 SCRUB_STEPS = 101  # positions of the interpolation scrubber
+INTRO = (f"Pick two digits: the encoder reads each into its code (its {term('posterior')} mean), and the decoder "
+         f"draws every step of a path from one code to the other. The VAE's {term('prior')} packs the codes of all "
+         "digits close together, so the steps between two digits still look like digits. **Linear** walks the "
+         "straight line; **spherical** keeps the codes as long as the prior's typical code, where a straight line "
+         "between two codes would pass through the faint middle.")
 
 
 def interpolate_view(page: Page) -> None:
     """Two digit inputs, the path's settings, and the path shown three ways."""
     with gr.Tab("Interpolate", id="tab-interpolate", elem_id="tab-interpolate"):
+        gr.Markdown(INTRO, elem_id="interp-intro")
         with gr.Row():
             with gr.Column(elem_id="interp-from"):
                 a = digit_input(page, "From", "from")

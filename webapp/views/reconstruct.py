@@ -16,11 +16,16 @@ from webapp.anatomy import Anatomy, anatomy_plots, describe_anatomy, posterior_a
 from webapp.digit_input import Picture, digit_input, gently, is_empty, on_button_and_live, open_picture, read_digit
 from webapp.outputs import big, png
 from webapp.page import IMAGES, Page, reveal
+from webapp.words import term
 
+INTRO = (f"Give the model a digit: the encoder reads it into a code, the decoder draws it back. How close the drawing "
+         f"comes, and how likely the model finds your digit (its {term('negative ELBO')}, lower is better), show what "
+         "it has learnt of handwriting.")
 
 def reconstruct_view(page: Page) -> None:
     """The Reconstruct tab: a digit input beside its pictures, the ELBO of the digit under them."""
     with gr.Tab("Reconstruct", id="tab-reconstruct", elem_id="tab-reconstruct"):
+        gr.Markdown(INTRO, elem_id="recon-intro")
         with gr.Row():
             with gr.Column():
                 digit = digit_input(page, "Your digit", "reconstruct")

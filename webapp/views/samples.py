@@ -13,18 +13,26 @@ from vae.render import grid_image
 from webapp import compute
 from webapp.outputs import png
 from webapp.page import FAST, Page, digit_canvas
+from webapp.words import term
 
 GRID_ALT = "Random samples: digits the model decodes from random codes drawn from its prior"
+INTRO = (f"Each digit is the decoder's drawing of a code picked at random from the {term('prior')}: what the model "
+         "makes up with no picture to read. A good VAE draws a digit almost wherever the prior puts a code. "
+         f"The {term('temperature')} scales the random codes: below 1 they stay near the centre (plainer, more "
+         "average digits), above 1 they reach where few training digits' codes lie (stranger ones).")
 
 
 def samples_view(page: Page) -> None:
     """A grid of samples from the prior, at a temperature, redrawn live as the temperature, the seed or the count
     moves."""
     with gr.Tab("Random samples", id="tab-samples", elem_id="tab-samples") as tab:
+        gr.Markdown(INTRO, elem_id="samples-intro")
         with gr.Row():
-            n = gr.Slider(1, 64, value=32, step=1, label="Samples", elem_id="samples-n")
-            temperature = gr.Slider(0.1, 2.0, value=1.0, step=0.05, label="Temperature", elem_id="samples-temperature")
-            seed = gr.Number(0, label="Seed", precision=0, elem_id="samples-seed")
+            n = gr.Slider(1, 64, value=32, step=1, label="Samples", elem_id="samples-n", info="How many random codes")
+            temperature = gr.Slider(0.1, 2.0, value=1.0, step=0.05, label="Temperature", elem_id="samples-temperature",
+                                    info="1 draws from the prior itself; lower: plainer, higher: stranger")
+            seed = gr.Number(0, label="Seed", precision=0, elem_id="samples-seed",
+                             info="The same seed draws the same codes; New samples takes the next")
         new_btn = gr.Button("New samples", variant="primary")
         gr.HTML(digit_canvas(label=GRID_ALT), elem_id="samples-grid", label="Samples from the prior (decoded in your "
                 "browser)", show_label=True, container=True)
