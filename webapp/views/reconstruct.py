@@ -22,6 +22,7 @@ INTRO = (f"Give the model a digit: the encoder reads it into a code, the decoder
          f"comes, and how likely the model finds your digit (its {term('negative ELBO')}, lower is better), show what "
          "it has learnt of handwriting.")
 
+
 def reconstruct_view(page: Page) -> None:
     """The Reconstruct tab: a digit input beside its pictures, the ELBO of the digit under them."""
     with gr.Tab("Reconstruct", id="tab-reconstruct", elem_id="tab-reconstruct"):
