@@ -16,7 +16,7 @@ from webapp import compute
 from webapp.collapse import ROW_WORDS
 from webapp.demo import create_demo
 from webapp.digit_input import EXAMPLES, read_digit
-from webapp.views import interpolate, reconstruct, samples
+from webapp.views import interpolate, reconstruct, samples, sliders
 from webapp.views.guide import guided_start, is_2d, most_collapsed, parse_code
 from webapp.views.overview import PROSE, encoding, first_example
 from webapp.words import (
@@ -77,7 +77,7 @@ def test_every_link_in_the_page_words_points_at_an_entry(models: dict[str, Loade
     anchors = {anchor for anchor, _ in GLOSSARY.values()}
     texts = [PROSE, describe_model(models["conv-32d"]), unused_note([0.0, 1.0]),
              compute.describe_score(1.0, 5.0, "mnist"), *ROW_WORDS.values(), samples.INTRO, interpolate.INTRO,
-             reconstruct.INTRO]
+             reconstruct.INTRO, sliders.INTRO]
     links = [link for text in texts for link in re.findall(r"\]\(#([^)]+)\)", text)]
     assert links and all(link in anchors or link.startswith("view=") for link in links), links
 

@@ -10,7 +10,7 @@ from webapp.digit_input import digit_input, on_button_and_live, read_digit
 from webapp.labelled_grid import traversal_picture
 from webapp.outputs import big, png
 from webapp.page import FAST, IMAGES, Page, digit_canvas, reveal
-from webapp.words import slider_info, unused_note
+from webapp.words import slider_info, term, unused_note
 
 TOP_SLIDERS = 10  # shown at once; the rest sit under "more dimensions"
 TRAVERSAL_ALT = ("Traversal grid: each row is one latent dimension, named at its left with its KL; each column sets "
@@ -22,6 +22,11 @@ def slider(i: int, ranking: list[int]) -> gr.Slider:
     (each model switch renames it), so that nothing on the page ever calls it by its position."""
     name = compute.dimension_name(ranking[i] if i < len(ranking) else i)
     return gr.Slider(-compute.SLIDER_RANGE, compute.SLIDER_RANGE, value=0, step=0.05, label=name, elem_id=f"z-{i}")
+
+
+INTRO = (f"Each slider is one number of the {term('latent code z', 'code z')}: move one and your browser redraws "
+         f"the digit from the new code. They span ±{compute.SLIDER_RANGE:g}, where the {term('prior')} puts almost "
+         "every code.")
 
 
 def sliders_view(page: Page) -> None:
@@ -52,7 +57,8 @@ def sliders_view(page: Page) -> None:
                 # Its caption below it, so that the grid starts level with the decoded digit (on a projector too).
                 gr.Markdown(f"**Traversal**: each row moves one dimension (named at its left, with its KL) from "
                             f"-{TRAVERSAL_SPAN:g} to +{TRAVERSAL_SPAN:g}, the others held where the sliders are.")
-            with gr.Column(scale=3, min_width=300):
+            with gr.Column(scale=3, min_width=300):  # what the sliders are, above them: the traversal stays high
+                gr.Markdown(INTRO, elem_id="sliders-intro")
                 note = gr.Markdown(unused_note(page.first.metadata.metrics.kl_per_dim) if page.first else "",
                                    elem_id="unused-note")
                 first = page.first.ranking if page.first else []
