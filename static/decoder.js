@@ -321,7 +321,7 @@
         return {probs: run.lowest(z1, label), lowerKl: kl};
       },
       sample(draws, temperature = 1, label = 0) {
-        // One sample of the model from standard-normal draws (spec.noise_dim of them; see ancestral).
+        // One sample of the model from standard-normal draws (latent_dim + lower_dim of them; see ancestral).
         label = checked(spec, label);
         return run.lowest(run.sample(draws, temperature, label), label);
       },

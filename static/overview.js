@@ -127,10 +127,7 @@
     lossLine(reconstructionCost(q.x, out.probs), q.kl, out.lowerKl);
     window.vaeStats.overviewDraws = ++state.draws;
     const row = $(".vae-ov");
-    if (row) {  // what was decoded, for tests
-      row.dataset.z = z.map(v => v.toFixed(4)).join(",");
-      row.dataset.eps1 = state.eps1.map(v => v.toFixed(4)).join(",");
-    }
+    if (row) row.dataset.z = z.map(v => v.toFixed(4)).join(",");  // what was decoded, for tests
   }
 
   function show(q) {
