@@ -22,8 +22,9 @@
   const progress = new Map();  // model name -> [bytes so far, of total] of its decoder's weights
   // synced: the server's images show state.model (false from a model switch until the server has answered it).
   // The page opens on the first model at its origin, class 0, as the server's first answer will show it.
+  // asked: how many times the page has asked the server again for the last move (serverDigit).
   const state = {model: FIRST ?? null, synced: true, label: 0, values: [], map: null, mapBackground: null, path: null,
-                 fallback: null, shown: 0, copied: {}, samples: null};
+                 fallback: null, shown: 0, copied: {}, samples: null, asked: 0};
   const mapCodes = new Map();  // model name -> Promise of {mu, labels} for the 2-D map
   // What the page has done, for tests and benchmarks: paints of its own decodes and of the server's decodes,
   // times in ms since navigation start (the first of either, the first of each kind), weight bytes per model.
@@ -208,8 +209,9 @@
                       block.id === "map-z2" ? Number(e.target.value) : z2);
     }
     state.values[Number(block.id.slice(2))] = Number(e.target.value);
-    if (pageDecodes()) paintSliders();
-    else serverDecode("#server-decode-page");
+    if (pageDecodes()) return paintSliders();
+    state.asked = 0;
+    serverDecode("#server-decode-page");
   }
 
   function paintGrey(grey) {
@@ -228,10 +230,13 @@
   }
 
   function serverDigit(answer) {
-    // The server's decoding of a drag ("model:grey levels", webapp/views/sliders.py), drawn while the page cannot.
-    const at = String(answer || "").lastIndexOf(":");
-    if (at < 0 || answer.slice(0, at) !== state.model || pageDecodes() || !state.synced) return;
-    paintGrey(answer.slice(at + 1));
+    // The server's decoding of a drag ("model:values:grey levels", webapp/views/sliders.py), drawn while the page
+    // cannot. A request can leave before Gradio has stored the last move (a busy page): then it asks again, a few times.
+    const [model, values, grey] = String(answer || "").split(":");
+    if (grey === undefined || model !== state.model || pageDecodes() || !state.synced) return;
+    paintGrey(grey);
+    const stale = values.split(",").some((v, i) => Math.abs(Number(v) - (Number(state.values[i]) || 0)) > 1e-6);
+    if (stale && state.asked++ < 3) serverDecode("#server-decode-page");
   }
 
   function copyServerImage() {

@@ -23,6 +23,7 @@ from tests.e2e.test_browser import (  # noqa: F401 (the models fixture)
 )
 from vae.loaded import LoadedModel, default_model
 from webapp import compute
+from webapp.decoder_spec import grey_base64
 from webapp.views.guide import first_fit, is_2d
 
 if TYPE_CHECKING:
@@ -117,6 +118,28 @@ def test_the_server_draws_until_the_decoder_arrives(browser: "Browser", app_url:
         assert page.evaluate(STATS, "paints") == 0  # every digit so far was the server's
         assert_the_page_takes_over(page, loaded, release)
     assert page.evaluate("window.__blankFrames") == 0  # no flicker from the first digit on
+    context.close()
+
+
+def test_an_answer_to_an_old_slider_value_is_asked_again(browser: "Browser", app_url: str,
+                                                       models: dict[str, LoadedModel]) -> None:  # noqa: F811
+    """A drag's request can leave before Gradio has stored the move (a busy page): the server then decodes the old
+    values. The answer names them, so the page draws it and asks again, until the digit is the sliders' own."""
+    loaded = models[default_model(models)]
+    context = browser.new_context(viewport=VIEWPORT)
+    with held_weights(context, loaded.name):
+        page = context.new_page()
+        page.goto(app_url)
+        page.wait_for_function("() => window.vaeStats?.serverPaints > 0", timeout=60_000)
+        values = [2.0] + [0.0] * (loaded.latent_dim - 1)
+        set_slider(page, 0, 2.0)
+        eventually(shows_sliders(page, loaded, values))
+        origin = compute.decode_sliders(loaded, [])
+        with server_requests(page) as requests:
+            page.evaluate("a => window.vaePage.serverDigit(a)", f"{loaded.name}:0.0:{grey_base64(origin)}")
+            assert_shows(canvas_pixels(page, "#decoded"), origin)  # the old value's digit, drawn as it came
+            eventually(shows_sliders(page, loaded, values))
+        assert requests  # the page asked again
     context.close()
 
 

@@ -74,8 +74,9 @@ def sliders_view(page: Page) -> None:
         return big(compute.decode_sliders(models.pick(name), list(values), label))
 
     def on_slide_for_the_page(name: str, label: int, *values: float) -> str:
-        """The same decode, for static/page.js: "model:grey levels in base64"."""
-        return f"{name}:{grey_base64(compute.decode_sliders(models.pick(name), list(values), label))}"
+        """The same decode, for static/page.js: "model:the slider values decoded:grey levels in base64"."""
+        grey = grey_base64(compute.decode_sliders(models.pick(name), list(values), label))
+        return f"{name}:{','.join(str(float(v)) for v in values)}:{grey}"
 
     def on_origin(name: str, label: int) -> dict:
         """Sliders to the origin, and its decoding."""
