@@ -84,6 +84,7 @@ class Posterior:
     x: Tensor  # (1, 1, 28, 28)
     mean: Tensor
     logvar: Tensor
+    h: Tensor  # (1, hidden): the encoder's features, from which a two-layer model draws its lower layer
     label: int | None  # the class a conditional model was given (None: unconditional)
 
 
@@ -91,8 +92,8 @@ class Posterior:
 def posterior(loaded: LoadedModel, x: Tensor, label: int | None = None) -> Posterior:
     """Encode a (28, 28) image once."""
     x = x.view(1, 1, 28, 28)
-    mean, logvar = loaded.model.encode(x, label_tensor(loaded, label))
-    return Posterior(x, mean, logvar, label if loaded.conditional else None)
+    h = loaded.model.encoder_state(x, label_tensor(loaded, label))
+    return Posterior(x, *loaded.model.posterior(h), h, label if loaded.conditional else None)
 
 
 @torch.no_grad()
@@ -103,9 +104,10 @@ def read(loaded: LoadedModel, x: Tensor) -> Posterior:
         return posterior(loaded, x)
     n = loaded.model.config.num_classes
     xs, labels = x.view(1, 1, 28, 28).expand(n, -1, -1, -1), torch.arange(n)
-    mean, logvar = loaded.model.encode(xs, labels)
+    h = loaded.model.encoder_state(xs, labels)
+    mean, logvar = loaded.model.posterior(h)
     k = int(posterior_terms(loaded.model, xs, mean, logvar, labels, torch.Generator().manual_seed(0))["nelbo"].argmin())
-    return Posterior(xs[:1], mean[k : k + 1], logvar[k : k + 1], k)
+    return Posterior(xs[:1], mean[k : k + 1], logvar[k : k + 1], h[k : k + 1], k)
 
 
 def terms(loaded: LoadedModel, q: Posterior) -> dict[str, Tensor]:
@@ -128,7 +130,7 @@ def reconstruction(loaded: LoadedModel, q: Posterior, n_samples: int = 8, seed: 
     model, y, ys = loaded.model, label_tensor(loaded, q.label), label_tensor(loaded, q.label, n_samples)
     gen = torch.Generator().manual_seed(seed)
     z = reparameterize(q.mean, q.logvar, n_samples, gen)
-    h = model.encoder_state(q.x, y).expand(n_samples, -1) if model.config.lower_dim else None
+    h = q.h.expand(n_samples, -1) if model.config.lower_dim else None
     return {"reconstruction": decode_posterior_mean(model, q.x, q.mean, y)[0],
             "samples": torch.sigmoid(decode_draw(model, h, z, ys, generator=gen).logits)}
 

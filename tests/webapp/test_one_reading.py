@@ -36,9 +36,10 @@ def page() -> Iterator[Page]:
 
 @pytest.fixture
 def calls(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
-    """Counts of the encoder's calls and of the digit finder's, from now on."""
+    """Counts of the encoder's passes (its features, which every encoding starts from) and of the digit finder's
+    calls, from now on."""
     counts = {"encode": 0, "find_digit": 0}
-    encode, find = VAE.encode, digit_input.find_digit
+    encode, find = VAE.encoder_state, digit_input.find_digit
 
     def counting_encode(self: VAE, *args: object, **kwargs: object) -> object:
         counts["encode"] += 1
@@ -48,7 +49,7 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
         counts["find_digit"] += 1
         return find(*args, **kwargs)
 
-    monkeypatch.setattr(VAE, "encode", counting_encode)
+    monkeypatch.setattr(VAE, "encoder_state", counting_encode)
     monkeypatch.setattr(digit_input, "find_digit", counting_find)
     return counts
 

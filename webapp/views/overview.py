@@ -64,8 +64,7 @@ def encoding(loaded: LoadedModel, q: compute.Posterior) -> dict:
            "ranking": loaded.ranking, "mean": [float(v) for v in q.mean[0]], "sd": [float(v) for v in sd],
            "kl": float(kl.sum())}
     if loaded.model.config.lower_dim:
-        h = loaded.model.encoder_state(q.x, compute.label_tensor(loaded, q.label))[0]
-        out |= {"h": [float(v) for v in h], "lower_dim": loaded.model.config.lower_dim}
+        out |= {"h": [float(v) for v in q.h[0]], "lower_dim": loaded.model.config.lower_dim}
     return out
 
 
