@@ -79,7 +79,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="start the decoder's output bias at the mean training image (default: off)")
     o.add_argument("--cpu-bf16", action="store_true",
                    help="bfloat16 autocast on a CPU with bf16 instructions (AVX512-BF16, AMX); "
-                        "CUDA uses bf16 whenever it can (default: off)")
+                        "CUDA uses bf16 whenever it can (default: off; what it gives: docs/engineering.md)")
     o.add_argument("--beta", type=float, default=1.0, help="KL weight (default: 1)")
     o.add_argument("--warmup-epochs", type=float, default=0.0, help="linear KL warm-up, in epochs (default: 0)")
     o.add_argument("--free-bits", type=float, default=0.0, help="free nats per latent dimension (default: 0)")

@@ -6,12 +6,13 @@ of their wall times to the target with its range:
   1. the reference, as pytorch/examples vae/main.py trains: torchvision's DataLoader + ToTensor,
      batch 128, Adam 1e-3, a test pass over a test DataLoader after every epoch;
   2. ours: vae.training on the whole dataset as one tensor, with the flags given here (by default
-     train.py's --epochs 4 --lr 5e-3 --lr-schedule onecycle --mean-image-init --cpu-bf16).
+     train.py's --epochs 4 --lr 5e-3 --lr-schedule onecycle --mean-image-init, in float32).
 Wall time counts training and the per-epoch test passes, not loading the files; the process's CPU
 time is printed beside it, as it barely depends on other jobs when both loops run one thread
 (--threads 1). The test loss is the mean single-sample negative ELBO over the 10,000 test images
 (grey-level targets), in float32.
---levers also runs ours with one lever off at a time, in the same alternation, to show what each gives.
+--levers also runs ours with one choice changed at a time (the precision, the init) and the previous round's loop,
+in the same alternation, to show what each gives.
 
     python benchmarks/train_speed.py --data-dir ../shared/data --runs 3
 """
@@ -144,11 +145,13 @@ def spread(ratios: list[float]) -> str:
 
 
 def lever_configs(cfg: TrainConfig) -> dict[str, TrainConfig]:
-    """Ours, then ours with one lever off at a time (those that are on), and the previous round's loop."""
-    off = {"fp32": {"cpu_bf16": False}, "no mean-image init": {"mean_image_init": False},
-           "previous": {"epochs": 8, "lr": 3e-3, "lr_schedule": "cosine", "mean_image_init": False, "cpu_bf16": False}}
+    """Ours, then ours with its precision flipped, with the init off (if on), and the previous round's loop."""
+    changes = {"bf16": {"cpu_bf16": True}, "fp32": {"cpu_bf16": False},
+               "no mean-image init": {"mean_image_init": False},
+               "previous": {"epochs": 8, "lr": 3e-3, "lr_schedule": "cosine", "mean_image_init": False,
+                            "cpu_bf16": False}}
     configs = {"ours": cfg}
-    for name, change in off.items():
+    for name, change in changes.items():
         variant = replace(cfg, **change)
         if variant != cfg:
             configs[f"ours, {name}"] = variant
@@ -172,8 +175,8 @@ def main() -> None:
                    help="(default: onecycle)")
     p.add_argument("--mean-image-init", action=argparse.BooleanOptionalAction, default=True,
                    help="start the decoder at the mean training image (default: on)")
-    p.add_argument("--cpu-bf16", action=argparse.BooleanOptionalAction, default=True,
-                   help="bfloat16 autocast if this CPU has bf16 instructions (default: on)")
+    p.add_argument("--cpu-bf16", action=argparse.BooleanOptionalAction, default=False,
+                   help="bfloat16 autocast if this CPU has bf16 instructions (default: off; docs/engineering.md)")
     p.add_argument("--levers", action="store_true", help="also run ours with each lever off, alternating")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
