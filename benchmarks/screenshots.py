@@ -174,7 +174,9 @@ def shoot_map(page: "Page") -> None:
     open_tab(page, "Latent map")
     image_src(page, "#manifold", wait=True)
     page.wait_for_function("() => document.querySelector('#map-view .vae-where')?.textContent")
-    box = page.locator("#map-view canvas.vae-map").bounding_box()
+    the_map = page.locator("#map-view canvas.vae-map")
+    the_map.scroll_into_view_if_needed()  # a pointer outside the window moves nothing
+    box = the_map.bounding_box()
     page.mouse.move(box["x"] + 0.68 * box["width"], box["y"] + 0.3 * box["height"])
     shoot(page, "latent-map")
 

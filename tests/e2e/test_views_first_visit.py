@@ -1,7 +1,7 @@
 """The views as a first visitor meets them, in headless Chromium on a desktop (1280x900), a projector (1024x768) and
 a phone (390x844, touch): the labelled traversal beside the decoded digit, picked examples shown as pictures,
 samples that follow the temperature, every view reachable on a phone, the map beside its decoded point, one
-warning naming the empty input (~4 min).
+warning naming the empty input, no part kept for API clients on screen (~5 min).
 """
 
 import time
@@ -244,6 +244,24 @@ def test_both_maps_name_their_classes_in_readable_text_on_a_phone(phone: "Page",
         size = items.first.evaluate("e => parseFloat(getComputedStyle(e).fontSize)")
         assert size >= 12, f"{view}'s legend is {size} px"
         assert box(phone, f"{scope} .vae-legend")["width"] <= 390
+
+
+# Parts of the page made for API clients and the page's script (visible="hidden") that show on screen.
+SHOWN_HIDDEN_PARTS = """() => window.gradio_config.components
+  .filter(c => c.props && c.props.visible === 'hidden' && c.props.elem_id)
+  .map(c => document.getElementById(c.props.elem_id))
+  .filter(e => e && (e.offsetWidth || e.offsetHeight || e.getClientRects().length)).map(e => e.id)"""
+
+
+def test_no_part_kept_for_the_api_shows_in_any_view(page: "Page") -> None:
+    """Hidden buttons and pictures (such as "Decode on the server") stay hidden in every view, whichever model is
+    chosen: once a model switch showed the latent map's, under its map."""
+    for model in ("mlp-2d", "conv-32d", "mlp-2d"):
+        select_model(page, model)
+        for view in page.get_by_role("tab").all_inner_texts():
+            open_tab(page, view)
+            page.wait_for_timeout(300)  # a view's answers land
+            assert page.evaluate(SHOWN_HIDDEN_PARTS) == [], f"{view}, {model}"
 
 
 # ---- 9. an empty action: one warning, naming the empty input ----

@@ -39,11 +39,14 @@ def latent_map_view(page: Page) -> None:
         manifold = gr.Image(label="Decoded manifold", elem_id="manifold", format="png", interactive=False,
                             height=680, alt_text="The decoded manifold: a 20 by 20 grid of the digits the model "
                             "decodes across its 2-D latent space")  # room above the 602 px grid for the label
-        # The server's side, for API clients (/select_model's table, /decode_2d's picture).
-        scatter = gr.ScatterPlot(x="z1", y="z2", color="class", visible="hidden")
+        # The server's side, for API clients (/select_model's table, /decode_2d's picture). Gradio shows every
+        # component of a tab whose visibility an answer sets (on_model), hidden ones too: page.css keeps .vae-api
+        # hidden.
+        api = {"visible": "hidden", "elem_classes": ["vae-api"]}
+        scatter = gr.ScatterPlot(x="z1", y="z2", color="class", elem_id="map-codes", **api)
         point = gr.Image(label="Decoded point", elem_id="point", format="png", interactive=False,
-                         visible="hidden", alt_text="The digit decoded at the point")
-        server_decode = gr.Button("Decode on the server", elem_id="server-decode-2d", visible="hidden")
+                         alt_text="The digit decoded at the point", **api)
+        server_decode = gr.Button("Decode on the server", elem_id="server-decode-2d", **api)
 
     @lru_cache(maxsize=MAPS_KEPT)
     def latent_map(name: str) -> tuple[Image.Image, pd.DataFrame]:
