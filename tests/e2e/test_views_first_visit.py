@@ -256,7 +256,7 @@ SHOWN_HIDDEN_PARTS = """() => window.gradio_config.components
 def test_no_part_kept_for_the_api_shows_in_any_view(page: "Page") -> None:
     """Hidden buttons and pictures (such as "Decode on the server") stay hidden in every view, whichever model is
     chosen: once a model switch showed the latent map's, under its map."""
-    for model in ("mlp-2d", "conv-32d", "mlp-2d"):
+    for model in ("mlp-2d", "cmlp-20d", "conv-32d", "mlp-2d"):  # each view that needs some model, shown and not
         select_model(page, model)
         for view in page.get_by_role("tab").all_inner_texts():
             open_tab(page, view)
