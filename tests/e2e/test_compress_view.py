@@ -106,6 +106,10 @@ def test_a_damaged_file_is_refused_and_no_digit_shown(page: "Page", tmp_path: Pa
     assert image_src(page, "#rebuilt") == ""
 
 
+# How many lines an element's text takes on screen.
+LINES_OF_TEXT = "e => { const r = document.createRange(); r.selectNodeContents(e); return r.getClientRects().length; }"
+
+
 def test_on_a_phone_a_tapped_example_is_compressed_in_sight(browser: "Browser", app_url: str) -> None:
     """On a phone the result lies below the pad and the examples: a tap on a thumbnail brings it into sight."""
     with app_page(browser, app_url, phone=True) as pg:
@@ -113,3 +117,5 @@ def test_on_a_phone_a_tapped_example_is_compressed_in_sight(browser: "Browser", 
         example_thumbnail(pg, TAB, EXAMPLE).tap()
         text_of(pg, "#compress-sizes", "bytes")
         wait_in_sight(pg, "#binary", margin=100)
+        # The unit's heading reads "bytes" on one line, not broken into "byt" and "es".
+        assert pg.locator("#compress-sizes th").last.evaluate(LINES_OF_TEXT) == 1

@@ -90,7 +90,7 @@ def describe_sizes(result: coder.Compressed, nelbo_bits: float, sizes: dict[str,
 those {message} plus a {coder.HEADER.size}-byte header naming the model and holding a checksum of the digit.
 
 | the same black-and-white digit as | bytes |
-|---|---|
+|---|---:|
 | this VAE's message (the .vae file) | **{message}** ({file}) |
 | zlib, the compressor inside ZIP and PNG, on its 98 bytes of packed pixels | {sizes['zlib']} |
 | a 1-bit PNG picture | {sizes['png']} |
