@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Issue 25's two-layer recipe (docs/models.md, "A two-layer model") on a lent GPU, in calls of at most 10 minutes.
+# Each call trains until its seconds are spent, saving a resume file under runs/ (a warm machine keeps it) that the
+# next call continues; once every epoch is done it measures the NLL as the issue asks (k=5,000 on the 10,000 test
+# images, resumable too) and records it in the weights. It copies the weights, the sample grid and its logs to OUT.
+#
+#   bash scripts/two_layer_on_gpu.sh DATA_DIR OUT [SECONDS]        # SECONDS: this call's budget (default 540)
+#   EPOCHS=1 IMAGES=20 K=10 bash scripts/two_layer_on_gpu.sh ...   # a smoke run on a CPU
+#
+# DATA_DIR: MNIST's four .gz idx files, or torchvision's root. Run it again until it prints "done".
+set -uo pipefail
+data=$1 out=$2 budget=${3:-540}
+name=hconv-32d-64d
+weights=runs/weights/$name.safetensors
+left() { echo $((budget - SECONDS)); }
+mkdir -p "$out"
+python -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name() if torch.cuda.is_available() else 'no GPU')"
+
+if [[ ! -f $weights ]]; then
+  resume=()
+  [[ -f runs/$name/resume.safetensors ]] && resume=(--resume)
+  timeout -s INT "$(left)" python train.py --data-dir "$data" --no-download --arch conv --latent-dim 32 \
+    --lower-dim 64 --hidden 256 --binarize --warmup-epochs 10 --lr-schedule cosine --epochs "${EPOCHS:-200}" \
+    --iw-samples 5 --name $name --run-dir runs --out-dir runs/weights --nll-images "${IMAGES:-1000}" --no-progress \
+    "${resume[@]}" 2>&1 | tee -a "$out/train.log"
+fi
+if [[ -f $weights ]] && (($(left) > 30)); then
+  timeout -s INT "$(left)" python -m vae.evaluate "$weights" --data-dir "$data" --no-download --k "${K:-5000}" \
+    --nll-images "${IMAGES:-10000}" --progress "runs/$name/nll.safetensors" --record 2>&1 | tee -a "$out/evaluate.log"
+  [[ ${PIPESTATUS[0]} == 0 ]] && echo "done: the NLL is recorded in $weights"
+fi
+cp "$weights" "runs/$name/samples.png" "$out/" 2>/dev/null
+exit 0
