@@ -1,7 +1,7 @@
 """The views as a first visitor meets them, in headless Chromium on a desktop (1280x900), a projector (1024x768) and
 a phone (390x844, touch): the labelled traversal beside the decoded digit, picked examples shown as pictures,
 samples that follow the temperature, every view reachable on a phone, the map beside its decoded point, one
-warning naming the empty input, no part kept for API clients on screen (~5 min).
+warning naming the empty input, no part kept for API clients on screen, links in sentences unpadded (~5 min).
 """
 
 import time
@@ -262,6 +262,20 @@ def test_no_part_kept_for_the_api_shows_in_any_view(page: "Page") -> None:
             open_tab(page, view)
             page.wait_for_timeout(300)  # a view's answers land
             assert page.evaluate(SHOWN_HIDDEN_PARTS) == [], f"{view}, {model}"
+
+
+# Links shown with padding on their sides (Gradio pads an HTML block's links as buttons), other than buttons.
+PADDED_LINKS = """() => [...document.querySelectorAll('a:not(.vae-go)')]
+  .filter(a => a.offsetParent && parseFloat(getComputedStyle(a).paddingLeft) > 0).map(a => a.textContent.trim())"""
+
+
+def test_links_in_a_sentence_read_as_words(page: "Page") -> None:
+    """A glossary link inside a sentence ("+ KL 28.3 nats") has no gap around it, in every view."""
+    page.locator(".vae-ov-loss a").first.wait_for()
+    for view in page.get_by_role("tab").all_inner_texts():
+        open_tab(page, view)
+        page.wait_for_timeout(300)
+        assert page.evaluate(PADDED_LINKS) == [], view
 
 
 # ---- 9. an empty action: one warning, naming the empty input ----
