@@ -236,6 +236,8 @@ def open_app(browser: "Browser", url: str, phone: bool = False, screen: dict | N
     page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
     page.goto(url, wait_until="load")
     page.wait_for_function(PAINTED, timeout=60_000)  # the page has decoded and drawn the origin
+    # and the first load's answers are in: a model switch before then races them (docs/engineering.md)
+    page.wait_for_function("() => window.vaeStats.answers > 0", timeout=60_000)
     return page, errors
 
 

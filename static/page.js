@@ -27,9 +27,10 @@
                  fallback: null, shown: 0, copied: {}, samples: null, asked: 0};
   const mapCodes = new Map();  // model name -> Promise of {mu, labels} for the 2-D map
   // What the page has done, for tests and benchmarks: paints of its own decodes and of the server's decodes,
-  // times in ms since navigation start (the first of either, the first of each kind), weight bytes per model.
+  // times in ms since navigation start (the first of either, the first of each kind), weight bytes per model, and
+  // how many chains of server answers have ended (show: the first is the first load's).
   window.vaeStats = {firstPaint: null, lastPaint: null, first: {paints: null, serverPaints: null}, paints: 0,
-                     serverPaints: 0, serverSrc: null, bytes: {}};
+                     serverPaints: 0, serverSrc: null, bytes: {}, answers: 0};
 
   function painted(kind) {
     const now = performance.now(), stats = window.vaeStats;
@@ -158,6 +159,7 @@
     // The server has set the model, class and sliders, and drawn them: show its digit until the model's
     // decoder has loaded, then draw the same digit in the page.
     const shown = ++state.shown;
+    window.vaeStats.answers++;
     if (model !== state.model) loading(model);
     state.label = Number(label) || 0;
     state.values = values.map(Number);
