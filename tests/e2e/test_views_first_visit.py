@@ -1,7 +1,8 @@
 """The views as a first visitor meets them, in headless Chromium on a desktop (1280x900), a projector (1024x768) and
 a phone (390x844, touch): the labelled traversal beside the decoded digit, picked examples shown as pictures,
 samples that follow the temperature, every view reachable on a phone, the map beside its decoded point, one
-warning naming the empty input, no part kept for API clients on screen, links in sentences unpadded (~5 min).
+warning naming the empty input, no part kept for API clients on screen, links in sentences unpadded, the latent
+map's axis labels at 12 px on a phone (~5 min).
 """
 
 import time
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 
 from benchmarks.harness import (
+    PHONE,
     ROOT,
     choose_example,
     open_app,
@@ -244,6 +246,35 @@ def test_both_maps_name_their_classes_in_readable_text_on_a_phone(phone: "Page",
         size = items.first.evaluate("e => parseFloat(getComputedStyle(e).fontSize)")
         assert size >= 12, f"{view}'s legend is {size} px"
         assert box(phone, f"{scope} .vae-legend")["width"] <= 390
+
+
+# Records, for each text the page draws on the latent map's canvas, its font size in CSS pixels as shown.
+RECORD_MAP_TEXT = """(() => {
+  window.__mapText = {};
+  const fill = CanvasRenderingContext2D.prototype.fillText;
+  CanvasRenderingContext2D.prototype.fillText = function (text, ...rest) {
+    const c = this.canvas;
+    if (c.classList.contains('vae-map') && c.clientWidth)
+      window.__mapText[text] = parseFloat(this.font) * c.clientWidth / c.width;
+    return fill.call(this, text, ...rest);
+  };
+})()"""
+
+
+def test_the_latent_maps_axis_labels_read_at_12_px_on_a_phone(browser: "Browser", app_url: str) -> None:
+    """The canvas is 480 pixels shown in about 330 on a phone: its axis labels are drawn larger to read at 12."""
+    phone = browser.new_page(**PHONE)
+    phone.add_init_script(RECORD_MAP_TEXT)
+    phone.goto(app_url)
+    phone.wait_for_function("() => window.vaeStats?.paints > 0 && window.vaeStats.answers > 0", timeout=60_000)
+    select_model(phone, "mlp-2d")
+    open_view(phone, "Latent map", touch=True)
+    phone.wait_for_function("() => window.__mapText && window.__mapText['z1 →']", timeout=60_000)
+    shown = phone.evaluate("() => window.__mapText")
+    assert phone.locator("#map-view canvas.vae-map").evaluate("c => c.clientWidth < c.width")  # shown smaller
+    for text in ("z1 →", "z2 ↑", "-3", "3"):
+        assert shown[text] == pytest.approx(12, abs=0.5), text
+    phone.close()
 
 
 # Parts of the page made for API clients and the page's script (visible="hidden") that show on screen.
