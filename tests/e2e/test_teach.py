@@ -26,6 +26,7 @@ from benchmarks.harness import (
     wait_new_pixels,
 )
 from tests.e2e.conftest import NEEDS_CHROMIUM, app_page
+from tests.e2e.test_browser import grey
 from tests.helpers import WEIGHTS
 from vae.latent import decode_probs
 from vae.loaded import LoadedModel, default_model, load_models
@@ -61,11 +62,6 @@ def opened(browser: "Browser", url: str, screen: str = "desktop") -> Iterator["P
 def page(browser: "Browser", app_url: str) -> Iterator["Page"]:
     with opened(browser, app_url) as pg:
         yield pg
-
-
-def grey(probs: torch.Tensor) -> np.ndarray:
-    """Probabilities as the page paints them: grey levels 0-255."""
-    return np.floor(probs.flatten().clamp(0, 1).numpy() * 255 + 0.5)
 
 
 def settle(page: "Page", quiet_s: float = 1.5, timeout_s: float = 30) -> None:
