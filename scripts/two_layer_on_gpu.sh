@@ -7,27 +7,29 @@
 #   bash scripts/two_layer_on_gpu.sh DATA_DIR OUT [SECONDS]        # SECONDS: this call's budget (default 540)
 #   EPOCHS=1 IMAGES=20 K=10 bash scripts/two_layer_on_gpu.sh ...   # a smoke run on a CPU
 #
-# DATA_DIR: MNIST's four .gz idx files, or torchvision's root. Run it again until it prints "done".
+# DATA_DIR: MNIST's four .gz idx files, or torchvision's root. Run it again until it prints "done". Paths are
+# relative to the repository's root; RUNS (default runs) is where the run's state and weights go.
 set -uo pipefail
-data=$1 out=$2 budget=${3:-540}
+cd "$(dirname "$0")/.." || exit 1
+data=$1 out=$2 budget=${3:-540} runs=${RUNS:-runs}
 name=hconv-32d-64d
-weights=runs/weights/$name.safetensors
+weights=$runs/weights/$name.safetensors
 left() { echo $((budget - SECONDS)); }
 mkdir -p "$out"
 python -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name() if torch.cuda.is_available() else 'no GPU')"
 
 if [[ ! -f $weights ]]; then
   resume=()
-  [[ -f runs/$name/resume.safetensors ]] && resume=(--resume)
+  [[ -f $runs/$name/resume.safetensors ]] && resume=(--resume)
   timeout -s INT "$(left)" python train.py --data-dir "$data" --no-download --arch conv --latent-dim 32 \
     --lower-dim 64 --hidden 256 --binarize --warmup-epochs 10 --lr-schedule cosine --epochs "${EPOCHS:-200}" \
-    --iw-samples 5 --name $name --run-dir runs --out-dir runs/weights --nll-images "${IMAGES:-1000}" --no-progress \
+    --iw-samples 5 --name $name --run-dir "$runs" --out-dir "$runs/weights" --nll-images "${IMAGES:-1000}" --no-progress \
     "${resume[@]}" 2>&1 | tee -a "$out/train.log"
 fi
 if [[ -f $weights ]] && (($(left) > 30)); then
   timeout -s INT "$(left)" python -m vae.evaluate "$weights" --data-dir "$data" --no-download --k "${K:-5000}" \
-    --nll-images "${IMAGES:-10000}" --progress "runs/$name/nll.safetensors" --record 2>&1 | tee -a "$out/evaluate.log"
+    --nll-images "${IMAGES:-10000}" --progress "$runs/$name/nll.safetensors" --record 2>&1 | tee -a "$out/evaluate.log"
   [[ ${PIPESTATUS[0]} == 0 ]] && echo "done: the NLL is recorded in $weights"
 fi
-cp "$weights" "runs/$name/samples.png" "$out/" 2>/dev/null
+cp "$weights" "$runs/$name/samples.png" "$out/" 2>/dev/null
 exit 0
