@@ -177,7 +177,7 @@ def main() -> None:
                    help="start the decoder at the mean training image (default: on)")
     p.add_argument("--cpu-bf16", action=argparse.BooleanOptionalAction, default=False,
                    help="bfloat16 autocast if this CPU has bf16 instructions (default: off; docs/engineering.md)")
-    p.add_argument("--levers", action="store_true", help="also run ours with each lever off, alternating")
+    p.add_argument("--levers", action="store_true", help="also run ours with each choice changed, alternating")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
 
