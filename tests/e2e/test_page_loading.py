@@ -45,6 +45,9 @@ BLANK_FRAMES = """(() => {
   requestAnimationFrame(frame);
 })()"""
 STATS = "k => window.vaeStats[k]"
+# The first load's answers are in. Until then the page shows its server picture, the origin, when it comes, over
+# the digit of a slider moved before (docs/engineering.md): the tests that move sliders wait for it.
+FIRST_ANSWERS = "() => window.vaeStats.answers > 0"
 # How many pixels of the sliders' digit are drawn (not transparent).
 OPAQUE_PIXELS = """document.querySelector('#decoded canvas.vae-digit').getContext('2d').getImageData(0, 0, 28, 28).data
   .filter((a, i) => i % 4 === 3 && a > 0).length"""
@@ -114,6 +117,7 @@ def test_the_server_draws_until_the_decoder_arrives(browser: "Browser", app_url:
         page.add_init_script(BLANK_FRAMES)
         page.goto(app_url)
         page.wait_for_function("() => window.vaeStats?.serverPaints > 0", timeout=60_000)
+        page.wait_for_function(FIRST_ANSWERS, timeout=60_000)
         assert_the_server_draws(page, loaded, [0.0] * loaded.latent_dim)
         assert page.evaluate(STATS, "paints") == 0  # every digit so far was the server's
         assert_the_page_takes_over(page, loaded, release)
@@ -131,6 +135,7 @@ def test_an_answer_to_an_old_slider_value_is_asked_again(browser: "Browser", app
         page = context.new_page()
         page.goto(app_url)
         page.wait_for_function("() => window.vaeStats?.serverPaints > 0", timeout=60_000)
+        page.wait_for_function(FIRST_ANSWERS, timeout=60_000)
         values = [2.0] + [0.0] * (loaded.latent_dim - 1)
         set_slider(page, 0, 2.0)
         eventually(shows_sliders(page, loaded, values))
