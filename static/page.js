@@ -155,16 +155,23 @@
     status("#decoded", "");
   }
 
-  async function show(model, label, values) {
+  async function show(model, label, values, origin = false) {
     // The server has set the model, class and sliders, and drawn them: show its digit until the model's
-    // decoder has loaded, then draw the same digit in the page.
+    // decoder has loaded, then draw the same digit in the page. origin: the server drew the origin whatever the
+    // sliders say (the first load, webapp/demo.py); if a visitor has moved them meanwhile, the page asks for theirs.
     const shown = ++state.shown;
     window.vaeStats.answers++;
     if (model !== state.model) loading(model);
     state.label = Number(label) || 0;
     state.values = values.map(Number);
     state.synced = true;
+    const moved = origin && state.values.some(v => v);
+    if (moved) state.copied["#decoded-server"] = $("#decoded-server img")?.src;  // the origin: not drawn
     copyServerImage();
+    if (moved && !pageDecodes()) {
+      state.asked = 0;
+      serverDecode("#server-decode-page");
+    }
     if (state.fallback) return;
     try {
       await decoderFor(model);

@@ -132,7 +132,7 @@ def wire_model_switch(demo: gr.Blocks, page: Page) -> None:
     page.model.change(on_model, page.model, outputs, api_name="select_model").then(**page.show())
     first = page.model.value  # what the first load is asked about
     demo.load(on_first_load, page.model, outputs, api_visibility="private").then(
-        catch_up(first, on_first_load), page.model, outputs, api_visibility="private").then(**page.show())
+        catch_up(first, on_first_load), page.model, outputs, api_visibility="private").then(**page.show(origin=True))
     # The first load's state for API clients, origin included, under the name it has always had.
     gr.Button("Initial state", visible="hidden").click(on_model, page.model, outputs, api_name="initial_state")
     page_only = [c for components, _ in page.on_model_page for c in components]

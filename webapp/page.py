@@ -74,10 +74,14 @@ class Page:
         decoded = big(compute.decode_sliders(loaded, values, label))
         return {self.decoded: decoded, **dict(zip(self.sliders, values, strict=True))}
 
-    def show(self) -> dict:
-        """The `.then` of an event that set model, class or sliders: the page decodes what they now say."""
+    def show(self, origin: bool = False) -> dict:
+        """The `.then` of an event that set model, class or sliders: the page decodes what they now say.
+
+        `origin`: the event's picture is the origin whatever the sliders say (the first load keeps them where a
+        visitor may already have moved them), so the page asks for theirs if they moved.
+        """
         return {"fn": None, "inputs": [self.model, self.label, *self.sliders],
-                "js": "(m, l, ...v) => { window.vaePage?.show(m, l, v); }"}
+                "js": f"(m, l, ...v) => {{ window.vaePage?.show(m, l, v, {str(origin).lower()}); }}"}
 
 
 def static_url(path: Path) -> str:

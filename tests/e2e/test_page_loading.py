@@ -45,8 +45,7 @@ BLANK_FRAMES = """(() => {
   requestAnimationFrame(frame);
 })()"""
 STATS = "k => window.vaeStats[k]"
-# The first load's answers are in. Until then the page shows its server picture, the origin, when it comes, over
-# the digit of a slider moved before (docs/engineering.md): the tests that move sliders wait for it.
+# The first load's answers are in: the tests that move sliders wait for them, so that each move is answered alone.
 FIRST_ANSWERS = "() => window.vaeStats.answers > 0"
 # How many pixels of the sliders' digit are drawn (not transparent).
 OPAQUE_PIXELS = """document.querySelector('#decoded canvas.vae-digit').getContext('2d').getImageData(0, 0, 28, 28).data
@@ -254,6 +253,38 @@ def test_a_move_before_the_first_answer_is_kept(browser: "Browser", app_url: str
     context.unroute("**/gradio_api/queue/join*")
     page.locator("#model-info", has_text=loaded.name).wait_for(timeout=60_000)  # the first answer has come
     eventually(shows_sliders(page, loaded, [2.0] + [0.0] * (loaded.latent_dim - 1)))
+    context.close()
+
+
+def test_a_move_before_the_first_answer_keeps_its_digit(browser: "Browser", app_url: str,
+                                                       models: dict[str, LoadedModel]) -> None:  # noqa: F811
+    """Before the decoder has loaded, a slider moved before the first load's answer keeps its digit: that answer
+    drew the origin, so the page asks the server for the sliders' digit instead of drawing it over the move."""
+    loaded = models[default_model(models)]
+    context = browser.new_context(viewport=VIEWPORT)
+    held: list[Route] = []
+    context.route("**/gradio_api/queue/join*", lambda route: held.append(route))  # the first load's events wait
+    with held_weights(context, loaded.name):
+        page = context.new_page()
+        page.goto(app_url)
+        page.wait_for_function("() => window.vaeStats?.serverPaints > 0", timeout=60_000)  # the digit from <head>
+        page.wait_for_function("() => document.querySelector('#decoded .vae-progress')", timeout=60_000)
+        for _ in range(300):
+            if held:
+                break
+            page.wait_for_timeout(100)
+        assert held, "the first load's event was never sent"
+        values = [2.0] + [0.0] * (loaded.latent_dim - 1)
+        set_slider(page, 0, 2.0)  # drawn by the server: its requests do not queue
+        eventually(shows_sliders(page, loaded, values))
+        painted = page.evaluate(STATS, "serverPaints")
+        context.unroute("**/gradio_api/queue/join*")
+        while held:
+            held.pop(0).continue_()
+        page.wait_for_function(FIRST_ANSWERS, timeout=60_000)
+        page.wait_for_function("n => window.vaeStats.serverPaints > n", arg=painted, timeout=60_000)
+        eventually(shows_sliders(page, loaded, values))
+        assert page.evaluate(STATS, "paints") == 0  # still the server's digit: the weights are held
     context.close()
 
 
