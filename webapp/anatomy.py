@@ -19,7 +19,7 @@ from vae.latent import percentile
 from vae.loaded import LoadedModel
 from vae.model import VAE
 from webapp.compute import Posterior, dimension_name, terms
-from webapp.words import term
+from webapp.words import dataset_name, pictures, term
 
 HISTOGRAM_BINS = 40
 HISTOGRAM_TOP = 0.999  # the histogram's range ends at this quantile of the test scores; the rest go in the last bin
@@ -66,12 +66,11 @@ def posterior_anatomy(loaded: LoadedModel, q: Posterior) -> Anatomy:
 def describe_anatomy(a: Anatomy, pct: float, dataset: str) -> str:
     """The negative ELBO as the sum of its terms (two, or three for two layers), in words, and its percentile among
     the test images."""
-    what = "digits" if dataset == "mnist" else "images"
     return (f"**{a.nelbo:.2f} {term('nats')}** ({term('negative ELBO')}) = **{a.recon:.2f}** reconstruction "
             f"(-log p(x|z): how badly the decoder redraws your image from a code z drawn from q(z|x)) "
             f"+ **{a.kl:.2f}** {term('KL')} (how far q(z|x) is from the {term('prior')} N(0, 1): what the code costs)"
-            f"{lower_term(a.kl_lower)}. Lower is better: the model fits it worse than {pct:.1f}% of the {dataset} "
-            f"test {what}.")
+            f"{lower_term(a.kl_lower)}. Lower is better: the model fits it worse than {pct:.1f}% of the "
+            f"{dataset_name(dataset)} test {pictures(dataset)}.")
 
 
 def lower_term(kl_lower: float) -> str:

@@ -24,7 +24,7 @@ from vae.latent import (
 from vae.loaded import LoadedModel
 from vae.model import reparameterize
 from vae.posterior import decode_draw
-from webapp.words import term
+from webapp.words import dataset_name, pictures, term
 
 SLIDER_RANGE = 3.0  # +-3 standard deviations of the prior covers 99.7% of it
 UNUSUAL_PERCENTILE = 99.0  # scores above this share of test digits are flagged as unusual
@@ -145,9 +145,9 @@ def reconstruct(loaded: LoadedModel, x: Tensor, label: int | None = None, n_samp
 
 def describe_score(nelbo: float, pct: float, dataset: str) -> str:
     """The 'how digit-like is this?' sentence for a score."""
-    what = "digits" if dataset == "mnist" else "images"
+    what = pictures(dataset)
     text = (f"**{nelbo:.1f} nats** ({term('negative ELBO')}, lower is better): the model fits it worse than "
-            f"{pct:.0f}% of the {dataset} test {what}.")
+            f"{pct:.0f}% of the {dataset_name(dataset)} test {what}.")
     if pct >= UNUSUAL_PERCENTILE:
         text += f" Unusual for this model: it looks little like the {what} it was trained on."
     return text

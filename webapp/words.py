@@ -32,6 +32,19 @@ GLOSSARY = {
 }
 
 
+DATASET_NAMES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}  # vae.data's names, as the page writes them
+
+
+def dataset_name(dataset: str) -> str:
+    """A dataset's name as the page writes it ("MNIST", not the id "mnist")."""
+    return DATASET_NAMES.get(dataset, dataset)
+
+
+def pictures(dataset: str) -> str:
+    """What a dataset's pictures are, in a sentence: digits for MNIST, images otherwise."""
+    return "digits" if dataset == "mnist" else "images"
+
+
 def term(word: str, shown: str | None = None) -> str:
     """A Markdown link from `shown` (default: the term itself) to the glossary entry of `word`."""
     return f"[{shown or word}](#{GLOSSARY[word][0]})"
@@ -48,8 +61,9 @@ def describe_model(loaded: LoadedModel) -> str:
     m, cfg = loaded.metadata.metrics, loaded.model.config
     kind = "a convolutional network" if cfg.arch == "conv" else "a small fully connected network"
     told = ", told the class of each digit," if loaded.conditional else ""
-    return (f"**{loaded.name}**: {kind}{told} reads each {loaded.dataset} picture into {cfg.latent_dim} numbers "
-            f"(its {term('latent code z', 'code z')}){lower_layer(cfg.lower_dim)}. On test pictures it scores "
+    return (f"**{loaded.name}**: {kind}{told} reads each {dataset_name(loaded.dataset)} picture into "
+            f"{cfg.latent_dim} numbers (its {term('latent code z', 'code z')}){lower_layer(cfg.lower_dim)}. "
+            "On test pictures it scores "
             f"{m.test_nelbo:.1f} {term('nats')} ({term('negative ELBO')}) and {m.test_nll:.1f} nats {term('NLL')} "
             f"(k={m.nll_k}, {m.nll_images:,} test images): how badly the model expects them, **lower is better**.")
 
@@ -68,7 +82,7 @@ def model_choice(loaded: LoadedModel) -> str:
     """The model picker's label for a model: its name and what it is good for."""
     beta = loaded.metadata.train.beta if loaded.metadata.train else 1.0
     if loaded.dataset != "mnist":
-        what = f"clothes ({loaded.dataset})"
+        what = f"clothes ({dataset_name(loaded.dataset)})"
     elif loaded.latent_dim == 2:
         what = "2-D code: the latent map"
     elif loaded.conditional:

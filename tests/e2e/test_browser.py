@@ -282,7 +282,7 @@ def test_tabs_and_model_picker_work_with_a_finger(phone: "Page") -> None:
         assert_nothing_overflows_sideways(phone)
     phone.get_by_role("combobox", name="Model", exact=True).tap()
     model_option(phone, "mlp-2d").tap()
-    phone.locator("#model-info", has_text="reads each mnist picture into 2 numbers").wait_for()  # its description
+    phone.locator("#model-info", has_text="reads each MNIST picture into 2 numbers").wait_for()  # its description
 
 
 def test_interpolation_shows_gif(page: "Page") -> None:

@@ -34,7 +34,7 @@ def test_the_sentence_gives_both_terms_and_the_percentile(small_model: VAE, digi
     assert text.startswith(f"**{a.nelbo:.2f} [nats](#g-nats)** ([negative ELBO](#g-nelbo)) = **{a.recon:.2f}** "
                            "reconstruction")
     assert f"+ **{a.kl:.2f}** [KL](#g-kl)" in text
-    assert text.endswith("Lower is better: the model fits it worse than 42.2% of the mnist test digits.")
+    assert text.endswith("Lower is better: the model fits it worse than 42.2% of the MNIST test digits.")
     assert "test images" in describe_anatomy(a, 1.0, "fashion-mnist")
 
 

@@ -253,13 +253,13 @@ def test_real_digit_scores_are_typical_of_the_test_set(loaded: LoadedModel,
     assert 20 < pcts[len(pcts) // 2] < 80
     nelbo, pct = real_scores[0]
     text = compute.describe_score(nelbo, pct, loaded.dataset)
-    assert f"{nelbo:.1f} nats" in text and f"fits it worse than {pct:.0f}% of the mnist test digits" in text
+    assert f"{nelbo:.1f} nats" in text and f"fits it worse than {pct:.0f}% of the MNIST test digits" in text
     assert ("Unusual" in text) == (pct >= compute.UNUSUAL_PERCENTILE)
 
 
 def test_describe_score_names_the_dataset() -> None:
     text = compute.describe_score(300.0, 99.5, "fashion-mnist")
-    assert "fashion-mnist test images" in text and "Unusual" in text
+    assert "Fashion-MNIST test images" in text and "Unusual" in text
 
 
 # --- sampling and interpolation ------------------------------------------------------------------
@@ -332,7 +332,7 @@ def test_label_tensor(loaded: LoadedModel, conditional: LoadedModel) -> None:
 
 def test_conditional_model_describes_itself(conditional: LoadedModel) -> None:
     assert conditional.conditional and conditional.latent_dim == 4
-    assert ", told the class of each digit, reads each mnist picture into 4 numbers" in describe_model(conditional)
+    assert ", told the class of each digit, reads each MNIST picture into 4 numbers" in describe_model(conditional)
 
 
 def test_infer_label_reads_most_digits_right(conditional: LoadedModel,

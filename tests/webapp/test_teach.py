@@ -118,7 +118,7 @@ def test_unused_dimensions_are_those_with_kl_near_zero(models: dict[str, LoadedM
 def test_the_score_says_how_it_compares_and_which_way_is_better() -> None:
     text = compute.describe_score(101.07, 67.4, "mnist")
     assert "**101.1 nats**" in text and "lower is better" in text
-    assert "fits it worse than 67% of the mnist test digits" in text
+    assert "fits it worse than 67% of the MNIST test digits" in text
 
 
 def test_the_overview_encoding_is_the_posterior_of_the_digit(models: dict[str, LoadedModel]) -> None:
