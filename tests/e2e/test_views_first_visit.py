@@ -261,8 +261,9 @@ RECORD_MAP_TEXT = """(() => {
 })()"""
 
 
-def test_the_latent_maps_axis_labels_read_at_12_px_on_a_phone(browser: "Browser", app_url: str) -> None:
-    """The canvas is 480 pixels shown in about 330 on a phone: its axis labels are drawn larger to read at 12."""
+def test_the_latent_map_reads_on_a_phone(browser: "Browser", app_url: str) -> None:
+    """The canvas is 480 pixels shown in about 330 on a phone: its axis labels are drawn larger to read at 12. The
+    manifold below is as wide as the screen, square, under its label, with no screen of empty space around it."""
     phone = browser.new_page(**PHONE)
     phone.add_init_script(RECORD_MAP_TEXT)
     phone.goto(app_url)
@@ -274,6 +275,11 @@ def test_the_latent_maps_axis_labels_read_at_12_px_on_a_phone(browser: "Browser"
     assert phone.locator("#map-view canvas.vae-map").evaluate("c => c.clientWidth < c.width")  # shown smaller
     for text in ("z1 →", "z2 ↑", "-3", "3"):
         assert shown[text] == pytest.approx(12, abs=0.5), text
+    phone.locator("#manifold img").scroll_into_view_if_needed(timeout=30_000)
+    block, picture, label = (phone.locator(s).bounding_box() for s in ("#manifold", "#manifold img",
+                                                                        "#manifold [data-testid=block-label]"))
+    assert picture["width"] == pytest.approx(picture["height"], abs=2) and picture["width"] > 300
+    assert label["y"] + label["height"] <= picture["y"] and block["height"] < picture["height"] + 60
     phone.close()
 
 

@@ -43,6 +43,7 @@ from vae.model import VAE
 from vae.render import BOX_COLOUR, to_image
 from webapp import compute
 from webapp.demo import MAX_FILE_SIZE
+from webapp.views.latent_map import MANIFOLD_LABEL, MAP_INTRO
 from webapp.words import describe_model
 
 ROOT = Path(__file__).parents[2]
@@ -197,6 +198,7 @@ def test_choosing_a_model_shows_its_controls(client: Client, app: Served, api: s
         assert scatter["columns"] == ["z1", "z2", "class"]
         if loaded.latent_dim == 2:
             assert picture(manifold).shape == (20 * 30 + 2, 20 * 30 + 2)
+            assert "20 x 20 grid" in MANIFOLD_LABEL and "20 x 20 points" in MAP_INTRO  # the page names its grid
             assert len(scatter["data"]) == len(compute.code_map(loaded)["z1"])
         else:  # no codes to map: an empty table
             assert manifold is None and scatter["data"] == []

@@ -6,13 +6,25 @@ import gradio as gr
 import pandas as pd
 from PIL import Image
 
+from vae.latent import gaussian_grid
 from vae.loaded import LoadedModel
 from vae.render import grid_image
 from webapp import compute
 from webapp.outputs import big, png
 from webapp.page import CLASS_LEGEND, FAST, Page, digit_canvas
 from webapp.views.guide import first_fit, is_2d, needs_model
+from webapp.words import term
 
+SIDE = 20  # the decoded manifold: SIDE x SIDE points
+EDGE = round(float(gaussian_grid(SIDE).max()))  # its outermost points, rounded (1.96 for 20)
+MAP_INTRO = (f"The 2-D model's whole latent space. **The map:** each dot is a test digit's code (the mean of its "
+             f"{term('posterior')}), coloured by its class. Point at the map (or touch it), or move the z1/z2 "
+             f"sliders: beside it is the digit the decoder draws at that point. **Below:** what the decoder draws "
+             f"at {SIDE} x {SIDE} points from about -{EDGE} to {EDGE} on both axes (z1 left to right, z2 bottom to "
+             f"top, as on the map), closer together near 0, as the {term('prior')} N(0, 1) spreads its draws. One "
+             f"class melts into the next with no empty gaps: the {term('KL')} term keeps the codes packed (*Why a "
+             "VAE?* shows an autoencoder without it).")
+MANIFOLD_LABEL = f"The decoder's digit on a {SIDE} x {SIDE} grid"  # one line beside its buttons on a phone
 MAPS_KEPT = 16  # the shipped 2-D models and the newest trained ones (Watch it learn adds one per run)
 NO_CODES: dict[str, list] = {"z1": [], "z2": [], "class": []}  # the scatter's table for a model it cannot map
 
@@ -22,9 +34,7 @@ def latent_map_view(page: Page) -> None:
     shown = first_fit(page.models.models, is_2d) is not None
     with gr.Tab("Latent map", visible=shown, id="tab-map", elem_id="tab-map") as tab:
         needs_model(page, is_2d, "a model with a 2-D code", "tab-map")
-        gr.Markdown("The 2-D model's whole latent space: decodings on a grid of Gaussian quantiles, and where "
-                    "the test digits land. Move the pointer over the map (or touch it), or the z1/z2 sliders, "
-                    "to decode that point.")
+        gr.Markdown(MAP_INTRO, elem_id="map-intro")
         # The map and its decoded point side by side, both in view on a projector's 1024x768; the manifold below.
         gr.HTML('<div class="vae-map-pair"><div class="vae-map-side"><canvas class="vae-map" width="480" '
                 'height="480" role="img" aria-label="Map of the 2-D latent space: the test digits\' codes, '
@@ -36,9 +46,9 @@ def latent_map_view(page: Page) -> None:
         with gr.Row():
             z1 = gr.Slider(-4, 4, value=0, step=0.05, label="z1", elem_id="map-z1")
             z2 = gr.Slider(-4, 4, value=0, step=0.05, label="z2", elem_id="map-z2")
-        manifold = gr.Image(label="Decoded manifold", elem_id="manifold", format="png", interactive=False,
-                            height=680, alt_text="The decoded manifold: a 20 by 20 grid of the digits the model "
-                            "decodes across its 2-D latent space")  # room above the 602 px grid for the label
+        manifold = gr.Image(label=MANIFOLD_LABEL, elem_id="manifold", format="png", interactive=False,
+                            height=680, alt_text=f"The decoded manifold: a {SIDE} by {SIDE} grid of the digits the "
+                            "model decodes across its 2-D latent space")  # room above the 602 px grid for the label
         # The server's side, for API clients (/select_model's table, /decode_2d's picture). Gradio shows every
         # component of a tab whose visibility an answer sets (on_model), hidden ones too: page.css keeps .vae-api
         # hidden.
@@ -52,7 +62,7 @@ def latent_map_view(page: Page) -> None:
     def latent_map(name: str) -> tuple[Image.Image, pd.DataFrame]:
         """The 2-D model's decoded manifold and test-code table, computed once per model (the newest few)."""
         loaded = page.models.pick(name)
-        return grid_image(compute.manifold(loaded, 20, 0), nrow=20), pd.DataFrame(compute.code_map(loaded))
+        return grid_image(compute.manifold(loaded, SIDE, 0), nrow=SIDE), pd.DataFrame(compute.code_map(loaded))
 
     def on_map_point(name: str, label: int, z1: float, z2: float) -> str:
         """Decode one point of a 2-D latent space (latent dims 0 and 1, whatever their slider order)."""
