@@ -35,6 +35,11 @@ from webapp.words import describe_model, model_choice
 
 WEIGHTS = Path(__file__).parent.parent / "weights"
 MAX_FILE_SIZE = "10mb"
+# Gradio's default theme, its fonts' bold (700) files in place of their SemiBold (600): Gradio 6.31 ships SemiBold
+# files holding only a few Latin letters (A and B for Source Sans Pro), so a bold "VAE" was drawn in two fonts.
+THEME = gr.themes.Default(
+    font=[gr.themes.LocalFont("Source Sans Pro", weights=(400, 700)), "ui-sans-serif", "system-ui", "sans-serif"],
+    font_mono=[gr.themes.LocalFont("IBM Plex Mono", weights=(400, 700)), "ui-monospace", "Consolas", "monospace"])
 
 
 def create_demo(weights_dir: str | Path | None = None) -> gr.Blocks:
@@ -175,4 +180,4 @@ def launch(demo: gr.Blocks, **options: object) -> None:
     keep_memory_flat()
     options = {"app_kwargs": {"middleware": [Middleware(CompressedPage)]}, **options}  # the page gzipped
     demo.launch(max_file_size=MAX_FILE_SIZE, css_paths=[PAGE_CSS], head=demo.vae_head, show_error=True,
-                ssr_mode=False, **options)
+                ssr_mode=False, theme=THEME, **options)

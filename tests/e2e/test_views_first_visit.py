@@ -355,3 +355,31 @@ def test_samples_come_from_the_server_when_the_page_cannot_decode(browser: "Brow
         assert time.monotonic() < deadline, "the server's grid never showed"
         pg.wait_for_timeout(200)
     context.close()
+
+
+def fonts_drawing(page: "Page", selector: str) -> dict[str, set[str]]:
+    """For each element matching `selector` (its HTML's start): the fonts Chromium draws its text in, each marked web
+    font or system font (the DevTools protocol's CSS.getPlatformFontsForNode)."""
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("DOM.enable")
+    cdp.send("CSS.enable")
+    root = cdp.send("DOM.getDocument", {"depth": -1})["root"]["nodeId"]
+    drawn: dict[str, set[str]] = {}
+    for node in cdp.send("DOM.querySelectorAll", {"nodeId": root, "selector": selector})["nodeIds"]:
+        fonts = cdp.send("CSS.getPlatformFontsForNode", {"nodeId": node})["fonts"]
+        text = cdp.send("DOM.getOuterHTML", {"nodeId": node})["outerHTML"][:80]
+        drawn.setdefault(text, set()).update(f"{f['postScriptName']} ({'web' if f['isCustomFont'] else 'system'})"
+                                             for f in fonts)
+    cdp.detach()
+    return drawn
+
+
+def test_bold_words_are_drawn_in_the_pages_own_fonts(page: "Page") -> None:
+    """Headings and bold words, in prose and in code, are drawn whole in the page's web fonts. Gradio's SemiBold font
+    files hold only a few letters: a bold "VAE" was drawn in two fonts, its A smaller than its V and E."""
+    open_view(page, "Posterior collapse & beta")  # its table heads models' names in bold code
+    page.locator("#compare-table code").first.wait_for(timeout=30_000)
+    drawn = fonts_drawing(page, "h1, h2, h3, strong, b, th code, #compare-table code")
+    assert any("<h1>" in text for text in drawn) and any("<code>" in text for text in drawn)
+    assert all(font.endswith("(web)") for fonts in drawn.values() for font in fonts), \
+        {text: fonts for text, fonts in drawn.items() if any(font.endswith("(system)") for font in fonts)}
