@@ -103,7 +103,9 @@ def shoot_part(page: "Page", selector: str, name: str) -> Path:
 
 def drag_slider(page: "Page", index: int, to: float) -> None:
     """Drag the index-th latent slider with the mouse to `to` (0-1 of its width) and let go."""
-    box = page.locator("input[type=range][aria-label^='range slider for']").nth(index).bounding_box()
+    slider = page.locator("input[type=range][aria-label^='range slider for']").nth(index)
+    slider.scroll_into_view_if_needed()  # the mouse reaches only what is in the window
+    box = slider.bounding_box()
     y = box["y"] + box["height"] / 2
     page.mouse.move(box["x"] + box["width"] / 2, y)
     page.mouse.down()
@@ -120,6 +122,7 @@ def shoot_first_visit(page: "Page") -> None:
 
 def shoot_teaching(page: "Page") -> None:
     """The teaching views: a traversal after a slider drag, example thumbnails, the ELBO of a digit, Compare."""
+    open_tab(page, "Latent sliders")
     old = image_src(page, "#traversal", wait=True)
     drag_slider(page, 1, 0.85)
     wait_new_image(page, "#traversal", old)
@@ -139,11 +142,11 @@ def shoot_teaching(page: "Page") -> None:
 
 def shoot_drag(page: "Page") -> None:
     """An animated GIF of the first slider dragged from -2.5 to 2.5 and back, the digit redrawn by the page."""
+    page.locator("#decoded").scroll_into_view_if_needed()  # then measured: the clip is in the window's pixels
     digit, first = page.locator("#decoded").bounding_box(), page.locator("#z-0").bounding_box()
     clip = {"x": digit["x"], "y": digit["y"], "width": first["x"] + first["width"] - digit["x"],
             "height": digit["height"]}
     values = [-2.5 + 5 * i / (DRAG_FRAMES // 2 - 1) for i in range(DRAG_FRAMES // 2)]
-    page.locator("#decoded").scroll_into_view_if_needed()
     frames = []
     for value in values + values[::-1]:
         set_slider(page, 0, round(value / 0.05) * 0.05)
