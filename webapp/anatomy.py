@@ -69,7 +69,7 @@ def describe_anatomy(a: Anatomy, pct: float, dataset: str) -> str:
     return (f"**{a.nelbo:.2f} {term('nats')}** ({term('negative ELBO')}) = **{a.recon:.2f}** reconstruction "
             f"(-log p(x|z): how badly the decoder redraws your image from a code z drawn from q(z|x)) "
             f"+ **{a.kl:.2f}** {term('KL')} (how far q(z|x) is from the {term('prior')} N(0, 1): what the code costs)"
-            f"{lower_term(a.kl_lower)}. Lower is better: the model fits it worse than {pct:.1f}% of the "
+            f"{lower_term(a.kl_lower)}. Lower is better: the model fits it worse than {pct:.0f}% of the "
             f"{dataset_name(dataset)} test {pictures(dataset)}.")
 
 

@@ -146,7 +146,7 @@ def reconstruct(loaded: LoadedModel, x: Tensor, label: int | None = None, n_samp
 def describe_score(nelbo: float, pct: float, dataset: str) -> str:
     """The 'how digit-like is this?' sentence for a score."""
     what = pictures(dataset)
-    text = (f"**{nelbo:.1f} nats** ({term('negative ELBO')}, lower is better): the model fits it worse than "
+    text = (f"**{nelbo:.2f} nats** ({term('negative ELBO')}, lower is better): the model fits it worse than "
             f"{pct:.0f}% of the {dataset_name(dataset)} test {what}.")
     if pct >= UNUSUAL_PERCENTILE:
         text += f" Unusual for this model: it looks little like the {what} it was trained on."

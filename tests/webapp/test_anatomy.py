@@ -11,6 +11,7 @@ from vae.evaluate import elbo_terms
 from vae.latent import rank_dimensions
 from vae.model import VAE
 from webapp.anatomy import anatomy, describe_anatomy, histogram_lines, kl_bars, posterior_points, score_histogram
+from webapp.compute import describe_score
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +35,16 @@ def test_the_sentence_gives_both_terms_and_the_percentile(small_model: VAE, digi
     assert text.startswith(f"**{a.nelbo:.2f} [nats](#g-nats)** ([negative ELBO](#g-nelbo)) = **{a.recon:.2f}** "
                            "reconstruction")
     assert f"+ **{a.kl:.2f}** [KL](#g-kl)" in text
-    assert text.endswith("Lower is better: the model fits it worse than 42.2% of the MNIST test digits.")
+    assert text.endswith("Lower is better: the model fits it worse than 42% of the MNIST test digits.")
     assert "test images" in describe_anatomy(a, 1.0, "fashion-mnist")
+
+
+def test_the_score_and_its_terms_give_the_same_figures(small_model: VAE, digits: Tensor) -> None:
+    """Reconstruct shows both sentences for one digit: the same negative ELBO and percentile, to the same digit."""
+    a = anatomy(small_model, digits[2, 0])
+    terms, score = describe_anatomy(a, 69.5, "mnist"), describe_score(a.nelbo, 69.5, "mnist")
+    for figure in (f"**{a.nelbo:.2f}", "worse than 70% of the MNIST test digits"):
+        assert figure in terms and figure in score
 
 
 def test_the_kl_per_dimension_is_that_of_the_posterior_shown(small_model: VAE, digits: Tensor) -> None:

@@ -253,7 +253,7 @@ def test_real_digit_scores_are_typical_of_the_test_set(loaded: LoadedModel,
     assert 20 < pcts[len(pcts) // 2] < 80
     nelbo, pct = real_scores[0]
     text = compute.describe_score(nelbo, pct, loaded.dataset)
-    assert f"{nelbo:.1f} nats" in text and f"fits it worse than {pct:.0f}% of the MNIST test digits" in text
+    assert f"{nelbo:.2f} nats" in text and f"fits it worse than {pct:.0f}% of the MNIST test digits" in text
     assert ("Unusual" in text) == (pct >= compute.UNUSUAL_PERCENTILE)
 
 

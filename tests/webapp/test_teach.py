@@ -117,7 +117,7 @@ def test_unused_dimensions_are_those_with_kl_near_zero(models: dict[str, LoadedM
 
 def test_the_score_says_how_it_compares_and_which_way_is_better() -> None:
     text = compute.describe_score(101.07, 67.4, "mnist")
-    assert "**101.1 nats**" in text and "lower is better" in text
+    assert "**101.07 nats**" in text and "lower is better" in text
     assert "fits it worse than 67% of the MNIST test digits" in text
 
 
