@@ -1,7 +1,7 @@
-"""Files the server hands out (pictures, GIFs), under unique names in a folder of its own, swept when old."""
+"""Files the server hands out (pictures, GIFs, .vae files), each in a folder of its own, swept when old."""
 
 import io
-import os
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -17,7 +17,7 @@ SCALE = 8  # a 28 px digit is shown 224 px, nearest neighbour
 
 @dataclass
 class OutputFiles:
-    """Output files under unique names in a folder of this process's; files older than max_age are swept.
+    """Output files under the names a visitor sees, each in a folder of its own; files older than max_age are swept.
 
     Handlers return files, not PIL images, because Gradio copies a file into its cache
     atomically, while it rewrites a PIL image's cache file in place: two sessions making the
@@ -28,18 +28,17 @@ class OutputFiles:
     max_age: float = 600.0  # Gradio serves its own cached copy, so ours can go soon
     last_sweep: float = field(default_factory=time.time)
 
-    def save(self, data: bytes, suffix: str) -> str:
-        """Write `data` to a new file and return its path."""
+    def save(self, data: bytes, name: str) -> str:
+        """Write `data` to a new file called `name` (what a download is called) and return its path."""
         now = time.time()
         if now - self.last_sweep > self.max_age:
             self.last_sweep = now
             for old in self.folder.iterdir():
                 if now - old.stat().st_mtime > self.max_age:
-                    old.unlink(missing_ok=True)
-        fd, path = tempfile.mkstemp(suffix=suffix, dir=self.folder)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        return path
+                    shutil.rmtree(old, ignore_errors=True)
+        path = Path(tempfile.mkdtemp(dir=self.folder)) / name
+        path.write_bytes(data)
+        return str(path)
 
 
 OUTPUTS = OutputFiles()
@@ -49,7 +48,7 @@ def png(image: Image.Image) -> str:
     """An image as a PNG output file."""
     buf = io.BytesIO()
     image.save(buf, format="PNG", compress_level=1)  # fast: the files are small at any level
-    return OUTPUTS.save(buf.getvalue(), ".png")
+    return OUTPUTS.save(buf.getvalue(), "picture.png")
 
 
 def big(probs: Tensor) -> str:

@@ -55,7 +55,7 @@ def test_compress_shows_the_black_and_white_digit_and_a_short_file(compressed: t
     expected = black_and_white(load_digit(EXAMPLE))[0]
     assert np.array_equal(shown(binary), expected)
     data = Path(vae).read_bytes()
-    assert Path(vae).suffix == ".vae" and data.startswith(b"VAEz")
+    assert Path(vae).name == "digit-conv-32d.vae" and data.startswith(b"VAEz")  # its name, when downloaded
     message = len(data) - HEADER.size
     assert f"{8 * message} bits: {message} bytes" in sizes and f"{len(data)} bytes" in sizes
     assert "PNG" in sizes and "zlib" in sizes and "negative ELBO" in sizes and "start-up bits" in sizes

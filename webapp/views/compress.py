@@ -178,7 +178,7 @@ def compress_view(page: Page) -> None:
         nelbo = float(coder.negative_elbo_bits(codec, x)[0])
         return {binary: big(torch.from_numpy(x[0]).float()),
                 sizes: describe_sizes(result, nelbo, coder.comparison_sizes(x)), steps: describe_steps(result),
-                vae_file: OUTPUTS.save(result.data, "-digits.vae"), compressed: x}
+                vae_file: OUTPUTS.save(result.data, f"digit-{name}.vae"), compressed: x}
 
     def on_decompress(path: str | None, before: np.ndarray | None) -> dict:
         """The digits of a .vae file, rebuilt from its bytes alone with the model its header names."""
@@ -206,7 +206,8 @@ def compress_view(page: Page) -> None:
         separate = sum(len(coder.compress_digit(codec, d).data) for d in x)
         grid = png(grid_image(torch.from_numpy(x).float().unsqueeze(1), nrow=10, scale=3))
         return {many: gr.Image(grid, visible=True),
-                many_note: describe_many(result, separate), vae_file: OUTPUTS.save(result.data, "-digits.vae"),
+                many_note: describe_many(result, separate),
+                vae_file: OUTPUTS.save(result.data, f"{len(x)}-digits-{name}.vae"),
                 compressed: x}
 
     inputs = [page.model, *digit.components]

@@ -53,7 +53,7 @@ def interpolate_view(page: Page) -> None:
         loaded, xa, xb, labels = ends(name, up_a, sk_a, up_b, sk_b)
         frames = compute.interpolation(loaded, xa, xb, int(steps), method, labels)
         return {strip: png(grid_image(frames, nrow=int(steps), scale=3)),
-                gif: OUTPUTS.save(gif_bytes(frames, scale=SCALE), ".gif")}
+                gif: OUTPUTS.save(gif_bytes(frames, scale=SCALE), "interpolation.gif")}
 
     def on_interp_path(name: str, up_a: str | None, sk_a: dict | None, up_b: str | None, sk_b: dict | None,
                        method: str) -> dict:
