@@ -158,7 +158,8 @@
   async function show(model, label, values, origin = false) {
     // The server has set the model, class and sliders, and drawn them: show its digit until the model's
     // decoder has loaded, then draw the same digit in the page. origin: the server drew the origin whatever the
-    // sliders say (the first load, webapp/demo.py); if a visitor has moved them meanwhile, the page asks for theirs.
+    // sliders say (a model's first answer, webapp/demo.py); if a visitor has moved them meanwhile, the page asks for
+    // theirs.
     const shown = ++state.shown;
     window.vaeStats.answers++;
     if (model !== state.model) loading(model);

@@ -116,10 +116,14 @@ def wire_model_switch(demo: gr.Blocks, page: Page) -> None:
     outputs = [c for components, _ in page.on_model for c in components if c not in sliders] + page.sliders
     updates = [update for _, update in page.on_model]
 
-    def on_model(name: str) -> dict:
-        """Show the controls that fit the chosen model, and its origin."""
+    set_up_for = gr.State(None)  # the model this session's sliders were last set up for
+
+    def on_model(name: str, sliders_for: str | None = None) -> dict:
+        """Show the controls that fit the chosen model, and its origin. Sliders already set up for it keep their
+        values: a switch answered after the first load's catch-up showed the model (docs/engineering.md)."""
         loaded = page.models.pick(name)
-        return {c: u for update in updates for c, u in update(loaded).items()}
+        shown = {c: u for update in updates for c, u in update(loaded).items()}
+        return {**(keep_values(shown, sliders) if sliders_for == name else shown), set_up_for: name}
 
     def on_examples(name: str) -> dict:
         """The example images of the chosen model's dataset, in every digit input."""
@@ -131,15 +135,16 @@ def wire_model_switch(demo: gr.Blocks, page: Page) -> None:
     def on_first_load(name: str) -> dict:
         """The page's first load: as a switch to the model, except that the sliders stay where they are (at the
         origin, or where a visitor already moved them while the answer was on its way)."""
-        return {c: ({k: v for k, v in u.items() if k != "value"} if c in sliders else u)
-                for c, u in on_model(name).items()}
+        return keep_values(on_model(name), sliders)
 
-    page.model.change(on_model, page.model, outputs, api_name="select_model").then(**page.show())
+    answered = [*outputs, set_up_for]
+    page.model.change(on_model, [page.model, set_up_for], answered, api_name="select_model").then(
+        **page.show(origin=True))
     first = page.model.value  # what the first load is asked about
-    demo.load(on_first_load, page.model, outputs, api_visibility="private").then(
-        catch_up(first, on_first_load), page.model, outputs, api_visibility="private").then(**page.show(origin=True))
+    demo.load(on_first_load, page.model, answered, api_visibility="private").then(
+        catch_up(first, on_first_load), page.model, answered, api_visibility="private").then(**page.show(origin=True))
     # The first load's state for API clients, origin included, under the name it has always had.
-    gr.Button("Initial state", visible="hidden").click(on_model, page.model, outputs, api_name="initial_state")
+    gr.Button("Initial state", visible="hidden").click(on_model, page.model, answered, api_name="initial_state")
     page_only = [c for components, _ in page.on_model_page for c in components]
 
     def on_model_page(name: str) -> dict:
@@ -150,6 +155,11 @@ def wire_model_switch(demo: gr.Blocks, page: Page) -> None:
     page.model.change(on_model_page, page.model, page_only, api_visibility="private", queue=False)
     page.model.change(on_examples, page.model, [d.examples for d in page.digits], api_name="examples",
                       api_visibility="private", queue=False)
+
+
+def keep_values(updates: dict, sliders: set) -> dict:
+    """`updates` with the sliders' values left out: the sliders stay where they are."""
+    return {c: ({k: v for k, v in u.items() if k != "value"} if c in sliders else u) for c, u in updates.items()}
 
 
 def catch_up(first: str, update: Callable[[str], dict]) -> Callable[[str], dict]:

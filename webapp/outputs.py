@@ -4,6 +4,7 @@ import io
 import shutil
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,7 +49,9 @@ def png(image: Image.Image) -> str:
     """An image as a PNG output file."""
     buf = io.BytesIO()
     image.save(buf, format="PNG", compress_level=1)  # fast: the files are small at any level
-    return OUTPUTS.save(buf.getvalue(), "picture.png")
+    # A name of its own: Gradio serves a file at its content's hash and its name, and the page draws the server's
+    # picture when its address changes (static/page.js): the same origin twice must still be a new answer.
+    return OUTPUTS.save(buf.getvalue(), f"picture-{uuid.uuid4().hex[:16]}.png")
 
 
 def big(probs: Tensor) -> str:

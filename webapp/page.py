@@ -77,8 +77,8 @@ class Page:
     def show(self, origin: bool = False) -> dict:
         """The `.then` of an event that set model, class or sliders: the page decodes what they now say.
 
-        `origin`: the event's picture is the origin whatever the sliders say (the first load keeps them where a
-        visitor may already have moved them), so the page asks for theirs if they moved.
+        `origin`: the event's picture is the origin whatever the sliders say (a first load or a late switch answer
+        keeps them where a visitor may already have moved them), so the page asks for theirs if they moved.
         """
         return {"fn": None, "inputs": [self.model, self.label, *self.sliders],
                 "js": f"(m, l, ...v) => {{ window.vaePage?.show(m, l, v, {str(origin).lower()}); }}"}

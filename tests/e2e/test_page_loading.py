@@ -124,6 +124,18 @@ def test_the_server_draws_until_the_decoder_arrives(browser: "Browser", app_url:
     context.close()
 
 
+def open_and_move_on_the_server(page: "Page", app_url: str, loaded: LoadedModel) -> list[float]:
+    """Open the app (its decoder's weights held back) and move the first slider to 2: the server draws the digit.
+    Returns the sliders' values."""
+    page.goto(app_url)
+    page.wait_for_function("() => window.vaeStats?.serverPaints > 0", timeout=60_000)
+    page.wait_for_function(FIRST_ANSWERS, timeout=60_000)
+    values = [2.0] + [0.0] * (loaded.latent_dim - 1)
+    set_slider(page, 0, 2.0)
+    eventually(shows_sliders(page, loaded, values))
+    return values
+
+
 def test_an_answer_to_an_old_slider_value_is_asked_again(browser: "Browser", app_url: str,
                                                        models: dict[str, LoadedModel]) -> None:  # noqa: F811
     """A drag's request can leave before Gradio has stored the move (a busy page): the server then decodes the old
@@ -132,18 +144,29 @@ def test_an_answer_to_an_old_slider_value_is_asked_again(browser: "Browser", app
     context = browser.new_context(viewport=VIEWPORT)
     with held_weights(context, loaded.name):
         page = context.new_page()
-        page.goto(app_url)
-        page.wait_for_function("() => window.vaeStats?.serverPaints > 0", timeout=60_000)
-        page.wait_for_function(FIRST_ANSWERS, timeout=60_000)
-        values = [2.0] + [0.0] * (loaded.latent_dim - 1)
-        set_slider(page, 0, 2.0)
-        eventually(shows_sliders(page, loaded, values))
+        values = open_and_move_on_the_server(page, app_url, loaded)
         origin = compute.decode_sliders(loaded, [])
         with server_requests(page) as requests:
             page.evaluate("a => window.vaePage.serverDigit(a)", f"{loaded.name}:0.0:{grey_base64(origin)}")
             assert_shows(canvas_pixels(page, "#decoded"), origin)  # the old value's digit, drawn as it came
             eventually(shows_sliders(page, loaded, values))
         assert requests  # the page asked again
+    context.close()
+
+
+def test_reset_to_origin_draws_the_origin_before_the_decoder_arrives(browser: "Browser", app_url: str,
+                                                                    models: dict[str, LoadedModel]) -> None:  # noqa: F811
+    """The server's origin picture comes again with "Reset to origin" after a move: the page draws it. Gradio serves
+    a file at its content's hash and name, so each answer's picture needs a name of its own for the page to see it."""
+    loaded = models[default_model(models)]
+    origin = [0.0] * loaded.latent_dim
+    context = browser.new_context(viewport=VIEWPORT)
+    with held_weights(context, loaded.name):
+        page = context.new_page()
+        open_and_move_on_the_server(page, app_url, loaded)
+        page.get_by_role("button", name="Reset to origin").click()
+        eventually(shows_sliders(page, loaded, origin))
+        assert page.evaluate(STATS, "paints") == 0  # every digit was the server's
     context.close()
 
 
@@ -230,27 +253,46 @@ def test_the_page_itself_comes_gzipped(app_url: str) -> None:
     assert gzip.decompress(packed) == plain and len(packed) < len(plain) / 5
 
 
+class HeldQueue:
+    """Gradio's queued requests (queue/join: the first load's events, a model switch) wait in `routes` while
+    `holding`; once it is off, new ones pass."""
+
+    def __init__(self, context: "BrowserContext") -> None:
+        self.routes: list[Route] = []
+        self.holding = True
+        context.route("**/gradio_api/queue/join*", self.on_route)
+
+    def on_route(self, route: "Route") -> None:
+        self.routes.append(route) if self.holding else route.continue_()
+
+    def wait_for(self, page: "Page", count: int, what: str) -> None:
+        """Wait until `count` requests are held; fail, naming `what`, if they never are."""
+        for _ in range(300):
+            if len(self.routes) >= count:
+                return
+            page.wait_for_timeout(100)
+        raise AssertionError(f"{what} was never sent")
+
+    def release(self) -> None:
+        """Hold nothing more, and let the held requests through, oldest first."""
+        self.holding = False
+        while self.routes:
+            self.routes.pop(0).continue_()
+
+
 def test_a_move_before_the_first_answer_is_kept(browser: "Browser", app_url: str,
                                                 models: dict[str, LoadedModel]) -> None:  # noqa: F811
     """A visitor who drags a slider before the page's first answer (its model's state) has come back keeps the
     move: that answer names the sliders and shows the views, it does not put them back at the origin."""
     loaded = models[default_model(models)]
     context = browser.new_context(**PHONE)
-    held: list[Route] = []
-    # The first load's event, among others, waits.
-    context.route("**/gradio_api/queue/join*", lambda route: held.append(route))
+    queue = HeldQueue(context)
     page = context.new_page()
     page.goto(app_url)
     page.wait_for_function("() => window.vaeStats?.serverPaints > 0", timeout=60_000)  # the digit from <head>
-    for _ in range(300):  # until the first load's event has been sent (and is held)
-        if held:
-            break
-        page.wait_for_timeout(100)
-    assert held, "the first load's event was never sent"
+    queue.wait_for(page, 1, "the first load's event")
     set_slider(page, 0, 2.0)
-    while held:
-        held.pop().continue_()
-    context.unroute("**/gradio_api/queue/join*")
+    queue.release()
     page.locator("#model-info", has_text=loaded.name).wait_for(timeout=60_000)  # the first answer has come
     eventually(shows_sliders(page, loaded, [2.0] + [0.0] * (loaded.latent_dim - 1)))
     context.close()
@@ -262,29 +304,52 @@ def test_a_move_before_the_first_answer_keeps_its_digit(browser: "Browser", app_
     drew the origin, so the page asks the server for the sliders' digit instead of drawing it over the move."""
     loaded = models[default_model(models)]
     context = browser.new_context(viewport=VIEWPORT)
-    held: list[Route] = []
-    context.route("**/gradio_api/queue/join*", lambda route: held.append(route))  # the first load's events wait
+    queue = HeldQueue(context)
     with held_weights(context, loaded.name):
         page = context.new_page()
         page.goto(app_url)
         page.wait_for_function("() => window.vaeStats?.serverPaints > 0", timeout=60_000)  # the digit from <head>
         page.wait_for_function("() => document.querySelector('#decoded .vae-progress')", timeout=60_000)
-        for _ in range(300):
-            if held:
-                break
-            page.wait_for_timeout(100)
-        assert held, "the first load's event was never sent"
+        queue.wait_for(page, 1, "the first load's event")
         values = [2.0] + [0.0] * (loaded.latent_dim - 1)
         set_slider(page, 0, 2.0)  # drawn by the server: its requests do not queue
         eventually(shows_sliders(page, loaded, values))
         painted = page.evaluate(STATS, "serverPaints")
-        context.unroute("**/gradio_api/queue/join*")
-        while held:
-            held.pop(0).continue_()
+        queue.release()
         page.wait_for_function(FIRST_ANSWERS, timeout=60_000)
         page.wait_for_function("n => window.vaeStats.serverPaints > n", arg=painted, timeout=60_000)
         eventually(shows_sliders(page, loaded, values))
         assert page.evaluate(STATS, "paints") == 0  # still the server's digit: the weights are held
+    context.close()
+
+
+def test_a_move_between_a_switchs_two_answers_is_kept(browser: "Browser", app_url: str,
+                                                     models: dict[str, LoadedModel]) -> None:  # noqa: F811
+    """A visitor who switches model before the first load's answers have come gets the chosen model twice: from the
+    first load's catch-up, then from the switch itself. When the catch-up comes first, a slider moved between the two
+    stays where it was moved: the switch's answer finds the sliders already set up for its model."""
+    chosen = "mlp-20d"
+    assert chosen != default_model(models)
+    context = browser.new_context(viewport=VIEWPORT)
+    queue = HeldQueue(context)
+    page = context.new_page()
+    page.goto(app_url)
+    page.wait_for_function(PAINTED, timeout=60_000)
+    queue.wait_for(page, 4, "the first load's events")  # the views' state, the overview, the beta comparison, why a VAE
+    loads = len(queue.routes)
+    select_model(page, chosen)
+    queue.wait_for(page, loads + 1, "the switch's request")
+    switch = queue.routes.pop()
+    queue.release()
+    page.wait_for_function("() => window.vaeStats.answers > 0", timeout=60_000)  # the catch-up has shown the model
+    page.locator("#model-info", has_text=chosen).wait_for(timeout=60_000)
+    values = [2.0] + [0.0] * (models[chosen].latent_dim - 1)
+    set_slider(page, 0, 2.0)
+    eventually(shows_sliders(page, models[chosen], values))
+    answers = page.evaluate(STATS, "answers")
+    switch.continue_()
+    page.wait_for_function("n => window.vaeStats.answers > n", arg=answers, timeout=60_000)  # the switch's answer
+    eventually(shows_sliders(page, models[chosen], values))
     context.close()
 
 
@@ -297,31 +362,19 @@ def test_a_model_chosen_before_the_first_answer_is_kept(browser: "Browser", app_
     assert two_d and two_d != default_model(models)
     context = browser.new_context(viewport=VIEWPORT)
     context.add_init_script(WATCH_ANSWERS)
-    held: list[Route] = []
-    holding = True
-
-    def on_route(route: "Route") -> None:
-        """The first load's requests wait; later ones pass."""
-        held.append(route) if holding else route.continue_()
-
-    context.route("**/gradio_api/queue/join*", on_route)
+    queue = HeldQueue(context)
     page = context.new_page()
     page.goto(app_url)
     page.wait_for_function(PAINTED, timeout=60_000)
-    for _ in range(300):  # until the first load's events have been sent (and are held)
-        if len(held) >= 4:  # the views' state, the overview, the beta comparison, why a VAE
-            break
-        page.wait_for_timeout(100)
-    holding = False
+    queue.wait_for(page, 4, "the first load's events")
+    queue.holding = False  # the switch's requests pass
     select_model(page, two_d)
     page.locator("#model-info", has_text=two_d).wait_for(timeout=60_000)  # the switch's answer
     page.wait_for_function("() => window.__shown > 0", timeout=60_000)
     page.get_by_role("tab", name="Latent map", exact=True).click()
-    shown, late = page.evaluate("() => window.__shown"), len(held)
-    while held:
-        held.pop(0).continue_()
+    shown = page.evaluate("() => window.__shown")
+    queue.release()
     page.wait_for_function("n => window.__shown > n", arg=shown, timeout=60_000)  # the first load's chain is done
-    assert late >= 4
     assert page.locator("#map-view canvas.vae-map").bounding_box(timeout=10_000)  # the map is still in view
     assert two_d in page.locator("#model-info").inner_text()
     page.get_by_role("tab", name="Latent sliders", exact=True).click()
