@@ -277,6 +277,14 @@ def open_tab(page: "Page", name: str) -> None:
     page.get_by_role("tab", name=name, exact=True).click()
 
 
+def open_interpolate(page: "Page") -> None:
+    """Open Interpolate and wait for the path it opens on (between two examples) to reach the scrubber: a pick made
+    before then could be overwritten by the opening's two."""
+    open_tab(page, "Interpolate")
+    page.wait_for_function("() => !document.querySelector('#interp-scrub input[type=range]').disabled",
+                           timeout=30_000)
+
+
 def open_view(page: "Page", name: str, touch: bool = False, timeout: float = 15.0) -> None:
     """Choose a view by its tab, through the "..." menu where Gradio has moved the tab (a narrow screen), with a
     finger if `touch`; waits until the tab is there (a model switch shows some) and the view is chosen."""

@@ -32,6 +32,7 @@ from benchmarks.harness import (  # noqa: E402
     example_thumbnail,
     image_src,
     open_app,
+    open_interpolate,
     open_tab,
     point_at_a_dot,
     select_model,
@@ -83,7 +84,7 @@ def shoot_views(page: "Page") -> None:
     click_and_wait(page, "Reconstruct", "#recon")
     page.wait_for_function(SCORE_SHOWN)
     shoot(page, "reconstruct")
-    open_tab(page, "Interpolate")
+    open_interpolate(page)
     choose_example(page, "#interp-from", "digit-3-1-test0018.png")
     choose_example(page, "#interp-to", "digit-8-1-test0061.png")
     gif = click_and_wait(page, "Interpolate", "#gif")

@@ -104,6 +104,14 @@ class DigitInput:
         return [self.upload, self.sketch]
 
 
+def example_named(dataset: str, name: str | None, fallback: int = 0) -> str:
+    """The example picture `name` of `dataset`; without one of that name, its example at index `fallback`."""
+    paths = EXAMPLES.get(dataset, [])
+    if not paths:
+        raise gr.Error(f"No example images for {dataset}: upload or draw one.")
+    return next((p for p in paths if Path(p).name == name), paths[fallback])
+
+
 def example_thumbnails(dataset: str) -> list[list[str]]:
     """The samples of an examples gallery: one picture per example of `dataset`, shown as a thumbnail."""
     return [[p] for p in EXAMPLES.get(dataset, [])]

@@ -30,6 +30,7 @@ from benchmarks.harness import (
     image_src,
     model_option,
     open_app,
+    open_interpolate,
     open_tab,
     select_model,
     set_slider,
@@ -45,6 +46,7 @@ from vae.loaded import LoadedModel, default_model, load_models
 from vae.page_weights import TOLERANCE as PAGE_TOLERANCE
 from vae.page_weights import decode_with, fresh_page_weights
 from webapp import compute
+from webapp.views.interpolate import opening_ends
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page, Request
@@ -287,7 +289,7 @@ def test_tabs_and_model_picker_work_with_a_finger(phone: "Page") -> None:
 
 def test_interpolation_shows_gif(page: "Page") -> None:
     """Two examples chosen as From and To interpolate into an animated GIF."""
-    open_tab(page, "Interpolate")
+    open_interpolate(page)
     choose_example(page, "#interp-from", "digit-3-1-test0018.png")
     choose_example(page, "#interp-to", "digit-8-1-test0061.png")
     assert click_and_wait(page, "Interpolate", "#gif").endswith(".gif")
@@ -432,17 +434,17 @@ def test_pointer_over_the_map_decodes_that_point(page: "Page", models: dict[str,
     assert_shows(pictures[-1], decode_probs(models["mlp-2d"].model, torch.tensor([z]))[0])
 
 
-def test_scrubber_decodes_the_path(page: "Page", models: dict[str, LoadedModel]) -> None:
-    open_tab(page, "Interpolate")
-    choose_example(page, "#interp-from", "digit-3-1-test0018.png")
-    choose_example(page, "#interp-to", "digit-8-1-test0061.png")  # the second end interpolates, no click
-    wait_new_image(page, "#gif", "", timeout=30_000)  # so the pictures' requests come before the scrubbing
+def test_interpolate_opens_on_a_path_the_page_decodes(page: "Page", models: dict[str, LoadedModel]) -> None:
+    """With no click, the view shows a path between two examples (both picks shown), and the scrubber walks it in
+    the page."""
+    open_interpolate(page)
+    for end in ("#interp-from", "#interp-to"):
+        assert image_src(page, f"{end} .vae-preview", wait=True)
+    page.locator("#gif").scroll_into_view_if_needed()  # the GIF loads once in sight (lazily): before the scrubbing
+    wait_new_image(page, "#gif", "", timeout=30_000)
     scrubber = page.locator("#interp-scrub input[type=range]")
-    page.wait_for_function("() => !document.querySelector('#interp-scrub input[type=range]').disabled",
-                           timeout=30_000)
     loaded = models[default_model(models)]
-    digits = [load_digit(ROOT / "examples" / f, loaded.box_side)
-              for f in ("digit-3-1-test0018.png", "digit-8-1-test0061.png")]
+    digits = [load_digit(path, loaded.box_side) for path in opening_ends(loaded.dataset)]
     codes, _ = compute.interpolation_path(loaded, *digits, 101, "spherical")
     with server_requests(page) as requests:
         for i in (0, 30, 77, 100):

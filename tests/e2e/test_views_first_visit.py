@@ -16,10 +16,13 @@ from benchmarks.harness import (
     PHONE,
     ROOT,
     choose_example,
+    image_src,
     open_app,
+    open_interpolate,
     open_tab,
     open_view,
     select_model,
+    wait_new_image,
 )
 from pictures.digitize import load_digit
 from vae.loaded import LoadedModel, default_model, load_models
@@ -125,10 +128,11 @@ def test_a_picked_example_shows_and_sets_the_sliders_in_view(request: pytest.Fix
 
 
 def test_interpolate_shows_each_picked_end(page: "Page") -> None:
-    open_tab(page, "Interpolate")
+    open_interpolate(page)
     for end, name in (("#interp-from", "digit-3-1-test0018.png"), ("#interp-to", "digit-8-1-test0061.png")):
+        opening = image_src(page, f"{end} .vae-preview", wait=True)  # the example the view opened on
         choose_example(page, end, name)
-        page.wait_for_function("sel => document.querySelector(sel + ' .vae-preview img')?.naturalWidth > 0", arg=end)
+        wait_new_image(page, f"{end} .vae-preview", opening)
         assert page.locator(f"{end} .file-preview").bounding_box()["y"] == pytest.approx(
             page.locator(f"{end} .vae-preview img").bounding_box()["y"], abs=80)  # beside the file's name
 
@@ -318,7 +322,15 @@ def test_links_in_a_sentence_read_as_words(page: "Page") -> None:
 # ---- 9. an empty action: one warning, naming the empty input ----
 
 def test_an_empty_interpolation_is_one_warning_naming_the_inputs(page: "Page") -> None:
+    """Both ends cleared, and the view left and opened again (it does not refill them): Interpolate warns once."""
+    open_interpolate(page)
+    for end in ("#interp-from", "#interp-to"):
+        page.locator(f"{end} button[aria-label=Clear]").click()
+        page.locator(f"{end} .file-preview").wait_for(state="detached")
+    open_tab(page, "Random samples")
     open_tab(page, "Interpolate")
+    page.wait_for_timeout(1000)  # a refill would have come by now
+    assert page.locator("#interp-from .file-preview, #interp-to .file-preview").count() == 0
     toast = page.locator(".toast-body")
     page.get_by_role("button", name="Interpolate", exact=True).click()
     toast.first.wait_for()

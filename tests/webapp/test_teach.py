@@ -139,6 +139,19 @@ def test_a_first_visit_starts_from_an_example_of_the_models_dataset() -> None:
         first_example("kmnist")
 
 
+@pytest.mark.parametrize("dataset", ["mnist", "fashion-mnist"])
+def test_interpolate_opens_between_two_examples_of_different_classes(dataset: str,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    ends = interpolate.opening_ends(dataset)
+    assert set(ends) <= set(EXAMPLES[dataset])
+    first_class, last_class = (re.search(r"\d+", p.rsplit("/", 1)[-1])[0] for p in ends)
+    assert first_class != last_class, ends
+    monkeypatch.setattr(interpolate, "OPENING_ENDS", {})  # a dataset without a chosen pair: its first and last
+    assert interpolate.opening_ends(dataset) == (EXAMPLES[dataset][0], EXAMPLES[dataset][-1])
+    with pytest.raises(gr.Error, match="No example images for kmnist"):
+        interpolate.opening_ends("kmnist")
+
+
 def test_the_guided_start_offers_the_three_demos(models: dict[str, LoadedModel]) -> None:
     buttons = parsed(guided_start(models)).buttons
     assert [(b["data-model"], b["data-view"]) for b in buttons] == [

@@ -4,22 +4,41 @@ import gradio as gr
 
 from vae.render import gif_bytes, grid_image
 from webapp import compute
-from webapp.digit_input import digit_input, digit_label, drawings_js, gently, on_button_and_live, read_digits
+from webapp.digit_input import (
+    digit_input,
+    digit_label,
+    drawings_js,
+    example_named,
+    gently,
+    on_button_and_live,
+    read_digits,
+)
 from webapp.outputs import OUTPUTS, SCALE, png
 from webapp.page import IMAGES, Page, digit_canvas, reveal
 from webapp.words import term
 
 SCRUB_STEPS = 101  # positions of the interpolation scrubber
+# The two examples a first look at the view walks between (a 2 that passes a 3 on its way to a 7; a sneaker that grows
+# into an ankle boot); for another dataset, its first and last examples.
+OPENING_ENDS = {"mnist": ("digit-2-1-test0001.png", "digit-7-1-test0000.png"),
+                "fashion-mnist": ("7-sneaker-1-test0009.png", "9-ankle-boot-1-test0000.png")}
 INTRO = (f"Pick two digits: the encoder reads each into its code (its {term('posterior')} mean), and the decoder "
          f"draws every step of a path from one code to the other. The VAE's {term('prior')} packs the codes of all "
          "digits close together, so the steps between two digits still look like digits. **Linear** walks the "
          "straight line; **spherical** keeps the codes as long as the prior's typical code, where a straight line "
-         "between two codes would pass through the faint middle.")
+         "between two codes would pass through the faint middle. The view opens on a path between two examples: "
+         "pick your own.")
+
+
+def opening_ends(dataset: str) -> tuple[str, str]:
+    """The From and To pictures the view first shows a path between."""
+    first, last = OPENING_ENDS.get(dataset, (None, None))
+    return example_named(dataset, first, 0), example_named(dataset, last, -1)
 
 
 def interpolate_view(page: Page) -> None:
     """Two digit inputs, the path's settings, and the path shown three ways."""
-    with gr.Tab("Interpolate", id="tab-interpolate", elem_id="tab-interpolate"):
+    with gr.Tab("Interpolate", id="tab-interpolate", elem_id="tab-interpolate") as tab:
         gr.Markdown(INTRO, elem_id="interp-intro")
         with gr.Row():
             with gr.Column(elem_id="interp-from"):
@@ -40,6 +59,7 @@ def interpolate_view(page: Page) -> None:
         path = gr.JSON(visible="hidden")
         gif = gr.Image(label="Animation (GIF)", elem_id="gif", type="filepath", interactive=False,
                        buttons=["download", "fullscreen"], alt_text="An animation walking the path there and back")
+        opened = gr.State(False)  # this session has seen the view
 
     def ends(name: str, up_a: str | None, sk_a: dict | None, up_b: str | None, sk_b: dict | None) -> tuple:
         """The model, both images, and their labels."""
@@ -62,6 +82,16 @@ def interpolate_view(page: Page) -> None:
         z, y = compute.interpolation_path(loaded, xa, xb, SCRUB_STEPS, method, labels)
         return {"codes": z.tolist(), "labels": None if y is None else y.tolist()}
 
+    def on_open(name: str, up_a: str | None, up_b: str | None, seen: bool) -> dict:
+        """A first look at the view, with both ends still empty, finds a path between two examples (their
+        arrival runs the interpolation, as a picked example does)."""
+        if seen or up_a or up_b:
+            return {opened: True}
+        first, last = opening_ends(page.models.pick(name).dataset)
+        return {a.upload: first, b.upload: last, opened: True}
+
+    tab.select(on_open, [page.model, a.upload, b.upload, opened], [a.upload, b.upload, opened], queue=False,
+               api_visibility="private")
     interp_btn.click(None, js=reveal("#interp-strip"))  # the result comes below the two inputs
     inputs = [page.model, *a.components, *b.components]
     # The scrubber's path is a second call on the same inputs; a refused input was already said once.

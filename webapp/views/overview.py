@@ -9,7 +9,7 @@ import torch
 
 from vae.loaded import LoadedModel
 from webapp import compute
-from webapp.digit_input import EXAMPLES, digit_input, drawings_js, gently, on_button_and_live, read_digit
+from webapp.digit_input import digit_input, drawings_js, example_named, gently, on_button_and_live, read_digit
 from webapp.page import IMAGES, Page
 from webapp.words import term
 
@@ -47,11 +47,7 @@ DIAGRAM = """<div class="vae-ov" aria-label="How a VAE works: a diagram of the c
 
 def first_example(dataset: str) -> str:
     """The example a first visit sees encoded: a clear digit for MNIST, else the dataset's first example."""
-    paths = EXAMPLES.get(dataset, [])
-    named = [p for p in paths if p.endswith("/" + FIRST_EXAMPLE.get(dataset, "-"))]
-    if not (named or paths):
-        raise gr.Error(f"No example images for {dataset}: upload or draw one.")
-    return (named or paths)[0]
+    return example_named(dataset, FIRST_EXAMPLE.get(dataset))
 
 
 @torch.no_grad()
