@@ -137,6 +137,36 @@ def test_interpolate_shows_each_picked_end(page: "Page") -> None:
             page.locator(f"{end} .vae-preview img").bounding_box()["y"], abs=80)  # beside the file's name
 
 
+# What of a block's pictures (and sliders) lies under its label or its buttons, which Gradio lays over the block.
+UNDER_LABELS = """sel => { const block = document.querySelector(sel), out = [];
+  for (const lab of block.querySelectorAll('[data-testid=block-label], .icon-button-wrapper')) {
+    const l = lab.getBoundingClientRect();
+    for (const el of block.querySelectorAll('img, canvas, input[type=range]')) {
+      const r = el.getBoundingClientRect();
+      const w = Math.min(l.right, r.right) - Math.max(l.left, r.left);
+      const h = Math.min(l.bottom, r.bottom) - Math.max(l.top, r.top);
+      if (w > 0 && h > 0) out.push(`${el.tagName} under "${lab.textContent.trim() || 'buttons'}"`);
+    } }
+  return out; }"""
+
+
+@pytest.mark.parametrize("screen", [{"viewport": {"width": 1280, "height": 900}}, {"viewport": PROJECTOR}, PHONE],
+                         ids=["desktop", "projector", "phone"])
+def test_the_interpolation_strip_and_scrubber_are_not_under_their_labels(browser: "Browser", app_url: str,
+                                                                         screen: dict) -> None:
+    """A strip 10 digits wide is short: on a projector or a phone Gradio's label and buttons hid its ends."""
+    page, errors = open_app(browser, app_url, screen=screen)
+    try:
+        open_interpolate(page)
+        page.locator("#interp-strip").scroll_into_view_if_needed()
+        image_src(page, "#interp-strip", wait=True)
+        for block in ("#interp-strip", "#interp-scrub"):
+            assert page.evaluate(UNDER_LABELS, block) == [], block
+        assert errors == []
+    finally:
+        page.close()
+
+
 # ---- 6. random samples follow the temperature in the page ----
 
 def shown_grid(page: "Page") -> np.ndarray:
