@@ -7,6 +7,7 @@ map's axis labels at 12 px on a phone (~5 min).
 
 import time
 from collections.abc import Iterator
+from itertools import pairwise
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -137,12 +138,21 @@ def test_interpolate_shows_each_picked_end(page: "Page") -> None:
             page.locator(f"{end} .vae-preview img").bounding_box()["y"], abs=80)  # beside the file's name
 
 
-# What of a block's pictures (and sliders) lies under its label or its buttons, which Gradio lays over the block.
-UNDER_LABELS = """sel => { const block = document.querySelector(sel), out = [];
+# What of a block's pictures (as drawn: an image's own box may be wider) and sliders lies under its label or its
+# buttons, which Gradio lays over the block.
+UNDER_LABELS = """block => { const out = [];
+  const drawn = el => { const r = el.getBoundingClientRect();
+    if (el.tagName !== 'IMG' || !el.naturalWidth) return r;
+    const k = Math.min(r.width / el.naturalWidth, r.height / el.naturalHeight);
+    const w = el.naturalWidth * k, h = el.naturalHeight * k;
+    const left = r.left + (r.width - w) / 2, top = r.top + (r.height - h) / 2;
+    return {left, top, right: left + w, bottom: top + h}; };
   for (const lab of block.querySelectorAll('[data-testid=block-label], .icon-button-wrapper')) {
     const l = lab.getBoundingClientRect();
+    if (!lab.getClientRects().length) continue;
     for (const el of block.querySelectorAll('img, canvas, input[type=range]')) {
-      const r = el.getBoundingClientRect();
+      if (!el.getClientRects().length) continue;
+      const r = drawn(el);
       const w = Math.min(l.right, r.right) - Math.max(l.left, r.left);
       const h = Math.min(l.bottom, r.bottom) - Math.max(l.top, r.top);
       if (w > 0 && h > 0) out.push(`${el.tagName} under "${lab.textContent.trim() || 'buttons'}"`);
@@ -150,18 +160,29 @@ UNDER_LABELS = """sel => { const block = document.querySelector(sel), out = [];
   return out; }"""
 
 
+# A view, and what shows its pictures once it is open (with no click in it).
+PICTURED_VIEWS = {"Latent sliders": "#decoded canvas.vae-digit", "Random samples": "#samples-grid canvas.vae-digit",
+                  "Interpolate": "#interp-strip img", "Posterior collapse & beta": "#compare-grids img",
+                  "Code map": "#code-map-view canvas.vae-map", "Why a VAE?": "#why-draws-vae img"}
+
+
 @pytest.mark.parametrize("screen", [{"viewport": {"width": 1280, "height": 900}}, {"viewport": PROJECTOR}, PHONE],
                          ids=["desktop", "projector", "phone"])
-def test_the_interpolation_strip_and_scrubber_are_not_under_their_labels(browser: "Browser", app_url: str,
-                                                                         screen: dict) -> None:
-    """A strip 10 digits wide is short: on a projector or a phone Gradio's label and buttons hid its ends."""
+def test_no_picture_lies_under_its_label(browser: "Browser", app_url: str, screen: dict) -> None:
+    """Gradio lays a block's label and an image's buttons over the block's top: they hid the first row of the samples
+    and of Why a VAE?'s grids, a map's legend, and the ends of the interpolation strip (short enough to vanish)."""
     page, errors = open_app(browser, app_url, screen=screen)
     try:
-        open_interpolate(page)
-        page.locator("#interp-strip").scroll_into_view_if_needed()
-        image_src(page, "#interp-strip", wait=True)
-        for block in ("#interp-strip", "#interp-scrub"):
-            assert page.evaluate(UNDER_LABELS, block) == [], block
+        for view, shown in PICTURED_VIEWS.items():
+            open_view(page, view, touch="is_mobile" in screen)
+            page.locator(shown).first.wait_for(state="attached", timeout=30_000)  # Interpolate's: its opening path
+            page.evaluate("() => document.querySelectorAll('img[loading=lazy]').forEach(i => { i.loading = 'eager'; })")
+            page.wait_for_function("() => [...document.images].every(i => !i.getClientRects().length || i.complete)",
+                                   timeout=30_000)
+            blocks = page.locator("#views > .tabitem:visible .block")
+            hidden = [f"{block.get_attribute('id') or 'block'}: {covered}" for block in blocks.all()
+                      for covered in block.evaluate(UNDER_LABELS)]
+            assert hidden == [], view
         assert errors == []
     finally:
         page.close()
@@ -293,6 +314,20 @@ RECORD_MAP_TEXT = """(() => {
     return fill.call(this, text, ...rest);
   };
 })()"""
+
+
+def test_the_three_traversal_grids_read_on_a_phone(phone: "Page") -> None:
+    """Posterior collapse's grids, one under another as wide as the screen, their captions whole (not three 100 px
+    thumbnails whose captions were cut)."""
+    open_view(phone, "Posterior collapse & beta", touch=True)
+    grids = phone.locator("#compare-grids img")
+    phone.wait_for_function("() => document.querySelectorAll('#compare-grids img').length === 3", timeout=30_000)
+    boxes = [grids.nth(i).bounding_box() for i in range(3)]
+    assert all(b["width"] >= 280 for b in boxes), boxes
+    assert all(below["y"] >= above["y"] + above["height"] for above, below in pairwise(boxes)), boxes
+    captions = phone.locator("#compare-grids .caption-label")
+    assert captions.evaluate_all("cs => cs.map(c => c.scrollWidth <= c.clientWidth)") == [True] * 3
+    assert "mlp-20d-beta16: 4 of 20 active" in captions.all_inner_texts()
 
 
 def test_the_latent_map_reads_on_a_phone(browser: "Browser", app_url: str) -> None:
