@@ -149,7 +149,7 @@ UNDER_LABELS = """block => { const out = [];
     return {left, top, right: left + w, bottom: top + h}; };
   for (const lab of block.querySelectorAll('[data-testid=block-label], .icon-button-wrapper')) {
     const l = lab.getBoundingClientRect();
-    if (!lab.getClientRects().length) continue;
+    if (!lab.getClientRects().length || !(lab.textContent.trim() || lab.querySelector('button'))) continue;
     for (const el of block.querySelectorAll('img, canvas, input[type=range]')) {
       if (!el.getClientRects().length) continue;
       const r = drawn(el);
