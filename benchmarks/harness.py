@@ -285,6 +285,14 @@ def open_interpolate(page: "Page") -> None:
                            timeout=30_000)
 
 
+def open_latent_map(page: "Page") -> None:
+    """Open Latent map and wait until its map is drawn and shown: the page draws it as soon as the model is chosen
+    in the page, but the view shows it only once the server's answer has removed the "needs a 2-D model" notice."""
+    open_tab(page, "Latent map")
+    page.wait_for_function("() => document.querySelector('#map-view .vae-where')?.textContent")
+    page.locator("#map-view canvas.vae-map").wait_for(state="visible", timeout=30_000)
+
+
 def open_view(page: "Page", name: str, touch: bool = False, timeout: float = 15.0) -> None:
     """Choose a view by its tab, through the "..." menu where Gradio has moved the tab (a narrow screen), with a
     finger if `touch`; waits until the tab is there (a model switch shows some) and the view is chosen."""

@@ -33,6 +33,7 @@ from benchmarks.harness import (  # noqa: E402
     image_src,
     open_app,
     open_interpolate,
+    open_latent_map,
     open_tab,
     point_at_a_dot,
     select_model,
@@ -175,9 +176,8 @@ def shoot_desk_photo(page: "Page") -> None:
 def shoot_map(page: "Page") -> None:
     """The latent map of the 2-D model, with the pointer over one point, decoded by the page."""
     select_model(page, MAP_MODEL)
-    open_tab(page, "Latent map")
+    open_latent_map(page)
     image_src(page, "#manifold", wait=True)
-    page.wait_for_function("() => document.querySelector('#map-view .vae-where')?.textContent")
     the_map = page.locator("#map-view canvas.vae-map")
     the_map.scroll_into_view_if_needed()  # a pointer outside the window moves nothing
     box = the_map.bounding_box()
@@ -281,8 +281,7 @@ def shoot_projector(page: "Page") -> None:
     """A 1024 x 768 projector: the latent map beside its decoded point, the pointer over the map."""
     page.set_viewport_size(PROJECTOR)
     select_model(page, MAP_MODEL)
-    open_tab(page, "Latent map")
-    page.wait_for_function("() => document.querySelector('#map-view .vae-where')?.textContent")
+    open_latent_map(page)
     page.locator("#map-view").evaluate("e => e.scrollIntoView({block: 'start'})")
     box = page.locator("#map-view canvas.vae-map").bounding_box()
     page.mouse.move(box["x"] + 0.3 * box["width"], box["y"] + 0.25 * box["height"])

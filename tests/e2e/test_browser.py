@@ -31,6 +31,7 @@ from benchmarks.harness import (
     model_option,
     open_app,
     open_interpolate,
+    open_latent_map,
     open_tab,
     select_model,
     set_slider,
@@ -415,8 +416,7 @@ def test_slider_drag_decodes_in_the_page(page: "Page", models: dict[str, LoadedM
 
 def test_pointer_over_the_map_decodes_that_point(page: "Page", models: dict[str, LoadedModel]) -> None:
     select_model(page, "mlp-2d")
-    open_tab(page, "Latent map")
-    page.wait_for_function("() => document.querySelector('#map-view .vae-where')?.textContent")
+    open_latent_map(page)
     page.locator("#map-view canvas.vae-map").scroll_into_view_if_needed()  # below "How a VAE works"
     box = page.locator("#map-view canvas.vae-map").bounding_box()
     rng, pictures = np.random.default_rng(1), []

@@ -20,6 +20,7 @@ from benchmarks.harness import (
     image_src,
     open_app,
     open_interpolate,
+    open_latent_map,
     open_tab,
     open_view,
     select_model,
@@ -279,8 +280,7 @@ def test_reconstruct_pictures_side_by_side_and_in_view_on_a_phone(phone: "Page")
 
 def test_the_map_and_a_large_decoded_point_fit_a_projector(projector: "Page") -> None:
     select_model(projector, "mlp-2d")
-    open_tab(projector, "Latent map")
-    projector.wait_for_function("() => document.querySelector('#map-view .vae-where')?.textContent")
+    open_latent_map(projector)
     projector.locator("#map-view").evaluate("e => e.scrollIntoView({block: 'start'})")
     the_map, point = box(projector, "#map-view canvas.vae-map"), box(projector, "#map-view canvas.vae-digit")
     assert side_by_side(the_map, point)
