@@ -285,6 +285,17 @@ def open_interpolate(page: "Page") -> None:
                            timeout=30_000)
 
 
+# The views that read an example on a first look, and the picture that shows their answer.
+OPENING_ANSWER = {"Reconstruct": "#recon", "Compress": "#binary", "Every class": "#every-row"}
+
+
+def open_on_example(page: "Page", name: str, touch: bool = False) -> str:
+    """Open a view of OPENING_ANSWER (with a finger if `touch`) and wait until the example it opens on is answered:
+    a digit given before then could be overwritten by the opening's answer. Returns that answer's picture's src."""
+    open_view(page, name, touch=touch)
+    return image_src(page, OPENING_ANSWER[name], wait=True)
+
+
 def open_latent_map(page: "Page") -> None:
     """Open Latent map and wait until its map is drawn and shown: the page draws it as soon as the model is chosen
     in the page, but the view shows it only once the server's answer has removed the "needs a 2-D model" notice."""

@@ -34,6 +34,7 @@ from benchmarks.harness import (  # noqa: E402
     open_app,
     open_interpolate,
     open_latent_map,
+    open_on_example,
     open_tab,
     point_at_a_dot,
     select_model,
@@ -80,7 +81,7 @@ def shoot_views(page: "Page") -> None:
     open_tab(page, "Random samples")
     page.wait_for_function(SAMPLES_DRAWN)
     shoot(page, "random-samples")
-    open_tab(page, "Reconstruct")
+    open_on_example(page, "Reconstruct")
     choose_example(page, "#tab-reconstruct", "digit-2-1-test0001.png")
     click_and_wait(page, "Reconstruct", "#recon")
     page.wait_for_function(SCORE_SHOWN)
@@ -129,9 +130,9 @@ def shoot_teaching(page: "Page") -> None:
     drag_slider(page, 1, 0.85)
     wait_new_image(page, "#traversal", old)
     shoot_part(page, "#traversal", "traversal")
-    open_tab(page, "Reconstruct")
+    opening = open_on_example(page, "Reconstruct")
     example_thumbnail(page, "#tab-reconstruct", "digit-9-1-test0007.png").click()  # reconstructs at once
-    wait_new_image(page, "#recon", "")
+    wait_new_image(page, "#recon", opening)
     page.wait_for_function("() => /KL/.test(document.querySelector('#anatomy-terms')?.textContent || '')")
     page.wait_for_timeout(1500)  # the plots draw after their data arrive
     shoot_part(page, "#tab-reconstruct .vae-examples", "example-thumbnails")
@@ -164,7 +165,7 @@ def shoot_desk_photo(page: "Page") -> None:
         digit = sample["test_images"][1]
     photo = Path(tempfile.mkdtemp(prefix="vae-shots-")) / "desk-photo.jpg"
     photo.write_bytes(make("desk_squared_shadow", digit, 5, 2000, 1500))
-    open_tab(page, "Reconstruct")
+    open_on_example(page, "Reconstruct")
     page.locator("#tab-reconstruct input[type=file]").first.set_input_files(str(photo))
     page.locator("#tab-reconstruct .file-preview td.filename[aria-label='desk-photo.jpg']").wait_for()
     click_and_wait(page, "Reconstruct", "#recon")
@@ -202,7 +203,7 @@ def shoot_code_map(page: "Page") -> None:
 def shoot_every_class(page: "Page") -> None:
     """The conditional model: one example decoded with every label."""
     select_model(page, CONDITIONAL_MODEL)
-    open_tab(page, "Every class")
+    open_on_example(page, "Every class")
     choose_example(page, "#tab-every", "digit-4-1-test0004.png")
     click_and_wait(page, "Decode with every label", "#every-row")
     shoot(page, "every-class")
@@ -226,7 +227,7 @@ def shoot_phone(page: "Page") -> None:
     touch_drag(page, [(area["x"] + area["width"] / 2, y), (area["x"] + area["width"] * 0.9, y)])
     wait_new_pixels(page, "#decoded", old)
     shoot(page, "phone-sliders", full_page=False)
-    page.get_by_role("tab", name="Reconstruct", exact=True).tap()
+    open_on_example(page, "Reconstruct", touch=True)
     draw_digit(page, "#tab-reconstruct", touch=True)
     old = image_src(page, "#seen")
     page.get_by_role("button", name="Reconstruct", exact=True).tap()
@@ -260,9 +261,9 @@ def shoot_learn(page: "Page") -> None:
 
 def shoot_compress(page: "Page") -> None:
     """The Compress view: an example digit coded into a .vae file, then rebuilt from the file alone."""
-    open_tab(page, "Compress")
+    opening = open_on_example(page, "Compress")
     choose_example(page, "#tab-compress", "digit-2-1-test0001.png")  # compresses at once
-    image_src(page, "#binary", wait=True)
+    wait_new_image(page, "#binary", opening)
     page.locator("#vae-file .file-preview").wait_for()
     click_and_wait(page, "Decompress", "#rebuilt")
     page.wait_for_function("() => /Identical/.test(document.querySelector('#rebuilt-note')?.textContent || '')")
@@ -290,9 +291,9 @@ def shoot_projector(page: "Page") -> None:
 
 def shoot_phone_reconstruct(page: "Page") -> None:
     """A phone: an example tapped in Reconstruct, its three pictures side by side, brought into view."""
-    page.get_by_role("tab", name="Reconstruct", exact=True).tap()
+    opening = open_on_example(page, "Reconstruct", touch=True)
     example_thumbnail(page, "#tab-reconstruct", "digit-2-1-test0001.png").tap()
-    wait_new_image(page, "#recon", "")
+    wait_new_image(page, "#recon", opening)
     page.wait_for_function(SCORE_SHOWN)
     shoot(page, "phone-reconstruct", full_page=False)
 

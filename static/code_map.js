@@ -37,7 +37,8 @@
     const [data, decoder] = await Promise.all([load(spec), window.vaePage.decoder(spec.model).catch(() => null)]);
     if (state.spec !== spec) return;
     Object.assign(state, {data, decoder});
-    draw();
+    // It opens on the digit nearest the average code of the direction's first class: a typical one of that class.
+    pointAt(nearestCodes(data, data.class_means.subarray(state.from * data.dim, (state.from + 1) * data.dim), 1)[0]);
     paintDirection();
   }
 
@@ -161,7 +162,8 @@
     window.vaeCodeMapStats.hoverPaints++;
     const where = $("#code-map-view .vae-where");
     if (where) where.textContent = `Test digit #${data.test_indices[i]}, a ${state.spec.class_names[data.labels[i]]}. `
-      + "Click to set the sliders (Latent sliders tab) to its code, and to move it with the class direction below.";
+      + "Point at another dot (or touch it) to see its digit; click a dot to set the sliders (Latent sliders tab) "
+      + "to its code and to move it with the class direction below.";
   }
 
   function nearestDot(e, canvas) {

@@ -8,7 +8,7 @@ Sketchpad stays as the input API clients send drawings to, which the page fills 
 import inspect
 import json
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -96,12 +96,19 @@ class DigitInput:
     sketch: gr.Sketchpad
     pad: str  # the id static/draw.js knows its drawing pad by
     examples: gr.Dataset
+    random_example: gr.Button
     drawn: gr.HTML  # the pad; its input event fires when a stroke ends, and at Undo and Clear
 
     @property
     def components(self) -> list[gr.components.Component]:
         """The handler inputs this digit input fills: the upload and the drawing."""
         return [self.upload, self.sketch]
+
+    @property
+    def picks(self) -> list:
+        """The events of a visitor giving a picture: an example or a random one clicked, a file uploaded (not the
+        view putting in its opening example)."""
+        return [self.examples.click, self.random_example.click, self.upload.upload]
 
 
 def example_named(dataset: str, name: str | None, fallback: int = 0) -> str:
@@ -158,9 +165,35 @@ def digit_input(page: Page, label: str, pad: str) -> DigitInput:
     examples.click(on_example, [page.model, examples], upload, api_name=f"example_{pad}", api_visibility="private",
                    queue=False)
     random_example.click(on_random_example, page.model, upload, queue=False, api_visibility="private")
-    digit = DigitInput(upload, sketch, pad, examples, drawn)
+    digit = DigitInput(upload, sketch, pad, examples, random_example, drawn)
     page.digits.append(digit)
     return digit
+
+
+def opens_on_examples(page: Page, tab: gr.Tab, digits: list[DigitInput], choose: Callable[[str], Sequence[str]],
+                      fits: Callable[[LoadedModel], bool] = lambda loaded: True) -> None:
+    """A first look at `tab` with a model that `fits` the view and `digits` still empty puts in them the examples
+    `choose` gives for the model's dataset: their arrival runs the view as a picked example does, so the view opens
+    on its result. A visitor's own picks are never replaced, and inputs they cleared stay empty (a gr.State per
+    session). Called inside the tab's block, where that State belongs."""
+    opened = gr.State(False)  # this session has seen the view with a model that fits it
+    uploads = [d.upload for d in digits]
+
+    def on_open(name: str, seen: bool, *given: str | None) -> dict:
+        """The opening examples, on the first look at the view with a model that fits, if its inputs are empty."""
+        loaded = page.models.pick(name)
+        if not fits(loaded):  # the view shows only what it needs (needs_model): open it later, with its model
+            return {opened: seen}
+        if seen or any(given):
+            return {opened: True}
+        return {opened: True, **dict(zip(uploads, choose(loaded.dataset), strict=True))}
+
+    tab.select(on_open, [page.model, opened, *uploads], [opened, *uploads], queue=False, api_visibility="private")
+
+
+def opening_example(names: dict[str, str]) -> Callable[[str], list[str]]:
+    """For opens_on_examples with one input: the example `names` gives for a dataset; for another, its first."""
+    return lambda dataset: [example_named(dataset, names.get(dataset))]
 
 
 def drawings_js(inputs: list, *digits: DigitInput) -> str:

@@ -32,6 +32,7 @@ from benchmarks.harness import (
     open_app,
     open_interpolate,
     open_latent_map,
+    open_on_example,
     open_tab,
     select_model,
     set_slider,
@@ -46,7 +47,9 @@ from vae.latent import decode_probs
 from vae.loaded import LoadedModel, default_model, load_models
 from vae.page_weights import TOLERANCE as PAGE_TOLERANCE
 from vae.page_weights import decode_with, fresh_page_weights
+from vae.render import gif_bytes
 from webapp import compute
+from webapp.outputs import SCALE
 from webapp.views.interpolate import opening_ends
 
 if TYPE_CHECKING:
@@ -93,7 +96,7 @@ def test_slider_changes_decoded_image(page: "Page") -> None:
 
 def test_drawn_digit_is_reconstructed_and_scored(page: "Page") -> None:
     """A 7 drawn with the mouse right after opening the Draw tab (no tool to pick) is reconstructed as a 7."""
-    open_tab(page, "Reconstruct")
+    open_on_example(page, "Reconstruct")
     draw_digit(page, "#tab-reconstruct")
     click_and_wait(page, "Reconstruct", "#recon")
     page.wait_for_function(SCORE_SHOWN)
@@ -104,7 +107,7 @@ def test_drawn_digit_is_reconstructed_and_scored(page: "Page") -> None:
 def test_a_click_right_after_the_stroke_uses_the_new_drawing(page: "Page") -> None:
     """With an example in the Upload tab, a 7 drawn and Reconstruct clicked within 200 ms reads the 7; the tab
     on view is the input, so going back to Upload reads the example again."""
-    open_tab(page, "Reconstruct")
+    open_on_example(page, "Reconstruct")
     choose_example(page, "#tab-reconstruct", "digit-0-1-test0003.png")
     click_and_wait(page, "Reconstruct", "#recon")
     assert same_shape(shown(page, "#seen"), drawn(SEVEN)) < 0.7  # the 0 is on view
@@ -126,7 +129,7 @@ def test_a_click_right_after_the_stroke_uses_the_new_drawing(page: "Page") -> No
 
 def test_undo_takes_back_the_last_stroke(page: "Page") -> None:
     """A stray stroke after the 7, then Undo: the 7 alone is read."""
-    open_tab(page, "Reconstruct")
+    open_on_example(page, "Reconstruct")
     draw_digit(page, "#tab-reconstruct")
     draw_digit(page, "#tab-reconstruct", stroke=[(-100, 100), (100, -100)])
     page.locator("#tab-reconstruct").get_by_role("button", name="Undo", exact=True).click()
@@ -151,9 +154,9 @@ def test_a_drawing_sets_the_sliders(page: "Page") -> None:
 
 def test_an_empty_canvas_gives_one_message_and_keeps_the_outputs(page: "Page") -> None:
     """Reconstruct on a cleared pad: one warning, no "Error" badges, the last reconstruction stays."""
-    open_tab(page, "Reconstruct")
+    opening = open_on_example(page, "Reconstruct")
     choose_example(page, "#tab-reconstruct", "digit-0-1-test0003.png")
-    old = wait_new_image(page, "#recon", "")
+    old = wait_new_image(page, "#recon", opening)
     draw_digit(page, "#tab-reconstruct")
     old = wait_new_image(page, "#recon", old)  # the stroke's own, live reconstruction
     page.locator("#tab-reconstruct").get_by_role("button", name="Clear", exact=True).click()
@@ -172,7 +175,7 @@ EXAMPLE = "digit-2-1-test0001.png"
 
 def test_examples_are_thumbnails_and_a_click_reconstructs_that_digit(page: "Page") -> None:
     """The examples show as pictures of the digits, not file names; a click loads one and reconstructs it at once."""
-    open_tab(page, "Reconstruct")
+    opening = open_on_example(page, "Reconstruct")
     count = len(list((ROOT / "examples").glob("*.png")))
     page.wait_for_function("""n => { const imgs = [...document.querySelectorAll('#tab-reconstruct .vae-examples img')];
         return imgs.length === n && imgs.every(i => i.complete && i.naturalWidth === 28 && i.naturalHeight === 28);
@@ -181,7 +184,7 @@ def test_examples_are_thumbnails_and_a_click_reconstructs_that_digit(page: "Page
     assert page.locator("#tab-reconstruct .vae-examples").get_by_text(EXAMPLE).count() == 0
     example_thumbnail(page, "#tab-reconstruct", EXAMPLE).click()
     page.locator(f"#tab-reconstruct .file-preview td.filename[aria-label='{EXAMPLE}']").wait_for()
-    wait_new_image(page, "#recon", "")
+    wait_new_image(page, "#recon", opening)
     digit = load_digit(ROOT / "examples" / EXAMPLE).numpy()
 
     def shows_the_example() -> None:
@@ -193,7 +196,7 @@ def test_examples_are_thumbnails_and_a_click_reconstructs_that_digit(page: "Page
 
 def test_thumbnails_follow_the_models_dataset(page: "Page") -> None:
     """A Fashion-MNIST model shows its clothes as examples; an MNIST model its digits."""
-    open_tab(page, "Reconstruct")
+    open_on_example(page, "Reconstruct")
     select_model(page, "fashion-mlp-20d")
     fashion = sorted(p.name for p in (ROOT / "examples" / "fashion-mnist").glob("*.png"))
     sources = "sel => [...document.querySelectorAll(sel + ' .vae-examples img')].map(i => i.src.split('/').pop())"
@@ -209,12 +212,12 @@ def test_thumbnails_follow_the_models_dataset(page: "Page") -> None:
 
 def test_a_stroke_reconstructs_without_a_button_press(page: "Page") -> None:
     """A 7 drawn with the mouse is reconstructed and scored as soon as the stroke ends; nobody clicks a button."""
-    open_tab(page, "Reconstruct")
+    opening = open_on_example(page, "Reconstruct")
     page.evaluate("""() => { window.clicks = 0;
         document.addEventListener('click', e => { if (e.target.closest('button:not([role=tab])')) clicks += 1; },
                                   true); }""")
     draw_digit(page, "#tab-reconstruct")
-    wait_new_image(page, "#recon", "")
+    wait_new_image(page, "#recon", opening)
     page.wait_for_function(SCORE_SHOWN)
     assert_reads_the_seven(page)
     page.wait_for_function("() => /nats.*reconstruction.*KL/s.test("
@@ -224,7 +227,7 @@ def test_a_stroke_reconstructs_without_a_button_press(page: "Page") -> None:
 
 def test_a_finger_draws_at_the_first_touch_on_a_phone(phone: "Page") -> None:
     """On a 390-px touch screen: tap Reconstruct, tap Draw, draw a 7 with a finger, tap the button."""
-    phone.get_by_role("tab", name="Reconstruct", exact=True).tap()
+    open_on_example(phone, "Reconstruct", touch=True)
     draw_digit(phone, "#tab-reconstruct", touch=True)
     old = image_src(phone, "#recon")
     phone.get_by_role("button", name="Reconstruct", exact=True).tap()
@@ -288,12 +291,30 @@ def test_tabs_and_model_picker_work_with_a_finger(phone: "Page") -> None:
     phone.locator("#model-info", has_text="reads each MNIST picture into 2 numbers").wait_for()  # its description
 
 
-def test_interpolation_shows_gif(page: "Page") -> None:
-    """Two examples chosen as From and To interpolate into an animated GIF."""
+def test_interpolation_shows_gif(page: "Page", models: dict[str, LoadedModel]) -> None:
+    """Two examples chosen as From and To interpolate at once into an animated GIF of the path between them; the
+    button redraws it with the steps asked for. (The same path gives the same file at the same address, so the
+    test compares the GIF's bytes, not whether its address changed.)"""
+    ends = ["digit-3-1-test0018.png", "digit-8-1-test0061.png"]
     open_interpolate(page)
-    choose_example(page, "#interp-from", "digit-3-1-test0018.png")
-    choose_example(page, "#interp-to", "digit-8-1-test0061.png")
-    assert click_and_wait(page, "Interpolate", "#gif").endswith(".gif")
+    choose_example(page, "#interp-from", ends[0])
+    choose_example(page, "#interp-to", ends[1])
+    page.locator("#gif").scroll_into_view_if_needed()  # the GIF loads once in sight (lazily)
+    loaded = models[default_model(models)]
+    digits = [load_digit(ROOT / "examples" / end, loaded.box_side) for end in ends]
+
+    def shows_the_path(steps: int) -> Callable[[], None]:
+        expected = gif_bytes(compute.interpolation(loaded, *digits, steps, "spherical"), scale=SCALE)
+
+        def check() -> None:
+            src = image_src(page, "#gif")
+            assert src.endswith(".gif") and page.request.get(src).body() == expected
+        return check
+
+    eventually(shows_the_path(10), timeout=30)
+    page.locator("#interp-steps input[type=number]").fill("5")
+    page.get_by_role("button", name="Interpolate", exact=True).click()
+    eventually(shows_the_path(5), timeout=30)
 
 
 WEIGHTS = ROOT / "weights"

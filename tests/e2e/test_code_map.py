@@ -1,30 +1,39 @@
-"""The Code map tab in headless Chromium: pointing at the map shows that test digit and its reconstruction, a
-click sets the sliders, and the class-direction slider repaints in the page with no request."""
+"""The Code map tab in headless Chromium: it opens on a typical digit, its example's neighbours and an analogy;
+pointing at the map shows that test digit and its reconstruction, a click sets the sliders, and the
+class-direction slider repaints in the page with no request."""
 
 import importlib.util
+import io
 import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from benchmarks.harness import (
     CHROMIUM,
     CODE_MAP_READY,
+    ROOT,
     canvas_pixels,
     chromium,
+    image_src,
     open_app,
     open_tab,
     point_at_a_dot,
     select_model,
     serve_app,
 )
+from pictures.digitize import load_digit
 from tests.e2e.test_browser import assert_shows, eventually, server_requests
 from tests.helpers import WEIGHTS
 from vae.latent import decode_probs
 from vae.loaded import load_model
-from vae.projection import class_direction, load_projection, move_along
+from vae.projection import class_direction, load_projection, move_along, neighbours
+from webapp import compute
+from webapp.views import code_map
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -34,6 +43,7 @@ pytestmark = [
     pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)"),
 ]
 MODEL = "conv-32d"
+NEIGHBOURS = "#code-map-neighbours .caption-label"  # the nearest test digits' captions
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +54,35 @@ def page() -> Iterator["Page"]:
         select_model(pg, MODEL)
         open_tab(pg, "Code map")
         pg.wait_for_function(CODE_MAP_READY, timeout=60_000)
+        # The opening example's neighbours: their answer sets the digit the direction slider moves.
+        pg.locator(NEIGHBOURS).nth(code_map.N_NEIGHBOURS - 1).wait_for(timeout=60_000)
         yield pg
         assert not errors, errors
+
+
+def test_the_view_opens_on_a_typical_digit_its_neighbours_and_an_analogy(page: "Page") -> None:
+    """With no pointing or click: the hover panel shows the test digit whose code is nearest the average 3 (the
+    direction's first class) and its reconstruction; the opening example's nearest test digits; and 7 - 1 + 4
+    worked out from the first such test digits on the map."""
+    loaded = load_model(WEIGHTS / f"{MODEL}.safetensors")
+    proj = load_projection(loaded, WEIGHTS)
+    i = int(torch.cdist(proj.class_means[3][None], proj.codes).argmin())
+    assert int(proj.labels[i]) == 3
+    text = page.locator("#code-map-view .vae-where").inner_text()
+    assert text.startswith(f"Test digit #{int(proj.test_indices[i])}, a 3. Point at another dot"), text
+    assert canvas_pixels(page, "#code-map-view .vae-hover div:first-child") == proj.images[i].flatten().tolist()
+    assert_shows(canvas_pixels(page, "#code-map-view .vae-hover div:last-child"),
+                 decode_probs(loaded.model, proj.codes[i][None])[0])
+    example = load_digit(ROOT / "examples" / code_map.OPENING[loaded.dataset], loaded.box_side)
+    nearest, _ = neighbours(proj.codes, compute.encode(loaded, example), code_map.N_NEIGHBOURS)
+    captions = page.locator(NEIGHBOURS).all_inner_texts()
+    assert [int(c.split(":")[0].lstrip("#")) for c in captions] == proj.test_indices[nearest].tolist()
+    first = [int(proj.test_indices[proj.labels == k][0]) for k in (7, 1, 4)]
+    assert [page.locator(f"#code-map-{n} input").input_value() for n in "abc"] == [str(n) for n in first]
+    page.locator("#code-map-analogy").scroll_into_view_if_needed()  # its picture loads once near the screen
+    picture = page.request.get(image_src(page, "#code-map-analogy", wait=True)).body()
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(picture)).convert("L")),
+                          np.asarray(code_map.analogy_picture(loaded, proj, *first).convert("L")))
 
 
 def test_pointing_at_the_map_shows_that_test_digit_and_its_reconstruction(page: "Page") -> None:

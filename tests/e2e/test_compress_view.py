@@ -1,7 +1,8 @@
 """End to end: the Compress view in headless Chromium, as a visitor uses it (~1 min).
 
-An example digit is compressed at a click on its thumbnail, the .vae file rebuilt into the same digit, a drawn
-digit compressed with the button, the 20 examples coded as one message, and a damaged file refused.
+The view opens on an example compressed; an example digit is compressed at a click on its thumbnail, the .vae
+file rebuilt into the same digit, a drawn digit compressed with the button, the 20 examples coded as one message,
+and a damaged file refused.
 """
 
 from collections.abc import Iterator
@@ -17,15 +18,14 @@ from benchmarks.harness import (
     draw_digit,
     example_thumbnail,
     image_src,
-    open_tab,
-    open_view,
+    open_on_example,
     wait_in_sight,
     wait_new_image,
 )
 from pictures.digitize import load_digit
 from tests.e2e.conftest import NEEDS_CHROMIUM, app_page
 from tests.e2e.test_browser import shown
-from webapp.views.compress import black_and_white
+from webapp.views.compress import OPENING, black_and_white
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -39,7 +39,7 @@ EXAMPLE = "digit-2-1-test0001.png"
 def page(browser: "Browser", app_url: str) -> Iterator["Page"]:
     """A fresh page on the Compress tab; fails the test on console or page errors."""
     with app_page(browser, app_url) as pg:
-        open_tab(pg, "Compress")
+        open_on_example(pg, "Compress")
         yield pg
 
 
@@ -55,10 +55,19 @@ def text_of(page: "Page", selector: str, pattern: str) -> str:
     return page.locator(selector).inner_text()
 
 
+def test_the_view_opens_on_an_example_compressed(page: "Page") -> None:
+    """A first look, with no click: the opening example is made black and white and coded into a .vae file."""
+    expected = black_and_white(load_digit(ROOT / "examples" / OPENING["mnist"]))[0]
+    assert np.array_equal(shown_digit(page, "#binary"), expected)
+    assert "bits" in text_of(page, "#compress-sizes", "Your digit in")
+    page.locator("#vae-file .file-preview").wait_for()
+
+
 def test_an_example_is_compressed_and_rebuilt_from_the_file_alone(page: "Page") -> None:
     """A click on a thumbnail compresses it at once; Decompress rebuilds exactly that black-and-white digit."""
+    opening = image_src(page, "#binary")
     example_thumbnail(page, TAB, EXAMPLE).click()
-    wait_new_image(page, "#binary", "", timeout=30_000)
+    wait_new_image(page, "#binary", opening, timeout=30_000)
     expected = black_and_white(load_digit(ROOT / "examples" / EXAMPLE))[0]
     assert np.array_equal(shown_digit(page, "#binary"), expected)
     sizes = text_of(page, "#compress-sizes", "bytes")
@@ -113,8 +122,9 @@ LINES_OF_TEXT = "e => { const r = document.createRange(); r.selectNodeContents(e
 def test_on_a_phone_a_tapped_example_is_compressed_in_sight(browser: "Browser", app_url: str) -> None:
     """On a phone the result lies below the pad and the examples: a tap on a thumbnail brings it into sight."""
     with app_page(browser, app_url, phone=True) as pg:
-        open_view(pg, "Compress", touch=True)
+        opening = open_on_example(pg, "Compress", touch=True)
         example_thumbnail(pg, TAB, EXAMPLE).tap()
+        wait_new_image(pg, "#binary", opening, timeout=30_000)
         text_of(pg, "#compress-sizes", "bytes")
         wait_in_sight(pg, "#binary", margin=100)
         # The unit's heading reads "bytes" on one line, not broken into "byt" and "es".

@@ -16,20 +16,24 @@ import pytest
 from benchmarks.harness import (
     PHONE,
     ROOT,
+    SCORE_SHOWN,
     choose_example,
     image_src,
     open_app,
     open_interpolate,
     open_latent_map,
+    open_on_example,
     open_tab,
     open_view,
     select_model,
     wait_new_image,
 )
 from pictures.digitize import load_digit
+from tests.e2e.test_browser import eventually, shown
 from vae.loaded import LoadedModel, default_model, load_models
 from vae.render import grid_image
 from webapp import compute
+from webapp.views import reconstruct
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -163,8 +167,9 @@ UNDER_LABELS = """block => { const out = [];
 
 # A view, and what shows its pictures once it is open (with no click in it).
 PICTURED_VIEWS = {"Latent sliders": "#decoded canvas.vae-digit", "Random samples": "#samples-grid canvas.vae-digit",
-                  "Interpolate": "#interp-strip img", "Posterior collapse & beta": "#compare-grids img",
-                  "Code map": "#code-map-view canvas.vae-map", "Why a VAE?": "#why-draws-vae img"}
+                  "Reconstruct": "#recon img", "Interpolate": "#interp-strip img",
+                  "Posterior collapse & beta": "#compare-grids img", "Compress": "#binary img",
+                  "Code map": "#code-map-neighbours img", "Why a VAE?": "#why-draws-vae img"}
 
 
 @pytest.mark.parametrize("screen", [{"viewport": {"width": 1280, "height": 900}}, {"viewport": PROJECTOR}, PHONE],
@@ -176,7 +181,7 @@ def test_no_picture_lies_under_its_label(browser: "Browser", app_url: str, scree
     try:
         for view, shown in PICTURED_VIEWS.items():
             open_view(page, view, touch="is_mobile" in screen)
-            page.locator(shown).first.wait_for(state="attached", timeout=30_000)  # Interpolate's: its opening path
+            page.locator(shown).first.wait_for(state="attached", timeout=30_000)  # a view's opening example's answer
             page.evaluate("() => document.querySelectorAll('img[loading=lazy]').forEach(i => { i.loading = 'eager'; })")
             page.wait_for_function("() => [...document.images].every(i => !i.getClientRects().length || i.complete)",
                                    timeout=30_000)
@@ -265,8 +270,38 @@ def test_every_view_is_reachable_from_every_view_on_a_phone(phone: "Page") -> No
     assert phone.evaluate("document.documentElement.scrollWidth") <= 390
 
 
+def test_reconstruct_opens_on_an_example_and_stays_at_its_top_on_a_phone(phone: "Page",
+                                                                       models: dict[str, LoadedModel]) -> None:
+    """A first look at Reconstruct reads an example with no tap: what the model sees is that example, scored. The
+    view stays at its intro and input: the opening answer does not scroll down to the pictures, as a visitor's own
+    pick does."""
+    open_on_example(phone, "Reconstruct", touch=True)
+    loaded = models[default_model(models)]
+    example = load_digit(ROOT / "examples" / reconstruct.OPENING[loaded.dataset], loaded.box_side).numpy()
+    eventually(lambda: np.testing.assert_allclose(shown(phone, "#seen"), example, atol=1 / 255 + 1e-9))
+    phone.wait_for_function(SCORE_SHOWN)
+    phone.wait_for_timeout(500)  # a scroll the answer would bring
+    assert wholly_in_view(phone, "#recon-intro")
+    assert not wholly_in_view(phone, "#recon-pictures")  # they are further down: the page did not move to them
+
+
+@pytest.mark.parametrize(("view", "model", "top", "read_as"), [
+    ("Compress", "conv-32d", "#compress-intro", ("#compress-sizes", "Your digit in")),
+    ("Every class", "cmlp-20d", "#every-intro", ("#tab-every", "Read as 2"))])
+def test_a_view_opens_on_its_example_and_stays_at_its_top_on_a_phone(phone: "Page", view: str, model: str, top: str,
+                                                                     read_as: tuple[str, str]) -> None:
+    """Compress and Every class, first looked at with a model they fit, answer an example with no tap (a 5
+    compressed; a 2 drawn as every class) and stay at their top: only a visitor's own digit brings the
+    answer up."""
+    select_model(phone, model)
+    open_on_example(phone, view, touch=True)
+    phone.locator(read_as[0]).get_by_text(read_as[1]).first.wait_for(timeout=30_000)
+    phone.wait_for_timeout(500)  # a scroll the answer would bring
+    assert wholly_in_view(phone, top)
+
+
 def test_reconstruct_pictures_side_by_side_and_in_view_on_a_phone(phone: "Page") -> None:
-    phone.get_by_role("tab", name="Reconstruct", exact=True).tap()
+    open_on_example(phone, "Reconstruct", touch=True)
     choose_example(phone, "#tab-reconstruct", EXAMPLE)
     phone.wait_for_function("() => document.querySelector('#recon img')?.naturalWidth > 0", timeout=30_000)
     phone.wait_for_timeout(300)

@@ -8,7 +8,17 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Page
 
-from benchmarks.harness import CHROMIUM, choose_example, chromium, click_and_wait, free_port, open_app, open_tab
+from benchmarks.harness import (
+    CHROMIUM,
+    choose_example,
+    chromium,
+    click_and_wait,
+    free_port,
+    image_src,
+    open_app,
+    open_on_example,
+    wait_new_image,
+)
 from vae.model import VAE
 from webapp import digit_input
 from webapp.demo import create_demo, launch
@@ -27,7 +37,7 @@ def page() -> Iterator[Page]:
     try:
         with chromium() as browser:
             page, errors = open_app(browser, f"http://127.0.0.1:{port}/")
-            open_tab(page, "Reconstruct")
+            open_on_example(page, "Reconstruct")
             yield page
             assert errors == []
     finally:
@@ -57,7 +67,9 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
 def test_an_example_is_found_and_encoded_once(page: Page, calls: dict[str, int]) -> None:
     """Clicking an example fills every output of the tab: the digit's box, what the model sees, the
     reconstruction, its samples, the score and the ELBO taken apart."""
+    old = image_src(page, "#recon")  # the example the view opened on
     choose_example(page, "#tab-reconstruct", "digit-0-1-test0003.png")
+    wait_new_image(page, "#recon", old, timeout=30_000)
     page.wait_for_function(EVERYTHING_SHOWN, timeout=30_000)
     page.wait_for_timeout(1_000)  # any event still on its way would be counted too
     assert calls == {"encode": 1, "find_digit": 1}

@@ -30,11 +30,22 @@ from vae.projection import (
 )
 from vae.render import grid_image
 from webapp import compute
-from webapp.digit_input import digit_input, digit_label, gently, on_button_and_live, read_digit
+from webapp.digit_input import (
+    digit_input,
+    digit_label,
+    gently,
+    on_button_and_live,
+    opening_example,
+    opens_on_examples,
+    read_digit,
+)
 from webapp.outputs import big, png
 from webapp.page import CLASS_LEGEND, FAST, IMAGES, Page, digit_canvas, static_url
 
 N_NEIGHBOURS = 8
+# The digit a first look at the view finds the nearest test digits of, and moves along the class direction (a 3,
+# the direction's first class; a dress); for another dataset, its first example.
+OPENING = {"mnist": "digit-3-2-test0030.png", "fashion-mnist": "3-dress-1-test0013.png"}
 METHODS = {"exact": "z1, z2: the codes themselves", "umap": "UMAP", "pca": "PCA"}
 
 
@@ -120,7 +131,8 @@ def code_map_view(page: Page, weights_dir: Path) -> None:
                        for n in "abc")
             analogy_btn = gr.Button("a - b + c", variant="primary")
         analogy_out = gr.Image(label="a, b, c, and the decoding of a - b + c", elem_id="code-map-analogy",
-                               format="png", interactive=False, height=200)
+                               format="png", interactive=False, height=200,
+                               alt_text="Test digits a, b and c, then the decoding of the code a - b + c")
         spec = gr.JSON(visible="hidden", elem_id="code-map-spec")  # for the page: where the model's map files are
         current = gr.JSON(visible="hidden", elem_id="code-map-current")  # the code of the digit on view
         table = gr.JSON(visible="hidden")
@@ -129,6 +141,7 @@ def code_map_view(page: Page, weights_dir: Path) -> None:
         pick_btn = gr.Button(visible="hidden", elem_id="code-map-pick")
         api_only = gr.Button(visible="hidden")
         direction_out = gr.Image(visible="hidden", format="png")
+        opens_on_examples(page, tab, [digit], opening_example(OPENING))
 
     def on_model(loaded: LoadedModel) -> dict:
         """The map's words, methods, class pickers and files for the chosen model."""
@@ -143,7 +156,8 @@ def code_map_view(page: Page, weights_dir: Path) -> None:
             return {about: f"**No map for {loaded.name}:** {e.message}", a: 0, b: 0, c: 0, **pickers,
                     spec: {"model": loaded.name, "error": e.message}}
         first = {k: int(proj.test_indices[proj.labels == k][0]) for k in (7, 1, 4)}
-        return {about: maps.text(loaded), a: first[7], b: first[1], c: first[4], **pickers,
+        worked = png(analogy_picture(loaded, proj, first[7], first[1], first[4]))  # the view opens on an analogy
+        return {about: maps.text(loaded), a: first[7], b: first[1], c: first[4], **pickers, analogy_out: worked,
                 spec: {"model": loaded.name, "files": maps.page_files(loaded), "class_names": loaded.class_names,
                        "conditional": loaded.conditional}}
 

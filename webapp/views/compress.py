@@ -16,20 +16,30 @@ from vae.data import binarize
 from vae.loaded import LoadedModel
 from vae.model import N_PIXELS
 from vae.render import grid_image
-from webapp.digit_input import EXAMPLES, digit_input, gently, on_button_and_live, read_digit
+from webapp.digit_input import (
+    EXAMPLES,
+    digit_input,
+    gently,
+    on_button_and_live,
+    opening_example,
+    opens_on_examples,
+    read_digit,
+)
 from webapp.outputs import OUTPUTS, big, png
 from webapp.page import IMAGES, Page, reveal
 from webapp.views.guide import needs_model
 
 BINARIZE_SEED = 0  # the same picture always gives the same black-and-white digit, so the same file
 MAX_PAGE_DIGITS = 1_000  # an uploaded .vae file may hold this many digits here (a few seconds to rebuild)
+OPENING = {"mnist": "digit-5-1-test0008.png"}  # the digit a first look at the view compresses
 
 INTRO = """### Compress a digit into a few bytes, with the VAE
 A VAE gives every digit a probability, and a probable digit can be written in few **bits** (one bit is one
 yes-or-no answer; 8 bits make a byte). Here the model writes your digit, losslessly, as a short message by
 *bits-back coding* with asymmetric numeral systems, then rebuilds it from that message alone, pixel for pixel.
 First your digit is made black and white the way the model's training digits were: each pixel is drawn white
-with its grey level as the chance (with a fixed seed, so the same picture always gives the same file)."""
+with its grey level as the chance (with a fixed seed, so the same picture always gives the same file). The view
+opens on an example: pick another, or draw one."""
 
 STEPS = {
     "start": ("Start-up bits: fixed pseudo-random bits at the bottom of the message, so that the first digit has "
@@ -134,8 +144,8 @@ def describe_rebuilt(digits: np.ndarray, compressed: np.ndarray | None, size: in
 def compress_view(page: Page) -> None:
     """The Compress tab: a digit coded into a .vae file, the coder's steps, and the file rebuilt into the digit."""
     codecs, refusals = codecs_of(page.models.models)
-    with gr.Tab("Compress", id="tab-compress", elem_id="tab-compress"):
-        gr.Markdown(INTRO)
+    with gr.Tab("Compress", id="tab-compress", elem_id="tab-compress") as tab:
+        gr.Markdown(INTRO, elem_id="compress-intro")
         gr.Markdown(which_models(codecs), elem_id="compress-models")
         needs_model(page, lambda loaded: loaded.name in codecs, "a model trained on black-and-white digits",
                     "tab-compress")
@@ -145,7 +155,8 @@ def compress_view(page: Page) -> None:
                 compress_btn = gr.Button("Compress", variant="primary")
             with gr.Column():
                 binary = gr.Image(label="Black and white, as the model was trained", elem_id="binary",
-                                  format="png", interactive=False, height=240)
+                                  format="png", interactive=False, height=240,
+                                  alt_text="Your digit in black and white, the picture the model compresses")
                 sizes = gr.Markdown(elem_id="compress-sizes")
         steps = gr.Markdown(elem_id="compress-steps")
         with gr.Row():
@@ -155,13 +166,14 @@ def compress_view(page: Page) -> None:
                 decompress_btn = gr.Button("Decompress", variant="primary")
             with gr.Column():
                 rebuilt = gr.Image(label="Rebuilt from the file alone", elem_id="rebuilt", format="png",
-                                   interactive=False, height=240)
+                                   interactive=False, height=240, alt_text="The digits rebuilt from the file alone")
                 rebuilt_note = gr.Markdown(elem_id="rebuilt-note")
         many_btn = gr.Button("Code the 20 examples as one message")
         many = gr.Image(label="The 20 examples, black and white", elem_id="many", format="png", interactive=False,
-                        visible=False)
+                        visible=False, alt_text="The 20 example digits in black and white, coded as one message")
         many_note = gr.Markdown(elem_id="many-note")
         compressed = gr.State(None)  # the digits the .vae file holds, to compare the rebuilt ones with
+        opens_on_examples(page, tab, [digit], opening_example(OPENING), lambda loaded: loaded.name in codecs)
 
     def codec_for(name: str) -> coder.Codec:
         """The chosen model's codec, or a gr.Error saying why it cannot code."""
@@ -211,9 +223,11 @@ def compress_view(page: Page) -> None:
                 compressed: x}
 
     inputs = [page.model, *digit.components]
-    for event in on_button_and_live(compress_btn, [digit], on_compress, inputs,
-                                    [binary, sizes, steps, vae_file, compressed], "compress", **IMAGES):
-        event.then(None, js=reveal("#binary"))  # on a phone the result comes below the pad and the examples
+    on_button_and_live(compress_btn, [digit], on_compress, inputs, [binary, sizes, steps, vae_file, compressed],
+                       "compress", **IMAGES)
+    # On a phone the result comes below the pad and the examples: bring it up for the visitor's own digit, not for
+    # the opening example (that would scroll past the input).
+    gr.on([compress_btn.click, *digit.picks, digit.drawn.input], None, js=reveal("#binary"))
     decompress_btn.click(gently(on_decompress), [vae_file, compressed], [rebuilt, rebuilt_note],
                          api_name="decompress", **IMAGES)
     many_btn.click(gently(on_examples), page.model, [many, many_note, vae_file, compressed],

@@ -5,10 +5,12 @@ import gradio as gr
 from vae.loaded import LoadedModel
 from vae.render import grid_image
 from webapp import compute
-from webapp.digit_input import digit_input, on_button_and_live, read_digit
+from webapp.digit_input import digit_input, on_button_and_live, opening_example, opens_on_examples, read_digit
 from webapp.outputs import png
 from webapp.page import IMAGES, Page
 from webapp.views.guide import first_fit, needs_model
+
+OPENING = {"mnist": "digit-2-2-test0035.png"}  # the digit whose style a first look at the view shows (a 2)
 
 
 def conditional(loaded: LoadedModel) -> bool:
@@ -21,12 +23,14 @@ def every_class_view(page: Page) -> None:
     shown = first_fit(page.models.models, conditional) is not None
     with gr.Tab("Every class", visible=shown, id="tab-every", elem_id="tab-every") as tab:
         needs_model(page, conditional, "a conditional model (one told the class of each digit)", "tab-every")
-        gr.Markdown("Conditional model: the code keeps the *style* of your digit, the label sets *which* digit.")
+        gr.Markdown("Conditional model: the code keeps the *style* of your digit, the label sets *which* digit. The "
+                    "view opens on an example: pick another, or draw one.", elem_id="every-intro")
         digit = digit_input(page, "Your digit", "every")
         every_btn = gr.Button("Decode with every label", variant="primary")
         text = gr.Markdown()
         row = gr.Image(label="Same style, every class", elem_id="every-row", format="png", interactive=False,
                        alt_text="Your digit's style decoded as every class, one after another")
+        opens_on_examples(page, tab, [digit], opening_example(OPENING), conditional)
 
     def on_every_label(name: str, upload: str | None, sketch: dict | None) -> dict:
         """Same style, every class: one row of decodings."""

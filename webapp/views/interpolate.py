@@ -11,6 +11,7 @@ from webapp.digit_input import (
     example_named,
     gently,
     on_button_and_live,
+    opens_on_examples,
     read_digits,
 )
 from webapp.outputs import OUTPUTS, SCALE, png
@@ -46,7 +47,7 @@ def interpolate_view(page: Page) -> None:
             with gr.Column(elem_id="interp-to"):
                 b = digit_input(page, "To", "to")
         with gr.Row():
-            steps = gr.Slider(2, 20, value=10, step=1, label="Steps")
+            steps = gr.Slider(2, 20, value=10, step=1, label="Steps", elem_id="interp-steps")
             method = gr.Radio(["linear", "spherical"], value="spherical", label="Path")
         interp_btn = gr.Button("Interpolate", variant="primary")
         strip = gr.Image(label="Path through latent space", elem_id="interp-strip", format="png", interactive=False,
@@ -59,7 +60,7 @@ def interpolate_view(page: Page) -> None:
         path = gr.JSON(visible="hidden")
         gif = gr.Image(label="Animation (GIF)", elem_id="gif", type="filepath", interactive=False,
                        buttons=["download", "fullscreen"], alt_text="An animation walking the path there and back")
-        opened = gr.State(False)  # this session has seen the view
+        opens_on_examples(page, tab, [a, b], opening_ends)
 
     def ends(name: str, up_a: str | None, sk_a: dict | None, up_b: str | None, sk_b: dict | None) -> tuple:
         """The model, both images, and their labels."""
@@ -82,16 +83,6 @@ def interpolate_view(page: Page) -> None:
         z, y = compute.interpolation_path(loaded, xa, xb, SCRUB_STEPS, method, labels)
         return {"codes": z.tolist(), "labels": None if y is None else y.tolist()}
 
-    def on_open(name: str, up_a: str | None, up_b: str | None, seen: bool) -> dict:
-        """A first look at the view, with both ends still empty, finds a path between two examples (their
-        arrival runs the interpolation, as a picked example does)."""
-        if seen or up_a or up_b:
-            return {opened: True}
-        first, last = opening_ends(page.models.pick(name).dataset)
-        return {a.upload: first, b.upload: last, opened: True}
-
-    tab.select(on_open, [page.model, a.upload, b.upload, opened], [a.upload, b.upload, opened], queue=False,
-               api_visibility="private")
     interp_btn.click(None, js=reveal("#interp-strip"))  # the result comes below the two inputs
     inputs = [page.model, *a.components, *b.components]
     # The scrubber's path is a second call on the same inputs; a refused input was already said once.

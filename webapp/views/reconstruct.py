@@ -13,19 +13,32 @@ from vae.loaded import LoadedModel
 from vae.render import boxed_thumbnail, grid_image
 from webapp import compute
 from webapp.anatomy import Anatomy, anatomy_plots, describe_anatomy, posterior_anatomy, score_percentile
-from webapp.digit_input import Picture, digit_input, gently, is_empty, on_button_and_live, open_picture, read_digit
+from webapp.digit_input import (
+    Picture,
+    digit_input,
+    gently,
+    is_empty,
+    on_button_and_live,
+    open_picture,
+    opening_example,
+    opens_on_examples,
+    read_digit,
+)
 from webapp.outputs import big, png
 from webapp.page import IMAGES, Page, reveal
 from webapp.words import term
 
+# The example a first look at the view reads (a 4; a coat); for another dataset, its first example.
+OPENING = {"mnist": "digit-4-1-test0004.png", "fashion-mnist": "4-coat-1-test0006.png"}
 INTRO = (f"Give the model a digit: the encoder reads it into a code, the decoder draws it back. How close the drawing "
          f"comes, and how likely the model finds your digit (its {term('negative ELBO')}, lower is better), show what "
-         "it has learnt of handwriting.")
+         "it has learnt of handwriting. The view opens on an example from the test set: pick another, upload a "
+         "photo of your own handwriting, or draw one.")
 
 
 def reconstruct_view(page: Page) -> None:
     """The Reconstruct tab: a digit input beside its pictures, the ELBO of the digit under them."""
-    with gr.Tab("Reconstruct", id="tab-reconstruct", elem_id="tab-reconstruct"):
+    with gr.Tab("Reconstruct", id="tab-reconstruct", elem_id="tab-reconstruct") as tab:
         gr.Markdown(INTRO, elem_id="recon-intro")
         with gr.Row():
             with gr.Column():
@@ -49,6 +62,7 @@ def reconstruct_view(page: Page) -> None:
                 score = gr.Markdown(elem_id="score")
         terms, kl, posterior, histogram = anatomy_accordion()
         api_only = gr.Button(visible="hidden")  # the endpoints of each part, for API clients
+        opens_on_examples(page, tab, [digit], opening_example(OPENING))
 
     def pictures(loaded: LoadedModel, q: compute.Posterior, a: Anatomy) -> dict:
         """What the model sees, its reconstruction, posterior samples, and how typical the image is."""
@@ -103,8 +117,8 @@ def reconstruct_view(page: Page) -> None:
     # The page's own reading (private): on a click, and as soon as a stroke ends or an upload or example arrives.
     on_button_and_live(rec_btn, [digit], on_read, inputs, read_outputs, "read", api_visibility="private", **IMAGES)
     # On a phone the pictures sit under the input: bring them up on a click or a picked picture (not a stroke,
-    # which may be the first of several).
-    gr.on([rec_btn.click, digit.upload.change], None, js=reveal("#recon-pictures"))
+    # which may be the first of several, nor the opening example, which would scroll past the input).
+    gr.on([rec_btn.click, *digit.picks], None, js=reveal("#recon-pictures"))
     api_only.click(gently(on_reconstruct), inputs, [seen, recon, samples, score], api_name="reconstruct", **IMAGES)
     api_only.click(gently(on_locate), inputs, [where, where_note], api_name="locate", **IMAGES)
     api_only.click(gently(on_anatomy), inputs, [terms, kl, posterior, histogram], api_name="anatomy", **IMAGES)
