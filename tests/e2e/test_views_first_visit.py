@@ -283,6 +283,9 @@ def test_reconstruct_opens_on_an_example_and_stays_at_its_top_on_a_phone(phone: 
     phone.wait_for_timeout(500)  # a scroll the answer would bring
     assert wholly_in_view(phone, "#recon-intro")
     assert not wholly_in_view(phone, "#recon-pictures")  # they are further down: the page did not move to them
+    # The file's name reads: its start (cut with an ellipsis) and its whole extension, not ".pr" in 26 px.
+    name, stem, ext = (box(phone, f"#tab-reconstruct td.filename{part}") for part in ("", " .stem", " .ext"))
+    assert stem["width"] >= 40 and ext["x"] + ext["width"] <= name["x"] + name["width"]
 
 
 @pytest.mark.parametrize(("view", "model", "top", "read_as"), [
