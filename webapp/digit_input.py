@@ -171,24 +171,34 @@ def digit_input(page: Page, label: str, pad: str) -> DigitInput:
 
 
 def opens_on_examples(page: Page, tab: gr.Tab, digits: list[DigitInput], choose: Callable[[str], Sequence[str]],
-                      fits: Callable[[LoadedModel], bool] = lambda loaded: True) -> None:
-    """A first look at `tab` with a model that `fits` the view and `digits` still empty puts in them the examples
+                      fits: Callable[[LoadedModel], bool] | None = None) -> None:
+    """The first time `tab` is on screen with a model that `fits` the view (any, without `fits`; opened, or switched
+    to while the view shows its "needs another model" notice) and `digits` still empty, put in them the examples
     `choose` gives for the model's dataset: their arrival runs the view as a picked example does, so the view opens
     on its result. A visitor's own picks are never replaced, and inputs they cleared stay empty (a gr.State per
-    session). Called inside the tab's block, where that State belongs."""
+    session). Called inside the tab's block, where its State and hidden box belong."""
     opened = gr.State(False)  # this session has seen the view with a model that fits it
+    # Whether the view is on screen, which the page's script fills in at each event (hidden, kept off screen).
+    on_screen = gr.Checkbox(label="View on screen", visible="hidden", elem_classes=["vae-api"])
     uploads = [d.upload for d in digits]
 
-    def on_open(name: str, seen: bool, *given: str | None) -> dict:
-        """The opening examples, on the first look at the view with a model that fits, if its inputs are empty."""
+    def on_open(name: str, seen: bool, here: bool, *given: str | None) -> dict:
+        """The opening examples, the first time the view is on screen with a model that fits, if its inputs are
+        empty."""
         loaded = page.models.pick(name)
-        if not fits(loaded):  # the view shows only what it needs (needs_model): open it later, with its model
+        if not (here and (fits is None or fits(loaded))):  # needs_model shows only its notice: open with its model
             return {opened: seen}
         if seen or any(given):
             return {opened: True}
         return {opened: True, **dict(zip(uploads, choose(loaded.dataset), strict=True))}
 
-    tab.select(on_open, [page.model, opened, *uploads], [opened, *uploads], queue=False, api_visibility="private")
+    inputs, outputs, options = [page.model, opened, on_screen, *uploads], [opened, *uploads], {
+        "queue": False, "api_visibility": "private"}
+    tab.select(on_open, inputs, outputs, js="(m, s, h, ...u) => [m, s, true, ...u]", **options)
+    if fits is None:  # every model fits: the first look is the tab's opening
+        return
+    shown = f"!!document.getElementById({json.dumps(tab.elem_id)})?.offsetParent"
+    page.model.change(on_open, inputs, outputs, js=f"(m, s, h, ...u) => [m, s, {shown}, ...u]", **options)
 
 
 def opening_example(names: dict[str, str]) -> Callable[[str], list[str]]:

@@ -19,6 +19,8 @@ from benchmarks.harness import (
     example_thumbnail,
     image_src,
     open_on_example,
+    open_view,
+    select_model,
     wait_in_sight,
     wait_new_image,
 )
@@ -61,6 +63,19 @@ def test_the_view_opens_on_an_example_compressed(page: "Page") -> None:
     assert np.array_equal(shown_digit(page, "#binary"), expected)
     assert "bits" in text_of(page, "#compress-sizes", "Your digit in")
     page.locator("#vae-file .file-preview").wait_for()
+
+
+def test_a_switch_to_a_model_that_codes_opens_the_view_on_its_example(browser: "Browser", app_url: str) -> None:
+    """Opened with a model that cannot code, the view shows only its notice and takes no example; its "Switch to"
+    button brings the model, and the view, now on screen with a model that fits, compresses its example."""
+    with app_page(browser, app_url) as pg:
+        select_model(pg, "mlp-20d")
+        pg.wait_for_function("() => window.vaePage.current().model === 'mlp-20d'", timeout=30_000)
+        open_view(pg, "Compress")
+        pg.locator(f"{TAB} .vae-needs .vae-go").click()
+        image_src(pg, "#binary", wait=True)
+        expected = black_and_white(load_digit(ROOT / "examples" / OPENING["mnist"]))[0]
+        assert np.array_equal(shown_digit(pg, "#binary"), expected)
 
 
 def test_an_example_is_compressed_and_rebuilt_from_the_file_alone(page: "Page") -> None:
