@@ -144,11 +144,15 @@ def describe_rebuilt(digits: np.ndarray, compressed: np.ndarray | None, size: in
 def compress_view(page: Page) -> None:
     """The Compress tab: a digit coded into a .vae file, the coder's steps, and the file rebuilt into the digit."""
     codecs, refusals = codecs_of(page.models.models)
+
+    def codes(loaded: LoadedModel) -> bool:
+        """Whether the model can code digits here (trained on black-and-white digits, not told the class)."""
+        return loaded.name in codecs
+
     with gr.Tab("Compress", id="tab-compress", elem_id="tab-compress") as tab:
         gr.Markdown(INTRO, elem_id="compress-intro")
         gr.Markdown(which_models(codecs), elem_id="compress-models")
-        needs_model(page, lambda loaded: loaded.name in codecs, "a model trained on black-and-white digits",
-                    "tab-compress")
+        needs_model(page, codes, "a model trained on black-and-white digits", "tab-compress")
         with gr.Row():
             with gr.Column():
                 digit = digit_input(page, "Your digit", "compress")
@@ -173,7 +177,7 @@ def compress_view(page: Page) -> None:
                         visible=False, alt_text="The 20 example digits in black and white, coded as one message")
         many_note = gr.Markdown(elem_id="many-note")
         compressed = gr.State(None)  # the digits the .vae file holds, to compare the rebuilt ones with
-        opens_on_examples(page, tab, [digit], opening_example(OPENING), lambda loaded: loaded.name in codecs)
+        opens_on_examples(page, tab, [digit], opening_example(OPENING), codes)
 
     def codec_for(name: str) -> coder.Codec:
         """The chosen model's codec, or a gr.Error saying why it cannot code."""
