@@ -73,7 +73,8 @@ def arrive(browser: "Browser", url: str, who: str, out: Path, **screen: object) 
     page, _ = open_app(browser, url, **screen)
     tour = Tour(page, who, out)
     page.evaluate("localStorage.clear()")  # a first visit: the overview opens
-    tour.step("arrive", lambda: page.reload(), tour.wait(DRAWN))
+    address = page.url.split("#")[0]  # no view in the address: a reload of the page's own would scroll to it
+    tour.step("arrive", lambda: page.goto(address), tour.wait(DRAWN))
     return tour
 
 
@@ -132,8 +133,11 @@ def phone(browser: "Browser", url: str, out: Path) -> Tour:
         model = switch.get_attribute("data-model")
         tour.step("switch-model", switch.tap, tour.wait(f"() => window.vaePage.current().model === '{model}'"))
     seven = example_thumbnail(page, "#tab-compress", "digit-7-1-test0000.png")
-    tour.step("compress-a-seven", seven.tap, tour.wait("() => document.querySelector('#compress-sizes')"  # no button
-                                                        "?.textContent.includes('bytes')"))
+    sizes = "() => document.querySelector('#compress-sizes')?.textContent || ''"
+    tour.wait(f"() => ({sizes})().includes('bytes')")()  # the view's opening example, compressed
+    opening = page.evaluate(sizes)
+    tour.step("compress-a-seven", seven.tap, tour.wait(f"old => ({sizes})().includes('bytes') && ({sizes})() !== old",
+                                                       opening))  # no button
     wait_in_sight(page, "#binary")  # the result, brought into sight
     open_view(page, "Latent sliders", touch=True)
     slider = page.locator("input[type=range][aria-label^='range slider for']").first

@@ -25,7 +25,7 @@ WEIGHTS = Path(__file__).parent.parent / "weights"
 
 EXPECTED_ENDPOINTS = {
     "/select_model", "/initial_state", "/decode", "/decode_label", "/origin", "/random_point", "/encode",
-    "/samples", "/reconstruct", "/locate", "/interpolate", "/decode_2d", "/every_label",
+    "/samples", "/reconstruct", "/locate", "/interpolate", "/decode_2d", "/map_codes", "/every_label",
     "/traversal", "/anatomy", "/compare", "/compress", "/decompress", "/projection", "/neighbours", "/direction",
     "/analogy", "/train", "/train_beta_1_vs_8", "/train_collapse", "/stop_training", "/explore_trained", "/why_a_vae",
     "/overview",

@@ -336,7 +336,10 @@ def test_both_maps_name_their_classes_in_readable_text_on_a_phone(phone: "Page",
         items = phone.locator(f"{scope} .vae-legend li")
         items.first.wait_for(timeout=60_000)
         assert items.all_inner_texts() == list(models[model].class_names)
-        size = items.first.evaluate("e => parseFloat(getComputedStyle(e).fontSize)")
+        size = phone.wait_for_function(  # the legend's first entry as drawn, once any redraw of the legend is done
+            "sel => { const e = document.querySelector(sel + ' .vae-legend li');"
+            " const s = e && parseFloat(getComputedStyle(e).fontSize); return s > 0 ? s : null; }",
+            arg=scope).json_value()
         assert size >= 12, f"{view}'s legend is {size} px"
         assert box(phone, f"{scope} .vae-legend")["width"] <= 390
 
@@ -383,6 +386,7 @@ def test_the_latent_map_reads_on_a_phone(browser: "Browser", app_url: str) -> No
     for text in ("z1 →", "z2 ↑", "-3", "3"):
         assert shown[text] == pytest.approx(12, abs=0.5), text
     phone.locator("#manifold img").scroll_into_view_if_needed(timeout=30_000)
+    wait_new_image(phone, "#manifold", "", timeout=30_000)  # loaded: its box is the picture's
     block, picture, label = (phone.locator(s).bounding_box() for s in ("#manifold", "#manifold img",
                                                                         "#manifold [data-testid=block-label]"))
     assert picture["width"] == pytest.approx(picture["height"], abs=2) and picture["width"] > 300

@@ -187,7 +187,7 @@ def test_the_api_has_exactly_the_expected_endpoints(client: Client) -> None:
 @pytest.mark.parametrize("api", ["/select_model", "/initial_state"])
 def test_choosing_a_model_shows_its_controls(client: Client, app: Served, api: str) -> None:
     for name, loaded in app.models.items():
-        info, label, decoded, manifold, scatter, *sliders = client.predict(name, api_name=api)
+        info, label, decoded, manifold, *sliders = client.predict(name, api_name=api)
         assert info == describe_model(loaded) and "nats" in info
         assert label["visible"] == loaded.conditional and len(label["choices"]) == len(loaded.class_names)
         assert_same_picture(decoded, shown(compute.decode_sliders(loaded, [], 0)))
@@ -195,13 +195,27 @@ def test_choosing_a_model_shows_its_controls(client: Client, app: Served, api: s
         visible = [s for s in sliders if s["visible"]]
         assert [s["label"] for s in visible] == [compute.dimension_name(d) for d in loaded.ranking]
         assert all(s["value"] == 0.0 for s in sliders)
-        assert scatter["columns"] == ["z1", "z2", "class"]
         if loaded.latent_dim == 2:
             assert picture(manifold).shape == (20 * 30 + 2, 20 * 30 + 2)
             assert "20 x 20 grid" in MANIFOLD_LABEL and "20 x 20 points" in MAP_INTRO  # the page names its grid
-            assert len(scatter["data"]) == len(compute.code_map(loaded)["z1"])
-        else:  # no codes to map: an empty table
-            assert manifold is None and scatter["data"] == []
+        else:
+            assert manifold is None
+
+
+def test_the_map_codes_are_their_own_endpoint(client: Client, app: Served) -> None:
+    """/select_model leaves the 2-D model's test codes out (the page would copy them at every later event):
+    /map_codes gives them, and names the model it needs for a model without a map."""
+    loaded = app.models["mlp-2d"]
+    table = client.predict("mlp-2d", api_name="/map_codes")
+    expected = compute.code_map(loaded)
+    assert table["columns"] == ["z1", "z2", "class"]
+    assert [row[0] for row in table["data"]] == pytest.approx(expected["z1"])
+    assert [row[2] for row in table["data"]] == expected["class"]
+    for api in ("/select_model", "/initial_state"):
+        outputs = client.predict("mlp-2d", api_name=api)
+        assert not any(isinstance(o, dict) and len(o.get("data") or []) == len(expected["z1"]) for o in outputs)
+    with pytest.raises(AppError, match="2-D"):
+        client.predict("mlp-20d", api_name="/map_codes")
 
 
 def test_decode_follows_the_sliders(client: Client, app: Served) -> None:

@@ -26,7 +26,6 @@ MAP_INTRO = (f"The 2-D model's whole latent space. **The map:** each dot is a te
              "VAE?* shows an autoencoder without it).")
 MANIFOLD_LABEL = f"The decoder's digit on a {SIDE} x {SIDE} grid"  # one line beside its buttons on a phone
 MAPS_KEPT = 16  # the shipped 2-D models and the newest trained ones (Watch it learn adds one per run)
-NO_CODES: dict[str, list] = {"z1": [], "z2": [], "class": []}  # the scatter's table for a model it cannot map
 
 
 def latent_map_view(page: Page) -> None:
@@ -49,11 +48,13 @@ def latent_map_view(page: Page) -> None:
         manifold = gr.Image(label=MANIFOLD_LABEL, elem_id="manifold", format="png", interactive=False,
                             height=680, alt_text=f"The decoded manifold: a {SIDE} by {SIDE} grid of the digits the "
                             "model decodes across its 2-D latent space")  # room above the 602 px grid for the label
-        # The server's side, for API clients (/select_model's table, /decode_2d's picture). Gradio shows every
+        # The server's side, for API clients (/map_codes's table, /decode_2d's picture). Gradio shows every
         # component of a tab whose visibility an answer sets (on_model), hidden ones too: page.css keeps .vae-api
-        # hidden.
+        # hidden. The page never asks for the table: its 5,000 rows in a component would cost the page a copy of
+        # them at each answer (docs/engineering.md); the page reads the codes from the model's file.
         api = {"visible": "hidden", "elem_classes": ["vae-api"]}
         scatter = gr.ScatterPlot(x="z1", y="z2", color="class", elem_id="map-codes", **api)
+        codes_btn = gr.Button("Test codes", elem_id="map-codes-button", **api)
         point = gr.Image(label="Decoded point", elem_id="point", format="png", interactive=False,
                          alt_text="The digit decoded at the point", **api)
         server_decode = gr.Button("Decode on the server", elem_id="server-decode-2d", **api)
@@ -70,13 +71,20 @@ def latent_map_view(page: Page) -> None:
         return big(compute.decode_sliders(loaded, [at.get(d, 0.0) for d in loaded.ranking], label))
 
     def on_model(loaded: LoadedModel) -> dict:
-        """The tab, with the manifold and the test codes, for a 2-D model whose file holds its test codes."""
+        """The tab, with the manifold, for a 2-D model whose file holds its test codes."""
         if not is_2d(loaded):  # the tab stays, saying which model it needs (needs_model)
-            # An empty table, not None: Gradio's plot, unmounted by a None, throws in its resize observer.
-            return {tab: gr.update(visible=shown), manifold: None, scatter: pd.DataFrame(NO_CODES)}
-        picture, table = latent_map(loaded.name)
-        return {tab: gr.update(visible=True), manifold: png(picture), scatter: table}  # a new file: old ones are swept
+            return {tab: gr.update(visible=shown), manifold: None}
+        return {tab: gr.update(visible=True), manifold: png(latent_map(loaded.name)[0])}  # old files are swept
 
-    page.on_model.append(([tab, manifold, scatter], on_model))
+    def on_codes(name: str) -> pd.DataFrame:
+        """The test digits' codes and classes that the map draws, for a 2-D model whose file holds them."""
+        loaded = page.models.pick(name)
+        if not is_2d(loaded):
+            reason = "no test codes in its file" if loaded.latent_dim == 2 else f"a {loaded.latent_dim}-D code"
+            raise gr.Error(f"The latent map needs a 2-D model with its test codes; {name} has {reason}.")
+        return latent_map(name)[1]
+
+    page.on_model.append(([tab, manifold], on_model))
+    codes_btn.click(on_codes, page.model, scatter, api_name="map_codes", **FAST)
     # The map and its z1/z2 sliders decode in the page; /decode_2d stays for API clients.
     server_decode.click(on_map_point, [page.model, page.label, z1, z2], point, api_name="decode_2d", **FAST)
