@@ -34,6 +34,8 @@ INTRO = (f"Give the model a digit: the encoder reads it into a code, the decoder
          f"comes, and how likely the model finds your digit (its {term('negative ELBO')}, lower is better), show what "
          "it has learnt of handwriting. The view opens on an example from the test set: pick another, upload a "
          "photo of your own handwriting, or draw one.")
+# The anatomy plots' x axis: place 1 is the top slider of Latent sliders; the tooltip names the dimension (z14).
+DIMENSION_AXIS = "dimension, in slider order"
 
 
 def reconstruct_view(page: Page) -> None:
@@ -140,11 +142,11 @@ def anatomy_accordion() -> tuple[gr.Markdown, gr.BarPlot, gr.ScatterPlot, gr.Lin
         terms = gr.Markdown(elem_id="anatomy-terms")
         with gr.Row():
             kl = gr.BarPlot(x="place", y="KL (nats)", color="series", tooltip=["dimension"],
-                            x_title="latent dimension, most informative first", elem_id="kl-plot",
+                            x_title=DIMENSION_AXIS, elem_id="kl-plot",
                             label="KL of each latent dimension: your digit, and the test set's average",
                             color_map={"this image": "#e0457b", "test-set average": "#8a8a8a"})
             posterior = gr.ScatterPlot(x="place", y="z", color="series", tooltip=["dimension"],
-                                       x_title="latent dimension, most informative first", y_title="z",
+                                       x_title=DIMENSION_AXIS, y_title="z",
                                        elem_id="posterior-plot",
                                        label="Your digit's posterior q(z|x), mean +- 1 sd, against the prior N(0, 1)",
                                        color_map={"posterior mean": "#e0457b", "posterior mean +- 1 sd": "#f4a3c0",
