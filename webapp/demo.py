@@ -125,11 +125,6 @@ def wire_model_switch(demo: gr.Blocks, page: Page) -> None:
         shown = {c: u for update in updates for c, u in update(loaded).items()}
         return {**(keep_values(shown, sliders) if sliders_for == name else shown), set_up_for: name}
 
-    def on_examples(name: str) -> dict:
-        """The example images of the chosen model's dataset, in every digit input."""
-        samples = example_thumbnails(page.models.pick(name).dataset)
-        return {d.examples: gr.Dataset(samples=samples) for d in page.digits}
-
     page.model.change(None, page.model, js="m => { window.vaePage?.loading(m); }")  # blank at once: never stale
 
     def on_first_load(name: str) -> dict:
@@ -145,16 +140,23 @@ def wire_model_switch(demo: gr.Blocks, page: Page) -> None:
         catch_up(first, on_first_load), page.model, answered, api_visibility="private").then(**page.show(origin=True))
     # The first load's state for API clients, origin included, under the name it has always had.
     gr.Button("Initial state", visible="hidden").click(on_model, page.model, answered, api_name="initial_state")
+    page.on_model_page.append(([d.examples for d in page.digits], examples_of(page)))
     page_only = [c for components, _ in page.on_model_page for c in components]
 
     def on_model_page(name: str) -> dict:
-        """What only the page shows for the chosen model (notes, notices)."""
+        """What only the page shows for the chosen model (notes, notices, example images)."""
         loaded = page.models.pick(name)
         return {c: u for _, update in page.on_model_page for c, u in update(loaded).items()}
 
     page.model.change(on_model_page, page.model, page_only, api_visibility="private", queue=False)
-    page.model.change(on_examples, page.model, [d.examples for d in page.digits], api_name="examples",
-                      api_visibility="private", queue=False)
+
+
+def examples_of(page: Page) -> Callable[[LoadedModel], dict]:
+    """A model's example images (its dataset's), for every digit input: a page-only update of a switch."""
+    def update(loaded: LoadedModel) -> dict:
+        samples = example_thumbnails(loaded.dataset)
+        return {d.examples: gr.Dataset(samples=samples) for d in page.digits}
+    return update
 
 
 def keep_values(updates: dict, sliders: set) -> dict:

@@ -57,8 +57,9 @@ class Page:
     model: gr.Dropdown
     label: gr.Dropdown
     on_model: list[tuple[list, Callable[[LoadedModel], dict]]] = field(default_factory=list)
-    # The same for what only the page shows (notes, notices): kept out of /select_model's outputs. The views build
-    # these for the first model (no first-load answer, late behind a visitor's own switch, can undo that switch).
+    # The same for what only the page shows (notes, notices, examples): kept out of /select_model's outputs. The
+    # views build these for the first model (no first-load answer, late behind a visitor's own switch, can undo that
+    # switch).
     on_model_page: list[tuple[list, Callable[[LoadedModel], dict]]] = field(default_factory=list)
     digits: list = field(default_factory=list)  # every webapp.digit_input.DigitInput, for the examples' update
     sliders: list[gr.Slider] = field(default_factory=list)
