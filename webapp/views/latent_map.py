@@ -60,10 +60,9 @@ def latent_map_view(page: Page) -> None:
         server_decode = gr.Button("Decode on the server", elem_id="server-decode-2d", **api)
 
     @lru_cache(maxsize=MAPS_KEPT)
-    def latent_map(name: str) -> tuple[Image.Image, pd.DataFrame]:
-        """The 2-D model's decoded manifold and test-code table, computed once per model (the newest few)."""
-        loaded = page.models.pick(name)
-        return grid_image(compute.manifold(loaded, SIDE, 0), nrow=SIDE), pd.DataFrame(compute.code_map(loaded))
+    def manifold_picture(name: str) -> Image.Image:
+        """The 2-D model's decoded manifold, computed once per model (the newest few)."""
+        return grid_image(compute.manifold(page.models.pick(name), SIDE, 0), nrow=SIDE)
 
     def on_map_point(name: str, label: int, z1: float, z2: float) -> str:
         """Decode one point of a 2-D latent space (latent dims 0 and 1, whatever their slider order)."""
@@ -74,7 +73,7 @@ def latent_map_view(page: Page) -> None:
         """The tab, with the manifold, for a 2-D model whose file holds its test codes."""
         if not is_2d(loaded):  # the tab stays, saying which model it needs (needs_model)
             return {tab: gr.update(visible=shown), manifold: None}
-        return {tab: gr.update(visible=True), manifold: png(latent_map(loaded.name)[0])}  # old files are swept
+        return {tab: gr.update(visible=True), manifold: png(manifold_picture(loaded.name))}  # old files are swept
 
     def on_codes(name: str) -> pd.DataFrame:
         """The test digits' codes and classes that the map draws, for a 2-D model whose file holds them."""
@@ -82,7 +81,7 @@ def latent_map_view(page: Page) -> None:
         if not is_2d(loaded):
             reason = "no test codes in its file" if loaded.latent_dim == 2 else f"a {loaded.latent_dim}-D code"
             raise gr.Error(f"The latent map needs a 2-D model with its test codes; {name} has {reason}.")
-        return latent_map(name)[1]
+        return pd.DataFrame(compute.code_map(loaded))  # for API clients only: not built at a switch
 
     page.on_model.append(([tab, manifold], on_model))
     codes_btn.click(on_codes, page.model, scatter, api_name="map_codes", **FAST)
