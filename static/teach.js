@@ -7,6 +7,7 @@
   "use strict";
 
   const WAIT_MS = 30000;  // a model switch fetches the model's weights first
+  const GROW_MS = 3000;  // how long a view brought into sight is kept there while it grows
   const wanted = {model: null, view: null, label: null, code: null};
   const state = {applying: true, timer: null};
 
@@ -75,7 +76,22 @@
     await new Promise(resolve => setTimeout(resolve, 300));
     const panel = document.getElementById(view);
     const bar = panel?.parentElement?.querySelector(":scope > .tab-wrapper") || panel;
-    if (bar) bar.scrollIntoView({block: "start"});
+    if (!bar) return;
+    bar.scrollIntoView({block: "start"});
+    keepAtTop(bar);
+  }
+
+  async function keepAtTop(bar) {
+    // A view still growing (its pictures arriving) can leave the page too short for its bar to reach the top: the
+    // scroll stops short. Scroll again as the page grows, for up to GROW_MS, unless the visitor scrolls meanwhile.
+    const end = performance.now() + GROW_MS;
+    let at = scrollY;
+    while (performance.now() < end && Math.abs(bar.getBoundingClientRect().top) > 2) {
+      await frame();
+      if (scrollY !== at) return;  // the visitor scrolled
+      bar.scrollIntoView({block: "start"});
+      at = scrollY;
+    }
   }
 
   async function go(model, view, draw) {

@@ -152,6 +152,24 @@ def test_the_guided_start_opens_each_demo_in_sight(browser: "Browser", app_url: 
                 assert page.locator(f"#{view} canvas.vae-pad-canvas").first.is_visible()
 
 
+BAR_TOP = "() => document.querySelector('#views > .tab-wrapper').getBoundingClientRect().top"
+
+
+def test_a_view_that_grows_after_the_scroll_is_still_brought_to_the_top(page: "Page") -> None:
+    """The guided start scrolls the view's tab bar to the top; a view whose pictures come later leaves the page too
+    short for that at the first scroll (here the map's contents are held back by a style until then). The page
+    scrolls again as it grows, so the map ends in sight."""
+    held = page.add_style_tag(content="#tab-map > * { display: none !important; }")
+    button = page.locator("#guided-start .vae-go", has_text="Walk the 2-D latent map")
+    button.click()
+    page.wait_for_function("() => window.vaePage.current().model === 'mlp-2d'", timeout=30_000)
+    page.wait_for_function("b => !b.hasAttribute('aria-busy')", arg=button.element_handle())
+    assert page.evaluate(BAR_TOP) > 100  # scrolled as far as the short page goes, the bar still far from the top
+    held.evaluate("s => s.remove()")
+    page.wait_for_function(f"() => Math.abs(({BAR_TOP})()) <= 2", timeout=5_000)
+    assert page.locator("#map-view canvas.vae-map").bounding_box()["y"] < page.viewport_size["height"]
+
+
 def test_a_term_opens_its_glossary_entry(page: "Page") -> None:
     page.wait_for_function("() => location.hash.includes('model=')")  # the page has written its state
     address = page.evaluate("location.href")
