@@ -69,11 +69,11 @@ def install(venv: Path, app: Path, sdk_version: str) -> float:
 
 def check_api(url: str) -> str:
     """The named endpoints in gradio_client's view, and one /reconstruct of an example; returns its score text."""
-    from gradio_client import Client, handle_file
+    from gradio_client import handle_file
 
-    from tests.helpers import EXPECTED_ENDPOINTS
+    from tests.helpers import EXPECTED_ENDPOINTS, api_client
 
-    client = Client(url, verbose=False)
+    client = api_client(url)
     named = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
     if named != EXPECTED_ENDPOINTS:
         sys.exit(f"endpoints differ: missing {EXPECTED_ENDPOINTS - named}, unexpected {named - EXPECTED_ENDPOINTS}")

@@ -81,17 +81,19 @@
     keepAtTop(bar);
   }
 
-  async function keepAtTop(bar) {
+  function keepAtTop(bar) {
     // A view still growing (its pictures arriving) can leave the page too short for its bar to reach the top: the
-    // scroll stops short. Scroll again as the page grows, for up to GROW_MS, unless the visitor scrolls meanwhile.
-    const end = performance.now() + GROW_MS;
+    // scroll stops short. Scroll again each time the page grows, for up to GROW_MS, unless the visitor scrolls
+    // meanwhile. A ResizeObserver wakes only when sizes change: no work at each frame while the page loads.
     let at = scrollY;
-    while (performance.now() < end && Math.abs(bar.getBoundingClientRect().top) > 2) {
-      await frame();
-      if (scrollY !== at) return;  // the visitor scrolled
-      bar.scrollIntoView({block: "start"});
+    const observer = new ResizeObserver(() => {
+      if (scrollY !== at) return observer.disconnect();  // the visitor scrolled
+      if (Math.abs(bar.getBoundingClientRect().top) > 2) bar.scrollIntoView({block: "start"});
       at = scrollY;
-    }
+    });
+    observer.observe(document.body);
+    observer.observe(bar.parentElement || bar);
+    setTimeout(() => observer.disconnect(), GROW_MS);
   }
 
   async function go(model, view, draw) {

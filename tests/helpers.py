@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from gradio_client import Client
 from PIL import Image, ImageDraw
 from torch import Tensor
 
@@ -22,6 +23,7 @@ from vae.model import VAE, VAEConfig
 from vae.training import TrainConfig, TrainState, fit, make_optimizer, train_epoch
 
 WEIGHTS = Path(__file__).parent.parent / "weights"
+API_TIMEOUT = 120.0  # seconds a test's API client waits for the app (httpx's own default, 5 s, is short on loaded CI)
 
 EXPECTED_ENDPOINTS = {
     "/select_model", "/initial_state", "/decode", "/decode_label", "/origin", "/random_point", "/encode",
@@ -206,3 +208,8 @@ def assert_follows(curve: list[float], reference: list[float], rel: float = BF16
     """A test-loss curve that falls, each epoch within `rel` of a reference curve's."""
     assert curve[-1] < curve[0], curve
     assert curve == pytest.approx(reference, rel=rel), (curve, reference)
+
+
+def api_client(url: str) -> Client:
+    """An API client of the app served at `url`, patient with a loaded machine (the config alone can take seconds)."""
+    return Client(url, verbose=False, httpx_kwargs={"timeout": API_TIMEOUT})

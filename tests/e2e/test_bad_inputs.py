@@ -24,7 +24,7 @@ from PIL import Image, ImageDraw, ImageSequence
 
 from benchmarks.harness import rss_mb, serve_app
 from pictures.uploads import MAX_PIXELS
-from tests.helpers import draw_digit, encode, png_header_only, single_dot, truncated, zip_archive
+from tests.helpers import api_client, draw_digit, encode, png_header_only, single_dot, truncated, zip_archive
 from webapp import demo
 
 ROOT = Path(__file__).parents[2]
@@ -221,7 +221,7 @@ def call(client: Client, endpoint: str, upload: str) -> Any:
 def server() -> Iterator[Server]:
     """The app as a subprocess, warmed up with valid requests on every image endpoint, and its RSS then."""
     with serve_app() as (url, process, _):
-        client = Client(url, verbose=False)
+        client = api_client(url)
         for _ in range(3):
             for endpoint in ENDPOINTS:
                 call(client, endpoint, EXAMPLE)

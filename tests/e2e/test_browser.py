@@ -134,7 +134,8 @@ def test_undo_takes_back_the_last_stroke(page: "Page") -> None:
     draw_digit(page, "#tab-reconstruct", stroke=[(-100, 100), (100, -100)])
     page.locator("#tab-reconstruct").get_by_role("button", name="Undo", exact=True).click()
     click_and_wait(page, "Reconstruct", "#recon")
-    eventually(lambda: assert_reads_the_seven(page))  # each stroke's live reconstruction may still arrive first
+    # each stroke's live reconstruction may still arrive first, and a loaded machine reads them one by one
+    eventually(lambda: assert_reads_the_seven(page), timeout=45.0)
 
 
 def test_a_drawing_sets_the_sliders(page: "Page") -> None:

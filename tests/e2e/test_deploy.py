@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from gradio_client import Client, handle_file
+from gradio_client import handle_file
 from packaging.requirements import Requirement
 from packaging.version import Version
 
 from benchmarks.harness import serve_app
 from scripts import deploy
-from tests.helpers import EXPECTED_ENDPOINTS, lfs_pointer
+from tests.helpers import EXPECTED_ENDPOINTS, api_client, lfs_pointer
 
 ROOT = Path(__file__).parents[2]
 WEIGHTS = ROOT / "weights"
@@ -155,7 +155,7 @@ def test_the_app_starts_from_exactly_the_uploaded_files(tmp_path: Path) -> None:
     app = deploy.stage(ROOT, deploy.upload_files(ROOT), tmp_path)
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "GRADIO_SERVER_NAME": "127.0.0.1"}  # nothing of this repo
     with serve_app(cwd=app, env=env) as (url, _, _):
-        client = Client(url, verbose=False)
+        client = api_client(url)
         assert set(client.view_api(print_info=False, return_format="dict")["named_endpoints"]) == EXPECTED_ENDPOINTS
         *_, score = client.predict("conv-32d", handle_file(str(app / "examples/digit-7-1-test0000.png")), None,
                                    api_name="/reconstruct")

@@ -30,6 +30,7 @@ from tests.helpers import (
     EXPECTED_ENDPOINTS,
     PAGE_TEXT,
     WEIGHTS,
+    api_client,
     draw_digit,
     encode,
     png_header_only,
@@ -114,7 +115,7 @@ def client(app: Served) -> Iterator[Client]:
     app.demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port,
                     max_file_size=MAX_FILE_SIZE, show_error=True, quiet=True)
     try:
-        yield Client(f"http://127.0.0.1:{port}/", verbose=False)
+        yield api_client(f"http://127.0.0.1:{port}/")
     finally:
         app.demo.close()
 

@@ -15,7 +15,7 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 
 from pictures.digitize import load_digit
-from tests.helpers import WEIGHTS
+from tests.helpers import WEIGHTS, api_client
 from vae.checkpoint import load_tensors, save_tensors
 from vae.latent import decode_probs
 from vae.loaded import LoadedModel, load_model
@@ -60,7 +60,7 @@ def client(weights_dir: Path) -> Iterator[Client]:
         port = s.getsockname()[1]
     demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, show_error=True)
     try:
-        yield Client(f"http://127.0.0.1:{port}/", verbose=False)
+        yield api_client(f"http://127.0.0.1:{port}/")
     finally:
         demo.close()
 

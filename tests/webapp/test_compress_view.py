@@ -12,7 +12,7 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 
 from pictures.digitize import load_digit
-from tests.helpers import WEIGHTS
+from tests.helpers import WEIGHTS, api_client
 from vae.compress import HEADER
 from webapp.demo import MAX_FILE_SIZE, create_demo
 from webapp.views.compress import black_and_white
@@ -34,7 +34,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
     demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, max_file_size=MAX_FILE_SIZE,
                 show_error=True, quiet=True)
     try:
-        yield Client(f"http://127.0.0.1:{port}/", verbose=False)
+        yield api_client(f"http://127.0.0.1:{port}/")
     finally:
         demo.close()
 

@@ -12,7 +12,7 @@ from gradio_client import Client
 from gradio_client.exceptions import AppError
 
 from benchmarks.harness import free_port
-from tests.helpers import WEIGHTS
+from tests.helpers import WEIGHTS, api_client
 from vae.live_training import LiveDigits, LiveSettings, Snapshot, load_digits, new_model, train_live
 from vae.loaded import load_model, load_models
 from webapp.demo import MAX_FILE_SIZE, create_demo
@@ -92,7 +92,7 @@ def visitor() -> Iterator[Callable[[], Client]]:
     demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, max_file_size=MAX_FILE_SIZE,
                 show_error=True, quiet=True)
     try:
-        yield lambda: Client(f"http://127.0.0.1:{port}/", verbose=False)
+        yield lambda: api_client(f"http://127.0.0.1:{port}/")
     finally:
         demo.close()
 

@@ -12,6 +12,7 @@ import torch
 from gradio_client import Client
 from PIL import Image
 
+from tests.helpers import api_client
 from vae.autoencoder import MapWindow, map_window, prior_decodings, prior_radius
 from vae.loaded import LoadedModel, load_models
 from vae.render import grid_image
@@ -53,7 +54,7 @@ def client(demo: gr.Blocks) -> Iterator[Client]:
         port = s.getsockname()[1]
     demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
     try:
-        yield Client(f"http://127.0.0.1:{port}/", verbose=False)
+        yield api_client(f"http://127.0.0.1:{port}/")
     finally:
         demo.close()
 
