@@ -265,6 +265,25 @@ def wait_new_pixels(page: "Page", selector: str, old: list[int] | None, timeout:
     return canvas_pixels(page, selector)
 
 
+# The words of a table under `sel` that the screen breaks across two lines (a word may end a line after its hyphen).
+BROKEN_WORDS = """sel => [...document.querySelectorAll(sel + ' td, ' + sel + ' th')].flatMap(cell => {
+  const walk = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT), broken = [];
+  for (let n = walk.nextNode(); n; n = walk.nextNode())
+    for (const m of n.data.matchAll(/[^\\s-]+-?/g)) {
+      const r = document.createRange(); r.setStart(n, m.index); r.setEnd(n, m.index + m[0].length);
+      if (r.getClientRects().length > 1) broken.push(m[0]);
+    }
+  return broken; })"""
+
+
+def table_flaws(page: "Page", selector: str) -> list[str]:
+    """What keeps the table under `selector` from reading on this screen: each word broken across lines, and
+    "wider than its box" if part of it lies out of sight. Empty when it reads."""
+    wide = page.evaluate("sel => { const t = document.querySelector(sel + ' table');"
+                         " return t.offsetWidth > t.parentElement.closest('div').clientWidth; }", selector)
+    return page.evaluate(BROKEN_WORDS, selector) + (["wider than its box"] if wide else [])
+
+
 def set_slider(page: "Page", index: int, value: float) -> None:
     """Move the index-th visible latent slider to `value` as a drag does (sets the range input: input + change)."""
     page.locator("input[type=range][aria-label^='range slider for']").nth(index).fill(f"{value:.2f}")

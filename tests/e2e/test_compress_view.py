@@ -21,6 +21,7 @@ from benchmarks.harness import (
     open_on_example,
     open_view,
     select_model,
+    table_flaws,
     wait_in_sight,
     wait_new_image,
 )
@@ -130,17 +131,15 @@ def test_a_damaged_file_is_refused_and_no_digit_shown(page: "Page", tmp_path: Pa
     assert image_src(page, "#rebuilt") == ""
 
 
-# How many lines an element's text takes on screen.
-LINES_OF_TEXT = "e => { const r = document.createRange(); r.selectNodeContents(e); return r.getClientRects().length; }"
-
-
 def test_on_a_phone_a_tapped_example_is_compressed_in_sight(browser: "Browser", app_url: str) -> None:
-    """On a phone the result lies below the pad and the examples: a tap on a thumbnail brings it into sight."""
+    """On a phone the result lies below the pad and the examples: a tap on a thumbnail brings it into sight, its
+    tables readable."""
     with app_page(browser, app_url, phone=True) as pg:
         opening = open_on_example(pg, "Compress", touch=True)
         example_thumbnail(pg, TAB, EXAMPLE).tap()
         wait_new_image(pg, "#binary", opening, timeout=30_000)
         text_of(pg, "#compress-sizes", "bytes")
         wait_in_sight(pg, "#binary", margin=100)
-        # The unit's heading reads "bytes" on one line, not broken into "byt" and "es".
-        assert pg.locator("#compress-sizes th").last.evaluate(LINES_OF_TEXT) == 1
+        # Both tables wrap between words ("bytes", not "byt" and "es") and fit the screen.
+        text_of(pg, "#compress-steps", "code z")
+        assert table_flaws(pg, "#compress-sizes") == [] and table_flaws(pg, "#compress-steps") == []

@@ -26,6 +26,7 @@ from benchmarks.harness import (
     open_tab,
     open_view,
     select_model,
+    table_flaws,
     wait_new_image,
 )
 from pictures.digitize import load_digit
@@ -357,10 +358,13 @@ RECORD_MAP_TEXT = """(() => {
 })()"""
 
 
-def test_the_three_traversal_grids_read_on_a_phone(phone: "Page") -> None:
-    """Posterior collapse's grids, one under another as wide as the screen, their captions whole (not three 100 px
-    thumbnails whose captions were cut)."""
+def test_the_table_and_the_three_traversal_grids_read_on_a_phone(phone: "Page") -> None:
+    """Posterior collapse's table wraps between words ("dimensions", not "dimensi" and "ons") and fits; its grids lie
+    one under another as wide as the screen, their captions whole (not three 100 px thumbnails whose captions were
+    cut)."""
     open_view(phone, "Posterior collapse & beta", touch=True)
+    phone.locator("#compare-table table").wait_for(timeout=30_000)
+    assert table_flaws(phone, "#compare-table") == []
     grids = phone.locator("#compare-grids img")
     phone.wait_for_function("() => document.querySelectorAll('#compare-grids img').length === 3", timeout=30_000)
     boxes = [grids.nth(i).bounding_box() for i in range(3)]
