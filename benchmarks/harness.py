@@ -284,6 +284,25 @@ def table_flaws(page: "Page", selector: str) -> list[str]:
     return page.evaluate(BROKEN_WORDS, selector) + (["wider than its box"] if wide else [])
 
 
+# The texts of the plots under `sel` (their titles, ticks and legends) that lie out of the plot, or on or against
+# another (less than 2 px apart); the labels a plot hides (opacity 0) do not count.
+PLOT_FLAWS = """sel => [...document.querySelectorAll(sel + ' .vega-embed svg')].flatMap(svg => {
+  const box = svg.getBoundingClientRect(), flaws = [];
+  const texts = [...svg.querySelectorAll('text')].filter(t => t.textContent.trim() && t.getClientRects().length
+      && getComputedStyle(t).opacity !== '0').map(t => [t.textContent.trim(), t.getBoundingClientRect()]);
+  for (const [s, r] of texts) if (r.left < box.left - 1 || r.right > box.right + 1) flaws.push(`${s} out of the plot`);
+  texts.forEach(([s, r], i) => texts.slice(i + 1).forEach(([u, q]) => {
+    if (r.left < q.right + 2 && q.left < r.right + 2 && r.top < q.bottom - 1 && q.top < r.bottom - 1)
+      flaws.push(`${s} against ${u}`);
+  }));
+  return flaws; })"""
+
+
+def plot_flaws(page: "Page", selector: str) -> list[str]:
+    """What keeps the plots under `selector` from reading on this screen (see PLOT_FLAWS); empty when they read."""
+    return page.evaluate(PLOT_FLAWS, selector)
+
+
 def set_slider(page: "Page", index: int, value: float) -> None:
     """Move the index-th visible latent slider to `value` as a drag does (sets the range input: input + change)."""
     page.locator("input[type=range][aria-label^='range slider for']").nth(index).fill(f"{value:.2f}")

@@ -8,6 +8,7 @@
 Plot data come as dicts of equal-length columns (a table), most informative dimension first.
 """
 
+import math
 from dataclasses import dataclass
 from functools import cache
 
@@ -23,6 +24,10 @@ from webapp.words import dataset_name, pictures, term
 
 HISTOGRAM_BINS = 40
 HISTOGRAM_TOP = 0.999  # the histogram's range ends at this quantile of the test scores; the rest go in the last bin
+HISTOGRAM_STEP = 50.0  # nats: the score axis runs from 0 to a multiple of this, so a phone's labels stay apart
+# The posterior plot's series and their colours; names short enough for its legend to fit a phone's width.
+MEAN, SPREAD, PRIOR = "mean", "mean ± 1 sd", "prior ± 1 sd"
+POSTERIOR_COLOURS = {MEAN: "#e0457b", SPREAD: "#f4a3c0", PRIOR: "#8a8a8a"}
 
 
 @dataclass(frozen=True)
@@ -104,13 +109,13 @@ def kl_bars(kl_per_dim: Tensor, test_kl_per_dim: list[float], ranking: list[int]
 
 
 def posterior_points(mean: Tensor, std: Tensor, ranking: list[int]) -> dict[str, list]:
-    """Columns of a scatter plot: per dimension, the posterior mean, mean +- 1 sd, and the prior's +- 1 sd."""
+    """Columns of a scatter plot: per dimension, the posterior mean, mean ± 1 sd, and the prior's ± 1 sd."""
     names, places = dimension_names(ranking), list(range(1, len(ranking) + 1))
     mean, std = mean[ranking], std[ranking]
     series = {
-        "posterior mean": mean.tolist(),
-        "posterior mean +- 1 sd": (mean - std).tolist() + (mean + std).tolist(),
-        "prior N(0, 1): +- 1 sd": [-1.0] * len(ranking) + [1.0] * len(ranking),
+        MEAN: mean.tolist(),
+        SPREAD: (mean - std).tolist() + (mean + std).tolist(),
+        PRIOR: [-1.0] * len(ranking) + [1.0] * len(ranking),
     }
     columns: dict[str, list] = {"place": [], "z": [], "series": [], "dimension": []}
     for name, values in series.items():
@@ -139,17 +144,24 @@ def score_histogram(sorted_scores: Tensor, bins: int = HISTOGRAM_BINS, top: floa
     return ScoreHistogram(edges, torch.bincount(index, minlength=bins))
 
 
+def score_axis_end(hist: ScoreHistogram, score: float) -> float:
+    """Where the score axis ends: the first multiple of HISTOGRAM_STEP past the test scores and `score` (an axis
+    from 0 to a round number is labelled with few, spaced ticks: "0 50 100 150 200", not "160180" on a phone)."""
+    return HISTOGRAM_STEP * math.ceil(max(float(hist.edges[-1]), score) / HISTOGRAM_STEP)
+
+
 def histogram_lines(hist: ScoreHistogram, score: float) -> dict[str, list]:
-    """Columns of a line plot: the histogram's outline (test digits per bin) and a vertical marker at `score`."""
+    """Columns of a line plot: the histogram's outline (test digits per bin, on the zero line from 0 nats to the
+    axis's end) and a vertical marker at `score`."""
     x, count = [], []
     for i, c in enumerate(hist.counts.tolist()):
         x += [float(hist.edges[i]), float(hist.edges[i + 1])]
         count += [c, c]
     peak = max(count)
     return {
-        "negative ELBO (nats)": [x[0], *x, x[-1], score, score],
-        "test images per bin": [0, *count, 0, 0, peak],
-        "series": ["test set"] * (len(x) + 2) + ["this image"] * 2,
+        "negative ELBO (nats)": [0.0, x[0], *x, x[-1], score_axis_end(hist, score), score, score],
+        "test images per bin": [0, 0, *count, 0, 0, 0, peak],
+        "series": ["test set"] * (len(x) + 4) + ["this image"] * 2,
     }
 
 

@@ -25,6 +25,7 @@ from benchmarks.harness import (
     open_on_example,
     open_tab,
     open_view,
+    plot_flaws,
     select_model,
     table_flaws,
     wait_new_image,
@@ -313,6 +314,19 @@ def test_reconstruct_pictures_side_by_side_and_in_view_on_a_phone(phone: "Page")
     assert side_by_side(where, seen) and side_by_side(seen, recon)
     assert recon["x"] + recon["width"] <= 390
     assert wholly_in_view(phone, "#recon img") and wholly_in_view(phone, "#where img")
+
+
+def test_the_elbos_plots_read_on_a_phone(phone: "Page") -> None:
+    """Under a reconstruction, each plot's ticks and legend lie inside it and apart: the posterior's legend named
+    all three series within the screen (not "prior N(0, 1): +- 1 sd" cut at its edge), the scores' axis read
+    "0 50 100 150 200" (not "160180")."""
+    open_on_example(phone, "Reconstruct", touch=True)
+    phone.wait_for_function("() => document.querySelectorAll('#anatomy .vega-embed svg text').length > 40",
+                            timeout=30_000)
+    phone.wait_for_timeout(500)  # the plots lay out their labels
+    assert plot_flaws(phone, "#anatomy") == []
+    legend = phone.locator("#posterior-plot svg text").evaluate_all("ts => ts.map(t => t.textContent)")
+    assert {"mean", "mean ± 1 sd", "prior ± 1 sd"} <= set(legend)
 
 
 # ---- 8. a projector: the map and a large decoded point side by side, on one screen ----

@@ -10,7 +10,19 @@ from vae.data import to_float
 from vae.evaluate import elbo_terms
 from vae.latent import rank_dimensions
 from vae.model import VAE
-from webapp.anatomy import anatomy, describe_anatomy, histogram_lines, kl_bars, posterior_points, score_histogram
+from webapp.anatomy import (
+    HISTOGRAM_STEP,
+    MEAN,
+    PRIOR,
+    SPREAD,
+    anatomy,
+    describe_anatomy,
+    histogram_lines,
+    kl_bars,
+    posterior_points,
+    score_axis_end,
+    score_histogram,
+)
 from webapp.compute import describe_score
 
 
@@ -73,10 +85,10 @@ def test_posterior_points_show_mean_plus_minus_sd_and_the_prior() -> None:
     points = posterior_points(mean, std, [1, 0, 2])
     by = {s: [(p, z) for p, z, t in zip(points["place"], points["z"], points["series"], strict=True) if t == s]
           for s in set(points["series"])}
-    assert by["posterior mean"] == [(1, -2.0), (2, 0.5), (3, 0.0)]
-    spread = [v for point in sorted(by["posterior mean +- 1 sd"]) for v in point]
+    assert by[MEAN] == [(1, -2.0), (2, 0.5), (3, 0.0)]
+    spread = [v for point in sorted(by[SPREAD]) for v in point]
     assert spread == pytest.approx([1, -2.2, 1, -1.8, 2, 0.4, 2, 0.6, 3, -1.0, 3, 1.0])
-    assert sorted(by["prior N(0, 1): +- 1 sd"]) == [(p, s) for p in (1, 2, 3) for s in (-1.0, 1.0)]
+    assert sorted(by[PRIOR]) == [(p, s) for p in (1, 2, 3) for s in (-1.0, 1.0)]
 
 
 def test_the_histogram_counts_every_test_score_once() -> None:
@@ -99,6 +111,15 @@ def test_the_marker_stands_at_the_score(score: float) -> None:
     marker = [(a, b) for a, b, s in zip(x, y, series, strict=True) if s == "this image"]
     assert marker == [(score, 0), (score, max(hist.counts.tolist()))]
     outline = [(a, b) for a, b, s in zip(x, y, series, strict=True) if s == "test set"]
-    assert outline[0] == (float(hist.edges[0]), 0) and outline[-1] == (float(hist.edges[-1]), 0)
-    assert [b for _, b in outline[1:-1:2]] == hist.counts.tolist()
+    assert outline[:2] == [(0.0, 0), (float(hist.edges[0]), 0)]  # the zero line from 0 nats to the first bin
+    assert outline[-2:] == [(float(hist.edges[-1]), 0), (score_axis_end(hist, score), 0)]  # and on to the axis's end
+    assert [b for _, b in outline[2:-2:2]] == hist.counts.tolist()
     assert all(math.isfinite(v) for v in x)
+
+
+@pytest.mark.parametrize("score", [95.0, 250.0])
+def test_the_score_axis_ends_at_a_round_number_past_every_score_and_the_marker(score: float) -> None:
+    scores = torch.randn(500, generator=torch.Generator().manual_seed(1)).mul(10).add(100).sort().values
+    hist = score_histogram(scores, bins=10)
+    end, last = score_axis_end(hist, score), max(float(hist.edges[-1]), score)
+    assert end % HISTOGRAM_STEP == 0 and last <= end < last + HISTOGRAM_STEP

@@ -417,11 +417,11 @@ def test_anatomy_takes_the_score_apart_on_every_model(client: Client, app: Serve
         assert [b["dimension"] for b in mine] == [compute.dimension_name(d) for d in loaded.ranking]
         assert sum(b["KL (nats)"] for b in mine) == pytest.approx(kl_total, abs=0.01)
         points = plot_rows(posterior)
-        assert len(points) == 5 * loaded.latent_dim  # the mean, mean +- 1 sd, prior +- 1 sd per dimension
+        assert len(points) == 5 * loaded.latent_dim  # the mean, mean ± 1 sd, prior ± 1 sd per dimension
         marker = [row for row in plot_rows(histogram) if row["series"] == "this image"]
         assert [m["negative ELBO (nats)"] for m in marker] == pytest.approx([expected, expected], abs=1e-4)
         outline = [row for row in plot_rows(histogram) if row["series"] == "test set"]
-        assert sum(row["test images per bin"] for row in outline[1:-1:2]) == len(loaded.extras["test_nelbo_sorted"])
+        assert sum(row["test images per bin"] for row in outline[2:-2:2]) == len(loaded.extras["test_nelbo_sorted"])
 
 
 def test_anatomy_refuses_a_missing_image(client: Client) -> None:

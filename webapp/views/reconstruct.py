@@ -12,7 +12,14 @@ from pictures.uploads import ImageError
 from vae.loaded import LoadedModel
 from vae.render import boxed_thumbnail, grid_image
 from webapp import compute
-from webapp.anatomy import Anatomy, anatomy_plots, describe_anatomy, posterior_anatomy, score_percentile
+from webapp.anatomy import (
+    POSTERIOR_COLOURS,
+    Anatomy,
+    anatomy_plots,
+    describe_anatomy,
+    posterior_anatomy,
+    score_percentile,
+)
 from webapp.digit_input import (
     Picture,
     digit_input,
@@ -148,9 +155,8 @@ def anatomy_accordion() -> tuple[gr.Markdown, gr.BarPlot, gr.ScatterPlot, gr.Lin
             posterior = gr.ScatterPlot(x="place", y="z", color="series", tooltip=["dimension"],
                                        x_title=DIMENSION_AXIS, y_title="z",
                                        elem_id="posterior-plot",
-                                       label="Your digit's posterior q(z|x), mean +- 1 sd, against the prior N(0, 1)",
-                                       color_map={"posterior mean": "#e0457b", "posterior mean +- 1 sd": "#f4a3c0",
-                                                  "prior N(0, 1): +- 1 sd": "#8a8a8a"})
+                                       label="Your digit's posterior q(z|x), mean ± 1 sd, against the prior N(0, 1)",
+                                       color_map=POSTERIOR_COLOURS)
         histogram = gr.LinePlot(x="negative ELBO (nats)", y="test images per bin", color="series",
                                 elem_id="score-histogram",
                                 label="How digit-like is it? The test set's negative ELBO, and your digit",
