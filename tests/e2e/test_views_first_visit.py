@@ -167,6 +167,23 @@ UNDER_LABELS = """block => { const out = [];
   return out; }"""
 
 
+# A block's labels (and a gallery's captions) that do not read whole: their text cut, or lying under the block's
+# buttons.
+CUT_LABELS = """block => { const out = [];
+  const buttons = [...block.querySelectorAll('.icon-button-wrapper')].filter(b => b.getClientRects().length
+    && b.querySelector('button')).map(b => b.getBoundingClientRect());
+  for (const lab of block.querySelectorAll('[data-testid=block-label], .caption-label')) {
+    const name = lab.textContent.trim(), l = lab.getBoundingClientRect();
+    if (!lab.getClientRects().length || !name) continue;
+    if ([lab, ...lab.querySelectorAll('*')].some(e => e.clientWidth > 0 && e.scrollWidth > e.clientWidth + 1))
+      out.push(`"${name}" cut`);
+    if (buttons.some(b => Math.min(l.right, b.right) - Math.max(l.left, b.left) > 1
+                          && Math.min(l.bottom, b.bottom) - Math.max(l.top, b.top) > 1))
+      out.push(`"${name}" under buttons`);
+  }
+  return out; }"""
+
+
 # A view, and what shows its pictures once it is open (with no click in it).
 PICTURED_VIEWS = {"Latent sliders": "#decoded canvas.vae-digit", "Random samples": "#samples-grid canvas.vae-digit",
                   "Reconstruct": "#recon img", "Interpolate": "#interp-strip img",
@@ -176,9 +193,11 @@ PICTURED_VIEWS = {"Latent sliders": "#decoded canvas.vae-digit", "Random samples
 
 @pytest.mark.parametrize("screen", [{"viewport": {"width": 1280, "height": 900}}, {"viewport": PROJECTOR}, PHONE],
                          ids=["desktop", "projector", "phone"])
-def test_no_picture_lies_under_its_label(browser: "Browser", app_url: str, screen: dict) -> None:
+def test_no_picture_lies_under_a_label_and_every_label_reads_whole(browser: "Browser", app_url: str,
+                                                                   screen: dict) -> None:
     """Gradio lays a block's label and an image's buttons over the block's top: they hid the first row of the samples
-    and of Why a VAE?'s grids, a map's legend, and the ends of the interpolation strip (short enough to vanish)."""
+    and of Why a VAE?'s grids, a map's legend, and the ends of the interpolation strip (short enough to vanish). On a
+    phone the buttons covered long labels' ends, and the nearest digits' captions were cut to "#1042: 2.…"."""
     page, errors = open_app(browser, app_url, screen=screen)
     try:
         for view, shown in PICTURED_VIEWS.items():
@@ -191,6 +210,7 @@ def test_no_picture_lies_under_its_label(browser: "Browser", app_url: str, scree
             hidden = [f"{block.get_attribute('id') or 'block'}: {covered}" for block in blocks.all()
                       for covered in block.evaluate(UNDER_LABELS)]
             assert hidden == [], view
+            assert [flaw for block in blocks.all() for flaw in block.evaluate(CUT_LABELS)] == [], view
         assert errors == []
     finally:
         page.close()

@@ -165,7 +165,7 @@ def compress_view(page: Page) -> None:
         steps = gr.Markdown(elem_id="compress-steps")
         with gr.Row():
             with gr.Column():
-                vae_file = gr.File(label="The compressed file (.vae): download it, or drop one here to decompress",
+                vae_file = gr.File(label="The .vae file: download it, or drop one here",
                                    file_types=[".vae"], type="filepath", elem_id="vae-file")
                 decompress_btn = gr.Button("Decompress", variant="primary")
             with gr.Column():

@@ -66,6 +66,7 @@ def reconstruct_view(page: Page) -> None:
                                      height=240)
                 where_note = gr.Markdown(elem_id="where-note")
                 samples = gr.Image(label="Samples from the posterior: the model's uncertainty", format="png",
+                                   elem_id="recon-samples",
                                    alt_text="Decodings of codes drawn from the posterior of your digit",
                                    interactive=False, height=260)
                 score = gr.Markdown(elem_id="score")

@@ -71,10 +71,10 @@ def model_column(loaded: LoadedModel, codes: Tensor) -> tuple[gr.Image, gr.Image
         gr.Markdown(f"### {title} (`{loaded.name}`)\n{HOW[loaded.autoencoder]}. {spread.inside_circle:.0%} of the "
                     f"test digits land inside the circle; the KL from N(0, 1) of a Gaussian fitted to their codes "
                     f"is {spread.kl_to_prior:.2f} nats.")
-        where = gr.Image(label=f"{title}: where the test digits land", format="png", interactive=False,
+        where = gr.Image(label="Where the test digits land", format="png", interactive=False,
                          elem_id=f"why-map-{kind}", alt_text=f"The {title.lower()}'s codes of the test digits, "
                          f"coloured by digit, with the circle holding {PRIOR_MASS:.0%} of N(0, 1)")
-        decoded = gr.Image(label=f"{title}: decoded from the {DRAWS} random draws", format="png", interactive=False,
+        decoded = gr.Image(label=f"Decoded from the {DRAWS} random draws", format="png", interactive=False,
                            elem_id=f"why-draws-{kind}",
                            alt_text=f"What the {title.lower()} decodes from {DRAWS} random codes drawn from N(0, 1)")
     return where, decoded
