@@ -6,8 +6,7 @@
   "use strict";
 
   const RANGE = 4;  // the scatter shows codes in [-4, 4], as the latent map does: the prior's mass and more
-  const COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
-                   "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
+  const DIGITS = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];  // the classes of the digits it trains on
   const GRID = 8, SIDE = 28;  // the prior samples: an 8 x 8 grid of 28 x 28 digits
   const RECON = "#1f77b4", KL = "#d62728";
   // For tests: updates drawn, and the step each panel shows.
@@ -26,7 +25,8 @@
     el.innerHTML = `<h4 class="vae-learn-title"></h4><p class="vae-learn-state"></p>
       <div class="vae-learn-pictures">
         <figure><canvas class="vae-learn-codes" width="360" height="360" role="img" aria-label="Test digits' codes, coloured by class"></canvas>
-          <figcaption>Test digits' codes, coloured by class: ${legend()}</figcaption></figure>
+          <ul class="vae-legend" aria-label="Colour of each class"></ul>
+          <figcaption>Test digits' codes, coloured by class</figcaption></figure>
         <figure><canvas class="vae-learn-samples" width="${GRID * SIDE}" height="${GRID * SIDE}" role="img" aria-label="Samples from the prior"></canvas>
           <figcaption>Samples from the prior (the same codes each time)</figcaption></figure>
       </div>
@@ -35,6 +35,7 @@
           <span style="color:${KL}">KL</span> (right scale), nats per digit, at each step</figcaption></figure>
       <p class="vae-learn-dims"></p>`;
     root.appendChild(el);
+    window.vaePage.legend(el.querySelector("canvas.vae-learn-codes"), DIGITS);  // as on the page's other maps
     return el;
   }
 
@@ -61,15 +62,10 @@
     ctx.globalAlpha = 0.7;
     for (let i = 0; i < labels.length; i++) {
       const [x, y] = at(codes[2 * i], codes[2 * i + 1]);
-      ctx.fillStyle = COLOURS[labels[i] % COLOURS.length];
+      ctx.fillStyle = window.vaePage.colours[labels[i] % window.vaePage.colours.length];
       ctx.fillRect(x - 1.5, y - 1.5, 3, 3);
     }
     ctx.globalAlpha = 1;
-  }
-
-  function legend() {
-    // The class colours, as text under the scatter.
-    return COLOURS.map((c, i) => `<span class="vae-learn-key" style="background:${c}"></span>${i}`).join(" ");
   }
 
   function drawSamples(canvas, b64) {

@@ -54,6 +54,9 @@ def test_train_draws_the_map_forming_and_stop_stops_it(page: "Page") -> None:
                            arg=list(first), timeout=CHANGE_S * 1000)
     assert time.perf_counter() - start < CHANGE_S
     assert stats(page)["steps"][0] > 0 and "epoch" in state_text(page)
+    # Under the map, the page's legend: each class's colour and name in one item (not a swatch ending a line and
+    # its "8" starting the next).
+    assert page.locator("#learn-view .vae-learn-run .vae-legend li").all_inner_texts() == [str(d) for d in range(10)]
 
     page.get_by_role("button", name="Stop", exact=True).click()
     page.wait_for_function("() => /stopped/.test(document.querySelector('#learn-view .vae-learn-state')"
