@@ -20,7 +20,8 @@ from webapp.run_queue import LineFull, RunQueue
 MAX_WAITING = 3  # runs waiting behind the one training: about three minutes' wait at most
 WAIT_POLL = 1.0  # seconds between the queue position updates of a waiting run
 BETA_VS = "beta 1 vs beta 8"
-INTRO = """Train a small VAE (784-256-latent, on 10,000 MNIST digits) right here, and watch it learn.
+INTRO = """Train a small VAE right here, and watch it learn: its encoder reads a digit's 784 pixels through 256
+units into the code, its decoder draws them back the same way, trained on 10,000 MNIST digits.
 **Left**: the 1,000 test digits' codes (the means of q(z|x)), coloured by class: they start in one blob at the
 origin and spread into clusters. **Right**: decodings of 64 fixed codes drawn from the prior, going from noise to
 digits. **Below**: the loss's two parts at each step, reconstruction (how badly the decoder redraws a digit from
