@@ -393,12 +393,14 @@ RECORD_MAP_TEXT = """(() => {
 
 
 def test_the_table_and_the_three_traversal_grids_read_on_a_phone(phone: "Page") -> None:
-    """Posterior collapse's table wraps between words ("dimensions", not "dimensi" and "ons") and fits; its grids lie
-    one under another as wide as the screen, their captions whole (not three 100 px thumbnails whose captions were
-    cut)."""
+    """Posterior collapse's table wraps between words ("dimensions", not "dimensi" and "ons") and fits, its plot's
+    labels lie apart, and its grids lie one under another as wide as the screen, their captions whole (not three
+    100 px thumbnails whose captions were cut)."""
     open_view(phone, "Posterior collapse & beta", touch=True)
     phone.locator("#compare-table table").wait_for(timeout=30_000)
     assert table_flaws(phone, "#compare-table") == []
+    phone.locator("#compare-kl svg text").first.wait_for(timeout=30_000)
+    assert plot_flaws(phone, "#compare-kl") == []
     grids = phone.locator("#compare-grids img")
     phone.wait_for_function("() => document.querySelectorAll('#compare-grids img').length === 3", timeout=30_000)
     boxes = [grids.nth(i).bounding_box() for i in range(3)]
@@ -407,6 +409,15 @@ def test_the_table_and_the_three_traversal_grids_read_on_a_phone(phone: "Page") 
     captions = phone.locator("#compare-grids .caption-label")
     assert captions.evaluate_all("cs => cs.map(c => c.scrollWidth <= c.clientWidth)") == [True] * 3
     assert "mlp-20d-beta16: 4 of 20 active" in captions.all_inner_texts()
+
+
+def test_the_kl_plot_counts_dimensions_in_whole_numbers(page: "Page") -> None:
+    """Posterior collapse's plot on a desktop labelled its dimensions "0.0 1.0 2.0 ...": a rank reads "3", not "3.0"."""
+    open_view(page, "Posterior collapse & beta")
+    ticks = page.locator("#compare-kl g.role-axis[aria-label^='X-axis'] text")
+    ticks.first.wait_for(timeout=30_000)
+    shown = ticks.evaluate_all("ts => ts.filter(t => getComputedStyle(t).opacity !== '0').map(t => t.textContent)")
+    assert shown[-1] == "dimension, largest KL first" and all(t.isdigit() for t in shown[:-1]), shown
 
 
 def test_the_latent_map_reads_on_a_phone(browser: "Browser", app_url: str) -> None:

@@ -21,6 +21,7 @@ def collapse_view(demo: gr.Blocks, page: Page) -> None:
         gr.Markdown("The same network trained with more and more weight on the KL term (beta).\n\n" + EXPLANATION)
         table = gr.Markdown(elem_id="compare-table")
         curves = gr.LinePlot(x="dimension, largest KL first", y="KL (nats)", color="model", elem_id="compare-kl",
+                             x_axis_format="d",
                              label="KL of each latent dimension (0: collapsed)")
         gr.Markdown(f"**Traversals from the origin**: each model's top {TRAVERSAL_ROWS} dimensions (rows), "
                     f"-{TRAVERSAL_SPAN:g} to +{TRAVERSAL_SPAN:g} (columns), each row named with its KL. A collapsed "
