@@ -21,7 +21,7 @@ EXPLANATION = (
 # decimals.
 ROW_WORDS = {
     "beta": f"{term('beta')} (KL weight)",
-    "warm-up (epochs)": "KL warm-up (epochs)",
+    "warm-up (epochs)": f"{term('KL warm-up')} (epochs)",
     "active units": f"{term('active units')} (dimensions used)",
     "test NLL (nats)": f"test {term('NLL')} ({term('nats')}; lower is better)",
     "test -ELBO (nats)": f"test {term('negative ELBO')} (nats; lower is better)",

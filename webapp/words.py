@@ -29,6 +29,10 @@ GLOSSARY = {
                        "code, blurrier digits, more unused dimensions."),
     "active units": ("g-active", "Latent dimensions the model really uses (their mean moves from digit to digit). "
                                  "An unused one has KL near 0: it collapsed to the prior."),
+    "KL warm-up": ("g-warmup", "Training that starts with the KL term's weight at 0 and raises it to beta over so "
+                               "many epochs (passes over the training digits): the encoder learns to use its code "
+                               "before the KL pulls codes towards the prior, which can save dimensions from "
+                               "collapsing."),
 }
 
 

@@ -46,6 +46,7 @@ def test_the_markdown_has_a_column_per_model_and_a_row_per_figure() -> None:
     assert f"| {ROW_WORDS['beta']} | 1 | 4 |" in lines
     assert f"| {ROW_WORDS['test NLL (nats)']} | 101.00 | 104.00 |" in lines  # nats with two decimals
     assert len(lines) == 2 + 6
+    assert all("](#g-" in ROW_WORDS[key] for key in ROW_WORDS), "each row's term links to its glossary entry"
 
 
 def test_kl_curves_are_sorted_per_model() -> None:
