@@ -35,7 +35,7 @@ from tests.e2e.test_browser import eventually, shown
 from vae.loaded import LoadedModel, default_model, load_models
 from vae.render import grid_image
 from webapp import compute
-from webapp.views import reconstruct
+from webapp.views import every_class, reconstruct
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -323,6 +323,15 @@ def test_a_view_opens_on_its_example_and_stays_at_its_top_on_a_phone(phone: "Pag
     phone.locator(read_as[0]).get_by_text(read_as[1]).first.wait_for(timeout=30_000)
     phone.wait_for_timeout(500)  # a scroll the answer would bring
     assert wholly_in_view(phone, top)
+
+
+def test_every_class_shows_each_decoding_large_enough_to_read_on_a_phone(phone: "Page") -> None:
+    """Ten decodings in one row came out 31 px each on a phone; in rows of five they are twice that."""
+    select_model(phone, "cmlp-20d")
+    open_on_example(phone, "Every class", touch=True)
+    picture = image_src(phone, "#every-row", wait=True) and box(phone, "#every-row img")
+    side = picture["width"] / every_class.COLUMNS  # each decoding's share of the width (its 2-px border included)
+    assert side >= 60 and picture["height"] == pytest.approx(2 * side, rel=0.05), picture
 
 
 def test_reconstruct_pictures_side_by_side_and_in_view_on_a_phone(phone: "Page") -> None:

@@ -44,6 +44,7 @@ from vae.model import VAE
 from vae.render import BOX_COLOUR, to_image
 from webapp import compute
 from webapp.demo import MAX_FILE_SIZE
+from webapp.views import every_class
 from webapp.views.latent_map import MANIFOLD_LABEL, MAP_INTRO
 from webapp.words import describe_model
 
@@ -339,7 +340,7 @@ def test_decode_2d_decodes_that_point(client: Client, app: Served, point: tuple[
 def test_every_label_on_a_conditional_model(client: Client, app: Served, files: dict[str, str]) -> None:
     loaded = app.models[CONDITIONAL]
     row, text = client.predict(CONDITIONAL, handle_file(files["example"]), None, api_name="/every_label")
-    assert picture(row).shape[::-1] == grid_size(10, nrow=10)
+    assert picture(row).shape[::-1] == grid_size(10, nrow=every_class.COLUMNS)
     label = compute.infer_label(loaded, load_digit(files["example"]))
     assert f"Read as **{loaded.class_names[label]}**" in text
 

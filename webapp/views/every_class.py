@@ -11,6 +11,7 @@ from webapp.page import IMAGES, Page
 from webapp.views.guide import first_fit, needs_model
 
 OPENING = {"mnist": "digit-2-2-test0035.png"}  # the digit whose style a first look at the view shows (a 2)
+COLUMNS = 5  # the decodings in rows of five: on a phone each is twice as large as in one row of ten
 
 
 def conditional(loaded: LoadedModel) -> bool:
@@ -29,18 +30,20 @@ def every_class_view(page: Page) -> None:
         every_btn = gr.Button("Decode with every label", variant="primary")
         text = gr.Markdown()
         row = gr.Image(label="Same style, every class", elem_id="every-row", format="png", interactive=False,
-                       alt_text="Your digit's style decoded as every class, one after another")
+                       alt_text="Your digit's style decoded as every class in order, five to a row")
         opens_on_examples(page, tab, [digit], opening_example(OPENING), conditional)
 
     def on_every_label(name: str, upload: str | None, sketch: dict | None) -> dict:
-        """Same style, every class: one row of decodings."""
+        """Same style, every class: the decodings in class order, in rows of COLUMNS."""
         loaded = page.models.pick(name)
         x = read_digit(loaded, upload, sketch)
         if not loaded.conditional:
             raise gr.Error("Pick a conditional model (its name starts with 'c') for this view.")
         decoded, label = compute.every_label(loaded, x)
-        return {row: png(grid_image(decoded, nrow=len(decoded), scale=3)),
-                text: f"Read as **{loaded.class_names[label]}**; decoded as every class:"}
+        names = loaded.class_names
+        return {row: png(grid_image(decoded, nrow=COLUMNS, scale=3)),
+                text: f"Read as **{names[label]}**; decoded as every class, {names[0]} to {names[-1]} in rows of "
+                      f"{COLUMNS}:"}
 
     page.on_model.append(([tab], lambda loaded: {tab: gr.update(visible=shown)}))  # needs_model offers the switch
     on_button_and_live(every_btn, [digit], on_every_label, [page.model, *digit.components], [row, text],
