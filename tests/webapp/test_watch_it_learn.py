@@ -105,6 +105,18 @@ def final(job) -> tuple[str, dict]:
     return status, updates
 
 
+WAIT_SECONDS = 60.0  # the longest a run's first update may take on a loaded machine
+
+
+def outputs_once(job, done: Callable[[list], bool], seconds: float = WAIT_SECONDS) -> list:
+    """A running job's outputs once `done` holds for them, or as they are after `seconds` (the test's assertions
+    then say what is missing)."""
+    deadline = time.monotonic() + seconds
+    while not done(outputs := job.outputs()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return outputs
+
+
 def test_train_streams_the_run_and_keeps_the_model_for_this_visit(visitor: Callable[[], Client]) -> None:
     me = visitor()
     job = me.submit(2, 1.0, 0, 5, api_name="/train")
@@ -131,9 +143,8 @@ def test_stop_ends_a_run_soon_and_its_model_is_still_kept(visitor: Callable[[], 
     the 60 asked; counted in steps, not seconds, so a slow machine changes nothing), and its model is kept."""
     me = visitor()
     job = me.submit(2, 1.0, 0, 60, api_name="/train")
-    deadline = time.monotonic() + 120
-    while len(shown := [o for o in job.outputs() if o[1]]) < 3 and time.monotonic() < deadline:
-        time.sleep(0.2)
+    shown = [o for o in outputs_once(job, lambda outputs: sum(1 for o in outputs if o[1]) >= 3, 2 * WAIT_SECONDS)
+             if o[1]]
     me.predict(api_name="/stop_training")
     job.result(timeout=120)
     steps = [json.loads(o[1])["runs"][0]["step"] for o in shown]
@@ -148,9 +159,7 @@ def test_runs_wait_in_line_their_place_shown_and_a_full_line_turns_visitors_away
     jobs = []
     for visitor in visitors[:-1]:  # each joins the line once the one before has its first update: in this order
         jobs.append(visitor.submit(2, 1.0, 0, 60, api_name="/train"))
-        deadline = time.monotonic() + WAIT_SECONDS
-        while not jobs[-1].outputs() and time.monotonic() < deadline:
-            time.sleep(0.2)
+        outputs_once(jobs[-1], bool)
     statuses = [job.outputs()[-1][0] if job.outputs() else "" for job in jobs]
     with pytest.raises(AppError, match="Too many runs are waiting"):
         visitors[-1].predict(2, 1.0, 0, 60, api_name="/train")
@@ -161,8 +170,6 @@ def test_runs_wait_in_line_their_place_shown_and_a_full_line_turns_visitors_away
     assert [f"{k} run{'s' if k > 1 else ''} ahead" in s for k, s in enumerate(statuses[1:], 1)] == [True] * MAX_WAITING
     assert all("You left the line" in job.outputs()[-1][0] for job in jobs[1:])
 
-
-WAIT_SECONDS = 60.0  # the longest a run's first update may take on a loaded machine
 
 
 def test_a_second_run_of_the_same_visitor_is_refused_while_the_first_trains(visitor: Callable[[], Client]) -> None:
