@@ -131,6 +131,11 @@ def test_a_damaged_file_is_refused_and_no_digit_shown(page: "Page", tmp_path: Pa
     assert image_src(page, "#rebuilt") == ""
 
 
+# How many lines each element's text takes on screen.
+LINES = """els => els.map(e => { const r = document.createRange(); r.selectNodeContents(e);
+  return new Set([...r.getClientRects()].map(q => Math.round(q.top))).size; })"""
+
+
 def test_on_a_phone_a_tapped_example_is_compressed_in_sight(browser: "Browser", app_url: str) -> None:
     """On a phone the result lies below the pad and the examples: a tap on a thumbnail brings it into sight, its
     tables readable."""
@@ -143,3 +148,4 @@ def test_on_a_phone_a_tapped_example_is_compressed_in_sight(browser: "Browser", 
         # Both tables wrap between words ("bytes", not "byt" and "es") and fit the screen.
         text_of(pg, "#compress-steps", "code z")
         assert table_flaws(pg, "#compress-sizes") == [] and table_flaws(pg, "#compress-steps") == []
+        assert pg.locator("#compress-sizes td:last-child").evaluate_all(LINES) == [1, 1, 1]  # "36 (53)", one line
