@@ -8,6 +8,7 @@ import ast
 import importlib
 import io
 import itertools
+import math
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from subprocess import Popen
@@ -26,6 +27,7 @@ from benchmarks.harness import rss_mb, serve_app
 from pictures.uploads import MAX_PIXELS
 from tests.helpers import api_client, draw_digit, encode, png_header_only, single_dot, truncated, zip_archive
 from webapp import demo
+from webapp.views import every_class
 
 ROOT = Path(__file__).parents[2]
 EXAMPLE = str(sorted((ROOT / "examples").glob("*.png"))[0])
@@ -274,10 +276,12 @@ def check_interpolate(result: Any) -> None:
 
 
 def check_every_label(result: Any) -> None:
-    """One row of ten decodings and the class the image was read as."""
-    row, text = result
-    width, height = opens_as_image(row).size
-    assert width > 9 * height  # ten tiles in a row
+    """Ten decodings in rows of every_class.COLUMNS (30-pixel tiles, 2-pixel borders) and the class the image was
+    read as."""
+    grid, text = result
+    width, height = opens_as_image(grid).size
+    rows = math.ceil(10 / every_class.COLUMNS)
+    assert width * (rows * 30 + 2) == height * (every_class.COLUMNS * 30 + 2)  # at any scale
     assert text.startswith("Read as **")
 
 
