@@ -125,6 +125,16 @@ def test_the_overview_reads_the_example_clicked(page: "Page") -> None:
     assert np.abs(np.array(pixels) - grey(x)).max() <= 1
 
 
+@pytest.mark.parametrize("screen", ["desktop", "projector"])
+def test_the_diagram_reads_in_one_line_from_x_to_x_prime(browser: "Browser", app_url: str, screen: str) -> None:
+    """x, encoder, the posterior, z, decoder, x' side by side: on a projector the decoder and x' had wrapped under
+    the rest, as the digit's column beside the diagram left it 588 px."""
+    with opened(browser, app_url, screen) as page:
+        boxes = page.locator(".vae-ov > *").evaluate_all("parts => parts.map(p => p.getBoundingClientRect())"
+                                                         ".map(r => [r.top, r.bottom])")
+        assert len(boxes) == 7 and max(top for top, _ in boxes) < min(bottom for _, bottom in boxes), boxes
+
+
 @pytest.mark.parametrize("screen", list(SCREENS))
 def test_the_guided_start_opens_each_demo_in_sight(browser: "Browser", app_url: str, screen: str) -> None:
     """Each button chooses its model and view and brings the view into the viewport; with touch on the phone."""

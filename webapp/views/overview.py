@@ -24,6 +24,7 @@ PROSE = (
     f"{term('KL')}, how far q(z|x) is from the {term('prior')} N(0, 1). The KL keeps codes where random draws "
     "from N(0, 1) decode to digits.")
 
+DIAGRAM_WIDTH = 700  # px: the diagram's one line (two digits, two 170-px bar charts, three arrows)
 DIAGRAM = """<div class="vae-ov" aria-label="How a VAE works: a diagram of the chosen model on your digit">
 <figure id="ov-x"><canvas class="vae-digit" width="28" height="28" role="img"
  aria-label="x: the digit the model sees"></canvas>
@@ -68,7 +69,9 @@ def overview_view(demo: gr.Blocks, page: Page) -> None:
     """The "How a VAE works" accordion, open on a first visit: the diagram, a few sentences, a digit to try."""
     with gr.Accordion("How a VAE works", open=True, elem_id="overview"):
         with gr.Row():
-            with gr.Column(scale=2):
+            # The diagram needs about 700 px for x -> encoder -> mean, sd -> z -> decoder -> x' in one line: where the
+            # row has less room beside the digit's column (a projector's 1024 px), that column goes under it.
+            with gr.Column(scale=2, min_width=DIAGRAM_WIDTH):
                 gr.HTML(DIAGRAM, elem_id="ov-diagram")
                 gr.Markdown(PROSE, elem_id="ov-prose")
             with gr.Column(scale=1, min_width=280):
