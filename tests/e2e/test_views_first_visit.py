@@ -1,8 +1,8 @@
 """The views as a first visitor meets them, in headless Chromium on a desktop (1280x900), a projector (1024x768) and
-a phone (390x844, touch): the labelled traversal beside the decoded digit, picked examples shown as pictures,
-samples that follow the temperature, every view reachable on a phone, the map beside its decoded point, one
-warning naming the empty input, no part kept for API clients on screen, links in sentences unpadded, the latent
-map's axis labels at 12 px on a phone (~5 min).
+a phone (390x844, touch): the labelled traversal beside the decoded digit, picked examples shown as pictures, the
+examples in full rows, samples that follow the temperature, every view reachable on a phone, the map beside its
+decoded point, one warning naming the empty input, no part kept for API clients on screen, links in sentences
+unpadded, the latent map's axis labels at 12 px on a phone (~5 min).
 """
 
 import time
@@ -133,6 +133,36 @@ def test_a_picked_example_shows_and_sets_the_sliders_in_view(request: pytest.Fix
                          arg=want, timeout=30_000)
     pg.wait_for_timeout(300)  # the page's repaint and any scrolling
     assert wholly_in_view(pg, "#decoded canvas")
+
+
+# The shown example thumbnails under `sel`, as rows: each thumbnail's side in px, row by row.
+EXAMPLE_ROWS = """sel => { const rows = new Map();
+  for (const item of document.querySelectorAll(sel + ' .vae-examples .gallery-item')) {
+    const r = item.getBoundingClientRect(), top = Math.round(r.top);
+    if (r.width) rows.set(top, [...(rows.get(top) || []), Math.round(r.width)]);
+  }
+  return [...rows.keys()].sort((a, b) => a - b).map(top => rows.get(top)); }"""
+
+
+@pytest.mark.parametrize("screen", [{"viewport": {"width": 1280, "height": 900}}, {"viewport": PROJECTOR}, PHONE],
+                         ids=["desktop", "projector", "phone"])
+def test_the_examples_come_in_full_rows_of_thumbnails_a_finger_can_hit(browser: "Browser", app_url: str,
+                                                                       screen: dict) -> None:
+    """The twenty examples, the overview's and a view's: at most four rows, each full but the last (at least half
+    full), each thumbnail 40 px or more. A projector showed the overview's as 19 and a lone 9; a phone showed a
+    view's in seven rows of three, 600 px to scroll past before its answer."""
+    page, errors = open_app(browser, app_url, screen=screen)
+    try:
+        open_view(page, "Reconstruct", touch="is_mobile" in screen)
+        for scope in ("#overview", "#tab-reconstruct"):
+            rows = page.evaluate(EXAMPLE_ROWS, scope)
+            assert sum(map(len, rows)) == 20 and len(rows) <= 4, (scope, rows)
+            assert all(len(row) == len(rows[0]) for row in rows[:-1]) and 2 * len(rows[-1]) >= len(rows[0]), \
+                (scope, rows)
+            assert min(min(row) for row in rows) >= 40, (scope, rows)
+        assert errors == []
+    finally:
+        page.close()
 
 
 def test_interpolate_shows_each_picked_end(page: "Page") -> None:
