@@ -1,8 +1,8 @@
 """End to end: the Compress view in headless Chromium, as a visitor uses it (~1 min).
 
 The view opens on an example compressed; an example digit is compressed at a click on its thumbnail, the .vae
-file rebuilt into the same digit, a drawn digit compressed with the button, the 20 examples coded as one message,
-and a damaged file refused.
+file rebuilt into the same digit (a new file clears the last rebuild), a drawn digit compressed with the button,
+the 20 examples coded as one message, and a damaged file refused.
 """
 
 from collections.abc import Iterator
@@ -93,6 +93,21 @@ def test_an_example_is_compressed_and_rebuilt_from_the_file_alone(page: "Page") 
     click_and_wait(page, "Decompress", "#rebuilt")
     assert np.array_equal(shown_digit(page, "#rebuilt"), expected)
     assert "all 784 pixels match" in text_of(page, "#rebuilt-note", "Identical")
+
+
+def test_a_new_file_clears_the_rebuild_of_the_last_one(page: "Page") -> None:
+    """The note under the empty rebuild says what Decompress does; a rebuild, then another example compressed: the
+    old rebuild goes. It stayed, called identical to the digits compressed above, which it was not."""
+    size = len(page.request.get(page.locator("#vae-file a").first.get_attribute("href")).body())
+    assert f"this file's {size} bytes alone" in text_of(page, "#rebuilt-note", "Press Decompress")
+    click_and_wait(page, "Decompress", "#rebuilt")
+    text_of(page, "#rebuilt-note", "Identical")
+    example_thumbnail(page, TAB, EXAMPLE).click()
+    text_of(page, "#rebuilt-note", "Press Decompress")
+    page.wait_for_function("() => !document.querySelector('#rebuilt img')")
+    click_and_wait(page, "Decompress", "#rebuilt")
+    expected = black_and_white(load_digit(ROOT / "examples" / EXAMPLE))[0]
+    assert np.array_equal(shown_digit(page, "#rebuilt"), expected)
 
 
 def test_a_drawn_digit_is_compressed_with_the_button(page: "Page") -> None:

@@ -13,9 +13,10 @@ from PIL import Image
 
 from pictures.digitize import load_digit
 from tests.helpers import WEIGHTS, api_client
-from vae.compress import HEADER
+from vae.compress import HEADER, compress, make_codec
+from vae.loaded import load_model
 from webapp.demo import MAX_FILE_SIZE, create_demo
-from webapp.views.compress import black_and_white
+from webapp.views.compress import black_and_white, describe_file
 
 ROOT = Path(__file__).parents[2]
 EXAMPLE = ROOT / "examples" / "digit-2-1-test0001.png"
@@ -77,6 +78,18 @@ def test_decompress_rebuilds_the_digit_from_the_file_alone(client: Client, compr
     rebuilt, note = client.predict(handle_file(vae), api_name="/decompress")
     assert np.array_equal(shown(rebuilt), shown(binary))
     assert "conv-32d" in note and f"{Path(vae).stat().st_size} bytes" in note
+
+
+def test_the_note_before_decompress_names_what_the_file_holds(compressed: tuple, tmp_path: Path) -> None:
+    vae = compressed[3]
+    assert f"rebuilds the digit from this file's {Path(vae).stat().st_size} bytes alone" in describe_file(vae)
+    twenty = tmp_path / "twenty.vae"
+    digits = black_and_white(torch.stack([load_digit(EXAMPLE)] * 20))
+    twenty.write_bytes(compress(make_codec(load_model(WEIGHTS / "conv-32d.safetensors")), digits).data)
+    assert "rebuilds the 20 digits" in describe_file(str(twenty))
+    (tmp_path / "other.vae").write_bytes(b"not a vae file")
+    assert "rebuilds what it holds from this file's 14 bytes" in describe_file(str(tmp_path / "other.vae"))
+    assert "compress a digit above, or drop a .vae file" in describe_file(None)
 
 
 def test_a_damaged_or_foreign_file_is_refused_with_the_reason(client: Client, compressed: tuple,

@@ -141,6 +141,20 @@ def describe_rebuilt(digits: np.ndarray, compressed: np.ndarray | None, size: in
             "p(x|z), and put z back with q(z|x), which returned exactly the bits the sender took back.")
 
 
+def describe_file(path: str | None) -> str:
+    """What Decompress will do with the .vae file now in the box (none: how to get one)."""
+    if not path:
+        return "No .vae file: compress a digit above, or drop a .vae file in the box, then press **Decompress**."
+    data = Path(path).read_bytes()
+    try:
+        count = coder.read_header(data).digits
+        what = "the digit" if count == 1 else f"the {count} digits"
+    except coder.StreamError:
+        what = "what it holds"
+    return (f"Press **Decompress**: the receiver rebuilds {what} from this file's {len(data)} bytes alone, with the "
+            "model its header names.")
+
+
 def compress_view(page: Page) -> None:
     """The Compress tab: a digit coded into a .vae file, the coder's steps, and the file rebuilt into the digit."""
     codecs, refusals = codecs_of(page.models.models)
@@ -214,6 +228,11 @@ def compress_view(page: Page) -> None:
         image = big(shown[0]) if len(digits) == 1 else png(grid_image(shown, nrow=10, scale=3))
         return {rebuilt: image, rebuilt_note: describe_rebuilt(digits, before, len(data), codec.name)}
 
+    def on_new_file(path: str | None) -> dict:
+        """A new .vae file (compressed, or dropped in) clears the last rebuild: it would be called identical to digits
+        the file does not hold."""
+        return {rebuilt: None, rebuilt_note: describe_file(path)}
+
     def on_examples(name: str) -> dict:
         """The 20 example digits coded as one message, beside 20 separate files."""
         codec = codec_for(name)
@@ -232,6 +251,7 @@ def compress_view(page: Page) -> None:
     # On a phone the result comes below the pad and the examples: bring it up for the visitor's own digit, not for
     # the opening example (that would scroll past the input).
     gr.on([compress_btn.click, *digit.picks, digit.drawn.input], None, js=reveal("#binary"))
+    vae_file.change(on_new_file, vae_file, [rebuilt, rebuilt_note], api_visibility="private", queue=False)
     decompress_btn.click(gently(on_decompress), [vae_file, compressed], [rebuilt, rebuilt_note],
                          api_name="decompress", **IMAGES)
     many_btn.click(gently(on_examples), page.model, [many, many_note, vae_file, compressed],
