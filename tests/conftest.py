@@ -1,6 +1,9 @@
 """Shared fixtures: a small real MNIST sample shipped in tests/data, and the full set when provided."""
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -8,6 +11,10 @@ import pytest
 import torch
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+# The apps these tests launch cache files in a folder of their own: on closing, Gradio deletes what its app cached,
+# and in a shared /tmp/gradio those were the very files (named by their content) a running `python app.py` served.
+os.environ["GRADIO_TEMP_DIR"] = tempfile.mkdtemp(prefix="vae-tests-gradio-")
+atexit.register(shutil.rmtree, os.environ["GRADIO_TEMP_DIR"], ignore_errors=True)
 
 SAMPLE = Path(__file__).parent / "data" / "mnist-sample.npz"
 ROOT = Path(__file__).parent.parent
