@@ -160,12 +160,6 @@ def load_digit(source: str | os.PathLike | bytes, box: int = BOX_SIDE) -> torch.
     return to_mnist(open_image(source), box)
 
 
-def to_grayscale(image: Image.Image) -> np.ndarray:
-    """The working copy as float32 in [0, 1], ink bright on dark (MNIST polarity)."""
-    darkest, brightest = _work_grays(upright(image))
-    return 1 - darkest if _best((darkest, brightest)).dark else brightest
-
-
 # --- the working copy --------------------------------------------------------------------------
 
 

@@ -86,11 +86,3 @@ def code_spread(codes: Tensor) -> CodeSpread:
     kl = 0.5 * (cov.trace() + mean @ mean - len(mean) - torch.logdet(cov))
     inside = (codes.norm(dim=1) <= prior_radius()).double().mean()
     return CodeSpread(tuple(mean.tolist()), tuple(cov.diagonal().sqrt().tolist()), float(kl), float(inside))
-
-
-def nearest_digits(pictures: Tensor, digits: Tensor) -> tuple[Tensor, Tensor]:
-    """For each picture (N, 1, 28, 28), the root-mean-square pixel difference to the nearest of `digits`
-    (M, 1, 28, 28), and that digit's index: (N,) each. What a decoded random code looks like, in real digits."""
-    distances = torch.cdist(pictures.flatten(1).double(), digits.flatten(1).double())
-    nearest = distances.min(1)
-    return nearest.values / 28, nearest.indices

@@ -15,10 +15,8 @@ from functools import cache
 import torch
 from torch import Tensor
 
-from vae.evaluate import posterior_terms
 from vae.latent import percentile
 from vae.loaded import LoadedModel
-from vae.model import VAE
 from webapp.compute import Posterior, dimension_name, terms
 from webapp.words import dataset_name, pictures, term
 
@@ -41,18 +39,6 @@ class Anatomy:
     mean: Tensor  # (D,) posterior means
     std: Tensor  # (D,) posterior standard deviations
     kl_lower: float = 0.0  # a two-layer model's lower layer's, KL(q(z1|x, z) || p(z1|z)); nelbo = recon + kl + kl_lower
-
-
-@torch.no_grad()
-def anatomy(model: VAE, x: Tensor, y: Tensor | None = None) -> Anatomy:
-    """Take one (28, 28) image's negative ELBO apart.
-
-    The terms come from the same one-sample estimate (seed 0) as the stored test scores, so
-    recon + kl is exactly the score the app reports and compares with the test set.
-    """
-    x = x.view(1, 1, 28, 28)
-    mean, logvar = model.encode(x, y)
-    return anatomy_of(posterior_terms(model, x, mean, logvar, y, torch.Generator().manual_seed(0)), logvar)
 
 
 def anatomy_of(elbo: dict[str, Tensor], logvar: Tensor) -> Anatomy:

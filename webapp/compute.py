@@ -16,7 +16,6 @@ from vae.latent import (
     decode_probs,
     gaussian_grid,
     interpolate,
-    percentile,
     prior_sample,
     sample_probs,
     traversal,
@@ -117,12 +116,6 @@ def terms(loaded: LoadedModel, q: Posterior) -> dict[str, Tensor]:
     return posterior_terms(loaded.model, q.x, q.mean, q.logvar, y, torch.Generator().manual_seed(0))
 
 
-def score(loaded: LoadedModel, x: Tensor, label: int | None = None) -> tuple[float, float]:
-    """Negative ELBO of a (28, 28) image in nats, and the percentage of test images scoring at or below it."""
-    nelbo = float(terms(loaded, posterior(loaded, x, label))["nelbo"][0])
-    return nelbo, percentile(nelbo, loaded.extras["test_nelbo_sorted"])
-
-
 @torch.no_grad()
 def reconstruction(loaded: LoadedModel, q: Posterior, n_samples: int = 8, seed: int = 0) -> dict[str, Tensor]:
     """The decoding of the posterior mean, and decodings of n_samples draws from the posterior (a two-layer model's
@@ -133,14 +126,6 @@ def reconstruction(loaded: LoadedModel, q: Posterior, n_samples: int = 8, seed: 
     h = q.h.expand(n_samples, -1) if model.config.lower_dim else None
     return {"reconstruction": decode_posterior_mean(model, q.x, q.mean, y)[0],
             "samples": torch.sigmoid(decode_draw(model, h, z, ys, generator=gen).logits)}
-
-
-def reconstruct(loaded: LoadedModel, x: Tensor, label: int | None = None, n_samples: int = 8, seed: int = 0) -> dict:
-    """Reconstruction from the posterior mean, decodings of posterior samples, and the score."""
-    q = posterior(loaded, x, label)
-    nelbo = float(terms(loaded, q)["nelbo"][0])
-    return {**reconstruction(loaded, q, n_samples, seed), "nelbo": nelbo,
-            "percentile": percentile(nelbo, loaded.extras["test_nelbo_sorted"])}
 
 
 def describe_score(nelbo: float, pct: float, dataset: str) -> str:

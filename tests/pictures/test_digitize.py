@@ -11,7 +11,7 @@ import torch
 from PIL import Image, ImageFile
 
 from pictures import digitize, uploads
-from pictures.digitize import load_digit, to_grayscale, to_mnist
+from pictures.digitize import load_digit, to_mnist
 from pictures.uploads import ImageError, open_image
 from tests.helpers import (
     correlation,
@@ -251,13 +251,6 @@ def test_gradio_arrays(channels, reference):
     digit = to_mnist(array)
     assert_mnist_like(digit)
     assert correlation(digit, reference["7"]) > 0.95
-
-
-def test_to_grayscale_makes_ink_bright():
-    gray = to_grayscale(draw_digit("7"))  # black ink on white paper
-    assert gray.dtype == np.float32 and gray.shape == (400, 400)
-    assert gray.min() >= 0 and gray.max() <= 1
-    assert np.median(gray) < 0.1 and gray.max() > 0.9
 
 
 def test_importing_the_library_leaves_pillow_settings_alone():

@@ -1,29 +1,49 @@
 """The ELBO of one image taken apart (webapp.anatomy), on real MNIST test digits."""
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
 from torch import Tensor
 
+from tests.helpers import load_one, save_tiny
 from vae.data import to_float
 from vae.evaluate import elbo_terms
 from vae.latent import rank_dimensions
+from vae.loaded import LoadedModel
 from vae.model import VAE
 from webapp.anatomy import (
     HISTOGRAM_STEP,
     MEAN,
     PRIOR,
     SPREAD,
-    anatomy,
+    Anatomy,
     describe_anatomy,
     histogram_lines,
     kl_bars,
+    posterior_anatomy,
     posterior_points,
     score_axis_end,
     score_histogram,
 )
-from webapp.compute import describe_score
+from webapp.compute import describe_score, posterior
+
+
+def loaded_as_the_app_loads(model: VAE, mnist_sample: dict[str, Tensor], folder: Path) -> LoadedModel:
+    """`model` saved with its metadata and extras, and loaded as the app loads its weights."""
+    save_tiny(folder / "tiny.safetensors", model, mnist_sample)
+    return load_one(folder / "tiny.safetensors")
+
+
+def anatomy(loaded: LoadedModel, x: Tensor) -> Anatomy:
+    """The anatomy the Reconstruct view takes of a (28, 28) image."""
+    return posterior_anatomy(loaded, posterior(loaded, x))
+
+
+@pytest.fixture(scope="module")
+def loaded(small_model: VAE, mnist_sample: dict[str, Tensor], tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
+    return loaded_as_the_app_loads(small_model, mnist_sample, tmp_path_factory.mktemp("anatomy"))
 
 
 @pytest.fixture(scope="module")
@@ -31,18 +51,18 @@ def digits(mnist_sample: dict[str, Tensor]) -> Tensor:
     return to_float(mnist_sample["test_images"][:5])
 
 
-def test_recon_plus_kl_is_the_score(small_model: VAE, digits: Tensor) -> None:
+def test_recon_plus_kl_is_the_score(loaded: LoadedModel, digits: Tensor) -> None:
     for x in digits:
-        a = anatomy(small_model, x[0])
-        score = float(elbo_terms(small_model, x.view(1, 1, 28, 28))["nelbo"][0])  # as the app's score
+        a = anatomy(loaded, x[0])
+        score = float(elbo_terms(loaded.model, x.view(1, 1, 28, 28))["nelbo"][0])  # as the app's score
         assert a.nelbo == pytest.approx(score, abs=1e-4)
         assert a.recon + a.kl == pytest.approx(a.nelbo, abs=1e-3)
         assert float(a.kl_per_dim.sum()) == pytest.approx(a.kl, abs=1e-4)
         assert a.recon > 0 and a.kl > 0
 
 
-def test_the_sentence_gives_both_terms_and_the_percentile(small_model: VAE, digits: Tensor) -> None:
-    a = anatomy(small_model, digits[2, 0])
+def test_the_sentence_gives_both_terms_and_the_percentile(loaded: LoadedModel, digits: Tensor) -> None:
+    a = anatomy(loaded, digits[2, 0])
     text = describe_anatomy(a, 42.25, "mnist")
     assert text.startswith(f"**{a.nelbo:.2f} [nats](#g-nats)** ([negative ELBO](#g-nelbo)) = **{a.recon:.2f}** "
                            "reconstruction")
@@ -51,24 +71,24 @@ def test_the_sentence_gives_both_terms_and_the_percentile(small_model: VAE, digi
     assert "test images" in describe_anatomy(a, 1.0, "fashion-mnist")
 
 
-def test_the_score_and_its_terms_give_the_same_figures(small_model: VAE, digits: Tensor) -> None:
+def test_the_score_and_its_terms_give_the_same_figures(loaded: LoadedModel, digits: Tensor) -> None:
     """Reconstruct shows both sentences for one digit: the same negative ELBO and percentile, to the same digit."""
-    a = anatomy(small_model, digits[2, 0])
+    a = anatomy(loaded, digits[2, 0])
     terms, score = describe_anatomy(a, 69.5, "mnist"), describe_score(a.nelbo, 69.5, "mnist")
     for figure in (f"**{a.nelbo:.2f}", "worse than 70% of the MNIST test digits"):
         assert figure in terms and figure in score
 
 
-def test_the_kl_per_dimension_is_that_of_the_posterior_shown(small_model: VAE, digits: Tensor) -> None:
-    a = anatomy(small_model, digits[0, 0])
+def test_the_kl_per_dimension_is_that_of_the_posterior_shown(loaded: LoadedModel, digits: Tensor) -> None:
+    a = anatomy(loaded, digits[0, 0])
     var = a.std**2
     assert torch.allclose(a.kl_per_dim, 0.5 * (a.mean**2 + var - 1 - var.log()), atol=1e-5)
-    assert (a.std > 0).all() and a.mean.shape == a.std.shape == (small_model.config.latent_dim,)
+    assert (a.std > 0).all() and a.mean.shape == a.std.shape == (loaded.latent_dim,)
 
 
-def test_kl_bars_put_the_image_beside_the_test_average_in_slider_order(small_model: VAE, digits: Tensor) -> None:
-    a = anatomy(small_model, digits[1, 0])
-    test_kl = torch.rand(small_model.config.latent_dim, generator=torch.Generator().manual_seed(0)).tolist()
+def test_kl_bars_put_the_image_beside_the_test_average_in_slider_order(loaded: LoadedModel, digits: Tensor) -> None:
+    a = anatomy(loaded, digits[1, 0])
+    test_kl = torch.rand(loaded.latent_dim, generator=torch.Generator().manual_seed(0)).tolist()
     ranking = rank_dimensions(test_kl)
     bars = kl_bars(a.kl_per_dim, test_kl, ranking)
     d = len(ranking)

@@ -18,10 +18,23 @@ from vae.data import CLASS_NAMES, to_float
 from vae.latent import decode_probs, gaussian_grid
 from vae.loaded import LoadedModel, default_model, load_models
 from webapp import compute
+from webapp.anatomy import posterior_anatomy, score_percentile
 from webapp.words import describe_model
 
 PATHS = pytest.mark.parametrize("method", ["linear", "spherical"])
 N_DIGITS = 50  # real test digits used per test: enough for stable statistics, fast on 2 cores
+
+
+def reconstruction(loaded: LoadedModel, x: Tensor, label: int | None = None, **samples: int) -> dict[str, Tensor]:
+    """What Reconstruct draws of a (28, 28) image under `label`: the posterior mean's decoding, posterior samples."""
+    return compute.reconstruction(loaded, compute.posterior(loaded, x, label), **samples)
+
+
+def score(loaded: LoadedModel, x: Tensor, label: int | None = None) -> tuple[float, float]:
+    """A (28, 28) image's negative ELBO under `label` and its percentile among the test scores, as Reconstruct
+    reports them."""
+    a = posterior_anatomy(loaded, compute.posterior(loaded, x, label))
+    return a.nelbo, score_percentile(loaded, a)
 
 
 # --- tiny models, shared with test_app -----------------------------------------------------------
@@ -79,7 +92,7 @@ def model_2d(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
 @pytest.fixture(scope="module")
 def real_scores(loaded: LoadedModel, digits: Tensor) -> list[tuple[float, float]]:
     """(negative ELBO, percentile) of each real test digit."""
-    return [compute.score(loaded, x) for x in digits]
+    return [score(loaded, x) for x in digits]
 
 
 def change(a: Tensor, b: Tensor) -> float:
@@ -203,7 +216,7 @@ def test_reconstructions_are_close_to_real_test_digits(loaded: LoadedModel, digi
     mean_digit = digits.mean(0)
     corr, bce, baseline = [], [], []
     for x in digits[:10]:
-        rec = compute.reconstruct(loaded, x)["reconstruction"][0]
+        rec = reconstruction(loaded, x)["reconstruction"][0]
         assert rec.shape == (28, 28)
         corr.append(correlation(rec, x))
         bce.append(float(F.binary_cross_entropy(rec, x)))
@@ -214,15 +227,15 @@ def test_reconstructions_are_close_to_real_test_digits(loaded: LoadedModel, digi
 
 def test_posterior_samples_differ_but_resemble_the_input(loaded: LoadedModel, digits: Tensor) -> None:
     x = digits[0]
-    out = compute.reconstruct(loaded, x, n_samples=6, seed=1)
+    out = reconstruction(loaded, x, n_samples=6, seed=1)
     samples = out["samples"]
     assert samples.shape == (6, 1, 28, 28)
     for i in range(6):
         assert correlation(samples[i], x) > 0.6
         for j in range(i):
             assert change(samples[i], samples[j]) > 1e-3
-    again = compute.reconstruct(loaded, x, n_samples=6, seed=1)["samples"]
-    other = compute.reconstruct(loaded, x, n_samples=6, seed=2)["samples"]
+    again = reconstruction(loaded, x, n_samples=6, seed=1)["samples"]
+    other = reconstruction(loaded, x, n_samples=6, seed=2)["samples"]
     assert torch.equal(again, samples) and not torch.equal(other, samples)
 
 
@@ -239,7 +252,7 @@ def noise(kind: str) -> Tensor:
 @pytest.mark.parametrize("kind", ["uniform", "sparse", "white"])
 def test_real_digits_score_lower_than_noise(loaded: LoadedModel, real_scores: list[tuple[float, float]],
                                             kind: str) -> None:
-    nelbo, pct = compute.score(loaded, noise(kind))
+    nelbo, pct = score(loaded, noise(kind))
     assert max(s for s, _ in real_scores) < nelbo
     assert pct >= compute.UNUSUAL_PERCENTILE
     text = compute.describe_score(nelbo, pct, loaded.dataset)
@@ -279,7 +292,7 @@ def test_interpolation_ends_at_the_reconstructions(loaded: LoadedModel, digits: 
     x0, x1 = digits[0], digits[1]
     frames = compute.interpolation(loaded, x0, x1, 6, method)
     assert frames.shape == (6, 1, 28, 28)
-    rec0, rec1 = compute.reconstruct(loaded, x0)["reconstruction"], compute.reconstruct(loaded, x1)["reconstruction"]
+    rec0, rec1 = reconstruction(loaded, x0)["reconstruction"], reconstruction(loaded, x1)["reconstruction"]
     torch.testing.assert_close(frames[0], rec0, atol=1e-5, rtol=0)
     torch.testing.assert_close(frames[-1], rec1, atol=1e-5, rtol=0)
     assert change(frames[3], rec0) > 0.01 and change(frames[3], rec1) > 0.01
@@ -289,7 +302,7 @@ def test_encode_gives_the_posterior_mean(loaded: LoadedModel, digits: Tensor) ->
     z = compute.encode(loaded, digits[0])
     assert z.shape == (loaded.latent_dim,)
     decoded = decode_probs(loaded.model, z.unsqueeze(0))[0]
-    torch.testing.assert_close(decoded, compute.reconstruct(loaded, digits[0])["reconstruction"])
+    torch.testing.assert_close(decoded, reconstruction(loaded, digits[0])["reconstruction"])
 
 
 # --- 2-D models ----------------------------------------------------------------------------------
@@ -350,7 +363,7 @@ def test_every_label_keeps_the_style_and_changes_the_class(conditional: LoadedMo
     row, label = compute.every_label(conditional, x)
     assert row.shape == (10, 1, 28, 28) and label == compute.infer_label(conditional, x)
     # the inferred class's image is the reconstruction under that label
-    torch.testing.assert_close(row[label], compute.reconstruct(conditional, x, label)["reconstruction"])
+    torch.testing.assert_close(row[label], reconstruction(conditional, x, label)["reconstruction"])
     for i in range(10):
         for j in range(i):
             assert change(row[i], row[j]) > 1e-3
@@ -363,8 +376,8 @@ def test_conditional_interpolation_switches_label_halfway(conditional: LoadedMod
     a, b = compute.infer_label(conditional, x0), compute.infer_label(conditional, x1)
     frames = compute.interpolation(conditional, x0, x1, steps, "spherical", (a, b))
     assert frames.shape == (steps, 1, 28, 28)
-    torch.testing.assert_close(frames[0], compute.reconstruct(conditional, x0, a)["reconstruction"])
-    torch.testing.assert_close(frames[-1], compute.reconstruct(conditional, x1, b)["reconstruction"])
+    torch.testing.assert_close(frames[0], reconstruction(conditional, x0, a)["reconstruction"])
+    torch.testing.assert_close(frames[-1], reconstruction(conditional, x1, b)["reconstruction"])
 
 
 def test_conditional_sliders_samples_and_scores_use_the_label(conditional: LoadedModel,
@@ -373,5 +386,6 @@ def test_conditional_sliders_samples_and_scores_use_the_label(conditional: Loade
     as_three, as_seven = compute.decode_sliders(conditional, values, 3), compute.decode_sliders(conditional, values, 7)
     assert as_three.shape == (1, 28, 28) and change(as_three, as_seven) > 0.01
     assert compute.random_samples(conditional, 4, 1.0, seed=0, label=5).shape == (4, 1, 28, 28)
-    out = compute.reconstruct(conditional, digits[0], label=compute.infer_label(conditional, digits[0]))
-    assert out["samples"].shape == (8, 1, 28, 28) and 0 <= out["percentile"] <= 100
+    label = compute.infer_label(conditional, digits[0])
+    assert reconstruction(conditional, digits[0], label)["samples"].shape == (8, 1, 28, 28)
+    assert 0 <= score(conditional, digits[0], label)[1] <= 100
