@@ -1,5 +1,6 @@
 """Accessibility of every view on a desktop (1280x900) and a phone (390x844): an axe-core run finds no serious or
-critical violation, every picture has a text alternative, and the latent sliders work from the keyboard (~3 min).
+critical violation, every picture has a text alternative, no heading skips a level, and the latent sliders work
+from the keyboard (~3 min).
 
 axe-core's script comes inside the axe-playwright-python wheel (requirements-dev.txt), so nothing is fetched.
 """
@@ -38,6 +39,11 @@ UNNAMED = """() => [...document.querySelectorAll('img, canvas')].filter(e => e.g
   .filter(e => e.tagName === 'IMG' ? !e.alt : !(e.getAttribute('role') === 'img' && e.getAttribute('aria-label')))
   .map(e => e.outerHTML.slice(0, 120))"""
 
+# Headings on view that go more than one level below the heading before them (a view's h3 under the page's h1).
+SKIPPED_HEADINGS = """() => [...document.querySelectorAll('h1, h2, h3, h4, h5, h6')]
+  .filter(h => h.getClientRects().length).map(h => [Number(h.tagName[1]), h.textContent.trim().slice(0, 40)])
+  .filter(([level], i, all) => i && level > all[i - 1][0] + 1).map(([level, text]) => `h${level} ${text}`)"""
+
 
 def serious(page: "Page", context: str | None = None) -> list[str]:
     """axe-core's serious and critical violations in `context` (a CSS selector; None: the whole page) as it is now:
@@ -65,7 +71,8 @@ def test_no_serious_violation_and_every_picture_named_on_any_view(browser: "Brow
         page.wait_for_function("() => !document.querySelector('.pending')", timeout=30_000)  # Gradio's dimmed blocks
         page.wait_for_timeout(1000)  # the view's pictures arrive
         # The whole page once (its header, pickers and guided start are the same on every view), then each panel.
-        if found := serious(page, f"#{panel}" if i else None) + page.evaluate(UNNAMED):
+        found = serious(page, f"#{panel}" if i else None) + page.evaluate(UNNAMED) + page.evaluate(SKIPPED_HEADINGS)
+        if found:
             problems[view] = found
     page.close()
     assert problems == {}

@@ -114,7 +114,7 @@ def code_map_view(page: Page, weights_dir: Path) -> None:
                 near = gr.Gallery(label=f"The {N_NEIGHBOURS} test digits whose codes are nearest to your digit's",
                                   elem_id="code-map-neighbours", columns=4, height=300, object_fit="contain")
                 near_note = gr.Markdown(elem_id="code-map-near-note")
-        gr.Markdown("### Latent arithmetic\nA **class direction** is the step from one class's average code to "
+        gr.Markdown("## Latent arithmetic\nA **class direction** is the step from one class's average code to "
                     "another's. The slider moves your digit (or, before you give one, the first class's average "
                     "code) along it: at 0 it is unchanged, at 1 it has taken the whole step.")
         with gr.Row():

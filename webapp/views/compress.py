@@ -33,7 +33,7 @@ BINARIZE_SEED = 0  # the same picture always gives the same black-and-white digi
 MAX_PAGE_DIGITS = 1_000  # an uploaded .vae file may hold this many digits here (a few seconds to rebuild)
 OPENING = {"mnist": "digit-5-1-test0008.png"}  # the digit a first look at the view compresses
 
-INTRO = """### Compress a digit into a few bytes, with the VAE
+INTRO = """## Compress a digit into a few bytes, with the VAE
 A VAE gives every digit a probability, and a probable digit can be written in few **bits** (one bit is one
 yes-or-no answer; 8 bits make a byte). Here the model writes your digit, losslessly, as a short message by
 *bits-back coding* with asymmetric numeral systems, then rebuilds it from that message alone, pixel for pixel.

@@ -68,7 +68,7 @@ def model_column(loaded: LoadedModel, codes: Tensor) -> tuple[gr.Image, gr.Image
     title = "Plain autoencoder" if loaded.autoencoder else "VAE"
     spread = code_spread(codes)
     with gr.Column(min_width=300, elem_id=f"why-{kind}"):
-        gr.Markdown(f"### {title} (`{loaded.name}`)\n{HOW[loaded.autoencoder]}. {spread.inside_circle:.0%} of the "
+        gr.Markdown(f"## {title} (`{loaded.name}`)\n{HOW[loaded.autoencoder]}. {spread.inside_circle:.0%} of the "
                     f"test digits land inside the circle; the KL from N(0, 1) of a Gaussian fitted to their codes "
                     f"is {spread.kl_to_prior:.2f} nats.")
         where = gr.Image(label="Where the test digits land", format="png", interactive=False,
