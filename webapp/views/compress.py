@@ -96,7 +96,7 @@ def describe_steps(result: coder.Compressed) -> str:
 def describe_sizes(result: coder.Compressed, nelbo_bits: float, sizes: dict[str, int]) -> str:
     """The message's length beside a PNG's and zlib's, and beside what it costs in theory, in plain words."""
     message, file = result.message_bits // 8, len(result.data)
-    return f"""**Your digit in {result.message_bits} bits: {message} bytes.** The .vae file below is {file} bytes:
+    return f"""**Your digit in {result.message_bits} bits: {message} bytes.** As a .vae file it takes {file} bytes:
 those {message} plus a {coder.HEADER.size}-byte header naming the model and holding a checksum of the digit.
 
 | the same black-and-white digit as | bytes |
