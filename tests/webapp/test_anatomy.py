@@ -36,9 +36,9 @@ def loaded_as_the_app_loads(model: VAE, mnist_sample: dict[str, Tensor], folder:
     return load_one(folder / "tiny.safetensors")
 
 
-def anatomy(loaded: LoadedModel, x: Tensor) -> Anatomy:
-    """The anatomy the Reconstruct view takes of a (28, 28) image."""
-    return posterior_anatomy(loaded, posterior(loaded, x))
+def anatomy(loaded: LoadedModel, x: Tensor, label: int | None = None) -> Anatomy:
+    """The anatomy the Reconstruct view takes of a (28, 28) image under `label`."""
+    return posterior_anatomy(loaded, posterior(loaded, x, label))
 
 
 @pytest.fixture(scope="module")

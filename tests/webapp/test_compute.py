@@ -14,11 +14,12 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from tests.helpers import WEIGHTS, load_one, save_tiny, train_tiny
+from tests.webapp.test_anatomy import anatomy
 from vae.data import CLASS_NAMES, to_float
 from vae.latent import decode_probs, gaussian_grid
 from vae.loaded import LoadedModel, default_model, load_models
 from webapp import compute
-from webapp.anatomy import posterior_anatomy, score_percentile
+from webapp.anatomy import score_percentile
 from webapp.words import describe_model
 
 PATHS = pytest.mark.parametrize("method", ["linear", "spherical"])
@@ -33,7 +34,7 @@ def reconstruction(loaded: LoadedModel, x: Tensor, label: int | None = None, **s
 def score(loaded: LoadedModel, x: Tensor, label: int | None = None) -> tuple[float, float]:
     """A (28, 28) image's negative ELBO under `label` and its percentile among the test scores, as Reconstruct
     reports them."""
-    a = posterior_anatomy(loaded, compute.posterior(loaded, x, label))
+    a = anatomy(loaded, x, label)
     return a.nelbo, score_percentile(loaded, a)
 
 
