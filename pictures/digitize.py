@@ -144,12 +144,6 @@ def _closer(picture: Image.Image, where: tuple[int, int, int, int], box: int,
     return near.digit, (crop[0] + left, crop[1] + top, crop[0] + right, crop[1] + bottom)
 
 
-def describe(reading: Reading) -> str:
-    """What the Reconstruct view says beside the boxed picture."""
-    found = "The box shows where the digit was found; the model sees only what is inside it, scaled as MNIST was."
-    return f"{reading.note} {found}" if reading.note else found
-
-
 def to_mnist(image: Image.Image | np.ndarray, box: int = BOX_SIDE) -> torch.Tensor:
     """28x28 float32 tensor in [0, 1], white digit on black, MNIST-normalised."""
     return find_digit(image, box).digit

@@ -161,9 +161,9 @@
     if (recon) paintDigit("#code-map-view canvas.vae-digit:not(.vae-test)", recon);
     window.vaeCodeMapStats.hoverPaints++;
     const where = $("#code-map-view .vae-where");
-    if (where) where.textContent = `Test digit #${data.test_indices[i]}, a ${state.spec.class_names[data.labels[i]]}. `
-      + "Point at another dot (or touch it) to see its digit; click a dot to set the sliders (Latent sliders tab) "
-      + "to its code and to move it with the class direction below.";
+    if (where) where.textContent = `Test ${state.spec.picture} #${data.test_indices[i]}, `
+      + `a ${state.spec.class_names[data.labels[i]]}. Point at another dot (or touch it) to see its picture; click a `
+      + "dot to set the sliders (Latent sliders tab) to its code and to move it with the class direction below.";
   }
 
   function nearestDot(e, canvas) {

@@ -97,7 +97,7 @@
     pad.canvas = document.createElement("canvas");
     pad.canvas.width = pad.canvas.height = SIZE;
     pad.canvas.className = "vae-pad-canvas";
-    pad.canvas.setAttribute("aria-label", host.dataset.label || "Drawing pad");
+    pad.canvas.setAttribute("aria-label", "Drawing pad");
     pad.canvas.setAttribute("role", "img");
     const tools = document.createElement("div");
     tools.className = "vae-pad-tools";

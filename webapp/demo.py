@@ -141,14 +141,21 @@ def wire_model_switch(demo: gr.Blocks, page: Page) -> None:
     # The first load's state for API clients, origin included, under the name it has always had.
     gr.Button("Initial state", visible="hidden").click(on_model, page.model, answered, api_name="initial_state")
     page.on_model_page.append(([d.examples for d in page.digits], examples_of(page)))
+    # The chosen model's dataset, whose pictures the page's words name (a hidden box: its change event fires in the
+    # page, where a State's would not after a queue=False answer).
+    dataset = gr.Textbox(page.first.dataset, label="Dataset", visible="hidden")
     page_only = [c for components, _ in page.on_model_page for c in components]
 
     def on_model_page(name: str) -> dict:
-        """What only the page shows for the chosen model (notes, notices, example images)."""
+        """What only the page shows for the chosen model (notes, notices, example images), and its dataset."""
         loaded = page.models.pick(name)
-        return {c: u for _, update in page.on_model_page for c, u in update(loaded).items()}
+        return {**{c: u for _, update in page.on_model_page for c, u in update(loaded).items()},
+                dataset: loaded.dataset}
 
-    page.model.change(on_model_page, page.model, page_only, api_visibility="private", queue=False)
+    page.model.change(on_model_page, page.model, [*page_only, dataset], api_visibility="private", queue=False)
+    # Only a switch to another dataset rewords the page: every component an answer updates costs the page's
+    # script some time at each later answer (docs/engineering.md).
+    dataset.change(page.reworded, dataset, [c for c, _ in page.wordings], api_visibility="private", queue=False)
 
 
 def examples_of(page: Page) -> Callable[[LoadedModel], dict]:

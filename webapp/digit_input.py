@@ -25,6 +25,7 @@ from vae.render import boxed_thumbnail
 from webapp import compute
 from webapp.outputs import png
 from webapp.page import Page
+from webapp.words import reword
 
 EXAMPLES_DIR = Path(__file__).parent.parent / "examples"
 # One-click inputs per dataset: real test images, shipped as small PNGs.
@@ -125,26 +126,30 @@ def example_thumbnails(dataset: str) -> list[list[str]]:
 
 
 def digit_input(page: Page, label: str, pad: str) -> DigitInput:
-    """Upload tab (with example thumbnails and a random-example button) and Draw tab."""
+    """Upload tab (with example thumbnails and a random-example button) and Draw tab. `label` names the pictures
+    as webapp.words.reword does ("Your {one}"), so that it follows the chosen model's dataset."""
     dataset = page.models.pick(page.model.value).dataset
     with gr.Tabs():
         with gr.Tab("Upload"):
             with gr.Row(equal_height=True):
-                upload = gr.File(label=label, type="filepath", file_types=["image"], height=140, scale=3)
+                upload = page.worded(gr.File, {"label": label}, type="filepath", file_types=["image"], height=140,
+                                     scale=3)
                 # The picked picture itself: the File shows only its name and size.
-                preview = gr.Image(label=f"{label}: your picture", show_label=False, format="png",
-                                   interactive=False, height=PREVIEW_SIDE, scale=1, min_width=110, buttons=[],
-                                   alt_text=f"The picture in {label}", elem_classes=["vae-preview"])
+                words = {"label": f"{label}: your picture", "alt_text": f"The picture in {label}"}
+                preview = page.worded(gr.Image, words, show_label=False, format="png", interactive=False,
+                                      height=PREVIEW_SIDE, scale=1, min_width=110, buttons=[],
+                                      elem_classes=["vae-preview"])
             # A gallery of the pictures themselves (gr.Examples would show a File's examples as file names).
             examples = gr.Dataset(components=["image"], samples=example_thumbnails(dataset), type="index",
                                   layout="gallery", label="Examples from the test set", samples_per_page=20,
                                   elem_classes=["vae-examples"])
             random_example = gr.Button("Random example", size="sm")
         with gr.Tab("Draw"):
-            drawn = gr.HTML(f'<p class="vae-pad-label">{label}</p>'
-                            f'<div class="vae-pad" data-pad="{pad}" data-label="{label}"></div>',
-                            js_on_load="element.vaeStroke = () => trigger('input'); window.vaeDraw?.mount(element);")
-            sketch = gr.Sketchpad(label=label, type="numpy", visible=False)
+            # Named by its label, which a model switch rewords without drawing the pad again.
+            mount = "element.vaeStroke = () => trigger('input'); window.vaeDraw?.mount(element);"
+            drawn = page.worded(gr.HTML, {"label": label}, value=f'<div class="vae-pad" data-pad="{pad}"></div>',
+                                show_label=True, container=True, js_on_load=mount)
+            sketch = gr.Sketchpad(label=reword(label, dataset), type="numpy", visible=False)  # for API clients
 
     def on_example(name: str, index: int) -> str:
         """The example clicked in the gallery, as an upload."""
@@ -252,3 +257,38 @@ def on_button_and_live(button: gr.Button, digits: list[DigitInput], handler: Cal
             # always_last: a stroke that ends while the last one is read is read next, never dropped.
             gr.on(live, gently(handler, warn=False), inputs, outputs, api_name=f"{api_name}_live", js=js,
                   trigger_mode="always_last", **{**options, "api_visibility": "private"})]
+
+
+def rereads_after_a_switch(page: Page, tab: gr.Tab, digits: list[DigitInput], handler: Callable[..., dict],
+                           inputs: list, outputs: list, **options: Any) -> list[Any]:
+    """A model switch has the view (`tab`) read its pictures again with the new model (`handler`, as its live
+    event runs it): at once if the view is on screen, else the next time it is opened. Its answers never stay on
+    screen under another model's name, and a switch asks the server nothing for the views out of sight (each
+    answer costs the page's script some time: docs/engineering.md).
+
+    Returns the two events, the switch's first, for chaining more steps.
+    """
+    with tab:
+        again = gr.Button("Read again", visible="hidden", elem_id=f"{tab.elem_id}-again")  # pressed by the page
+        due = gr.Checkbox(label="Read again", visible="hidden", elem_classes=["vae-api"])  # filled in by the page
+
+    def read(*values: Any) -> Any:
+        """The view's answers from the new model; none with no picture given."""
+        try:
+            return handler(*values)
+        except gr.Error:
+            return gr.skip()
+
+    def on_open(stale: bool, *values: Any) -> Any:
+        """The view opened: read again if a switch left its answers the last model's."""
+        return read(*values) if stale else gr.skip()
+
+    view = f"document.getElementById({json.dumps(tab.elem_id)})"
+    # In the page, with no answer: press the hidden button if the view is on screen, else mark the view stale.
+    page.model.change(None, js=f"() => {{ const v = {view}; if (v?.offsetParent) document.getElementById("
+                               f"{json.dumps(again.elem_id)})?.click(); else if (v) v.dataset.stale = '1'; }}")
+    take_stale = f"const v = {view}, s = v?.dataset.stale === '1'; if (v) delete v.dataset.stale;"
+    options = {"api_visibility": "private", "trigger_mode": "always_last", **options}
+    return [again.click(read, inputs, outputs, js=drawings_js(inputs, *digits), **options),
+            tab.select(on_open, [due, *inputs], outputs, **options,
+                       js=f"(d, ...u) => {{ {take_stale} return ({drawings_js([due, *inputs], *digits)})(s, ...u); }}")]

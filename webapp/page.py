@@ -8,6 +8,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 import gradio as gr
 import torch
@@ -16,6 +17,7 @@ from vae.loaded import LoadedModel, default_model
 from webapp import compute
 from webapp.decoder_spec import page_source, page_spec
 from webapp.outputs import big
+from webapp.words import reword
 
 STATIC = Path(__file__).parent.parent / "static"
 # Served from static/ and loaded in <head>, in this order.
@@ -25,6 +27,7 @@ PAGE_CSS = STATIC / "page.css"
 # a decode is too cheap to wait in line. Work on uploaded images shares two workers, one per core of a small Space.
 FAST = {"show_progress": "hidden", "trigger_mode": "always_last", "queue": False, "concurrency_limit": None}
 IMAGES = {"concurrency_id": "images", "concurrency_limit": 2}
+Made = TypeVar("Made", bound=gr.blocks.Block)
 
 
 @dataclass
@@ -61,6 +64,9 @@ class Page:
     # views build these for the first model (no first-load answer, late behind a visitor's own switch, can undo that
     # switch).
     on_model_page: list[tuple[list, Callable[[LoadedModel], dict]]] = field(default_factory=list)
+    # Components whose words name the pictures ({one}, {many}...: webapp.words.reword), with those words by property:
+    # rewritten when a switch changes the dataset.
+    wordings: list[tuple[gr.blocks.Block, dict[str, str]]] = field(default_factory=list)
     digits: list = field(default_factory=list)  # every webapp.digit_input.DigitInput, for the examples' update
     sliders: list[gr.Slider] = field(default_factory=list)
     decoded: gr.Image | None = None  # the server's decoding of the sliders
@@ -69,6 +75,19 @@ class Page:
     def first(self) -> LoadedModel | None:
         """The model the page shows first (the picker's value), or None without models."""
         return self.models.models.get(self.model.value)
+
+    def worded(self, make: Callable[..., Made], words: dict[str, str], **options: Any) -> Made:
+        """`make(**options)` with `words` (properties such as label or value, their texts naming the pictures as
+        {one}, {many}...: see webapp.words.reword) in the words of the first model's dataset: "Your {one}" is "Your
+        digit" for MNIST. A switch to another dataset's model rewords them ("Your image")."""
+        component = make(**{prop: reword(text, self.first.dataset) for prop, text in words.items()}, **options)
+        self.wordings.append((component, words))
+        return component
+
+    def reworded(self, dataset: str) -> dict:
+        """The update of every worded component to the words of `dataset`."""
+        return {c: gr.update(**{prop: reword(text, dataset) for prop, text in words.items()})
+                for c, words in self.wordings}
 
     def set_sliders(self, loaded: LoadedModel, label: int | None, values: list[float]) -> dict:
         """The sliders set to `values`, and the server's decoding of them."""
@@ -103,7 +122,7 @@ def page_head(models: dict[str, LoadedModel], weights_dir: Path) -> str:
 CLASS_LEGEND = '<ul class="vae-legend" aria-label="Colour of each class"></ul>'  # filled by page.js legend()
 
 
-def digit_canvas(status: str = "", label: str = "The decoded digit") -> str:
+def digit_canvas(status: str = "", label: str = "The decoded picture") -> str:
     """HTML of a 28x28 canvas the page paints a decoded digit into, named `label` for screen readers, with a
     status line."""
     return (f'<canvas class="vae-digit" width="28" height="28" role="img" aria-label="{label}"></canvas>'

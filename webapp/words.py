@@ -44,9 +44,27 @@ def dataset_name(dataset: str) -> str:
     return DATASET_NAMES.get(dataset, dataset)
 
 
+# What the page calls one of a dataset's pictures (with its article), several, and what they show. Another
+# dataset's are images.
+PICTURE_WORDS = {"mnist": ("a digit", "digits", "handwriting"), "fashion-mnist": ("an image", "images", "clothes")}
+
+
+def picture_words(dataset: str) -> dict[str, str]:
+    """The words for a dataset's pictures that view texts name as {one} ("digit"), {One}, {a_one} ("a digit"),
+    {many} and {subject} ("handwriting")."""
+    a_one, many, subject = PICTURE_WORDS.get(dataset, ("an image", "images", "pictures"))
+    one = a_one.split()[1]
+    return {"one": one, "One": one.capitalize(), "a_one": a_one, "many": many, "subject": subject}
+
+
+def reword(text: str, dataset: str) -> str:
+    """A view's text with its {one}, {many}... filled in for the dataset: "Your {one}" is "Your digit" for MNIST."""
+    return text.format(**picture_words(dataset))
+
+
 def pictures(dataset: str) -> str:
     """What a dataset's pictures are, in a sentence: digits for MNIST, images otherwise."""
-    return "digits" if dataset == "mnist" else "images"
+    return picture_words(dataset)["many"]
 
 
 def term(word: str, shown: str | None = None) -> str:

@@ -34,6 +34,7 @@ from benchmarks.harness import (
     open_latent_map,
     open_on_example,
     open_tab,
+    open_view,
     select_model,
     set_slider,
     touch_drag,
@@ -209,6 +210,51 @@ def test_thumbnails_follow_the_models_dataset(page: "Page") -> None:
     eventually(shows(fashion))
     select_model(page, "mlp-20d")
     eventually(shows(sorted(p.name for p in (ROOT / "examples").glob("*.png"))))
+
+
+def digit_words(page: "Page", selector: str) -> list[str]:
+    """Where the visible text of `selector` says "digit" (example file names aside), with a little context."""
+    return page.evaluate("""sel => [...document.querySelector(sel).innerText.matchAll(/.{0,30}digit.{0,20}/gi)]
+        .map(m => m[0]).filter(t => !/digit-\\d/.test(t))""", selector)
+
+
+def test_a_fashion_model_speaks_of_images_and_an_mnist_model_of_digits(page: "Page") -> None:
+    """With the Fashion-MNIST model chosen, the views a visitor can use with it never call a coat a digit: their
+    intros, input and plot labels, buttons and notes say image; back on an MNIST model they say digit again."""
+    views = {"Reconstruct": "#tab-reconstruct", "Interpolate": "#tab-interpolate", "Random samples": "#tab-samples",
+             "Latent sliders": "#tab-sliders", "Code map": "#tab-code-map"}
+    open_on_example(page, "Reconstruct")
+    select_model(page, "fashion-mlp-20d")
+    page.wait_for_function("() => /Your image/.test(document.querySelector('#tab-reconstruct').innerText)")
+    for name, selector in views.items():
+        open_view(page, name)
+        page.wait_for_function("sel => /image/i.test(document.querySelector(sel).innerText)", arg=selector)
+        assert digit_words(page, selector) == [], name
+    assert digit_words(page, "#overview") == []
+    page.locator("#code-map-view canvas.vae-map").hover(position={"x": 280, "y": 280})
+    page.wait_for_function("() => /^Test image #\\d+, a /.test(document.querySelector('#code-map-view .vae-where')"
+                           ".textContent)")
+    select_model(page, "mlp-20d")
+    open_view(page, "Reconstruct")
+    page.wait_for_function("() => /Your digit/.test(document.querySelector('#tab-reconstruct').innerText)")
+    assert "Give the model a digit" in page.locator("#recon-intro").inner_text()
+    assert page.locator("#anatomy").get_by_text("The ELBO of your digit").count() == 1
+
+
+def test_a_model_switch_reads_the_same_pictures_with_the_new_model(page: "Page") -> None:
+    """Reconstruct and Interpolate never show the last model's answer under the new model's name: a switch reads
+    the pictures on view again, with no click."""
+    recon = open_on_example(page, "Reconstruct")
+    score = page.locator("#score").inner_text()
+    open_interpolate(page)
+    strip = image_src(page, "#interp-strip", wait=True)
+    select_model(page, "mlp-20d-beta16")
+    strip = wait_new_image(page, "#interp-strip", strip)
+    open_view(page, "Reconstruct")
+    wait_new_image(page, "#recon", recon)
+    page.wait_for_function("old => document.querySelector('#score').innerText !== old", arg=score)
+    new_score = float(page.locator("#score").inner_text().split()[0])
+    assert new_score > float(score.split()[0]) + 10  # beta 16 pays far more for the same digit than conv-32d
 
 
 def test_a_stroke_reconstructs_without_a_button_press(page: "Page") -> None:

@@ -25,6 +25,7 @@ from webapp.words import (
     describe_model,
     glossary_html,
     model_choice,
+    reword,
     slider_info,
     term,
     unused_dimensions,
@@ -80,6 +81,24 @@ def test_every_link_in_the_page_words_points_at_an_entry(models: dict[str, Loade
              reconstruct.INTRO, sliders.INTRO]
     links = [link for text in texts for link in re.findall(r"\]\(#([^)]+)\)", text)]
     assert links and all(link in anchors or link.startswith("view=") for link in links), links
+
+
+def test_a_views_words_name_the_models_pictures() -> None:
+    text = "Give the model {a_one}, see your {one} among the test {many}: what it learnt of {subject}. {One} to edit"
+    assert reword(text, "mnist") == ("Give the model a digit, see your digit among the test digits: what it learnt of "
+                                     "handwriting. Digit to edit")
+    assert reword(text, "fashion-mnist") == ("Give the model an image, see your image among the test images: what it "
+                                             "learnt of clothes. Image to edit")
+    assert reword(text, "kmnist").startswith("Give the model an image, see your image among the test images: what "
+                                             "it learnt of pictures.")
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "fashion-mnist"])
+def test_every_views_intro_is_worded_for_the_dataset(dataset: str) -> None:
+    for text in (PROSE, samples.INTRO, interpolate.INTRO, reconstruct.INTRO, sliders.INTRO):
+        worded = reword(text, dataset)
+        assert "{" not in worded and "}" not in worded, worded
+        assert ("digit" in worded.lower()) == (dataset == "mnist"), worded
 
 
 def test_the_overview_prose_stays_short() -> None:

@@ -41,6 +41,7 @@ from webapp.digit_input import (
 )
 from webapp.outputs import big, png
 from webapp.page import CLASS_LEGEND, FAST, IMAGES, Page, digit_canvas, static_url
+from webapp.words import picture_words, reword
 
 N_NEIGHBOURS = 8
 # The digit a first look at the view finds the nearest test digits of, and moves along the class direction (a 3,
@@ -98,25 +99,28 @@ def code_map_view(page: Page, weights_dir: Path) -> None:
         about = gr.Markdown(elem_id="code-map-about")
         method = gr.Radio([(v, k) for k, v in METHODS.items()], value="umap", label="Flatten the codes with",
                           elem_id="code-map-method")
-        gr.HTML('<canvas class="vae-map" width="560" height="560" role="img" aria-label="Test digits placed by '
-                'their codes, coloured by class"></canvas>' + CLASS_LEGEND
-                + '<div class="vae-hover"><div><p>Test digit</p><canvas class="vae-digit vae-test" width="28" '
-                'height="28" role="img" aria-label="The test digit pointed at">'
-                '</canvas></div><div><p>Its reconstruction</p>' + digit_canvas() + '</div></div>'
-                '<p class="vae-where">Point at a dot (or touch it) to see its digit; click it to set the sliders '
-                '(Latent sliders tab) to its code.</p>', elem_id="code-map-view", label="Test digits, by their codes",
-                show_label=True, container=True)
+        # Texts name the pictures as {one}, {many}: webapp.words.reword fills them in for the model's dataset.
+        page.worded(gr.HTML, {"label": "Test {many}, by their codes"},
+                    value='<canvas class="vae-map" width="560" height="560" role="img" aria-label="Test pictures '
+                    'placed by their codes, coloured by class"></canvas>' + CLASS_LEGEND
+                    + '<div class="vae-hover"><div><p>From the test set</p><canvas class="vae-digit vae-test" '
+                    'width="28" height="28" role="img" aria-label="The test picture pointed at">'
+                    '</canvas></div><div><p>Its reconstruction</p>' + digit_canvas() + '</div></div>'
+                    '<p class="vae-where">Point at a dot (or touch it) to see its picture; click it to set the sliders '
+                    '(Latent sliders tab) to its code.</p>', elem_id="code-map-view", show_label=True, container=True)
         with gr.Row():
             with gr.Column():
-                digit = digit_input(page, "Your digit", "codemap")
-                near_btn = gr.Button("Find its nearest test digits", variant="primary")
+                digit = digit_input(page, "Your {one}", "codemap")
+                near_btn = page.worded(gr.Button, {"value": "Find its nearest test {many}"}, variant="primary")
             with gr.Column():
-                near = gr.Gallery(label=f"The {N_NEIGHBOURS} test digits whose codes are nearest to your digit's",
-                                  elem_id="code-map-neighbours", columns=4, height=300, object_fit="contain")
+                near = page.worded(gr.Gallery, {"label": f"The {N_NEIGHBOURS} test {{many}} whose codes are nearest to "
+                                                         "your {one}'s"},
+                                   elem_id="code-map-neighbours", columns=4, height=300, object_fit="contain")
                 near_note = gr.Markdown(elem_id="code-map-near-note")
-        gr.Markdown("## Latent arithmetic\nA **class direction** is the step from one class's average code to "
-                    "another's. The slider moves your digit (or, before you give one, the first class's average "
-                    "code) along it: at 0 it is unchanged, at 1 it has taken the whole step.")
+        page.worded(gr.Markdown, {"value": "## Latent arithmetic\nA **class direction** is the step from one class's "
+                                           "average code to another's. The slider moves your {one} (or, before you "
+                                           "give one, the first class's average code) along it: at 0 it is "
+                                           "unchanged, at 1 it has taken the whole step."})
         with gr.Row():
             classes = class_choices(page.models.pick(page.model.value))
             start = gr.Dropdown(classes, value=3, label="From the average code of", elem_id="code-map-from")
@@ -124,15 +128,17 @@ def code_map_view(page: Page, weights_dir: Path) -> None:
             t = gr.Slider(-1, 2, value=0, step=0.05, label="How far along the step (t)", elem_id="code-map-t")
         gr.HTML(digit_canvas(), elem_id="code-map-direction", label="Decoded in your browser", show_label=True,
                 container=True)
-        gr.Markdown("An **analogy** takes the step that turns digit b into digit a and applies it to digit c: "
-                    "a - b + c. Give three test digits by their number (point at a dot to see it).")
+        page.worded(gr.Markdown, {"value": "An **analogy** takes the step that turns {one} b into {one} a and applies "
+                                           "it to {one} c: a - b + c. Give three test {many} by their number (point "
+                                           "at a dot to see it)."})
         with gr.Row():
-            a, b, c = (gr.Number(value=0, precision=0, label=f"{n}: test digit number", elem_id=f"code-map-{n}")
-                       for n in "abc")
+            a, b, c = (page.worded(gr.Number, {"label": f"{n}: test {{one}} number"}, value=0, precision=0,
+                                   elem_id=f"code-map-{n}") for n in "abc")
             analogy_btn = gr.Button("a - b + c", variant="primary")
-        analogy_out = gr.Image(label="a, b, c, and the decoding of a - b + c", elem_id="code-map-analogy",
-                               format="png", interactive=False, height=200,
-                               alt_text="Test digits a, b and c, then the decoding of the code a - b + c")
+        analogy_out = page.worded(gr.Image, {"alt_text": "Test {many} a, b and c, then the decoding of the code "
+                                                         "a - b + c"},
+                                  label="a, b, c, and the decoding of a - b + c", elem_id="code-map-analogy",
+                                  format="png", interactive=False, height=200)
         spec = gr.JSON(visible="hidden", elem_id="code-map-spec")  # for the page: where the model's map files are
         current = gr.JSON(visible="hidden", elem_id="code-map-current")  # the code of the digit on view
         table = gr.JSON(visible="hidden")
@@ -159,7 +165,7 @@ def code_map_view(page: Page, weights_dir: Path) -> None:
         worked = png(analogy_picture(loaded, proj, first[7], first[1], first[4]))  # the view opens on an analogy
         return {about: maps.text(loaded), a: first[7], b: first[1], c: first[4], **pickers, analogy_out: worked,
                 spec: {"model": loaded.name, "files": maps.page_files(loaded), "class_names": loaded.class_names,
-                       "conditional": loaded.conditional}}
+                       "conditional": loaded.conditional, "picture": picture_words(loaded.dataset)["one"]}}
 
     def on_show(name: str, shown: str | None) -> dict:
         """The chosen model's map, unless the tab shows it already (coming back to the tab keeps what it shows)."""
@@ -173,9 +179,9 @@ def code_map_view(page: Page, weights_dir: Path) -> None:
         proj, x = maps.projection(loaded), read_digit(loaded, upload, sketch)
         label = digit_label(loaded, x)
         z = compute.encode(loaded, x, label)
-        note = (f"Under each: its test digit number, and how far its code is from your digit's (straight-line "
-                f"distance between the {loaded.latent_dim} numbers). For scale: half of all pairs of test digits "
-                f"are more than {maps.scale(loaded):.1f} apart.")
+        note = reword(f"Under each: its test {{one}} number, and how far its code is from your {{one}}'s "
+                      f"(straight-line distance between the {loaded.latent_dim} numbers). For scale: half of all "
+                      f"pairs of test {{many}} are more than {maps.scale(loaded):.1f} apart.", loaded.dataset)
         return nearest_gallery(proj, z), note, {"code": z.tolist(), "label": 0 if label is None else label}
 
     def on_pick(name: str, index: float | None) -> dict:
@@ -265,8 +271,8 @@ def position(proj: Projection, index: float | None) -> int:
     """Where test digit number `index` is among the map's digits; a gr.Error if it is not on the map."""
     hits = [] if index is None else torch.nonzero(proj.test_indices == int(index)).flatten()
     if not len(hits):
-        raise gr.Error(f"Test digit {index} is not on the map: it holds the first {PER_CLASS} test digits of each "
-                       "class. Point at a dot to see its number.")
+        raise gr.Error(f"Test picture {index} is not on the map: it holds the first {PER_CLASS} test pictures of "
+                       "each class. Point at a dot to see its number.")
     return int(hits[0])
 
 
@@ -290,8 +296,8 @@ def describe(loaded: LoadedModel, proj: Projection) -> str:
              f"cluster sizes and the gaps between clusters mean little. **PCA** looks at the codes from the side where "
              f"they spread most, keeping "
              f"{100 * sum(proj.pca_explained):.0f}% of their spread; **UMAP** bends the space to keep each dot's "
-             f"neighbours. Of each digit's 5 nearest dots, {share['umap']:.0f}% are of its class on the UMAP map and "
-             f"{share['pca']:.0f}% on the PCA map; of its 5 nearest codes, {share['codes']:.0f}%.")
+             f"neighbours. Of each test image's 5 nearest dots, {share['umap']:.0f}% are of its class on the UMAP "
+             f"map and {share['pca']:.0f}% on the PCA map; of its 5 nearest codes, {share['codes']:.0f}%.")
     if loaded.conditional:
         text += (" This model is told the class, so its codes need not hold it: they hold the style (slant, "
                  "thickness), and classes mix.")

@@ -169,7 +169,7 @@ def compress_view(page: Page) -> None:
         needs_model(page, codes, "a model trained on black-and-white digits", "tab-compress")
         with gr.Row():
             with gr.Column():
-                digit = digit_input(page, "Your digit", "compress")
+                digit = digit_input(page, "Your {one}", "compress")
                 compress_btn = gr.Button("Compress", variant="primary")
             with gr.Column():
                 binary = gr.Image(label="Black and white, as the model was trained", elem_id="binary",

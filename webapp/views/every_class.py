@@ -26,7 +26,7 @@ def every_class_view(page: Page) -> None:
         needs_model(page, conditional, "a conditional model (one told the class of each digit)", "tab-every")
         gr.Markdown("Conditional model: the code keeps the *style* of your digit, the label sets *which* digit. The "
                     "view opens on an example: pick another, or draw one.", elem_id="every-intro")
-        digit = digit_input(page, "Your digit", "every")
+        digit = digit_input(page, "Your {one}", "every")
         every_btn = gr.Button("Decode with every label", variant="primary")
         text = gr.Markdown()
         row = gr.Image(label="Same style, every class", elem_id="every-row", format="png", interactive=False,

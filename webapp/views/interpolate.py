@@ -13,6 +13,7 @@ from webapp.digit_input import (
     on_button_and_live,
     opens_on_examples,
     read_digits,
+    rereads_after_a_switch,
 )
 from webapp.outputs import OUTPUTS, SCALE, png
 from webapp.page import IMAGES, Page, digit_canvas, reveal
@@ -23,9 +24,10 @@ SCRUB_STEPS = 101  # positions of the interpolation scrubber
 # into an ankle boot); for another dataset, its first and last examples.
 OPENING_ENDS = {"mnist": ("digit-2-1-test0001.png", "digit-7-1-test0000.png"),
                 "fashion-mnist": ("7-sneaker-1-test0009.png", "9-ankle-boot-1-test0000.png")}
-INTRO = (f"Pick two digits: the encoder reads each into its code (its {term('posterior')} mean), and the decoder "
+# Texts name the pictures as {one}, {many}: webapp.words.reword fills them in for the model's dataset.
+INTRO = (f"Pick two {{many}}: the encoder reads each into its code (its {term('posterior')} mean), and the decoder "
          f"draws every step of a path from one code to the other. The VAE's {term('prior')} packs the codes of all "
-         "digits close together, so the steps between two digits still look like digits. **Linear** walks the "
+         "{many} close together, so the steps between two {many} still look like {many}. **Linear** walks the "
          "straight line; **spherical** keeps the codes as long as the prior's typical code, where a straight line "
          "between two codes would pass through the faint middle. The view opens on a path between two examples: "
          "pick your own.")
@@ -40,7 +42,7 @@ def opening_ends(dataset: str) -> tuple[str, str]:
 def interpolate_view(page: Page) -> None:
     """Two digit inputs, the path's settings, and the path shown three ways."""
     with gr.Tab("Interpolate", id="tab-interpolate", elem_id="tab-interpolate") as tab:
-        gr.Markdown(INTRO, elem_id="interp-intro")
+        page.worded(gr.Markdown, {"value": INTRO}, elem_id="interp-intro")
         with gr.Row():
             with gr.Column(elem_id="interp-from"):
                 a = digit_input(page, "From", "from")
@@ -50,9 +52,9 @@ def interpolate_view(page: Page) -> None:
             steps = gr.Slider(2, 20, value=10, step=1, label="Steps", elem_id="interp-steps")
             method = gr.Radio(["linear", "spherical"], value="spherical", label="Path")
         interp_btn = gr.Button("Interpolate", variant="primary")
-        strip = gr.Image(label="Path through latent space", elem_id="interp-strip", format="png", interactive=False,
-                         alt_text="The path through latent space: the digits decoded at each step from one end to "
-                         "the other")
+        strip = page.worded(gr.Image, {"alt_text": "The path through latent space: the {many} decoded at each step "
+                                                   "from one end to the other"},
+                            label="Path through latent space", elem_id="interp-strip", format="png", interactive=False)
         gr.HTML('<input type="range" min="0" max="100" value="50" step="1" disabled '
                 'aria-label="Scrub along the path">' + digit_canvas("Interpolate first, then scrub the path."),
                 elem_id="interp-scrub", label="Scrub along the path (decoded in your browser)", show_label=True,
@@ -85,10 +87,20 @@ def interpolate_view(page: Page) -> None:
 
     interp_btn.click(None, js=reveal("#interp-strip"))  # the result comes below the two inputs
     inputs = [page.model, *a.components, *b.components]
+    set_path = {"fn": None, "inputs": path, "js": "p => { window.vaePage?.setPath(p); }"}  # the scrubber walks it
     # The scrubber's path is a second call on the same inputs; a refused input was already said once.
     for event, suffix in zip(on_button_and_live(interp_btn, [a, b], on_interpolate, [*inputs, steps, method],
                                                 [strip, gif], "interpolate", **IMAGES), ("", "_live"), strict=True):
         event.then(gently(on_interp_path, warn=False), [*inputs, method], path,
                    api_name=f"interpolation_path{suffix}", api_visibility="private",
-                   js=drawings_js([*inputs, method], a, b), **IMAGES).then(
-                       None, path, js="p => { window.vaePage?.setPath(p); }")
+                   js=drawings_js([*inputs, method], a, b), **IMAGES).then(**set_path)
+
+    def on_new_model(name: str, up_a: str | None, sk_a: dict | None, up_b: str | None, sk_b: dict | None,
+                     steps: float, method: str) -> dict:
+        """The strip, the GIF and the scrubber's path, from a model just chosen."""
+        return {**on_interpolate(name, up_a, sk_a, up_b, sk_b, steps, method),
+                path: on_interp_path(name, up_a, sk_a, up_b, sk_b, method)}
+
+    for event in rereads_after_a_switch(page, tab, [a, b], on_new_model, [*inputs, steps, method], [strip, gif, path],
+                                        **IMAGES):
+        event.then(**set_path)

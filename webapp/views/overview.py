@@ -15,6 +15,7 @@ from webapp.words import term
 
 FIRST_EXAMPLE = {"mnist": "digit-3-1-test0018.png"}  # the digit a first visit starts from; else the dataset's first
 
+# The text names the pictures as {many}: webapp.words.reword fills it in for the model's dataset.
 PROSE = (
     "A VAE squeezes a picture x into a few numbers and draws it back. The **encoder** gives no single code: per "
     f"dimension it gives a mean μ and a standard deviation σ, the {term('posterior', 'posterior q(z|x)')}. "
@@ -22,13 +23,13 @@ PROSE = (
     "another x'. The noise ε comes from outside the network, so training can pass gradients through μ and σ "
     f"(the reparameterization trick). Training lowers two costs, in {term('nats')}: how badly x' matches x, and "
     f"{term('KL')}, how far q(z|x) is from the {term('prior')} N(0, 1). The KL keeps codes where random draws "
-    "from N(0, 1) decode to digits.")
+    "from N(0, 1) decode to {many}.")
 
 DIAGRAM_WIDTH = 700  # px: the diagram's one line (two digits, two 170-px bar charts, three arrows)
-DIAGRAM = """<div class="vae-ov" aria-label="How a VAE works: a diagram of the chosen model on your digit">
+DIAGRAM = """<div class="vae-ov" aria-label="How a VAE works: a diagram of the chosen model on your picture">
 <figure id="ov-x"><canvas class="vae-digit" width="28" height="28" role="img"
- aria-label="x: the digit the model sees"></canvas>
-<figcaption>x: the digit the model sees</figcaption></figure>
+ aria-label="x: the picture the model sees"></canvas>
+<figcaption>x: the picture the model sees</figcaption></figure>
 <div class="vae-ov-arrow">encoder<span>→</span></div>
 <figure id="ov-q"><canvas class="vae-ov-bars" width="240" height="120" role="img"
  aria-label="mean and standard deviation of each latent dimension"></canvas>
@@ -73,9 +74,9 @@ def overview_view(demo: gr.Blocks, page: Page) -> None:
             # row has less room beside the digit's column (a projector's 1024 px), that column goes under it.
             with gr.Column(scale=2, min_width=DIAGRAM_WIDTH):
                 gr.HTML(DIAGRAM, elem_id="ov-diagram")
-                gr.Markdown(PROSE, elem_id="ov-prose")
+                page.worded(gr.Markdown, {"value": PROSE}, elem_id="ov-prose")
             with gr.Column(scale=1, min_width=280):
-                digit = digit_input(page, "Digit for the diagram", "overview")
+                digit = digit_input(page, "{One} for the diagram", "overview")
         encode_btn = gr.Button("Encode", visible="hidden")
         encoded = gr.JSON(visible="hidden", elem_id="ov-encoded")
 

@@ -15,18 +15,19 @@ from webapp.outputs import png
 from webapp.page import FAST, Page, digit_canvas
 from webapp.words import term
 
-GRID_ALT = "Random samples: digits the model decodes from random codes drawn from its prior"
-INTRO = (f"Each digit is the decoder's drawing of a code picked at random from the {term('prior')}: what the model "
-         "makes up with no picture to read. A good VAE draws a digit almost wherever the prior puts a code. "
+GRID_ALT = "Random samples: pictures the model decodes from random codes drawn from its prior"
+# Texts name the pictures as {one}, {many}: webapp.words.reword fills them in for the model's dataset.
+INTRO = (f"Each {{one}} is the decoder's drawing of a code picked at random from the {term('prior')}: what the model "
+         "makes up with no picture to read. A good VAE draws {a_one} almost wherever the prior puts a code. "
          f"The {term('temperature')} scales the random codes: below 1 they stay near the centre (plainer, more "
-         "average digits), above 1 they reach where few training digits' codes lie (stranger ones).")
+         "average {many}), above 1 they reach where few training {many}' codes lie (stranger ones).")
 
 
 def samples_view(page: Page) -> None:
     """A grid of samples from the prior, at a temperature, redrawn live as the temperature, the seed or the count
     moves."""
     with gr.Tab("Random samples", id="tab-samples", elem_id="tab-samples") as tab:
-        gr.Markdown(INTRO, elem_id="samples-intro")
+        page.worded(gr.Markdown, {"value": INTRO}, elem_id="samples-intro")
         with gr.Row():
             n = gr.Slider(1, 64, value=32, step=1, label="Samples", elem_id="samples-n", info="How many random codes")
             temperature = gr.Slider(0.1, 2.0, value=1.0, step=0.05, label="Temperature", elem_id="samples-temperature",

@@ -25,7 +25,7 @@ def slider(i: int, ranking: list[int]) -> gr.Slider:
 
 
 INTRO = (f"Each slider is one number of the {term('latent code z', 'code z')}: move one and your browser redraws "
-         f"the digit from the new code. They span ±{compute.SLIDER_RANGE:g}, where the {term('prior')} puts almost "
+         f"the {{one}} from the new code. They span ±{compute.SLIDER_RANGE:g}, where the {term('prior')} puts almost "
          "every code.")
 
 
@@ -36,11 +36,11 @@ def sliders_view(page: Page) -> None:
         with gr.Row():
             # The decoded digit stays in view (sticky) while the sliders or "Start from a digit" scroll.
             with gr.Column(scale=2, min_width=240, elem_id="decoded-col"):
-                gr.HTML(digit_canvas(label="The decoded digit: the sliders' code, decoded"), elem_id="decoded",
+                gr.HTML(digit_canvas(label="The sliders' code, decoded"), elem_id="decoded",
                         label="Decoded", show_label=True, container=True)
                 # The server's decoding, for API clients and for a page that cannot decode itself.
                 decoded_server = gr.Image(label="Decoded", elem_id="decoded-server", format="png",
-                                          interactive=False, visible="hidden", alt_text="The decoded digit")
+                                          interactive=False, visible="hidden", alt_text="The sliders' code, decoded")
                 server_decode = gr.Button("Decode on the server", elem_id="server-decode", visible="hidden")
                 # Until the page's decoder has loaded, its drags come here: the digit as grey levels in the answer
                 # itself (no PNG to fetch after it), and no traversal for every move.
@@ -58,7 +58,7 @@ def sliders_view(page: Page) -> None:
                 gr.Markdown(f"**Traversal**: each row moves one dimension (named at its left, with its KL) from "
                             f"-{TRAVERSAL_SPAN:g} to +{TRAVERSAL_SPAN:g}, the others held where the sliders are.")
             with gr.Column(scale=3, min_width=300):  # what the sliders are, above them: the traversal stays high
-                gr.Markdown(INTRO, elem_id="sliders-intro")
+                page.worded(gr.Markdown, {"value": INTRO}, elem_id="sliders-intro")
                 note = gr.Markdown(unused_note(page.first.metadata.metrics.kl_per_dim) if page.first else "",
                                    elem_id="unused-note")
                 first = page.first.ranking if page.first else []
@@ -130,9 +130,10 @@ def start_from_digit(page: Page) -> None:
     A click on an example, an upload or a stroke sets them at once; `/encode` stays for API clients, on a hidden
     button.
     """
-    with gr.Accordion("Start from a digit", open=False, elem_id="start-from-digit"):
-        gr.Markdown("Pick, upload or draw a digit: the sliders move to its code, and you can edit it from there.")
-        digit = digit_input(page, "Digit to edit", "encode")
+    with page.worded(gr.Accordion, {"label": "Start from {a_one}"}, open=False, elem_id="start-from-digit"):
+        page.worded(gr.Markdown, {"value": "Pick, upload or draw {a_one}: the sliders move to its code, and you can "
+                                           "edit it from there."})
+        digit = digit_input(page, "{One} to edit", "encode")
         encode_btn = gr.Button("Set the sliders to this digit's code", visible="hidden")
 
     def on_encode(name: str, upload: str | None, sketch: dict | None) -> dict:
