@@ -245,6 +245,7 @@ def test_a_model_switch_reads_the_same_pictures_with_the_new_model(page: "Page")
     """Reconstruct and Interpolate never show the last model's answer under the new model's name: a switch reads
     the pictures on view again, with no click."""
     recon = open_on_example(page, "Reconstruct")
+    page.wait_for_function(SCORE_SHOWN)
     score = page.locator("#score").inner_text()
     open_interpolate(page)
     strip = image_src(page, "#interp-strip", wait=True)
@@ -252,7 +253,8 @@ def test_a_model_switch_reads_the_same_pictures_with_the_new_model(page: "Page")
     strip = wait_new_image(page, "#interp-strip", strip)
     open_view(page, "Reconstruct")
     wait_new_image(page, "#recon", recon)
-    page.wait_for_function("old => document.querySelector('#score').innerText !== old", arg=score)
+    page.wait_for_function("old => { const t = document.querySelector('#score').innerText;"
+                           " return t !== old && /^\\d+\\.\\d+ nats/.test(t); }", arg=score)  # not its timer
     new_score = float(page.locator("#score").inner_text().split()[0])
     assert new_score > float(score.split()[0]) + 10  # beta 16 pays far more for the same digit than conv-32d
 
