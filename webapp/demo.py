@@ -63,6 +63,7 @@ def create_demo(weights_dir: str | Path | None = None) -> gr.Blocks:
                                     visible=len(models) > 1, scale=2)
                 label = gr.Dropdown([("0", 0)], value=0, label="Class", visible=False, scale=1)
             page = Page(Models(models), model, label)
+            blank_at_once(page)
             model_picker(page, gr.Markdown(elem_id="model-info"))
             guide_view(page)
             overview_view(demo, page)
@@ -97,6 +98,12 @@ def load_problems(weights_dir: Path, models: dict[str, LoadedModel], problems: l
         gr.Markdown("**Some weights files could not be loaded:**" + listed, elem_id="load-problems")
 
 
+def blank_at_once(page: Page) -> None:
+    """A switch blanks the page's canvases for the new model before anything else: registered before every view's
+    own switch listener, so a view's quick re-read (webapp.digit_input.rereads_after_a_switch) comes after it."""
+    page.model.change(None, page.model, js="m => { window.vaePage?.loading(m); }")
+
+
 def model_picker(page: Page, info: gr.Markdown) -> None:
     """What a model switch does to the picker row: the model's info line, and its class picker."""
     def update(loaded: LoadedModel) -> dict:
@@ -124,8 +131,6 @@ def wire_model_switch(demo: gr.Blocks, page: Page) -> None:
         loaded = page.models.pick(name)
         shown = {c: u for update in updates for c, u in update(loaded).items()}
         return {**(keep_values(shown, sliders) if sliders_for == name else shown), set_up_for: name}
-
-    page.model.change(None, page.model, js="m => { window.vaePage?.loading(m); }")  # blank at once: never stale
 
     def on_first_load(name: str) -> dict:
         """The page's first load: as a switch to the model, except that the sliders stay where they are (at the

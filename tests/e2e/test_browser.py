@@ -241,9 +241,10 @@ def test_a_fashion_model_speaks_of_images_and_an_mnist_model_of_digits(page: "Pa
     assert page.locator("#anatomy").get_by_text("The ELBO of your digit").count() == 1
 
 
-def test_a_model_switch_reads_the_same_pictures_with_the_new_model(page: "Page") -> None:
+def test_a_model_switch_reads_the_same_pictures_with_the_new_model(page: "Page",
+                                                                  models: dict[str, LoadedModel]) -> None:
     """Reconstruct and Interpolate never show the last model's answer under the new model's name: a switch reads
-    the pictures on view again, with no click."""
+    the pictures on view again, with no click, and the scrubber walks the new model's path."""
     recon = open_on_example(page, "Reconstruct")
     page.wait_for_function(SCORE_SHOWN)
     score = page.locator("#score").inner_text()
@@ -251,6 +252,12 @@ def test_a_model_switch_reads_the_same_pictures_with_the_new_model(page: "Page")
     strip = image_src(page, "#interp-strip", wait=True)
     select_model(page, "mlp-20d-beta16")
     strip = wait_new_image(page, "#interp-strip", strip)
+    loaded = models["mlp-20d-beta16"]
+    codes, _ = compute.interpolation_path(loaded, *[load_digit(path, loaded.box_side)
+                                                     for path in opening_ends(loaded.dataset)], 101, "spherical")
+    page.locator("#interp-scrub input[type=range]").fill("30")
+    eventually(lambda: assert_shows(canvas_pixels(page, "#interp-scrub"),
+                                    decode_probs(loaded.model, codes[30:31])[0]))  # the path comes after the strip
     open_view(page, "Reconstruct")
     wait_new_image(page, "#recon", recon)
     page.wait_for_function("old => { const t = document.querySelector('#score').innerText;"

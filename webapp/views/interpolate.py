@@ -70,20 +70,28 @@ def interpolate_view(page: Page) -> None:
         xa, xb = read_digits(loaded, {"From": (up_a, sk_a), "To": (up_b, sk_b)})
         return loaded, xa, xb, (digit_label(loaded, xa), digit_label(loaded, xb))
 
-    def on_interpolate(name: str, up_a: str | None, sk_a: dict | None, up_b: str | None, sk_b: dict | None,
-                       steps: float, method: str) -> dict:
-        """A strip and an animated GIF from one image to the other."""
-        loaded, xa, xb, labels = ends(name, up_a, sk_a, up_b, sk_b)
+    def shown(ends: tuple, steps: float, method: str) -> dict:
+        """The strip and the animated GIF of a path between two read ends."""
+        loaded, xa, xb, labels = ends
         frames = compute.interpolation(loaded, xa, xb, int(steps), method, labels)
         return {strip: png(grid_image(frames, nrow=int(steps), scale=3)),
                 gif: OUTPUTS.save(gif_bytes(frames, scale=SCALE), "interpolation.gif")}
 
-    def on_interp_path(name: str, up_a: str | None, sk_a: dict | None, up_b: str | None, sk_b: dict | None,
-                       method: str) -> dict:
-        """A dense path of codes (and labels) between the two images, which the page's scrubber decodes."""
-        loaded, xa, xb, labels = ends(name, up_a, sk_a, up_b, sk_b)
+    def scrub_path(ends: tuple, method: str) -> dict:
+        """A dense path of codes (and labels) between two read ends, which the page's scrubber decodes."""
+        loaded, xa, xb, labels = ends
         z, y = compute.interpolation_path(loaded, xa, xb, SCRUB_STEPS, method, labels)
         return {"codes": z.tolist(), "labels": None if y is None else y.tolist()}
+
+    def on_interpolate(name: str, up_a: str | None, sk_a: dict | None, up_b: str | None, sk_b: dict | None,
+                       steps: float, method: str) -> dict:
+        """A strip and an animated GIF from one image to the other."""
+        return shown(ends(name, up_a, sk_a, up_b, sk_b), steps, method)
+
+    def on_interp_path(name: str, up_a: str | None, sk_a: dict | None, up_b: str | None, sk_b: dict | None,
+                       method: str) -> dict:
+        """The scrubber's path between the two images."""
+        return scrub_path(ends(name, up_a, sk_a, up_b, sk_b), method)
 
     interp_btn.click(None, js=reveal("#interp-strip"))  # the result comes below the two inputs
     inputs = [page.model, *a.components, *b.components]
@@ -98,8 +106,8 @@ def interpolate_view(page: Page) -> None:
     def on_new_model(name: str, up_a: str | None, sk_a: dict | None, up_b: str | None, sk_b: dict | None,
                      steps: float, method: str) -> dict:
         """The strip, the GIF and the scrubber's path, from a model just chosen."""
-        return {**on_interpolate(name, up_a, sk_a, up_b, sk_b, steps, method),
-                path: on_interp_path(name, up_a, sk_a, up_b, sk_b, method)}
+        read = ends(name, up_a, sk_a, up_b, sk_b)  # read and encoded once for all three
+        return {**shown(read, steps, method), path: scrub_path(read, method)}
 
     for event in rereads_after_a_switch(page, tab, [a, b], on_new_model, [*inputs, steps, method], [strip, gif, path],
                                         **IMAGES):
