@@ -16,7 +16,7 @@ from webapp import compute
 from webapp.collapse import ROW_WORDS
 from webapp.demo import create_demo
 from webapp.digit_input import EXAMPLES, read_digit
-from webapp.views import interpolate, reconstruct, samples, sliders
+from webapp.views import every_class, interpolate, reconstruct, samples, sliders
 from webapp.views.guide import guided_start, is_2d, most_collapsed, parse_code
 from webapp.views.overview import PROSE, encoding, first_example
 from webapp.words import (
@@ -95,7 +95,7 @@ def test_a_views_words_name_the_models_pictures() -> None:
 
 @pytest.mark.parametrize("dataset", ["mnist", "fashion-mnist"])
 def test_every_views_intro_is_worded_for_the_dataset(dataset: str) -> None:
-    for text in (PROSE, samples.INTRO, interpolate.INTRO, reconstruct.INTRO, sliders.INTRO):
+    for text in (PROSE, samples.INTRO, interpolate.INTRO, reconstruct.INTRO, sliders.INTRO, every_class.INTRO):
         worded = reword(text, dataset)
         assert "{" not in worded and "}" not in worded, worded
         assert ("digit" in worded.lower()) == (dataset == "mnist"), worded

@@ -1,4 +1,4 @@
-"""Every class: a conditional model decodes the style of your digit with every label."""
+"""Every class: a conditional model decodes the style of your picture with every label."""
 
 import gradio as gr
 
@@ -10,6 +10,9 @@ from webapp.outputs import png
 from webapp.page import IMAGES, Page
 from webapp.views.guide import first_fit, needs_model
 
+# Texts name the pictures as {one}: webapp.words.reword fills it in for the model's dataset.
+INTRO = ("Conditional model: the code keeps the *style* of your {one}, the label sets its *class*. The view opens on "
+         "an example: pick another, or draw one.")
 OPENING = {"mnist": "digit-2-2-test0035.png"}  # the digit whose style a first look at the view shows (a 2)
 COLUMNS = 5  # the decodings in rows of five: on a phone each is twice as large as in one row of ten
 
@@ -20,17 +23,17 @@ def conditional(loaded: LoadedModel) -> bool:
 
 
 def every_class_view(page: Page) -> None:
-    """A conditional model's decoding of your digit's style with every label."""
+    """A conditional model's decoding of your picture's style with every label."""
     shown = first_fit(page.models.models, conditional) is not None
     with gr.Tab("Every class", visible=shown, id="tab-every", elem_id="tab-every") as tab:
-        needs_model(page, conditional, "a conditional model (one told the class of each digit)", "tab-every")
-        gr.Markdown("Conditional model: the code keeps the *style* of your digit, the label sets *which* digit. The "
-                    "view opens on an example: pick another, or draw one.", elem_id="every-intro")
+        needs_model(page, conditional, "a conditional model (one told the class of each picture it learnt from)",
+                    "tab-every")
+        page.worded(gr.Markdown, {"value": INTRO}, elem_id="every-intro")
         digit = digit_input(page, "Your {one}", "every")
         every_btn = gr.Button("Decode with every label", variant="primary")
         text = gr.Markdown()
-        row = gr.Image(label="Same style, every class", elem_id="every-row", format="png", interactive=False,
-                       alt_text="Your digit's style decoded as every class in order, five to a row")
+        row = page.worded(gr.Image, {"alt_text": "Your {one}'s style decoded as every class in order, five to a row"},
+                          label="Same style, every class", elem_id="every-row", format="png", interactive=False)
         opens_on_examples(page, tab, [digit], opening_example(OPENING), conditional)
 
     def on_every_label(name: str, upload: str | None, sketch: dict | None) -> dict:
