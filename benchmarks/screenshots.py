@@ -166,6 +166,7 @@ def shoot_desk_photo(page: "Page") -> None:
     photo = Path(tempfile.mkdtemp(prefix="vae-shots-")) / "desk-photo.jpg"
     photo.write_bytes(make("desk_squared_shadow", digit, 5, 2000, 1500))
     open_on_example(page, "Reconstruct")
+    page.locator("#tab-reconstruct").get_by_role("button", name="Clear").first.click()  # the example's file goes
     page.locator("#tab-reconstruct input[type=file]").first.set_input_files(str(photo))
     page.locator("#tab-reconstruct .file-preview td.filename[aria-label='desk-photo.jpg']").wait_for()
     click_and_wait(page, "Reconstruct", "#recon")
