@@ -42,8 +42,9 @@ def elbo_terms(
     parts: dict[str, list[Tensor]] = {"nelbo": [], "recon": [], "kl_dims": [], "kl_lower": [], "mu": []}
     for start in range(0, len(x), batch_size):
         idx = slice(start, start + batch_size)
-        mu, logvar = model.encode(x[idx], _labels(y, idx, model))
-        for k, v in posterior_terms(model, x[idx], mu, logvar, _labels(y, idx, model), gen).items():
+        h = model.encoder_state(x[idx], _labels(y, idx, model))
+        mu, logvar = model.posterior(h)
+        for k, v in posterior_terms(model, x[idx], mu, logvar, _labels(y, idx, model), gen, h).items():
             parts[k].append(v)
     return {k: torch.cat(v) for k, v in parts.items()}
 
@@ -66,11 +67,13 @@ def reconstruction_errors(
 
 @torch.no_grad()
 def posterior_terms(model: VAE, x: Tensor, mu: Tensor, logvar: Tensor, y: Tensor | None,
-                    generator: torch.Generator) -> dict[str, Tensor]:
+                    generator: torch.Generator, h: Tensor | None = None) -> dict[str, Tensor]:
     """elbo_terms of images whose posterior (mu, logvar) is already known: one z each, drawn with `generator`
-    (then a hierarchy's z1). "kl_dims" is the top layer's, whose dimensions the sliders move; "kl_lower" (N,) is a
-    hierarchy's lower-layer KL, zero for one layer, and "nelbo" counts both."""
-    h = model.encoder_state(x, y) if model.config.lower_dim else None
+    (then a hierarchy's z1, from the encoder's features `h`, computed here if not given). "kl_dims" is the top
+    layer's, whose dimensions the sliders move; "kl_lower" (N,) is a hierarchy's lower-layer KL, zero for one
+    layer, and "nelbo" counts both."""
+    if h is None and model.config.lower_dim:
+        h = model.encoder_state(x, y)
     drawn = decode_draw(model, h, reparameterize(mu, logvar, generator=generator), y, generator=generator)
     return {"nelbo": negative_elbo(drawn.logits, x, mu, logvar, drawn.lower_kl),
             "recon": reconstruction_nll(drawn.logits, x), "kl_dims": kl_per_dim(mu, logvar),

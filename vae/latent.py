@@ -38,15 +38,18 @@ def sample_probs(model: VAE, draws: Tensor, temperature: float = 1.0, y: Tensor 
 
 
 @torch.no_grad()
-def decode_posterior_mean(model: VAE, x: Tensor, mu: Tensor, y: Tensor | None = None) -> Tensor:
+def decode_posterior_mean(model: VAE, x: Tensor, mu: Tensor, y: Tensor | None = None, h: Tensor | None = None
+                          ) -> Tensor:
     """Images x (N, 1, 28, 28) redrawn from their posterior means mu (N, D): pixel probabilities (N, 1, 28, 28).
 
-    A two-layer model's lower layer takes its posterior mean E[z1|x, mu], which reads the image, rather than its
-    prior mean E[z1|mu], which `decode_probs` takes for a code alone.
+    A two-layer model's lower layer takes its posterior mean E[z1|x, mu], which reads the image (through its encoder
+    features `h`, computed here if not given), rather than its prior mean E[z1|mu], which `decode_probs` takes for a
+    code alone.
     """
     if not model.config.lower_dim:
         return decode_probs(model, mu, y)
-    return torch.sigmoid(model.decode_lowest(model.lower_posterior(model.encoder_state(x, y), mu, y)[0], y))
+    h = model.encoder_state(x, y) if h is None else h
+    return torch.sigmoid(model.decode_lowest(model.lower_posterior(h, mu, y)[0], y))
 
 
 def lerp(z0: Tensor, z1: Tensor, steps: int) -> Tensor:

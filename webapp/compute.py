@@ -105,7 +105,8 @@ def read(loaded: LoadedModel, x: Tensor) -> Posterior:
     xs, labels = x.view(1, 1, 28, 28).expand(n, -1, -1, -1), torch.arange(n)
     h = loaded.model.encoder_state(xs, labels)
     mean, logvar = loaded.model.posterior(h)
-    k = int(posterior_terms(loaded.model, xs, mean, logvar, labels, torch.Generator().manual_seed(0))["nelbo"].argmin())
+    k = int(posterior_terms(loaded.model, xs, mean, logvar, labels, torch.Generator().manual_seed(0), h)["nelbo"]
+            .argmin())
     return Posterior(xs[:1], mean[k : k + 1], logvar[k : k + 1], h[k : k + 1], k)
 
 
@@ -113,7 +114,7 @@ def terms(loaded: LoadedModel, q: Posterior) -> dict[str, Tensor]:
     """The negative ELBO's terms of the image of `q`, exactly as the stored test scores were computed
     (one sample, seed 0: vae.evaluate.elbo_terms), so the two compare."""
     y = label_tensor(loaded, q.label)
-    return posterior_terms(loaded.model, q.x, q.mean, q.logvar, y, torch.Generator().manual_seed(0))
+    return posterior_terms(loaded.model, q.x, q.mean, q.logvar, y, torch.Generator().manual_seed(0), q.h)
 
 
 @torch.no_grad()
@@ -124,7 +125,7 @@ def reconstruction(loaded: LoadedModel, q: Posterior, n_samples: int = 8, seed: 
     gen = torch.Generator().manual_seed(seed)
     z = reparameterize(q.mean, q.logvar, n_samples, gen)
     h = q.h.expand(n_samples, -1) if model.config.lower_dim else None
-    return {"reconstruction": decode_posterior_mean(model, q.x, q.mean, y)[0],
+    return {"reconstruction": decode_posterior_mean(model, q.x, q.mean, y, q.h)[0],
             "samples": torch.sigmoid(decode_draw(model, h, z, ys, generator=gen).logits)}
 
 

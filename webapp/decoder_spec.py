@@ -4,7 +4,8 @@ The page decodes latent codes itself (static/decoder.js) from a safetensors file
 the model's decoder (weights/page/, vae/page_weights.py), or else the model's own file. It reads only
 the start of the file: the header and the decoder's tensors (with a two-layer model's enc_lower.*), which the
 safetensors writer stores first (tensors sorted by dtype, then name: dec_*, enc_* before extra.*, features.* of the
-same dtype).
+same dtype). A two-layer model's own file holds enc_hidden.* in that start too, between dec_* and enc_lower.*: the
+page reads it only when the page's copy, which leaves it out, is missing.
 """
 
 import base64

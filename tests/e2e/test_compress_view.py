@@ -38,11 +38,21 @@ TAB = "#tab-compress"
 EXAMPLE = "digit-2-1-test0001.png"
 
 
+CODER = "conv-32d"  # the shipped model that codes (one layer, black and white): the default has two layers
+
+
+def open_on_the_coder(pg: "Page", touch: bool = False) -> str:
+    """Choose CODER and open Compress on its example; returns the src of the black-and-white image shown."""
+    select_model(pg, CODER)
+    pg.wait_for_function(f"() => window.vaePage.current().model === '{CODER}'", timeout=30_000)
+    return open_on_example(pg, "Compress", touch=touch)
+
+
 @pytest.fixture
 def page(browser: "Browser", app_url: str) -> Iterator["Page"]:
-    """A fresh page on the Compress tab; fails the test on console or page errors."""
+    """A fresh page on the Compress tab, CODER chosen; fails the test on console or page errors."""
     with app_page(browser, app_url) as pg:
-        open_on_example(pg, "Compress")
+        open_on_the_coder(pg)
         yield pg
 
 
@@ -155,7 +165,7 @@ def test_on_a_phone_a_tapped_example_is_compressed_in_sight(browser: "Browser", 
     """On a phone the result lies below the pad and the examples: a tap on a thumbnail brings it into sight, its
     tables readable."""
     with app_page(browser, app_url, phone=True) as pg:
-        opening = open_on_example(pg, "Compress", touch=True)
+        opening = open_on_the_coder(pg, touch=True)
         example_thumbnail(pg, TAB, EXAMPLE).tap()
         wait_new_image(pg, "#binary", opening, timeout=30_000)
         text_of(pg, "#compress-sizes", "bytes")

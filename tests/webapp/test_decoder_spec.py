@@ -1,4 +1,5 @@
-"""What the page's decoder is told about each model: the bytes it fetches hold every decoder tensor and no other;
+"""What the page's decoder is told about each model: the bytes it fetches hold every tensor it reads (the decoder,
+with a two-layer model's lower posterior) and no other;
 the page's copy of the decoder (weights/page/) while it is fresh, else the model's own file."""
 
 import base64
@@ -13,7 +14,7 @@ from tests.helpers import WEIGHTS, load_one
 from tests.vae.test_page_weights import tiny_weights
 from vae.checkpoint import read_header
 from vae.latent import decode_probs
-from vae.page_weights import page_path, write_page_weights
+from vae.page_weights import PAGE_PREFIXES, page_path, write_page_weights
 from webapp.decoder_spec import decoder_bytes, page_source, page_spec
 
 SHIPPED = sorted(WEIGHTS.glob("*.safetensors"))
@@ -24,14 +25,17 @@ def test_prefix_holds_the_decoder_and_nothing_after_it(path: Path) -> None:
     start, header = read_header(path)
     n = decoder_bytes(path)
     prefix = path.read_bytes()[:n]
-    decoder = {k: v for k, v in load_one(path).model.state_dict().items() if k.startswith("dec_")}
-    for name, tensor in decoder.items():  # each decoder tensor, read from the prefix alone, is the model's
+    read_by_page = {k: v for k, v in load_one(path).model.state_dict().items() if k.startswith(PAGE_PREFIXES)}
+    for name, tensor in read_by_page.items():  # each tensor the page reads, read from the prefix alone, is the model's
         begin, end = (start + o for o in header[name]["data_offsets"])
         assert end <= n
         read = torch.frombuffer(bytearray(prefix[begin:end]), dtype=torch.float32).view(tensor.shape)
         torch.testing.assert_close(read, tensor, rtol=0, atol=0)
-    others = [t for k, t in header.items() if k != "__metadata__" and not k.startswith("dec_")]
-    assert others and all(start + t["data_offsets"][0] >= n for t in others)  # encoder and extras stay behind
+    others = {k: t for k, t in header.items() if k != "__metadata__" and not k.startswith(PAGE_PREFIXES)}
+    inside = {k for k, t in others.items() if start + t["data_offsets"][0] < n}
+    # Encoder and extras stay behind, but for a two-layer model's enc_hidden.*, whose names sort before enc_lower.*
+    assert len(others) > len(inside) and inside == ({"enc_hidden.weight", "enc_hidden.bias"}
+                                                    if load_one(path).model.config.lower_dim else set())
 
 
 def test_spec_follows_the_model(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 
 import math
 import re
+from dataclasses import replace
 from html.parser import HTMLParser
 
 import gradio as gr
@@ -174,9 +175,19 @@ def test_interpolate_opens_between_two_examples_of_different_classes(dataset: st
 def test_the_guided_start_offers_the_three_demos(models: dict[str, LoadedModel]) -> None:
     buttons = parsed(guided_start(models)).buttons
     assert [(b["data-model"], b["data-view"]) for b in buttons] == [
-        ("mlp-2d", "tab-map"), ("conv-32d", "tab-reconstruct"), ("mlp-20d-beta16", "tab-compare")]
+        ("mlp-2d", "tab-map"), (default_model(models), "tab-reconstruct"), ("mlp-20d-beta16", "tab-compare")]
     assert buttons[1].get("data-draw") == "1"
     assert is_2d(models["mlp-2d"]) and not is_2d(models["mlp-20d"])
+
+
+def test_collapse_is_shown_on_the_highest_beta_not_the_model_with_most_unused_dimensions(
+        models: dict[str, LoadedModel]) -> None:
+    """A large beta = 1 model may leave more dimensions unused than the beta = 16 one (the two-layer model's top layer
+    uses 12 of 32): posterior collapse is still shown on the model trained to collapse."""
+    roomy = models["conv-32d"]  # beta 1; here with 30 of 32 dimensions unused, against beta 16's 16 of 20
+    sparse = replace(roomy, metadata=replace(roomy.metadata, metrics=replace(roomy.metadata.metrics, active_units=2)))
+    assert most_collapsed({"conv-32d": sparse, "mlp-20d-beta16": models["mlp-20d-beta16"]}) == "mlp-20d-beta16"
+    assert most_collapsed({"conv-32d": sparse, "mlp-20d": models["mlp-20d"]}) == "conv-32d"
 
 
 def test_the_guided_start_leaves_out_what_the_models_cannot_show(models: dict[str, LoadedModel]) -> None:

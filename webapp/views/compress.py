@@ -69,8 +69,9 @@ def which_models(codecs: dict[str, coder.Codec]) -> str:
     if not codecs:
         return ("**No loaded model can code binary digits**: compression needs one trained on black-and-white "
                 "digits (`python train.py --binarize`).")
-    return (f"Models that code here: **{', '.join(codecs)}** (trained on black-and-white digits). The others were "
-            "trained on grey levels or need each digit's label, so their probabilities are no fair code for these.")
+    return (f"Models that code here: **{', '.join(codecs)}** (one layer of code, trained on black-and-white digits). "
+            "The others were trained on grey levels or need each digit's label, so their probabilities are no fair "
+            "code for these, or have a second layer of code, which this coder does not handle.")
 
 
 def black_and_white(x: torch.Tensor, seed: int = BINARIZE_SEED) -> np.ndarray:
@@ -160,13 +161,14 @@ def compress_view(page: Page) -> None:
     codecs, refusals = codecs_of(page.models.models)
 
     def codes(loaded: LoadedModel) -> bool:
-        """Whether the model can code digits here (trained on black-and-white digits, not told the class)."""
+        """Whether the model can code digits here (one layer, trained on black-and-white digits, not told the
+        class)."""
         return loaded.name in codecs
 
     with gr.Tab("Compress", id="tab-compress", elem_id="tab-compress") as tab:
         gr.Markdown(INTRO, elem_id="compress-intro")
         gr.Markdown(which_models(codecs), elem_id="compress-models")
-        needs_model(page, codes, "a model trained on black-and-white digits", "tab-compress")
+        needs_model(page, codes, "a one-layer model trained on black-and-white digits", "tab-compress")
         with gr.Row():
             with gr.Column():
                 digit = digit_input(page, "Your {one}", "compress")

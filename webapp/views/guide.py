@@ -10,6 +10,7 @@ import gradio as gr
 import torch
 
 from vae.loaded import LoadedModel, default_model
+from webapp.collapse import beta
 from webapp.page import Page
 from webapp.words import glossary_html
 
@@ -27,11 +28,12 @@ def first_fit(models: dict[str, LoadedModel], fits: Callable[[LoadedModel], bool
 
 
 def most_collapsed(models: dict[str, LoadedModel]) -> str | None:
-    """The shipped model with the most unused latent dimensions (the highest beta of its family), or None."""
+    """The model that shows posterior collapse best: of those with unused latent dimensions, the one trained with
+    the highest beta, then the one with the most unused; None if every model uses every dimension."""
     def unused(loaded: LoadedModel) -> int:
         return loaded.latent_dim - loaded.metadata.metrics.active_units
-    best = max(models, key=lambda n: unused(models[n]), default=None)
-    return best if best is not None and unused(models[best]) > 0 else None
+    collapsed = [n for n in models if unused(models[n]) > 0]
+    return max(collapsed, key=lambda n: (beta(models[n].metadata), unused(models[n])), default=None)
 
 
 def switch_button(text: str, model: str, view: str, draw: bool = False) -> str:
