@@ -70,16 +70,17 @@ def interpolate_view(page: Page) -> None:
         xa, xb = read_digits(loaded, {"From": (up_a, sk_a), "To": (up_b, sk_b)})
         return loaded, xa, xb, (digit_label(loaded, xa), digit_label(loaded, xb))
 
-    def shown(ends: tuple, steps: float, method: str) -> dict:
-        """The strip and the animated GIF of a path between two read ends."""
-        loaded, xa, xb, labels = ends
+    def shown(read: tuple, steps: float, method: str) -> dict:
+        """The strip and the animated GIF of a path between two ends already read (`ends`)."""
+        loaded, xa, xb, labels = read
         frames = compute.interpolation(loaded, xa, xb, int(steps), method, labels)
         return {strip: png(grid_image(frames, nrow=int(steps), scale=3)),
                 gif: OUTPUTS.save(gif_bytes(frames, scale=SCALE), "interpolation.gif")}
 
-    def scrub_path(ends: tuple, method: str) -> dict:
-        """A dense path of codes (and labels) between two read ends, which the page's scrubber decodes."""
-        loaded, xa, xb, labels = ends
+    def scrub_path(read: tuple, method: str) -> dict:
+        """A dense path of codes (and labels) between two ends already read (`ends`), which the page's scrubber
+        decodes."""
+        loaded, xa, xb, labels = read
         z, y = compute.interpolation_path(loaded, xa, xb, SCRUB_STEPS, method, labels)
         return {"codes": z.tolist(), "labels": None if y is None else y.tolist()}
 
