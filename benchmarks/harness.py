@@ -241,6 +241,14 @@ def open_app(browser: "Browser", url: str, phone: bool = False, screen: dict | N
     return page, errors
 
 
+def score_shown(page: "Page", other_than: float | None = None) -> float:
+    """The negative ELBO (nats) Reconstruct shows, once its score reads as one and is not `other_than`: while an
+    answer is on its way, the score's text is Gradio's timer ("0.2s")."""
+    return page.wait_for_function(
+        "old => { const m = /^(\\d+\\.\\d+) nats/.exec(document.querySelector('#score')?.innerText || '');"
+        " return m && Number(m[1]) !== old && Number(m[1]); }", arg=other_than).json_value()
+
+
 def image_src(page: "Page", selector: str, wait: bool = False) -> str:
     """The src of the <img> inside the element `selector` ('' if none); with wait, first wait for one to load."""
     return wait_new_image(page, selector, "") if wait else page.evaluate(IMG_SRC, selector)

@@ -127,7 +127,10 @@
     lossLine(reconstructionCost(q.x, out.probs), q.kl, out.lowerKl);
     window.vaeStats.overviewDraws = ++state.draws;
     const row = $(".vae-ov");
-    if (row) row.dataset.z = z.map(v => v.toFixed(4)).join(",");  // what was decoded, for tests
+    if (row) {  // what was decoded, for tests: z, and the lower layer's noise (none for one layer)
+      row.dataset.z = z.map(v => v.toFixed(4)).join(",");
+      row.dataset.eps1 = state.eps1.map(v => v.toFixed(4)).join(",");
+    }
   }
 
   function show(q) {

@@ -1,9 +1,10 @@
 """The decoder's weights as the page fetches them: float16, and 8 bits where the pictures stay the same.
 
 `scripts/page_weights.py` writes weights/page/NAME.safetensors from weights/NAME.safetensors: the decoder's
-tensors in float16, each Linear weight in 8 bits (vae.quantize) if the model's decodings then stay within
-TOLERANCE of float32, and the extras the page reads (the 2-D map's codes). The app points the page at that
-file while it is fresh (made from the weights file's current tensors), else at the float32 file itself.
+tensors in float16, each Linear weight in 8 bits (vae.quantize) if the model's decodings (and a hierarchy's
+samples) then stay within TOLERANCE of float32, and the extras the page reads (the 2-D map's codes). The app
+points the page at that file while it is fresh (made from the weights file's current tensors), else at the
+float32 file itself.
 """
 
 import copy
@@ -15,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from vae.checkpoint import save_tensors
-from vae.latent import decode_probs
+from vae.latent import decode_probs, sample_probs
 from vae.loaded import EXTRA_PREFIX, LoadedModel, load_model
 from vae.model import VAE
 from vae.quantize import dequantize_rows, input_gram, quantize_rows
@@ -79,11 +80,21 @@ def decode_with(loaded: LoadedModel, tensors: dict[str, Tensor], codes: Tensor, 
         return decode_probs(with_page_decoder(loaded, tensors), codes, labels).flatten(1)
 
 
+def page_pictures(model: VAE, codes: Tensor, labels: Tensor | None) -> Tensor:
+    """What the page draws from `codes` (N, 784 each): their decodings and, for a hierarchy, also a sample of each
+    (z1 drawn from p(z1|z), as Random samples draws it, with noise fixed by CHECK_SEED)."""
+    decoded = decode_probs(model, codes, labels).flatten(1)
+    if not model.config.lower_dim:
+        return decoded
+    noise = torch.randn(len(codes), model.config.lower_dim, generator=torch.Generator().manual_seed(CHECK_SEED))
+    return torch.cat([decoded, sample_probs(model, torch.cat([codes, noise], 1), 1.0, labels).flatten(1)])
+
+
 def max_error(loaded: LoadedModel, tensors: dict[str, Tensor], codes: Tensor, labels: Tensor | None) -> float:
-    """The largest change of a pixel probability, page tensors against the float32 model, over `codes`."""
-    with torch.no_grad():
-        exact = decode_probs(loaded.model, codes, labels).flatten(1)
-    return (decode_with(loaded, tensors, codes, labels) - exact).abs().max().item()
+    """The largest change of a pixel probability, page tensors against the float32 model, over what the page
+    draws from `codes`."""
+    exact = page_pictures(loaded.model, codes, labels)
+    return (page_pictures(with_page_decoder(loaded, tensors), codes, labels) - exact).abs().max().item()
 
 
 def linear_layers(loaded: LoadedModel) -> list[tuple[str, nn.Linear]]:

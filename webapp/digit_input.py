@@ -5,8 +5,10 @@ open them, and a bad file gets our clear message. The Draw tab is our own canvas
 Sketchpad stays as the input API clients send drawings to, which the page fills from its canvas at each event.
 """
 
+import hashlib
 import inspect
 import json
+import pickle
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -99,6 +101,7 @@ class DigitInput:
     examples: gr.Dataset
     random_example: gr.Button
     drawn: gr.HTML  # the pad; its input event fires when a stroke ends, and at Undo and Clear
+    answered: gr.State  # what the view's live event last read (on_button_and_live: the first input's is used)
 
     @property
     def components(self) -> list[gr.components.Component]:
@@ -170,7 +173,7 @@ def digit_input(page: Page, label: str, pad: str) -> DigitInput:
     examples.click(on_example, [page.model, examples], upload, api_name=f"example_{pad}", api_visibility="private",
                    queue=False)
     random_example.click(on_random_example, page.model, upload, queue=False, api_visibility="private")
-    digit = DigitInput(upload, sketch, pad, examples, random_example, drawn)
+    digit = DigitInput(upload, sketch, pad, examples, random_example, drawn, gr.State(None))
     page.digits.append(digit)
     return digit
 
@@ -253,10 +256,27 @@ def on_button_and_live(button: gr.Button, digits: list[DigitInput], handler: Cal
     """
     js = drawings_js(inputs, *digits)
     live = [trigger for d in digits for trigger in (d.drawn.input, d.upload.change)]
+    # Gradio's File sometimes fires change again, with the same file, while or after the view reads it
+    # (gradio-app/gradio#12346): the live event reads nothing twice, or a repeat's answer would replace the answer
+    # a visitor is acting on (a rebuild in Compress, cleared by the repeat's new .vae file).
+    answered = digits[0].answered
+
+    def once(*values: Any) -> Any:
+        """The handler's answer, unless the inputs are those the live event last answered."""
+        *given, last = values
+        key = fingerprint(given)
+        return gr.skip() if key == last else {**handler(*given), answered: key}
+
     return [gr.on([button.click], gently(handler), inputs, outputs, api_name=api_name, js=js, **options),
             # always_last: a stroke that ends while the last one is read is read next, never dropped.
-            gr.on(live, gently(handler, warn=False), inputs, outputs, api_name=f"{api_name}_live", js=js,
+            gr.on(live, gently(once, warn=False), [*inputs, answered], [*outputs, answered],
+                  api_name=f"{api_name}_live", js=drawings_js([*inputs, answered], *digits),
                   trigger_mode="always_last", **{**options, "api_visibility": "private"})]
+
+
+def fingerprint(values: Sequence[Any]) -> str:
+    """A short hash of handler inputs (names, file paths, numbers, drawings as arrays): equal inputs, equal hash."""
+    return hashlib.sha256(pickle.dumps(list(values))).hexdigest()[:32]
 
 
 def rereads_after_a_switch(page: Page, tab: gr.Tab, digits: list[DigitInput], handler: Callable[..., dict],

@@ -95,9 +95,8 @@ def lower_layer(lower_dim: int) -> str:
     top code, and the lower layer takes its average given that code (its prior mean); samples draw it."""
     if not lower_dim:
         return ""
-    return (f", with a lower layer of {lower_dim} more between the code and the picture. The sliders move the code "
-            f"z; the lower layer sits at its average for that code (its {term('prior')} mean). Random samples draw "
-            "both layers")
+    return (f", then a lower layer of {lower_dim} more (z1) between z and the picture. The sliders move z, with z1 "
+            f"at its average for that z (its {term('prior')} mean); Random samples draw both layers")
 
 
 def model_choice(loaded: LoadedModel) -> str:
@@ -112,9 +111,9 @@ def model_choice(loaded: LoadedModel) -> str:
     elif beta != 1:
         what = f"beta {beta:g}: posterior collapse"
     elif loaded.model.config.lower_dim:
-        what = "two layers of code"
+        what = "sharpest digits, two layers of code"
     elif loaded.model.config.arch == "conv":
-        what = "sharpest digits"
+        what = "one layer of code, for Compress"
     else:
         what = "plain VAE"
     return f"{loaded.name}: {what}, {loaded.latent_dim}-D"

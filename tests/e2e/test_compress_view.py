@@ -120,6 +120,30 @@ def test_a_new_file_clears_the_rebuild_of_the_last_one(page: "Page") -> None:
     assert np.array_equal(shown_digit(page, "#rebuilt"), expected)
 
 
+# Every src the <img> in an element shows, the one now and each after it, in window.vaeSeen[selector].
+WATCH_IMAGES = """sel => { const src = () => document.querySelector(sel + ' img')?.src || '';
+  const seen = (window.vaeSeen = window.vaeSeen || {})[sel] = [src()];
+  new MutationObserver(() => { if (src() !== seen.at(-1)) seen.push(src()); })
+    .observe(document.querySelector(sel), {subtree: true, childList: true, attributes: true}); }"""
+
+
+def test_the_digit_on_view_picked_again_keeps_its_file_and_rebuild(page: "Page") -> None:
+    """Picking the example already compressed gives the file box the same file again, and Gradio announces it as a
+    change (as it sometimes does by itself): the view reads nothing twice. A second reading made a new .vae file,
+    which cleared the rebuild the visitor had just made."""
+    rebuilt = click_and_wait(page, "Decompress", "#rebuilt")
+    binary = image_src(page, "#binary")
+    for selector in ("#binary", "#rebuilt"):
+        page.evaluate(WATCH_IMAGES, selector)
+    example_thumbnail(page, TAB, OPENING["mnist"]).click()  # the digit on view
+    example_thumbnail(page, TAB, EXAMPLE).click()  # its reading comes after the first pick's (trigger_mode)
+    last = wait_new_image(page, "#binary", binary, timeout=30_000)
+    assert np.array_equal(shown_digit(page, "#binary"), black_and_white(load_digit(ROOT / "examples" / EXAMPLE))[0])
+    seen = page.evaluate("window.vaeSeen")
+    assert seen["#binary"] == [binary, last], seen  # no second reading of the first pick in between
+    assert seen["#rebuilt"] == [rebuilt, ""], seen  # the rebuild stayed until the second pick's new file
+
+
 def test_a_drawn_digit_is_compressed_with_the_button(page: "Page") -> None:
     """A 7 drawn with the mouse, then Compress: its black-and-white digit and a .vae file appear."""
     draw_digit(page, TAB)

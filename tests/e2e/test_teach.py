@@ -28,9 +28,9 @@ from benchmarks.harness import (
 from tests.e2e.conftest import NEEDS_CHROMIUM, app_page
 from tests.e2e.test_browser import grey
 from tests.helpers import WEIGHTS
-from vae.latent import decode_probs
 from vae.loaded import LoadedModel, default_model, load_models
 from vae.loss import reconstruction_nll
+from vae.posterior import Draw, decode_draw
 from webapp import compute
 from webapp.digit_input import EXAMPLES, read_digit
 from webapp.views.overview import first_example
@@ -74,26 +74,39 @@ def settle(page: "Page", quiet_s: float = 1.5, timeout_s: float = 30) -> None:
         page.wait_for_timeout(100)
 
 
-def decoded_code(page: "Page") -> torch.Tensor:
-    """The code z the overview decoded last (static/overview.js writes it into the diagram)."""
-    return torch.tensor([[float(v) for v in page.locator(".vae-ov").get_attribute("data-z").split(",")]])
+def decoded_code(page: "Page") -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The code z the overview decoded last, and the noise it drew a two-layer model's z1 with (None for one
+    layer): static/overview.js writes both into the diagram."""
+    row = page.locator(".vae-ov")
+    z, eps1 = (torch.tensor([[float(v) for v in (row.get_attribute(f"data-{k}") or "").split(",") if v]])
+               for k in ("z", "eps1"))
+    return z, eps1 if eps1.numel() else None
+
+
+def decoding(loaded: LoadedModel, x: torch.Tensor, z: torch.Tensor, eps1: torch.Tensor | None) -> Draw:
+    """x' as the overview draws it for the digit x and its code z: decoded from z, or for a two-layer model from
+    z1 = its posterior given x and z, moved by the noise eps1."""
+    with torch.no_grad():
+        h = loaded.model.encoder_state(x) if loaded.model.config.lower_dim else None
+        return decode_draw(loaded.model, h, z, noise=eps1)
 
 
 def test_the_overview_shows_the_digit_its_posterior_a_code_and_its_decoding(page: "Page",
                                                                             models: dict[str, LoadedModel]) -> None:
-    """x is the example as the model sees it; x' is the decoding of z; the loss line's terms are those of x and z."""
+    """x is the example as the model sees it; x' is the decoding of z (via z1 for two layers); the loss line's terms
+    are those of x and that draw."""
     loaded = models[default_model(models)]
     x = read_digit(loaded, first_example(loaded.dataset), None)
     assert np.abs(np.array(canvas_pixels(page, "#ov-x")) - grey(x)).max() <= 1
-    z = decoded_code(page)
-    probs = decode_probs(loaded.model, z)[0]
-    assert np.abs(np.array(canvas_pixels(page, "#ov-xr")) - grey(probs)).max() <= 3
+    draw = decoding(loaded, x, *decoded_code(page))
+    assert np.abs(np.array(canvas_pixels(page, "#ov-xr")) - grey(torch.sigmoid(draw.logits)[0])).max() <= 3
     q = compute.read(loaded, x)
     kl = float(0.5 * (q.mean**2 + q.logvar.exp() - 1 - q.logvar).sum())
-    logits = torch.logit(probs.clamp(1e-7, 1 - 1e-7)).view(1, -1)
-    recon = float(reconstruction_nll(logits, x.view(1, -1)))
+    recon = float(reconstruction_nll(draw.logits.view(1, -1), x.view(1, -1)))
     assert float(page.locator("#ov-kl").inner_text()) == pytest.approx(kl, abs=0.06)
     assert float(page.locator("#ov-recon").inner_text()) == pytest.approx(recon, abs=0.5)
+    if loaded.model.config.lower_dim:
+        assert float(page.locator("#ov-kl-lower").inner_text()) == pytest.approx(float(draw.lower_kl.sum()), abs=0.06)
     for bars in ("#ov-q", "#ov-z"):  # drawn, not blank
         assert page.evaluate(f"""() => {{ const c = document.querySelector('{bars} canvas');
             const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
@@ -104,15 +117,16 @@ def test_new_epsilon_redraws_z_and_x_prime_without_a_request(page: "Page", model
     settle(page)  # the page's own loading (thumbnails, the first traversal) is over
     requests: list[str] = []
     page.on("request", lambda r: requests.append(r.url))
-    before, old = decoded_code(page), canvas_pixels(page, "#ov-xr")
+    before, old = decoded_code(page)[0], canvas_pixels(page, "#ov-xr")
     draws = page.evaluate("() => window.vaeStats.overviewDraws")
     page.get_by_role("button", name="New ε").click()
     page.wait_for_function(f"() => window.vaeStats.overviewDraws > {draws}")
     after = decoded_code(page)
-    assert not torch.equal(before, after)
+    assert not torch.equal(before, after[0])
     assert wait_new_pixels(page, "#ov-xr", old) != old
-    probs = decode_probs(models[default_model(models)].model, after)[0]
-    assert np.abs(np.array(canvas_pixels(page, "#ov-xr")) - grey(probs)).max() <= 3
+    loaded = models[default_model(models)]
+    draw = decoding(loaded, read_digit(loaded, first_example(loaded.dataset), None), *after)
+    assert np.abs(np.array(canvas_pixels(page, "#ov-xr")) - grey(torch.sigmoid(draw.logits)[0])).max() <= 3
     assert requests == []
 
 

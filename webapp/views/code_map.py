@@ -173,7 +173,7 @@ def code_map_view(page: Page, weights_dir: Path) -> None:
             return {showing: shown}
         return {**on_model(page.models.pick(name)), showing: name}
 
-    def on_neighbours(name: str, upload: str | None, sketch: dict | None) -> tuple[list, str, dict]:
+    def on_neighbours(name: str, upload: str | None, sketch: dict | None) -> dict:
         """The test digits whose codes are nearest to the digit on view, and its code (for the map and the slider)."""
         loaded = page.models.pick(name)
         proj, x = maps.projection(loaded), read_digit(loaded, upload, sketch)
@@ -182,7 +182,8 @@ def code_map_view(page: Page, weights_dir: Path) -> None:
         note = reword(f"Under each: its test {{one}} number, and how far its code is from your {{one}}'s "
                       f"(straight-line distance between the {loaded.latent_dim} numbers). For scale: half of all "
                       f"pairs of test {{many}} are more than {maps.scale(loaded):.1f} apart.", loaded.dataset)
-        return nearest_gallery(proj, z), note, {"code": z.tolist(), "label": 0 if label is None else label}
+        return {near: nearest_gallery(proj, z), near_note: note,
+                current: {"code": z.tolist(), "label": 0 if label is None else label}}
 
     def on_pick(name: str, index: float | None) -> dict:
         """The sliders (and, for a conditional model, the class) set to the code of a test digit on the map."""
