@@ -478,6 +478,7 @@ def model_option(page: "Page", name: str) -> "Locator":
 
 
 def select_model(page: "Page", name: str) -> None:
-    """Choose a model in the Model dropdown."""
+    """Choose a model in the Model dropdown, and wait until the page has taken the switch (static/page.js)."""
     page.get_by_role("combobox", name="Model", exact=True).click()
     model_option(page, name).click()
+    page.wait_for_function("name => window.vaePage?.current().model === name", arg=name, timeout=30_000)

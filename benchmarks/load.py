@@ -101,7 +101,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--users", type=int, nargs="+", default=[32], help="concurrent sessions, one run each (default: 32)")
     p.add_argument("--seconds", type=float, default=60.0, help="duration of each run (default: 60)")
-    p.add_argument("--model", default="conv-32d", help="model to drive (default: the app's default, conv-32d)")
+    p.add_argument("--model", default="conv-32d", help="model to drive (default: conv-32d, as in docs/benchmarks.md)")
     args = p.parse_args()
 
     with serve_app() as (url, proc, _):

@@ -53,6 +53,7 @@ DOCS = ROOT / "docs"
 DRAG_FRAMES = 40  # slider positions in the drag GIF, there and back
 MAP_MODEL = "mlp-2d"
 CODE_MAP_MODEL = "conv-32d"
+COMPRESS_MODEL = "conv-32d"  # Compress codes with one-layer models; the default has two
 CONDITIONAL_MODEL = "cmlp-20d"
 FASHION_MODEL = "fashion-mlp-20d"
 SAMPLES_DRAWN = "() => document.querySelector('#samples-grid canvas')?.height > 28"  # the page drew the grid
@@ -262,6 +263,7 @@ def shoot_learn(page: "Page") -> None:
 
 def shoot_compress(page: "Page") -> None:
     """The Compress view: an example digit coded into a .vae file, then rebuilt from the file alone."""
+    select_model(page, COMPRESS_MODEL)
     opening = open_on_example(page, "Compress")
     choose_example(page, "#tab-compress", "digit-2-1-test0001.png")  # compresses at once
     wait_new_image(page, "#binary", opening)

@@ -1,7 +1,8 @@
 // "How a VAE works" (webapp/views/overview.py): the server sends a digit's encoding (mean and sd per dimension);
 // here the page draws epsilon, forms z = mean + sd * epsilon, decodes z with static/decoder.js (through
 // window.vaePage) and writes the loss's two parts. A two-layer model's encoding carries the encoder's features h:
-// its lower layer z1 is drawn from q(z1|x, z) with its own noise, and its KL is the loss's third part.
+// its lower layer (u on the page, z1 in vae/) is drawn from q(z1|x, z) with its own noise, and its KL is the loss's
+// third part.
 // "New ε" redraws z and x' without a request.
 (() => {
   "use strict";
@@ -93,7 +94,7 @@
     const el = $(".vae-ov-loss");
     if (!el) return;
     const lower = lowerKl === null ? "" : ` + lower layer's KL <b id="ov-kl-lower">${lowerKl.toFixed(1)}</b> nats ` +
-      "(how far q(z1|x, z) is from p(z1|z), what the lower layer adds)";
+      "(how far q(u|x, z) is from p(u|z), what the lower layer u adds)";
     el.innerHTML = `Reconstruction cost <b id="ov-recon">${recon.toFixed(1)}</b> nats (how badly x' matches x) + ` +
       `<a href="#g-kl">KL</a> <b id="ov-kl">${kl.toFixed(1)}</b> nats (how far q(z|x) is from the prior N(0, 1))` +
       `${lower} = <b id="ov-total">${(recon + kl + (lowerKl || 0)).toFixed(1)}</b> nats, the ` +
@@ -123,7 +124,7 @@
     if (q !== state.q || eps !== state.eps) return;  // a newer digit or epsilon is being drawn
     window.vaePage.paint($("#ov-xr canvas.vae-digit"), out.probs);
     const caption = $("#ov-xr figcaption");
-    if (caption) caption.textContent = q.h ? "x': decoded from z, via z1" : "x': decoded from z";
+    if (caption) caption.textContent = q.h ? "x': decoded from z, via u" : "x': decoded from z";
     lossLine(reconstructionCost(q.x, out.probs), q.kl, out.lowerKl);
     window.vaeStats.overviewDraws = ++state.draws;
     const row = $(".vae-ov");

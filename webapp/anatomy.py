@@ -68,8 +68,8 @@ def lower_term(kl_lower: float) -> str:
     """The third term of a two-layer model's negative ELBO, in words (nothing for one layer, whose kl_lower is 0)."""
     if not kl_lower:
         return ""
-    return (f" + **{kl_lower:.2f}** lower-layer KL (how far q(z1|x, z), the lower layer the decoder reads, is from "
-            "its prior p(z1|z) given the code)")
+    return (f" + **{kl_lower:.2f}** lower-layer KL (how far q(u|x, z), the lower layer u the decoder reads, is from "
+            "its prior p(u|z) given the code)")
 
 
 def dimension_names(ranking: list[int]) -> list[str]:

@@ -91,12 +91,23 @@ def describe_model(loaded: LoadedModel) -> str:
 
 
 def lower_layer(lower_dim: int) -> str:
-    """What describe_model says of a two-layer model's lower layer (nothing for one layer): the sliders move the
-    top code, and the lower layer takes its average given that code (its prior mean); samples draw it."""
+    """What describe_model says of a two-layer model's lower layer (nothing for one layer); the sliders' note says
+    where it sits while the sliders move z. The page calls that layer u (z1 in vae/): z1, z2, ... name z's
+    dimensions."""
     if not lower_dim:
         return ""
-    return (f", then a lower layer of {lower_dim} more (z1) between z and the picture. The sliders move z, with z1 "
-            f"at its average for that z (its {term('prior')} mean); Random samples draw both layers")
+    return f", then {lower_dim} more in a lower layer (u) between z and the picture"
+
+
+def sliders_note(loaded: LoadedModel) -> str:
+    """The note above the sliders: the unused dimensions, and for a two-layer model what the sliders leave to its
+    lower layer."""
+    note = unused_note(loaded.metadata.metrics.kl_per_dim)
+    lower = loaded.model.config.lower_dim
+    if not lower:
+        return note
+    return (f"{note} They move z alone: this model's lower layer (u, {lower} numbers between z and the picture) "
+            f"sits at its average for that z (its {term('prior')} mean).")
 
 
 def model_choice(loaded: LoadedModel) -> str:
@@ -111,9 +122,9 @@ def model_choice(loaded: LoadedModel) -> str:
     elif beta != 1:
         what = f"beta {beta:g}: posterior collapse"
     elif loaded.model.config.lower_dim:
-        what = "sharpest digits, two layers of code"
+        what = "sharpest digits"
     elif loaded.model.config.arch == "conv":
-        what = "one layer of code, for Compress"
+        what = "one layer, for Compress"
     else:
         what = "plain VAE"
     return f"{loaded.name}: {what}, {loaded.latent_dim}-D"

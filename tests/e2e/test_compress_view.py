@@ -44,7 +44,6 @@ CODER = "conv-32d"  # the shipped model that codes (one layer, black and white):
 def open_on_the_coder(pg: "Page", touch: bool = False) -> str:
     """Choose CODER and open Compress on its example; returns the src of the black-and-white image shown."""
     select_model(pg, CODER)
-    pg.wait_for_function(f"() => window.vaePage.current().model === '{CODER}'", timeout=30_000)
     return open_on_example(pg, "Compress", touch=touch)
 
 
@@ -81,7 +80,6 @@ def test_a_switch_to_a_model_that_codes_opens_the_view_on_its_example(browser: "
     button brings the model, and the view, now on screen with a model that fits, compresses its example."""
     with app_page(browser, app_url) as pg:
         select_model(pg, "mlp-20d")
-        pg.wait_for_function("() => window.vaePage.current().model === 'mlp-20d'", timeout=30_000)
         open_view(pg, "Compress")
         pg.locator(f"{TAB} .vae-needs .vae-go").click()
         image_src(pg, "#binary", wait=True)

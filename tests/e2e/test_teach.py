@@ -87,14 +87,14 @@ def decoding(loaded: LoadedModel, x: torch.Tensor, z: torch.Tensor, eps1: torch.
     """x' as the overview draws it for the digit x and its code z: decoded from z, or for a two-layer model from
     z1 = its posterior given x and z, moved by the noise eps1."""
     with torch.no_grad():
-        h = loaded.model.encoder_state(x) if loaded.model.config.lower_dim else None
+        h = loaded.model.encoder_state(x.view(1, 1, 28, 28)) if loaded.model.config.lower_dim else None
         return decode_draw(loaded.model, h, z, noise=eps1)
 
 
 def test_the_overview_shows_the_digit_its_posterior_a_code_and_its_decoding(page: "Page",
                                                                             models: dict[str, LoadedModel]) -> None:
-    """x is the example as the model sees it; x' is the decoding of z (via z1 for two layers); the loss line's terms
-    are those of x and that draw."""
+    """x is the example as the model sees it; x' is the decoding of z (via the lower layer u for two layers); the
+    loss line's terms are those of x and that draw."""
     loaded = models[default_model(models)]
     x = read_digit(loaded, first_example(loaded.dataset), None)
     assert np.abs(np.array(canvas_pixels(page, "#ov-x")) - grey(x)).max() <= 1
@@ -223,7 +223,6 @@ def test_the_sliders_say_which_dimensions_are_unused_and_link_to_collapse(page: 
 def test_a_view_that_needs_another_model_offers_the_switch(page: "Page", start: str, view: str, tab: str, needs: str,
                                                            target: str, content: str) -> None:
     select_model(page, start)
-    page.wait_for_function(f"() => window.vaePage.current().model === '{start}'", timeout=30_000)
     open_view(page, view)
     notice = page.locator(f"#{tab} .block.vae-needs")
     notice.wait_for(state="visible")

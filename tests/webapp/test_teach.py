@@ -28,6 +28,7 @@ from webapp.words import (
     model_choice,
     reword,
     slider_info,
+    sliders_note,
     term,
     unused_dimensions,
     unused_note,
@@ -211,7 +212,7 @@ def test_the_page_is_built_with_the_first_models_notes(models: dict[str, LoadedM
     blocks = list(create_demo(WEIGHTS).blocks.values())
     first = models[default_model(models)]
     note = next(b for b in blocks if b.elem_id == "unused-note")
-    assert note.value == unused_note(first.metadata.metrics.kl_per_dim)
+    assert note.value == sliders_note(first)
     notices = [b for b in blocks if "vae-needs" in (b.elem_classes or [])]
     assert notices and all(n.visible == bool(n.value) for n in notices)
     assert any('data-view="tab-map"' in (n.value or "") for n in notices) == (not is_2d(first))

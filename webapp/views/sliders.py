@@ -10,7 +10,7 @@ from webapp.digit_input import digit_input, on_button_and_live, read_digit
 from webapp.labelled_grid import traversal_picture
 from webapp.outputs import big, png
 from webapp.page import FAST, IMAGES, Page, digit_canvas, reveal
-from webapp.words import slider_info, term, unused_note
+from webapp.words import slider_info, sliders_note, term
 
 TOP_SLIDERS = 10  # shown at once; the rest sit under "more dimensions"
 TRAVERSAL_ALT = ("Traversal grid: each row is one latent dimension, named at its left with its KL; each column sets "
@@ -59,8 +59,7 @@ def sliders_view(page: Page) -> None:
                             f"-{TRAVERSAL_SPAN:g} to +{TRAVERSAL_SPAN:g}, the others held where the sliders are.")
             with gr.Column(scale=3, min_width=300):  # what the sliders are, above them: the traversal stays high
                 page.worded(gr.Markdown, {"value": INTRO}, elem_id="sliders-intro")
-                note = gr.Markdown(unused_note(page.first.metadata.metrics.kl_per_dim) if page.first else "",
-                                   elem_id="unused-note")
+                note = gr.Markdown(sliders_note(page.first) if page.first else "", elem_id="unused-note")
                 first = page.first.ranking if page.first else []
                 sliders = [slider(i, first) for i in range(min(TOP_SLIDERS, n))]
                 with gr.Accordion("More dimensions", open=False) as more:
@@ -97,7 +96,7 @@ def sliders_view(page: Page) -> None:
                    for i, s in enumerate(sliders)}}
 
     page.on_model.append(([decoded_server, more, *sliders], on_model))
-    page.on_model_page.append(([note], lambda loaded: {note: unused_note(loaded.metadata.metrics.kl_per_dim)}))
+    page.on_model_page.append(([note], lambda loaded: {note: sliders_note(loaded)}))
     inputs = [page.model, page.label, *sliders]
     # Slider drags decode in the page (static/page.js); it clicks this hidden button only when it cannot.
     server_decode.click(on_slide, inputs, decoded_server, api_name="decode", **FAST)
