@@ -33,6 +33,9 @@ GLOSSARY = {
                                "many epochs (passes over the training digits): the encoder learns to use its code "
                                "before the KL pulls codes towards the prior, which can save dimensions from "
                                "collapsing."),
+    "lower layer": ("g-lower", "In a two-layer model, a second code u between the code z and the picture: z is "
+                               "drawn first, then u given z, and the decoder draws the picture from u. It holds the "
+                               "detail z leaves out; its own KL is a third term of the negative ELBO."),
 }
 
 
@@ -96,7 +99,7 @@ def lower_layer(lower_dim: int) -> str:
     dimensions."""
     if not lower_dim:
         return ""
-    return f", then {lower_dim} more in a lower layer (u) between z and the picture"
+    return f", then {lower_dim} more in a {term('lower layer')} (u) between z and the picture"
 
 
 def sliders_note(loaded: LoadedModel) -> str:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pytest
 import torch
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageSequence
 
 from benchmarks.harness import (
     PAD_SIZE,
@@ -350,7 +350,8 @@ def test_tabs_and_model_picker_work_with_a_finger(phone: "Page") -> None:
 def test_interpolation_shows_gif(page: "Page", models: dict[str, LoadedModel]) -> None:
     """Two examples chosen as From and To interpolate at once into an animated GIF of the path between them; the
     button redraws it with the steps asked for. (The same path gives the same file at the same address, so the
-    test compares the GIF's bytes, not whether its address changed.)"""
+    test compares the GIF's frames, not whether its address changed; to within a grey level, as the server decodes
+    on one thread and a pixel at a rounding boundary may round the other way here.)"""
     ends = ["digit-3-1-test0018.png", "digit-8-1-test0061.png"]
     open_interpolate(page)
     choose_example(page, "#interp-from", ends[0])
@@ -360,17 +361,25 @@ def test_interpolation_shows_gif(page: "Page", models: dict[str, LoadedModel]) -
     digits = [load_digit(ROOT / "examples" / end, loaded.box_side) for end in ends]
 
     def shows_the_path(steps: int) -> Callable[[], None]:
-        expected = gif_bytes(compute.interpolation(loaded, *digits, steps, "spherical"), scale=SCALE)
+        expected = gif_frames(gif_bytes(compute.interpolation(loaded, *digits, steps, "spherical"), scale=SCALE))
 
         def check() -> None:
             src = image_src(page, "#gif")
-            assert src.endswith(".gif") and page.request.get(src).body() == expected
+            assert src.endswith(".gif")
+            shown = gif_frames(page.request.get(src).body())
+            assert shown.shape == expected.shape and np.abs(shown - expected).max() <= 1
         return check
 
     eventually(shows_the_path(10), timeout=30)
     page.locator("#interp-steps input[type=number]").fill("5")
     page.get_by_role("button", name="Interpolate", exact=True).click()
     eventually(shows_the_path(5), timeout=30)
+
+
+def gif_frames(data: bytes) -> np.ndarray:
+    """An animated GIF's frames as grey levels, (frames, height, width)."""
+    frames = ImageSequence.Iterator(Image.open(io.BytesIO(data)))
+    return np.stack([np.asarray(frame.convert("L"), np.int64) for frame in frames])
 
 
 WEIGHTS = ROOT / "weights"

@@ -11,7 +11,7 @@ def test_a_two_layer_model_says_the_sliders_move_the_top_code() -> None:
     model = VAE(VAEConfig(arch="conv", latent_dim=8, lower_dim=16, hidden=32))
     loaded = LoadedModel("two", model, tiny_metadata(model))
     line = describe_model(loaded)
-    assert "into 8 numbers" in line and "then 16 more in a lower layer (u)" in line
+    assert "into 8 numbers" in line and "then 16 more in a [lower layer](#g-lower) (u)" in line
     assert "They move z alone: this model's lower layer (u, 16 numbers" in sliders_note(loaded)
     assert "sits at its average for that z" in sliders_note(loaded)
     assert model_choice(loaded) == "two: sharpest digits, 8-D"
