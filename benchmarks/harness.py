@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, ConsoleMessage, Locator, Page
+    from playwright.sync_api import Browser, ConsoleMessage, Locator, Page, Request
 
 ROOT = Path(__file__).resolve().parent.parent
 PORTS = range(7870, 7900)  # the range this project's browser jobs may use on a shared machine
@@ -478,7 +478,41 @@ def model_option(page: "Page", name: str) -> "Locator":
 
 
 def select_model(page: "Page", name: str) -> None:
-    """Choose a model in the Model dropdown, and wait until the page has taken the switch (static/page.js)."""
-    page.get_by_role("combobox", name="Model", exact=True).click()
-    model_option(page, name).click()
-    page.wait_for_function("name => window.vaePage?.current().model === name", arg=name, timeout=30_000)
+    """Choose a model in the Model dropdown, and wait until the page has taken the switch (static/page.js) and the
+    server has answered all it set off: a later test's requests are its own."""
+    with settles(page):
+        page.get_by_role("combobox", name="Model", exact=True).click()
+        model_option(page, name).click()
+        page.wait_for_function("name => window.vaePage?.current().model === name", arg=name, timeout=30_000)
+
+
+@contextmanager
+def settles(page: "Page", quiet: float = 1.0, timeout: float = 60.0) -> Iterator[None]:
+    """On leaving the block, wait until every request the page made to the app (/gradio_api/) since the block began
+    has finished and none has begun for `quiet` seconds: what the block set off has run its course."""
+    pending: set[Request] = set()
+    last = [time.monotonic()]
+
+    def begun(request: "Request") -> None:
+        if "/gradio_api/" in request.url:
+            pending.add(request)
+            last[0] = time.monotonic()
+
+    def ended(request: "Request") -> None:
+        if request in pending:
+            pending.discard(request)
+            last[0] = time.monotonic()
+
+    events = {"request": begun, "requestfinished": ended, "requestfailed": ended}
+    for event, listener in events.items():
+        page.on(event, listener)
+    try:
+        yield
+        deadline = time.monotonic() + timeout
+        while pending or time.monotonic() - last[0] < quiet:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the page still waits on {[r.url for r in pending]} after {timeout} s")
+            page.wait_for_timeout(100)
+    finally:
+        for event, listener in events.items():
+            page.remove_listener(event, listener)
