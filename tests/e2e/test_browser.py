@@ -38,6 +38,7 @@ from benchmarks.harness import (
     score_shown,
     select_model,
     set_slider,
+    settles,
     touch_drag,
     wait_new_image,
     wait_new_pixels,
@@ -501,9 +502,10 @@ def test_slider_drag_decodes_in_the_page(page: "Page", models: dict[str, LoadedM
 
 
 def test_pointer_over_the_map_decodes_that_point(page: "Page", models: dict[str, LoadedModel]) -> None:
-    select_model(page, "mlp-2d")
-    open_latent_map(page)
-    page.locator("#map-view canvas.vae-map").scroll_into_view_if_needed()  # below "How a VAE works"
+    with settles(page):  # the switch's answers are in: only the pointer's requests count
+        select_model(page, "mlp-2d")
+        open_latent_map(page)
+        page.locator("#map-view canvas.vae-map").scroll_into_view_if_needed()  # below "How a VAE works"
     box = page.locator("#map-view canvas.vae-map").bounding_box()
     rng, pictures = np.random.default_rng(1), []
     with server_requests(page) as requests:

@@ -52,8 +52,8 @@ def page() -> Iterator["Page"]:
     """The app on the Code map tab with the 32-D model chosen; fails on console or page errors."""
     with serve_app() as (url, _, _), chromium() as browser:
         pg, errors = open_app(browser, url)
-        select_model(pg, MODEL)
-        with settles(pg):  # the opening's answers are in: the tests see only what they set off
+        with settles(pg):  # the switch's and the opening's answers are in: the tests see only what they set off
+            select_model(pg, MODEL)
             open_tab(pg, "Code map")
             pg.wait_for_function(CODE_MAP_READY, timeout=60_000)
             # The opening example's neighbours: their answer sets the digit the direction slider moves.

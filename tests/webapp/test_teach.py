@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from tests.helpers import WEIGHTS
+from vae.evaluate import mean_negative_elbo
 from vae.loaded import LoadedModel, default_model, load_models
 from vae.loss import kl_per_dim
 from webapp import compute
@@ -154,10 +155,18 @@ def test_the_overview_encoding_is_the_posterior_of_the_digit(models: dict[str, L
 
 
 def test_a_first_visit_starts_from_an_example_of_the_models_dataset() -> None:
-    assert first_example("mnist").endswith("digit-3-1-test0018.png")
+    assert first_example("mnist") in EXAMPLES["mnist"]
     assert first_example("fashion-mnist") == EXAMPLES["fashion-mnist"][0]
     with pytest.raises(gr.Error, match="No example images for kmnist"):
         first_example("kmnist")
+
+
+def test_a_first_visit_starts_from_a_typical_digit(models: dict[str, LoadedModel]) -> None:
+    """The overview's digit costs the default model about what an average test digit does (its mean single-draw
+    loss within 75-110% of the test set's): neither a hard case whose x' looks like another digit, nor a plain 1."""
+    loaded = models[default_model(models)]
+    x = read_digit(loaded, first_example(loaded.dataset), None)[None, None].expand(64, 1, 28, 28).contiguous()
+    assert 0.75 <= mean_negative_elbo(loaded.model, x) / loaded.metadata.metrics.test_nelbo <= 1.10
 
 
 @pytest.mark.parametrize("dataset", ["mnist", "fashion-mnist"])

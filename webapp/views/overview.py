@@ -13,7 +13,7 @@ from webapp.digit_input import digit_input, drawings_js, example_named, gently, 
 from webapp.page import IMAGES, Page
 from webapp.words import term
 
-FIRST_EXAMPLE = {"mnist": "digit-3-1-test0018.png"}  # the digit a first visit starts from; else the dataset's first
+FIRST_EXAMPLE = {"mnist": "digit-3-2-test0030.png"}  # a typical digit to start from (docs/views.md); else the first
 
 # The text names the pictures as {many}: webapp.words.reword fills it in for the model's dataset.
 PROSE = (
@@ -48,7 +48,8 @@ DIAGRAM = """<div class="vae-ov" aria-label="How a VAE works: a diagram of the c
 
 
 def first_example(dataset: str) -> str:
-    """The example a first visit sees encoded: a clear digit for MNIST, else the dataset's first example."""
+    """The example a first visit sees encoded: for MNIST an ordinary digit (neither a hard case nor a plain 1),
+else the dataset's first example."""
     return example_named(dataset, FIRST_EXAMPLE.get(dataset))
 
 
