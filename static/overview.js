@@ -111,6 +111,8 @@
     const q = state.q, eps = state.eps;
     const z = q.mean.map((m, d) => m + q.sd[d] * eps[d]);
     window.vaePage?.paint($("#ov-x canvas.vae-digit"), q.x);
+    const seen = $("#ov-x figcaption");  // the page opens on an example: say so, and that a visitor's own is welcome
+    if (seen) seen.textContent = q.opening ? "x: a test example; try yours" : "x: the picture the model sees";
     drawPosterior(q);
     drawCode(q, eps, z);
     let out;

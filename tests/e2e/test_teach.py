@@ -3,7 +3,6 @@ real digit, with "New ε" decoded in the page; the guided start on a desktop, a 
 reached from a term; a view that needs another model; and a shared address that opens the same point.
 """
 
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -22,6 +21,7 @@ from benchmarks.harness import (
     open_view,
     select_model,
     set_slider,
+    settle,
     wait_in_sight,
     wait_new_pixels,
 )
@@ -64,16 +64,6 @@ def page(browser: "Browser", app_url: str) -> Iterator["Page"]:
         yield pg
 
 
-def settle(page: "Page", quiet_s: float = 1.5, timeout_s: float = 30) -> None:
-    """Wait until the page has sent no request for `quiet_s` seconds."""
-    last = [time.monotonic()]
-    page.on("request", lambda _: last.__setitem__(0, time.monotonic()))
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() - last[0] < quiet_s:
-        assert time.monotonic() < deadline, "the page never stopped sending requests"
-        page.wait_for_timeout(100)
-
-
 def decoded_code(page: "Page") -> tuple[torch.Tensor, torch.Tensor | None]:
     """The code z the overview decoded last, and the noise it drew a two-layer model's z1 with (None for one
     layer): static/overview.js writes both into the diagram."""
@@ -98,6 +88,7 @@ def test_the_overview_shows_the_digit_its_posterior_a_code_and_its_decoding(page
     loaded = models[default_model(models)]
     x = read_digit(loaded, first_example(loaded.dataset), None)
     assert np.abs(np.array(canvas_pixels(page, "#ov-x")) - grey(x)).max() <= 1
+    assert page.locator("#ov-x figcaption").inner_text() == "x: a test example; try yours"
     draw = decoding(loaded, x, *decoded_code(page))
     assert np.abs(np.array(canvas_pixels(page, "#ov-xr")) - grey(torch.sigmoid(draw.logits)[0])).max() <= 3
     q = compute.read(loaded, x)
@@ -114,7 +105,7 @@ def test_the_overview_shows_the_digit_its_posterior_a_code_and_its_decoding(page
 
 
 def test_new_epsilon_redraws_z_and_x_prime_without_a_request(page: "Page", models: dict[str, LoadedModel]) -> None:
-    settle(page)  # the page's own loading (thumbnails, the first traversal) is over
+    settle(page, quiet=1.5)  # the page's own loading (thumbnails, the first traversal) is over
     requests: list[str] = []
     page.on("request", lambda r: requests.append(r.url))
     before, old = decoded_code(page)[0], canvas_pixels(page, "#ov-xr")
@@ -137,6 +128,7 @@ def test_the_overview_reads_the_example_clicked(page: "Page") -> None:
     pixels = wait_new_pixels(page, "#ov-x", old)
     x = read_digit(load_models(WEIGHTS)[0]["conv-32d"], next(p for p in EXAMPLES["mnist"] if p.endswith(name)), None)
     assert np.abs(np.array(pixels) - grey(x)).max() <= 1
+    assert page.locator("#ov-x figcaption").inner_text() == "x: the picture the model sees"  # the visitor's pick
 
 
 @pytest.mark.parametrize("screen", ["desktop", "projector"])

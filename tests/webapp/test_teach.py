@@ -152,6 +152,7 @@ def test_the_overview_encoding_is_the_posterior_of_the_digit(models: dict[str, L
     assert torch.allclose(torch.tensor(shown["sd"]) ** 2, q.logvar[0].exp(), rtol=1e-5)
     assert shown["kl"] == pytest.approx(float(kl_per_dim(q.mean, q.logvar).sum()), rel=1e-5)
     assert shown["kl"] > 0 and all(math.isfinite(v) for v in shown["sd"])
+    assert not shown["opening"] and encoding(loaded, q, opening=True)["opening"]
 
 
 def test_a_first_visit_starts_from_an_example_of_the_models_dataset() -> None:

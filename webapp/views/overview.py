@@ -9,7 +9,15 @@ import torch
 
 from vae.loaded import LoadedModel
 from webapp import compute
-from webapp.digit_input import digit_input, drawings_js, example_named, gently, on_button_and_live, read_digit
+from webapp.digit_input import (
+    digit_input,
+    drawings_js,
+    example_named,
+    gently,
+    is_empty,
+    on_button_and_live,
+    read_digit,
+)
 from webapp.page import IMAGES, Page
 from webapp.words import term
 
@@ -54,14 +62,15 @@ else the dataset's first example."""
 
 
 @torch.no_grad()
-def encoding(loaded: LoadedModel, q: compute.Posterior) -> dict:
-    """What the page needs to draw the diagram: the digit seen, mean and sd per dimension (slider order), the KL;
-    for a two-layer model also the encoder's features h, from which the page draws the lower layer z1 given z."""
+def encoding(loaded: LoadedModel, q: compute.Posterior, opening: bool = False) -> dict:
+    """What the page needs to draw the diagram: the digit seen, mean and sd per dimension (slider order), the KL,
+    whether it is the opening example (no picture given yet); for a two-layer model also the encoder's features h,
+    from which the page draws the lower layer z1 given z."""
     sd = torch.exp(0.5 * q.logvar[0])
     kl = 0.5 * (q.mean[0] ** 2 + sd**2 - 1 - q.logvar[0])
     out = {"model": loaded.name, "label": q.label or 0, "x": [round(float(v), 4) for v in q.x.flatten()],
            "ranking": loaded.ranking, "mean": [float(v) for v in q.mean[0]], "sd": [float(v) for v in sd],
-           "kl": float(kl.sum())}
+           "kl": float(kl.sum()), "opening": opening}
     if loaded.model.config.lower_dim:
         out |= {"h": [float(v) for v in q.h[0]], "lower_dim": loaded.model.config.lower_dim}
     return out
@@ -85,9 +94,9 @@ def overview_view(demo: gr.Blocks, page: Page) -> None:
         """Encode a digit (upload, else drawing, else the dataset's first example): mean and sd per dimension,
         the KL of q(z|x) from the prior, the 28x28 digit seen, and the label a conditional model reads."""
         loaded = page.models.pick(name)
-        if not upload and (sketch or {}).get("composite") is None:
-            upload = first_example(loaded.dataset)
-        return {encoded: encoding(loaded, compute.read(loaded, read_digit(loaded, upload, sketch)))}
+        opening = is_empty(upload, sketch)
+        x = read_digit(loaded, first_example(loaded.dataset) if opening else upload, sketch)
+        return {encoded: encoding(loaded, compute.read(loaded, x), opening)}
 
     show = {"fn": None, "inputs": [encoded], "js": "(q) => { window.vaeOverview?.show(q); }"}
     inputs = [page.model, *digit.components]
