@@ -252,7 +252,9 @@ def on_button_and_live(button: gr.Button, digits: list[DigitInput], handler: Cal
     or example arrives in one of `digits` (a private API name ending in _live): the view updates without a click.
 
     Live events never warn: an empty pad after Clear, or the second input of two still empty, is no mistake.
-    Returns the two events, the button's first, for chaining more steps.
+    Returns two events to chain more steps on: the button's, and one that follows a live answer (never a skipped
+    repeat: it is the change of what the live event last answered, and a State's change fires only when an answer
+    changes it).
     """
     js = drawings_js(inputs, *digits)
     live = [trigger for d in digits for trigger in (d.drawn.input, d.upload.change)]
@@ -267,11 +269,12 @@ def on_button_and_live(button: gr.Button, digits: list[DigitInput], handler: Cal
         key = fingerprint(given)
         return gr.skip() if key == last else {**handler(*given), answered: key}
 
+    # always_last: a stroke that ends while the last one is read is read next, never dropped.
+    gr.on(live, gently(once, warn=False), [*inputs, answered], [*outputs, answered], api_name=f"{api_name}_live",
+          js=drawings_js([*inputs, answered], *digits), trigger_mode="always_last",
+          **{**options, "api_visibility": "private"})
     return [gr.on([button.click], gently(handler), inputs, outputs, api_name=api_name, js=js, **options),
-            # always_last: a stroke that ends while the last one is read is read next, never dropped.
-            gr.on(live, gently(once, warn=False), [*inputs, answered], [*outputs, answered],
-                  api_name=f"{api_name}_live", js=drawings_js([*inputs, answered], *digits),
-                  trigger_mode="always_last", **{**options, "api_visibility": "private"})]
+            answered.change(None, api_visibility="private")]
 
 
 def fingerprint(values: Sequence[Any]) -> str:

@@ -9,6 +9,7 @@ import io
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -38,6 +39,7 @@ from benchmarks.harness import (
     score_shown,
     select_model,
     set_slider,
+    settle,
     settles,
     touch_drag,
     wait_new_image,
@@ -455,6 +457,24 @@ def server_requests(page: "Page") -> Iterator[list[str]]:
         page.remove_listener("request", on_request)
 
 
+@contextmanager
+def api_calls(page: "Page") -> Iterator[list[str | None]]:
+    """The API names of the events the page has the server run inside the block, queued or not."""
+    names = {d["id"]: d.get("api_name") for d in page.evaluate("() => window.gradio_config.dependencies")}
+    called: list[str | None] = []
+
+    def on_request(request: "Request") -> None:
+        body = request.post_data_json if request.method == "POST" and "/gradio_api/" in request.url else None
+        if isinstance(body, dict) and "fn_index" in body:
+            called.append(names.get(body["fn_index"]))
+
+    page.on("request", on_request)
+    try:
+        yield called
+    finally:
+        page.remove_listener("request", on_request)
+
+
 def shows_sliders(page: "Page", loaded: LoadedModel, values: list[float], label: int = 0) -> Callable[[], None]:
     """A check: the sliders show `values` and the digit drawn is their torch decoding (with `label`)."""
     def check() -> None:
@@ -539,6 +559,19 @@ def test_interpolate_opens_on_a_path_the_page_decodes(page: "Page", models: dict
             scrubber.fill(str(i))
             assert_shows(canvas_pixels(page, "#interp-scrub"), decode_probs(loaded.model, codes[i : i + 1])[0])
     assert requests == []
+
+
+def test_the_example_on_view_picked_again_asks_for_no_new_path(page: "Page", models: dict[str, LoadedModel]) -> None:
+    """Picking the example already on view reads nothing: the live event skips the repeat, and the scrubber's path,
+    which follows only a fresh live answer, is not asked for again."""
+    open_interpolate(page)
+    name = Path(opening_ends(models[default_model(models)].dataset)[0]).name  # the example on view in "from"
+    settle(page)
+    with api_calls(page) as called:
+        example_thumbnail(page, "#interp-from", name).click()
+        settle(page)
+    assert "interpolate_live" in called, called  # the pick did reach the live event (which skipped it)
+    assert "interpolation_path_live" not in called, called
 
 
 # ---- the server sets the code, the page repaints it ----
