@@ -1,4 +1,4 @@
-"""Make one model the one a visitor sees first: `python -m scripts.set_default hconv-32d-64d`.
+"""Make one model the one a visitor sees first: `python -m scripts.set_default conv-32d`.
 
 Sets `default` in that weights file's metadata and clears it in every other file of the folder, so the app
 (vae.loaded.default_model) opens on it. The tensors are written back unchanged, so the page's copies

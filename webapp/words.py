@@ -110,7 +110,8 @@ def sliders_note(loaded: LoadedModel) -> str:
     if not lower:
         return note
     return (f"{note} They move z alone: this model's lower layer (u, {lower} numbers between z and the picture) "
-            f"sits at its average for that z (its {term('prior')} mean).")
+            f"sits at its average for that z (its {term('prior')} mean). Here z holds only part of a digit and u the "
+            "rest, so a digit read into the sliders can come back as another one: a one-layer model keeps it.")
 
 
 def model_choice(loaded: LoadedModel) -> str:
@@ -125,9 +126,9 @@ def model_choice(loaded: LoadedModel) -> str:
     elif beta != 1:
         what = f"beta {beta:g}: posterior collapse"
     elif loaded.model.config.lower_dim:
-        what = "sharpest digits"
+        what = "best score (two layers)"
     elif loaded.model.config.arch == "conv":
-        what = "one layer, for Compress"
+        what = "sharp digits (one layer)"
     else:
         what = "plain VAE"
     return f"{loaded.name}: {what}, {loaded.latent_dim}-D"

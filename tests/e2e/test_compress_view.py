@@ -38,7 +38,7 @@ TAB = "#tab-compress"
 EXAMPLE = "digit-2-1-test0001.png"
 
 
-CODER = "conv-32d"  # the shipped model that codes (one layer, black and white): the default has two layers
+CODER = "conv-32d"  # the shipped model that codes (one layer, black and white), chosen even when it is the default
 
 
 def open_on_the_coder(pg: "Page", touch: bool = False) -> str:

@@ -14,7 +14,8 @@ def test_a_two_layer_model_says_the_sliders_move_the_top_code() -> None:
     assert "into 8 numbers" in line and "then 16 more in a [lower layer](#g-lower) (u)" in line
     assert "They move z alone: this model's lower layer (u, 16 numbers" in sliders_note(loaded)
     assert "sits at its average for that z" in sliders_note(loaded)
-    assert model_choice(loaded) == "two: sharpest digits, 8-D"
+    assert "a digit read into the sliders can come back as another one" in sliders_note(loaded)
+    assert model_choice(loaded) == "two: best score (two layers), 8-D"
 
 
 def test_a_one_layer_model_has_no_lower_layer_to_mention() -> None:
