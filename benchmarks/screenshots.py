@@ -53,7 +53,7 @@ DOCS = ROOT / "docs"
 DRAG_FRAMES = 40  # slider positions in the drag GIF, there and back
 MAP_MODEL = "mlp-2d"
 CODE_MAP_MODEL = "conv-32d"
-COMPRESS_MODEL = "conv-32d"  # Compress codes with one-layer models; the default has two
+COMPRESS_MODEL = "conv-32d"  # Compress codes with one-layer models, whichever model is the default
 CONDITIONAL_MODEL = "cmlp-20d"
 FASHION_MODEL = "fashion-mlp-20d"
 SAMPLES_DRAWN = "() => document.querySelector('#samples-grid canvas')?.height > 28"  # the page drew the grid
