@@ -83,6 +83,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     o.add_argument("--beta", type=float, default=1.0, help="KL weight (default: 1)")
     o.add_argument("--warmup-epochs", type=float, default=0.0, help="linear KL warm-up, in epochs (default: 0)")
     o.add_argument("--free-bits", type=float, default=0.0, help="free nats per latent dimension (default: 0)")
+    o.add_argument("--lower-kl-floor", type=float, default=0.0,
+                   help="with --lower-dim and --warmup-epochs: the lower layer's KL weight starts at this fraction "
+                        "of beta instead of 0, so the code z (the sliders) takes the digit first (default: 0)")
     o.add_argument("--iw-samples", type=int, default=None,
                    help="train on the importance-weighted bound with this many samples per image (IWAE); "
                         "with --resume, from the resumed epoch on (default: 1, or the resumed run's)")
@@ -183,6 +186,9 @@ def configs(args: argparse.Namespace) -> tuple[VAEConfig, TrainConfig]:
     """Model and optimisation configs from the flags."""
     if args.autoencoder and args.lower_dim:
         raise ValueError("a plain autoencoder has one deterministic code: --lower-dim does not apply")
+    if args.lower_kl_floor and not (args.lower_dim and args.warmup_epochs):
+        raise ValueError("--lower-kl-floor weights a lower layer's KL during the warm-up: "
+                         "it needs --lower-dim and --warmup-epochs")
     model_cfg = VAEConfig(
         arch=args.arch, latent_dim=args.latent_dim, hidden=args.hidden, channels=tuple(args.channels),
         num_classes=len(CLASS_NAMES[args.dataset]) if args.conditional else 0, lower_dim=args.lower_dim,
@@ -190,7 +196,8 @@ def configs(args: argparse.Namespace) -> tuple[VAEConfig, TrainConfig]:
     train_cfg = TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, lr_schedule=args.lr_schedule,
         binarize=args.binarize, beta=args.beta, warmup_epochs=args.warmup_epochs, free_bits=args.free_bits,
-        iw_samples=args.iw_samples or 1, seed=args.seed, mean_image_init=args.mean_image_init, cpu_bf16=args.cpu_bf16,
+        lower_kl_floor=args.lower_kl_floor, iw_samples=args.iw_samples or 1, seed=args.seed,
+        mean_image_init=args.mean_image_init, cpu_bf16=args.cpu_bf16,
         autoencoder=args.autoencoder,
     )
     return model_cfg, train_cfg

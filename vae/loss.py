@@ -38,6 +38,7 @@ class LossConfig:
     beta: float = 1.0  # final KL weight; > 1 pushes towards disentangling, < 1 towards sharpness
     warmup_steps: int = 0  # KL weight rises linearly from 0 to beta over this many steps
     free_bits: float = 0.0  # nats per latent dimension that cost nothing, against posterior collapse
+    lower_kl_floor: float = 0.0  # a hierarchy's lower layer: its KL weight starts here (of beta) in the warm-up
 
 
 def kl_weight(step: int | Tensor, cfg: LossConfig) -> float | Tensor:
@@ -54,6 +55,16 @@ def kl_weight(step: int | Tensor, cfg: LossConfig) -> float | Tensor:
     return cfg.beta * min(1.0, step / cfg.warmup_steps)
 
 
+def lower_kl_weight(step: int | Tensor, cfg: LossConfig) -> float | Tensor:
+    """A hierarchy's lower-layer KL weight at a step: the warm-up's, never under `lower_kl_floor` * beta.
+
+    With a floor the top layer is the cheaper place for what an image says while the warm-up lasts, so z takes
+    the digit's identity before z1 can (docs/models.md, "Why it is not the default").
+    """
+    weight, floor = kl_weight(step, cfg), cfg.beta * cfg.lower_kl_floor
+    return weight.clamp(min=floor) if isinstance(weight, Tensor) else max(weight, floor)
+
+
 def training_loss(
     logits: Tensor, x: Tensor, mu: Tensor, logvar: Tensor, step: int | Tensor, cfg: LossConfig,
     lower_kl: Tensor | None = None,
@@ -61,14 +72,20 @@ def training_loss(
     """The objective to minimise (mean per image) plus the plain recon and KL terms (N,) to report.
 
     `lower_kl` (N, lower_dim) is a hierarchy's KL(q(z1|x, z) || p(z1|z)) per dimension (gaussian_kl_per_dim),
-    weighted and floored with the top layer's. Free bits follow Kingma et al. (2016): each dimension's
-    batch-mean KL is floored at `free_bits`, so the optimiser gains nothing by collapsing a dimension below that.
+    floored as the top layer's and weighted by lower_kl_weight. Free bits follow Kingma et al. (2016): each
+    dimension's batch-mean KL is floored at `free_bits`, so the optimiser gains nothing by collapsing a dimension
+    below that.
     """
     recon = reconstruction_nll(logits, x)
-    kl_dims = kl_per_dim(mu, logvar) if lower_kl is None else torch.cat([kl_per_dim(mu, logvar), lower_kl], 1)
-    kl_term = kl_dims.mean(0).clamp(min=cfg.free_bits).sum() if cfg.free_bits > 0 else kl_dims.sum(1).mean()
-    objective = recon.mean() + kl_weight(step, cfg) * kl_term
-    return objective, recon.detach(), kl_dims.sum(1).detach()
+    top = kl_per_dim(mu, logvar)
+    lower = top[:, :0] if lower_kl is None else lower_kl
+
+    def term(kl_dims: Tensor) -> Tensor:
+        """The KL of these dimensions, mean per image, each floored at the free bits."""
+        return kl_dims.mean(0).clamp(min=cfg.free_bits).sum() if cfg.free_bits > 0 else kl_dims.sum(1).mean()
+
+    objective = recon.mean() + kl_weight(step, cfg) * term(top) + lower_kl_weight(step, cfg) * term(lower)
+    return objective, recon.detach(), (top.sum(1) + lower.sum(1)).detach()
 
 
 def autoencoder_loss(logits: Tensor, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -93,15 +110,18 @@ def gaussian_log_prob(z: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
 
 def log_importance_weights(
     logits: Tensor, x: Tensor, z: Tensor, mu: Tensor, logvar: Tensor, kl_weight: float | Tensor = 1.0,
-    lower_log_ratio: Tensor | float = 0.0,
+    lower_log_ratio: Tensor | float = 0.0, lower_weight: float | Tensor | None = None,
 ) -> Tensor:
     """log p(x|z) + log p(z) - log q(z|x) per sample: the terms of the importance-weighted bound.
 
     A hierarchy adds `lower_log_ratio`, log p(z1|z) - log q(z1|x, z) at the drawn z1 (and its logits read z1).
-    `kl_weight` scales the prior-versus-posterior part, as beta and the warm-up scale the ELBO's KL.
+    `kl_weight` scales the prior-versus-posterior part, as beta and the warm-up scale the ELBO's KL; the lower
+    layer's part is scaled by `lower_weight` (lower_kl_weight), else by `kl_weight` too.
     """
     log_pz = gaussian_log_prob(z, torch.zeros_like(z), torch.zeros_like(z))
-    return -reconstruction_nll(logits, x) + kl_weight * (log_pz - gaussian_log_prob(z, mu, logvar) + lower_log_ratio)
+    lower = kl_weight if lower_weight is None else lower_weight
+    top = log_pz - gaussian_log_prob(z, mu, logvar)
+    return -reconstruction_nll(logits, x) + kl_weight * top + lower * lower_log_ratio
 
 
 def iwae_loss(log_w: Tensor) -> Tensor:

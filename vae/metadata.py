@@ -23,6 +23,7 @@ class TrainConfig:
     beta: float = 1.0
     warmup_epochs: float = 0.0
     free_bits: float = 0.0
+    lower_kl_floor: float = 0.0  # a hierarchy's lower-layer KL weight starts here (of beta) in the warm-up
     iw_samples: int = 1  # > 1 trains on the importance-weighted bound (IWAE) instead of the ELBO
     seed: int = 0
     mean_image_init: bool = False  # the decoder starts at the mean training image (start_at_mean_image)
@@ -30,8 +31,12 @@ class TrainConfig:
     autoencoder: bool = False  # a plain autoencoder: z = the encoder's mean, trained on the reconstruction term alone
 
     def __post_init__(self) -> None:
-        if self.autoencoder and (self.beta != 1 or self.warmup_epochs or self.free_bits or self.iw_samples > 1):
-            raise ValueError("a plain autoencoder has no KL term: beta, warm-up, free bits and IWAE do not apply")
+        if self.autoencoder and (self.beta != 1 or self.warmup_epochs or self.free_bits or self.iw_samples > 1
+                                 or self.lower_kl_floor):
+            raise ValueError("a plain autoencoder has no KL term: beta, warm-up, free bits, the lower KL floor "
+                             "and IWAE do not apply")
+        if not 0 <= self.lower_kl_floor <= 1:
+            raise ValueError(f"lower_kl_floor is a fraction of beta, from 0 to 1; got {self.lower_kl_floor}")
         if self.iw_samples < 1:
             raise ValueError(f"iw_samples must be at least 1, got {self.iw_samples}")
         if self.iw_samples > 1 and self.free_bits > 0:

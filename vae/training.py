@@ -28,6 +28,7 @@ from vae.loss import (
     kl_per_dim,
     kl_weight,
     log_importance_weights,
+    lower_kl_weight,
     reconstruction_nll,
     training_loss,
 )
@@ -187,9 +188,11 @@ def epoch_generator(seed: int, epoch: int, device: torch.device) -> torch.Genera
 
 
 def iw_training_loss(
-    model: VAE, x: Tensor, y: Tensor | None, k: int, kl_weight: float | Tensor = 1.0
+    model: VAE, x: Tensor, y: Tensor | None, k: int, kl_weight: float | Tensor = 1.0,
+    lower_weight: float | Tensor | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """The IWAE objective with k samples per image, and the first sample's recon and KL terms to report.
+    """The IWAE objective with k samples per image, and the first sample's recon and KL terms to report; the KL
+    weights scale the prior-versus-posterior parts as in log_importance_weights.
 
     Its gradient weights each sample by how well it explains the image, so the decoder learns from the
     good samples rather than the average one: a tighter bound, at k decodes per image.
@@ -200,7 +203,7 @@ def iw_training_loss(
     drawn = decode_draw(model, h.repeat(k, 1), z, None if y is None else y.repeat(k))
     logits = drawn.logits.float()
     log_w = log_importance_weights(logits, x.repeat(k, 1, 1, 1), z, mu.repeat(k, 1), logvar.repeat(k, 1), kl_weight,
-                                   drawn.lower_log_ratio)
+                                   drawn.lower_log_ratio, lower_weight)
     recon = reconstruction_nll(logits[: len(x)], x).detach()
     kl = kl_per_dim(mu, logvar).sum(1) + drawn.lower_kl[: len(x)].sum(1)
     return iwae_loss(log_w.view(k, -1)), recon, kl.detach()
@@ -225,7 +228,8 @@ class Objective(nn.Module):
             if self.cfg.autoencoder:
                 return autoencoder_loss(self.model.decode(self.model.encode(x, y)[0], y).float(), x)
             if self.cfg.iw_samples > 1:
-                return iw_training_loss(self.model, x, y, self.cfg.iw_samples, kl_weight(step, self.loss_cfg))
+                return iw_training_loss(self.model, x, y, self.cfg.iw_samples, kl_weight(step, self.loss_cfg),
+                                        lower_kl_weight(step, self.loss_cfg))
             h = self.model.encoder_state(x, y)
             mu, logvar = (t.float() for t in self.model.posterior(h))
             top, lower = noise.split([mu.shape[1], noise.shape[1] - mu.shape[1]], dim=1)
@@ -237,7 +241,7 @@ class Objective(nn.Module):
 def objective(model: VAE, n_images: int, cfg: TrainConfig, replica: Replica) -> nn.Module:
     """The loss module of a run, wrapped in DistributedDataParallel (gradients averaged) under torchrun."""
     warmup = round(cfg.warmup_epochs * steps_per_epoch(n_images, cfg.batch_size))
-    step_fn = Objective(model, cfg, LossConfig(cfg.beta, warmup, cfg.free_bits))
+    step_fn = Objective(model, cfg, LossConfig(cfg.beta, warmup, cfg.free_bits, cfg.lower_kl_floor))
     if replica.world == 1:
         return step_fn
     device = next(model.parameters()).device

@@ -187,6 +187,38 @@ def test_train_py_trains_and_resumes_a_two_layer_model(tmp_path: Path, sample_di
     assert row.startswith("| `h` | mlp, two stochastic layers (z1: 5) | 3 |")
 
 
+def test_a_lower_kl_floor_moves_the_kl_into_the_code_z(mnist_sample: dict[str, torch.Tensor]) -> None:
+    """What --lower-kl-floor is for: during the warm-up the top layer is the cheaper place for what an image says,
+    so the same run ends it with more of the KL in z and less in z1."""
+    train = (to_float(mnist_sample["train_images"]), mnist_sample["train_labels"])
+    x = to_float(mnist_sample["test_images"][:200])
+
+    def kl_by_layer(floor: float) -> tuple[float, float]:
+        torch.manual_seed(0)
+        model = VAE(SMALL)
+        cfg = TrainConfig(epochs=6, batch_size=64, lr=3e-3, binarize=True, warmup_epochs=6, lower_kl_floor=floor)
+        fit(model, make_optimizer(model, cfg), train, (x[:50], mnist_sample["test_labels"][:50]), cfg, TrainState(),
+            progress=False)
+        with torch.no_grad():
+            h = model.eval().encoder_state(x)
+            mu, logvar = model.posterior(h)
+            lower = decode_draw(model, h, mu).lower_kl
+        return float(kl_per_dim(mu, logvar).sum(1).mean()), float(lower.sum(1).mean())
+
+    (top, lower), (top_floored, lower_floored) = kl_by_layer(0.0), kl_by_layer(1.0)
+    assert top_floored > top and lower_floored < lower, (top, lower, top_floored, lower_floored)
+
+
+def test_the_lower_kl_floor_needs_a_lower_layer_and_a_warm_up(tmp_path: Path, sample_dir: Path) -> None:
+    common = ["--data-dir", str(sample_dir), *TINY, "--run-dir", str(tmp_path), "--lower-kl-floor", "0.25"]
+    with pytest.raises(SystemExit, match="needs --lower-dim and --warmup-epochs"):
+        train_cli.main([*common, "--warmup-epochs", "1"])
+    with pytest.raises(SystemExit, match="needs --lower-dim and --warmup-epochs"):
+        train_cli.main([*common, "--lower-dim", "4"])
+    with pytest.raises(ValueError, match="from 0 to 1"):
+        TrainConfig(lower_kl_floor=1.5)
+
+
 def test_a_plain_autoencoder_has_no_lower_layer(tmp_path: Path, sample_dir: Path) -> None:
     with pytest.raises(SystemExit, match="--lower-dim does not apply"):
         train_cli.main(["--data-dir", str(sample_dir), *TINY, "--autoencoder", "--lower-dim", "4",

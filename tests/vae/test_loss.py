@@ -11,6 +11,7 @@ from vae.loss import (
     kl_per_dim,
     kl_weight,
     log_importance_weights,
+    lower_kl_weight,
     negative_elbo,
     reconstruction_nll,
     training_loss,
@@ -72,6 +73,24 @@ def test_warmup_and_free_bits() -> None:
     floored, _, _ = training_loss(logits, x, mu, logvar, 0, LossConfig(free_bits=0.5))
     assert torch.all(kl == 0)
     assert torch.isclose(floored - plain, torch.tensor(3 * 0.5))
+
+
+def test_the_lower_kl_floor_holds_the_lower_layers_weight_up_during_the_warm_up() -> None:
+    cfg = LossConfig(beta=2.0, warmup_steps=10, lower_kl_floor=0.25)
+    assert [lower_kl_weight(s, cfg) for s in (0, 2, 5, 10)] == [0.5, 0.5, 1.0, 2.0]
+    assert [float(lower_kl_weight(torch.tensor(s), cfg)) for s in (0, 5)] == [0.5, 1.0]  # as a CUDA graph counts
+    assert lower_kl_weight(0, LossConfig(warmup_steps=10)) == 0.0  # no floor: the warm-up's weight
+    torch.manual_seed(0)
+    logits, x = torch.randn(4, 1, 28, 28), torch.rand(4, 1, 28, 28)
+    mu, logvar, lower = torch.randn(4, 3), torch.randn(4, 3), torch.rand(4, 5)
+    loss, _, kl = training_loss(logits, x, mu, logvar, 0, cfg, lower)
+    recon = reconstruction_nll(logits, x).mean()
+    assert torch.isclose(loss, recon + 0.5 * lower.sum(1).mean())  # the top layer's KL still costs nothing at step 0
+    assert torch.allclose(kl, kl_per_dim(mu, logvar).sum(1) + lower.sum(1))  # the plain KL is reported
+    ratio, z = torch.randn(4), reparameterize(mu, logvar)
+    both = log_importance_weights(logits, x, z, mu, logvar, 0.0, ratio)
+    floored = log_importance_weights(logits, x, z, mu, logvar, 0.0, ratio, lower_weight=0.5)
+    assert torch.allclose(floored - both, 0.5 * ratio, atol=1e-3)  # float32 differences of numbers near 600
 
 
 def test_importance_weights_average_to_the_elbo() -> None:
