@@ -1,6 +1,7 @@
 """The README's model card, written from the weights files' own metadata: `python -m scripts.model_card weights`."""
 
 import argparse
+import shlex
 from pathlib import Path
 
 from vae.loaded import LoadedModel, load_model
@@ -23,6 +24,45 @@ def kl_text(metrics: Metrics) -> str:
     return ", ".join(f"{v:.2f}" for v in sorted(metrics.kl_per_dim, reverse=True))
 
 
+RESUMED = "  # stopped after epoch "  # how train.py joins a resumed run's invocations (vae.training.Run.command)
+
+
+def arguments(command: str) -> list[str]:
+    """A command's arguments after `python train.py`, each flag with its value ("--epochs 45")."""
+    out: list[str] = []
+    for token in shlex.split(command)[2:]:
+        if out and out[-1].startswith("--") and " " not in out[-1] and not token.startswith("--"):
+            out[-1] += " " + shlex.quote(token)
+        else:
+            out.append(token)
+    return out
+
+
+def epochs_text(epochs: list[str]) -> str:
+    """'after epoch 5', or 'after epochs 19, 31 and 32'."""
+    return f"after epoch {epochs[0]}" if len(epochs) == 1 else f"after epochs {', '.join(epochs[:-1])} and {epochs[-1]}"
+
+
+def command_text(command: str) -> str:
+    """A run's command for the card: its first invocation whole, then where it was resumed and, for each resume,
+    only the arguments it changed (the weights keep every invocation whole)."""
+    first, *resumes = command.split(RESUMED)
+    parts, plain = [f"`{first}`"], []
+    for resume in resumes:
+        epoch, _, again = resume.partition(", then: ")
+        changed = [a for a in arguments(again) if a not in arguments(first) and a != "--resume"]
+        if changed and plain:
+            parts.append(f"resumed {epochs_text(plain)}")
+            plain = []
+        if changed:
+            parts.append(f"resumed after epoch {epoch} with `{' '.join(changed)}`")
+        else:
+            plain.append(epoch)
+    if plain:
+        parts.append(f"resumed {epochs_text(plain)}")
+    return "; ".join(parts)
+
+
 def _row(loaded: LoadedModel) -> str:
     """One Markdown table row for a weights file."""
     meta, cfg, m = loaded.metadata, loaded.model.config, loaded.metadata.metrics
@@ -34,7 +74,7 @@ def _row(loaded: LoadedModel) -> str:
     return (f"| `{loaded.name}` | {arch} | {cfg.latent_dim} | {meta.parameters:,} | {meta.dataset} ({targets}) "
             f"| {meta.epochs} | {meta.train_seconds / 60:.1f} min | {nelbo} "
             f"| {nll} | {m.active_units} "
-            f"| `{meta.command}` |")
+            f"| {command_text(meta.command)} |")
 
 
 def gallery(folder: Path, docs: Path) -> str:

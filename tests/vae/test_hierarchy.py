@@ -185,6 +185,7 @@ def test_train_py_trains_and_resumes_a_two_layer_model(tmp_path: Path, sample_di
     assert 0 < meta.metrics.test_kl_lower < meta.metrics.test_kl
     row = card(tmp_path / "w").splitlines()[2]
     assert row.startswith("| `h` | mlp, two stochastic layers (z1: 5) | 3 |")
+    assert "--epochs 1`; resumed after epoch 1 with `--epochs 2 --iw-samples 3` |" in row  # what the resume changed
 
 
 def test_a_lower_kl_floor_moves_the_kl_into_the_code_z(mnist_sample: dict[str, torch.Tensor]) -> None:

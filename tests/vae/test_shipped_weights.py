@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from scripts.model_card import card
+from scripts.model_card import card, command_text
 from tests.conftest import dataset_dir
 from tests.helpers import slider_effects
 from vae.data import evaluation_inputs, load_split, to_float
@@ -100,6 +100,15 @@ def test_readme_model_card_matches_the_weights() -> None:
     stale = [line for line in card(WEIGHTS_DIR).splitlines() if line not in readme]
     assert not stale, ("README's model card is stale: paste the output of "
                        f"`python -m scripts.model_card weights`: {stale}")
+
+
+def test_the_card_gives_a_resumed_run_once_with_what_each_resume_changed() -> None:
+    first = "python train.py --name m --epochs 9 --data-dir 'my data'"
+    command = first + "".join(f"  # stopped after epoch {e}, then: {first} --resume" for e in (2, 4, 6))
+    command += f"  # stopped after epoch 9, then: {first.replace('9', '12')} --iw-samples 5 --resume"
+    assert command_text(command) == (f"`{first}`; resumed after epochs 2, 4 and 6; "
+                                     "resumed after epoch 9 with `--epochs 12 --iw-samples 5`")
+    assert command_text(first) == f"`{first}`"
 
 
 def test_conditional_model_draws_the_digit_it_is_asked_for(mnist_sample: dict[str, torch.Tensor]) -> None:
