@@ -274,13 +274,15 @@ def test_the_bits_back_coder_refuses_two_layers_with_a_reason(trained: VAE) -> N
 
 def test_the_gpu_script_trains_the_recipe_and_records_its_nll(tmp_path: Path, sample_dir: Path) -> None:
     """scripts/two_layer_on_gpu.sh, as a lent GPU would run it, smoke-sized on the CPU: one call with time to spare
-    trains the recipe's model, measures it, records the NLL in the weights and hands them over in OUT."""
+    trains the recipe's model (with the lower layer's KL floor), measures it, records the NLL in the weights and
+    hands them over in OUT."""
     out, runs = tmp_path / "out", tmp_path / "runs"
     env = {**os.environ, "EPOCHS": "1", "IMAGES": "20", "K": "10", "RUNS": str(runs)}
     done = subprocess.run(["bash", str(ROOT / "scripts/two_layer_on_gpu.sh"), str(sample_dir), str(out), "600"],
                           env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0 and "done: the NLL is recorded" in done.stdout, done.stdout + done.stderr
-    metadata = load_model(out / "hconv-32d-64d.safetensors").metadata
+    metadata = load_model(out / "hconv-32d-64d-floor.safetensors").metadata
     assert metadata.config.lower_dim == 64 and metadata.epochs == 1 and metadata.train.iw_samples == 5
+    assert metadata.train.lower_kl_floor == 0.25
     assert metadata.metrics.nll_k == 10 and metadata.metrics.nll_images == 20
-    assert (out / "samples.png").is_file() and (runs / "hconv-32d-64d" / "resume.safetensors").is_file()
+    assert (out / "samples.png").is_file() and (runs / "hconv-32d-64d-floor" / "resume.safetensors").is_file()
