@@ -33,6 +33,7 @@ from vae.checkpoint import tensors_sha256
 from vae.loaded import LoadedModel
 from vae.loss import kl_per_dim, reconstruction_nll
 from vae.model import IMAGE_SIZE, N_PIXELS, VAE, reparameterize
+from vae.posterior import decode_draw
 
 MAGIC = b"VAEz"
 FORMAT_VERSION = 1
@@ -86,23 +87,19 @@ def make_codec(loaded: LoadedModel) -> Codec:
             f"{loaded.name} is class-conditional: it needs each digit's label, which this coder does not send. "
             "Choose an unconditional model trained with --binarize, such as conv-32d."
         )
-    if loaded.model.config.lower_dim:
-        raise NotCodable(
-            f"{loaded.name} has two stochastic layers; this coder takes bits back from one (z), so its sizes would "
-            "not be the model's. Choose a one-layer model trained with --binarize, such as conv-32d."
-        )
     sha = bytes.fromhex(tensors_sha256(loaded.model.state_dict()))[:SHA_BYTES]
     return Codec(loaded.name, copy.deepcopy(loaded.model).double().eval(), sha)
 
 
 @dataclass(frozen=True)
 class DigitSteps:
-    """The stack's length in bits after each step of one digit."""
+    """The stack's length in bits after each step of one digit; a two-layer model's z1 adds a step."""
 
     before: int
-    after_bits_back: int  # after decoding z from q(z|x): shorter, bits taken back
-    after_pixels: int  # after coding x under p(x|z)
+    after_bits_back: int  # after decoding z from q(z|x) (and z1 from q(z1|x, z)): shorter, bits taken back
+    after_pixels: int  # after coding x under p(x|z) (a two-layer model's p(x|z1))
     after_prior: int  # after coding z under p(z): the digit is in
+    after_lower_prior: int | None = None  # two layers: after coding z1 under p(z1|z), before z
 
     @property
     def net_bits(self) -> int:
@@ -160,21 +157,52 @@ def _rounded(t: Tensor) -> Tensor:
 @torch.no_grad()
 def _posterior(codec: Codec, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean and standard deviation of q(z|x) for one digit, in grid steps."""
-    mu, logvar = codec.model.encode(torch.from_numpy(x).double().view(1, 1, IMAGE_SIZE, IMAGE_SIZE))
+    return _in_grid_steps(*codec.model.encode(torch.from_numpy(x).double().view(1, 1, IMAGE_SIZE, IMAGE_SIZE)))
+
+
+def _from_grid(code: np.ndarray) -> Tensor:
+    """A code given in grid steps, as the network's (1, D) input."""
+    return torch.from_numpy(code).double().view(1, -1) / 2.0**GRID_BITS
+
+
+def _in_grid_steps(mean: Tensor, logvar: Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """A Gaussian's mean and standard deviation (one row) in grid steps, rounded as every network output is."""
     scale = 2.0**GRID_BITS
-    return (_rounded(mu[0]) * scale).numpy(), (torch.exp(0.5 * _rounded(logvar[0])) * scale).numpy()
+    return (_rounded(mean[0]) * scale).numpy(), (torch.exp(0.5 * _rounded(logvar[0])) * scale).numpy()
 
 
 @torch.no_grad()
-def _pixel_probabilities(codec: Codec, z: np.ndarray) -> np.ndarray:
-    """p(pixel = 1 | z) for the 784 pixels, z given in grid steps."""
-    logits = codec.model.decode(torch.from_numpy(z).double().view(1, -1) / 2.0**GRID_BITS)
-    return torch.sigmoid(_rounded(logits)).flatten().numpy()
+def _lower_prior(codec: Codec, z: np.ndarray) -> tuple[Tensor, Tensor]:
+    """Mean and standard deviation of a two-layer model's p(z1|z), rounded. The coder codes z1 as its offset
+    e = (z1 - mean) / sd, on the grid: e's prior is N(0, I) whatever z, so the grid fits it as it fits z."""
+    mean, logvar = codec.model.lower_prior(_from_grid(z))
+    return _rounded(mean), torch.exp(0.5 * _rounded(logvar))
 
 
-def _prior(codec: Codec) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and standard deviation of p(z) = N(0, I), in grid steps."""
-    dim = codec.model.config.latent_dim
+@torch.no_grad()
+def _lower_posterior(codec: Codec, x: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation of the offset e (see _lower_prior) under q(z1|x, z), for one digit, in grid steps."""
+    h = codec.model.encoder_state(torch.from_numpy(x).double().view(1, 1, IMAGE_SIZE, IMAGE_SIZE))
+    mean, logvar = codec.model.lower_posterior(h, _from_grid(z))[:2]
+    prior_mean, prior_sd = _lower_prior(codec, z)
+    offset_mean, offset_sd = (_rounded(mean) - prior_mean) / prior_sd, torch.exp(0.5 * _rounded(logvar)) / prior_sd
+    return (offset_mean[0] * 2.0**GRID_BITS).numpy(), (offset_sd[0] * 2.0**GRID_BITS).numpy()
+
+
+@torch.no_grad()
+def _pixel_probabilities(codec: Codec, z: np.ndarray, offset: np.ndarray | None = None) -> np.ndarray:
+    """p(pixel = 1 | code) for the 784 pixels, from z (in grid steps), or for a two-layer model from z1 = the prior's
+    mean + sd * `offset` (in grid steps, see _lower_prior)."""
+    if offset is None:
+        code = _from_grid(z)
+    else:
+        mean, sd = _lower_prior(codec, z)
+        code = mean + sd * _from_grid(offset)
+    return torch.sigmoid(_rounded(codec.model.decode_lowest(code))).flatten().numpy()
+
+
+def _prior(dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation of N(0, I) over `dim` dimensions, in grid steps: z's prior, and z1's offset's."""
     return np.zeros(dim), np.full(dim, 2.0**GRID_BITS)
 
 
@@ -194,18 +222,39 @@ def startup_coder(n: int) -> constriction.stream.stack.AnsCoder:
     return constriction.stream.stack.AnsCoder(startup_words(n))
 
 
-def startup_size(mean: np.ndarray, std: np.ndarray) -> int:
-    """How many start-up words the first digit needs: enough that MIN_LEFT bits are left after it decodes z.
+def _take_bits_back(codec: Codec, coder: constriction.stream.stack.AnsCoder, digit: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Step 1 of coding a digit: decode z from q(z|x), then a two-layer model's z1 (its offset, see _lower_prior)
+    from q(z1|x, z), off the stack. Returns z and the offset (None for one layer)."""
+    z = coder.decode(_LATENT, *_posterior(codec, digit))
+    offset = coder.decode(_LATENT, *_lower_posterior(codec, digit, z)) if codec.model.config.lower_dim else None
+    return z, offset
 
-    Then the stack never ran dry, so the z it decodes is a fair draw from q(z|x).
-    """
+
+def startup_size(codec: Codec, digit: np.ndarray) -> int:
+    """How many start-up words the first digit needs: enough that MIN_LEFT bits are left after it takes its bits
+    back. Then the stack never ran dry, so the codes it decodes are fair draws from the posterior."""
     n = 1
     while True:
         coder = startup_coder(n)
-        coder.decode(_LATENT, mean, std)
+        _take_bits_back(codec, coder, digit)
         if coder.num_valid_bits() >= MIN_LEFT:
             return n
-        n += 1  # ends: a dimension takes at most 24 bits, so latent_dim + 1 words always do
+        n += 1  # ends: a dimension takes at most 24 bits, so one word per latent dimension, and one more, do
+
+
+def _code_digit(codec: Codec, coder: constriction.stream.stack.AnsCoder, digit: np.ndarray) -> DigitSteps:
+    """Put one digit on the stack: take bits back, code the pixels, then each layer's code under its prior."""
+    before = coder.num_valid_bits()
+    z, offset = _take_bits_back(codec, coder, digit)
+    after_bits_back = coder.num_valid_bits()
+    coder.encode_reverse(digit.reshape(-1).astype(np.int32), _PIXEL, _pixel_probabilities(codec, z, offset))
+    after_pixels = coder.num_valid_bits()
+    if offset is not None:
+        coder.encode_reverse(offset, _LATENT, *_prior(len(offset)))
+    after_lower_prior = None if offset is None else coder.num_valid_bits()
+    coder.encode_reverse(z, _LATENT, *_prior(len(z)))
+    return DigitSteps(before, after_bits_back, after_pixels, coder.num_valid_bits(), after_lower_prior)
 
 
 def digits_crc(x: np.ndarray) -> int:
@@ -218,17 +267,11 @@ def compress(codec: Codec, digits: Tensor | np.ndarray) -> Compressed:
     x = as_digits(digits)
     if len(x) > MAX_DIGITS:
         raise ValueError(f"{len(x):,} digits is more than one stream holds ({MAX_DIGITS:,}): split them")
-    n_words = startup_size(*_posterior(codec, x[0]))
+    n_words = startup_size(codec, x[0])
     coder = startup_coder(n_words)
     startup_bits, steps = coder.num_valid_bits(), []
     for digit in x:
-        before = coder.num_valid_bits()
-        z = coder.decode(_LATENT, *_posterior(codec, digit))
-        after_bits_back = coder.num_valid_bits()
-        coder.encode_reverse(digit.reshape(-1).astype(np.int32), _PIXEL, _pixel_probabilities(codec, z))
-        after_pixels = coder.num_valid_bits()
-        coder.encode_reverse(z, _LATENT, *_prior(codec))
-        steps.append(DigitSteps(before, after_bits_back, after_pixels, coder.num_valid_bits()))
+        steps.append(_code_digit(codec, coder, digit))
         if steps[-1].after_prior < startup_bits:  # what lets the receiver stop early on a damaged stream
             raise ValueError(f"digit {len(steps) - 1} would shrink the message below its start-up bits; "
                              "this model cannot code it")
@@ -295,8 +338,12 @@ def decompress(codec: Codec, data: bytes, max_digits: int = MAX_DIGITS) -> np.nd
     coder = constriction.stream.stack.AnsCoder(words)
     digits = np.empty((header.digits, IMAGE_SIZE, IMAGE_SIZE), np.uint8)
     for i in reversed(range(header.digits)):  # a stack: the last digit coded comes out first
-        z = coder.decode(_LATENT, *_prior(codec))
-        digits[i] = coder.decode(_PIXEL, _pixel_probabilities(codec, z)).reshape(IMAGE_SIZE, IMAGE_SIZE)
+        z = coder.decode(_LATENT, *_prior(codec.model.config.latent_dim))
+        lower = codec.model.config.lower_dim
+        offset = coder.decode(_LATENT, *_prior(lower)) if lower else None
+        digits[i] = coder.decode(_PIXEL, _pixel_probabilities(codec, z, offset)).reshape(IMAGE_SIZE, IMAGE_SIZE)
+        if offset is not None:  # the bits the sender took back, returned: z1's under q(z1|x, z), then z's under q(z|x)
+            coder.encode_reverse(offset, _LATENT, *_lower_posterior(codec, digits[i], z))
         coder.encode_reverse(z, _LATENT, *_posterior(codec, digits[i]))
         if i and coder.num_valid_bits() < floor:  # the sender never lets it (see compress): damaged
             raise StreamError(DAMAGED)
@@ -310,15 +357,18 @@ def decompress(codec: Codec, data: bytes, max_digits: int = MAX_DIGITS) -> np.nd
 @torch.no_grad()
 def negative_elbo_bits(codec: Codec, digits: Tensor | np.ndarray, samples: int = 64, seed: int = 0,
                        batch_size: int = 500) -> Tensor:
-    """Each digit's negative ELBO in bits (N,): the analytic KL plus p(x|z)'s cost averaged over `samples` z draws."""
+    """Each digit's negative ELBO in bits (N,): the analytic KL of z plus, averaged over `samples` posterior draws,
+    p(x|z)'s cost (a two-layer model's: p(x|z1)'s, plus z1's KL given the drawn z)."""
     x = torch.from_numpy(as_digits(digits)).double().unsqueeze(1)
     gen = torch.Generator().manual_seed(seed)
     out = []
     for part in x.split(batch_size):
-        mu, logvar = codec.model.encode(part)
-        recon = torch.stack([reconstruction_nll(codec.model.decode(reparameterize(mu, logvar, generator=gen)), part)
-                             for _ in range(samples)]).mean(0)
-        out.append((recon + kl_per_dim(mu, logvar).sum(1)) / LN2)
+        h = codec.model.encoder_state(part)
+        mu, logvar = codec.model.posterior(h)
+        draws = [decode_draw(codec.model, h, reparameterize(mu, logvar, generator=gen), generator=gen)
+                 for _ in range(samples)]
+        cost = torch.stack([reconstruction_nll(d.logits, part) + d.lower_kl.sum(1) for d in draws]).mean(0)
+        out.append((cost + kl_per_dim(mu, logvar).sum(1)) / LN2)
     return torch.cat(out)
 
 

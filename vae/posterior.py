@@ -33,7 +33,7 @@ def decode_draw(
     if not model.config.lower_dim:
         logits = model.decode(z, y)
         return Draw(logits, logits.new_zeros(len(z), 0), logits.new_zeros(len(z)))
-    mean, logvar, prior_mean, prior_logvar = (t.float() for t in model.lower_posterior(h, z, y))
+    mean, logvar, prior_mean, prior_logvar = (t.to(z.dtype) for t in model.lower_posterior(h, z, y))
     z1 = reparameterize(mean, logvar, generator=generator) if noise is None else mean + torch.exp(0.5 * logvar) * noise
     return Draw(model.decode_lowest(z1, y), gaussian_kl_per_dim(mean, logvar, prior_mean, prior_logvar),
                 gaussian_log_prob(z1, prior_mean, prior_logvar) - gaussian_log_prob(z1, mean, logvar))

@@ -38,7 +38,7 @@ TAB = "#tab-compress"
 EXAMPLE = "digit-2-1-test0001.png"
 
 
-CODER = "conv-32d"  # the shipped model that codes (one layer, black and white), chosen even when it is the default
+CODER = "conv-32d"  # a shipped model that codes (trained on black and white), chosen even when it is the default
 
 
 def open_on_the_coder(pg: "Page", touch: bool = False) -> str:
@@ -85,6 +85,25 @@ def test_a_switch_to_a_model_that_codes_opens_the_view_on_its_example(browser: "
         image_src(pg, "#binary", wait=True)
         expected = black_and_white(load_digit(ROOT / "examples" / OPENING["mnist"]))[0]
         assert np.array_equal(shown_digit(pg, "#binary"), expected)
+
+
+def test_a_switch_to_the_two_layer_model_codes_the_same_digit_in_four_steps(page: "Page") -> None:
+    """The view re-reads its digit with the newly chosen two-layer model: four steps (its lower layer u has one of its
+    own), and Decompress rebuilds the same digit from that model's file. The last model's message of the 20
+    examples is put away."""
+    first = text_of(page, "#compress-steps", "3 steps")
+    page.get_by_role("button", name="Code the 20 examples as one message", exact=True).click()
+    text_of(page, "#many-note", "bits per pixel")
+    select_model(page, "hconv-32d-64d")
+    steps = text_of(page, "#compress-steps", "4 steps")
+    assert steps != first and "3. code u" in steps and "4. code z" in steps
+    page.locator("#many").wait_for(state="hidden")
+    assert page.locator("#many-note").inner_text().strip() == ""
+    page.locator("#vae-file .file-preview", has_text="hconv-32d-64d").wait_for()
+    click_and_wait(page, "Decompress", "#rebuilt")
+    expected = black_and_white(load_digit(ROOT / "examples" / OPENING["mnist"]))[0]
+    assert np.array_equal(shown_digit(page, "#rebuilt"), expected)
+    assert "hconv-32d-64d" in text_of(page, "#rebuilt-note", "Identical")
 
 
 def test_an_example_is_compressed_and_rebuilt_from_the_file_alone(page: "Page") -> None:

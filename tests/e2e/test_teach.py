@@ -214,7 +214,7 @@ def test_the_sliders_say_which_dimensions_are_unused_and_link_to_collapse(page: 
 
 @pytest.mark.parametrize(("start", "view", "tab", "needs", "target", "content"), [
     ("conv-32d", "Latent map", "tab-map", "a model with a 2-D code", "mlp-2d", "#map-view"),
-    ("mlp-20d", "Compress", "tab-compress", "a one-layer model trained on black-and-white digits", "conv-32d",
+    ("mlp-20d", "Compress", "tab-compress", "a model trained on black-and-white digits", "conv-32d",
      "#binary")])
 def test_a_view_that_needs_another_model_offers_the_switch(page: "Page", start: str, view: str, tab: str, needs: str,
                                                            target: str, content: str) -> None:

@@ -14,12 +14,11 @@ from scripts.model_card import card
 from tests.conftest import ROOT
 from tests.helpers import TINY, iw_log_likelihood, tiny_metadata
 from vae.checkpoint import load_tensors
-from vae.compress import NotCodable, make_codec
 from vae.data import to_float
 from vae.evaluate import elbo_terms, posterior_terms
 from vae.evaluate import main as evaluate_cli
 from vae.latent import decode_posterior_mean, decode_probs, sample_probs
-from vae.loaded import LoadedModel, load_model, save_model
+from vae.loaded import load_model, save_model
 from vae.loss import gaussian_kl_per_dim, kl_per_dim, log_importance_weights, reconstruction_nll
 from vae.model import VAE, VAEConfig, reparameterize
 from vae.posterior import decode_draw
@@ -264,12 +263,6 @@ def test_a_sample_draws_both_layers_and_the_temperature_scales_each(trained: VAE
     assert (sample_probs(trained, draws) - sample_probs(trained, other_z1)).abs().amax(dim=(1, 2, 3)).min() > 0.01
     one = VAE(VAEConfig(latent_dim=3, hidden=16))
     assert torch.equal(sample_probs(one, draws[:, :3], 0.7), decode_probs(one, 0.7 * draws[:, :3]))
-
-
-def test_the_bits_back_coder_refuses_two_layers_with_a_reason(trained: VAE) -> None:
-    metadata = replace(tiny_metadata(trained), train=TrainConfig(binarize=True))
-    with pytest.raises(NotCodable, match="two stochastic layers"):
-        make_codec(LoadedModel("h", trained, metadata))
 
 
 def test_the_gpu_script_trains_the_recipe_and_records_its_nll(tmp_path: Path, sample_dir: Path) -> None:

@@ -24,9 +24,10 @@ EXAMPLE = ROOT / "examples" / "digit-2-1-test0001.png"
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
-    """The page on a model that codes (conv-32d) and one that cannot (mlp-20d), served on localhost."""
+    """The page on two models that code (conv-32d, and hconv-32d-64d with two layers) and one that cannot (mlp-20d),
+    served on localhost."""
     folder = tmp_path_factory.mktemp("compress-weights")
-    for name in ("conv-32d", "mlp-20d"):
+    for name in ("conv-32d", "hconv-32d-64d", "mlp-20d"):
         (folder / f"{name}.safetensors").symlink_to(WEIGHTS / f"{name}.safetensors")
     demo = create_demo(folder)
     with socket.socket() as s:
@@ -60,17 +61,35 @@ def test_compress_shows_the_black_and_white_digit_and_a_short_file(compressed: t
     message = len(data) - HEADER.size
     assert f"{8 * message} bits: {message} bytes" in sizes and f"{len(data)} bytes" in sizes
     assert "PNG" in sizes and "zlib" in sizes and "negative ELBO" in sizes and "start-up bits" in sizes
+    assert "only because of its start-up bits" not in sizes  # shorter than zlib's: nothing to excuse
+
+
+def step_rows(steps: str, vae: str) -> tuple[list[str], list[int]]:
+    """The steps table's step names and the message's length after each, checked against its changes and the file."""
+    rows = [line.strip("|").split("|") for line in steps.splitlines() if line.startswith("| ") and "---" not in line]
+    after = [int(r[1].split()[0]) for r in rows[1:]]
+    assert [int(r[1].split()[1].strip("()")) for r in rows[1:]] == [after[0], *np.diff(after)]
+    assert after[-1] == 8 * (Path(vae).stat().st_size - HEADER.size)
+    return [r[0].strip() for r in rows[1:]], after
 
 
 def test_the_steps_table_adds_up_to_the_message(compressed: tuple) -> None:
-    _, _, steps, vae = compressed
-    rows = [line.strip("|").split("|") for line in steps.splitlines() if line.startswith("| ") and "---" not in line]
-    assert [r[0].strip() for r in rows[1:]] == ["start", "1. take bits back", "2. code the pixels", "3. code z",
-                                                "stored"]
-    after = [int(r[1].split()[0]) for r in rows[1:]]
+    names, after = step_rows(compressed[2], compressed[3])
+    assert names == ["start", "1. take bits back", "2. code the pixels", "3. code z", "stored"]
     assert after[1] < after[0] < after[3] and after[1] < after[2] < after[3]  # bits taken back, then put on
-    assert after[-1] == 8 * (Path(vae).stat().st_size - HEADER.size)
-    assert [int(r[1].split()[1].strip("()")) for r in rows[1:]] == [after[0], *np.diff(after)]
+    assert "the 3 steps of bits-back coding" in compressed[2]
+
+
+def test_a_two_layer_model_codes_its_lower_layer_as_a_step_and_rebuilds_the_digit(client: Client) -> None:
+    binary, sizes, steps, vae = client.predict("hconv-32d-64d", handle_file(str(EXAMPLE)), None, api_name="/compress")
+    names, after = step_rows(steps, vae)
+    assert names == ["start", "1. take bits back", "2. code the pixels", "3. code u", "4. code z", "stored"]
+    assert after[1] < after[0] and after[1] < after[2] < after[3] < after[4]  # z and u taken back; x, u, z put on
+    assert "the 4 steps of bits-back coding" in steps and "layer u from q(u" in steps
+    share = -(-(after[4] - after[0]) // 8)  # the digit's own bytes: what it added to the start-up bits
+    assert f"only because of its start-up bits (below): the digit's own share is {share} bytes" in sizes
+    rebuilt, note = client.predict(handle_file(vae), api_name="/decompress")
+    assert np.array_equal(shown(rebuilt), shown(binary)) and "hconv-32d-64d" in note
 
 
 def test_decompress_rebuilds_the_digit_from_the_file_alone(client: Client, compressed: tuple) -> None:

@@ -24,6 +24,7 @@ from webapp.digit_input import (
     opening_example,
     opens_on_examples,
     read_digit,
+    rereads_after_a_switch,
 )
 from webapp.outputs import OUTPUTS, big, png
 from webapp.page import IMAGES, Page, reveal
@@ -51,6 +52,19 @@ STEPS = {
     "3. code z": "Code z with the prior N(0, I), so that the receiver can find z first.",
     "stored": "The coder stores whole 32-bit words: the message is rounded up to the next word.",
 }
+# A model with two layers of code, z -> u -> x, takes bits back for both and codes u as a step of its own (the page
+# calls the lower layer u: z1, z2, ... name z's dimensions; vae/ calls it z1).
+TWO_LAYER_STEPS = {
+    "start": STEPS["start"],
+    "1. take bits back": ("Decode a code z from q(z|x), the encoder's distribution for your digit, then the lower "
+                          "layer u from q(u|x, z): picking them reads bits off the message. They come back when the "
+                          "receiver, knowing the digit, puts them back."),
+    "2. code the pixels": ("Code the 784 pixels with the decoder's probabilities p(x|u): a pixel it predicted "
+                           "confidently costs a small fraction of a bit."),
+    "3. code u": "Code u with p(u|z), the prior that z gives it, so that the receiver, knowing z, can find u.",
+    "4. code z": STEPS["3. code z"],
+    "stored": STEPS["stored"],
+}
 
 
 def codecs_of(models: dict[str, LoadedModel]) -> tuple[dict[str, coder.Codec], dict[str, str]]:
@@ -69,9 +83,8 @@ def which_models(codecs: dict[str, coder.Codec]) -> str:
     if not codecs:
         return ("**No loaded model can code binary digits**: compression needs one trained on black-and-white "
                 "digits (`python train.py --binarize`).")
-    return (f"Models that code here: **{', '.join(codecs)}** (one layer of code, trained on black-and-white digits). "
-            "The others were trained on grey levels or need each digit's label, so their probabilities are no fair "
-            "code for these, or have a second layer of code, which this coder does not handle.")
+    return (f"Models that code here: **{', '.join(codecs)}** (trained on black-and-white digits). The others were "
+            "trained on grey levels or need each digit's label, so their probabilities are no fair code for these.")
 
 
 def black_and_white(x: torch.Tensor, seed: int = BINARIZE_SEED) -> np.ndarray:
@@ -83,15 +96,24 @@ def black_and_white(x: torch.Tensor, seed: int = BINARIZE_SEED) -> np.ndarray:
 def describe_steps(result: coder.Compressed) -> str:
     """A table of the message's length in bits after each step of a one-digit message, with what each step does."""
     (s,) = result.steps
-    rows = [("start", s.before, s.before), ("1. take bits back", s.after_bits_back, s.after_bits_back - s.before),
-            ("2. code the pixels", s.after_pixels, s.after_pixels - s.after_bits_back),
-            ("3. code z", s.after_prior, s.after_prior - s.after_pixels),
-            ("stored", result.message_bits, result.message_bits - s.after_prior)]
-    cell = {step: text.replace("|", "\\|") for step, text in STEPS.items()}  # a bare | would end the table's cell
-    lines = [f"| {step} | {after} ({change:+d}) | {cell[step]} |" for step, after, change in rows]
-    return "\n".join(["**How the message grows: the three steps of bits-back coding**", "",
+    lengths = [s.before, s.after_bits_back, s.after_pixels, s.after_lower_prior, s.after_prior, result.message_bits]
+    lengths = [n for n in lengths if n is not None]  # a one-layer model has no u to code
+    steps = STEPS if len(lengths) == len(STEPS) else TWO_LAYER_STEPS
+    rows = zip(steps.items(), lengths, [0, *lengths[:-1]], strict=True)
+    cell = {step: text.replace("|", "\\|") for step, text in steps.items()}  # a bare | would end the table's cell
+    lines = [f"| {step} | {after} ({after - before:+d}) | {cell[step]} |" for (step, _), after, before in rows]
+    return "\n".join([f"**How the message grows: the {len(steps) - 2} steps of bits-back coding**", "",
                       "| step | bits in the message after it (change) | what happens |", "|---|---:|---|",
                       *lines])
+
+
+def longer_than_zlib(result: coder.Compressed, sizes: dict[str, int]) -> str:
+    """Where a lone digit's message is longer than zlib's, the sentence that says why (its start-up bits); else ''."""
+    if result.message_bits // 8 <= sizes["zlib"]:
+        return ""
+    return (f" Here the message is the longer one only because of its start-up bits (below): the digit's own share is "
+            f"{-(-result.net_bits // 8)} bytes. A model with two layers of code takes more bits back first, so it "
+            "needs more of them.")
 
 
 def describe_sizes(result: coder.Compressed, nelbo_bits: float, sizes: dict[str, int]) -> str:
@@ -107,11 +129,11 @@ those {message} plus a {coder.HEADER.size}-byte header naming the model and hold
 | a 1-bit PNG picture | {sizes['png']} |
 
 PNG and zlib know nothing about digits: they only look for repeats. The VAE has seen 60,000 digits, so it
-predicts each pixel, and a well-predicted pixel costs a small fraction of a bit.
+predicts each pixel, and a well-predicted pixel costs a small fraction of a bit.{longer_than_zlib(result, sizes)}
 
 **In theory** this digit costs {nelbo_bits:.1f} bits: its negative ELBO, the loss the VAE was trained on
 ({nelbo_bits * coder.LN2:.1f} nats; 1 nat = 1.44 bits). The digit's own share of the message, the net, came to
-{result.net_bits} bits: near that, because the coder draws one z where the ELBO averages over many. The other
+{result.net_bits} bits: near that, because the coder draws one code where the ELBO averages over many. The other
 {result.startup_bits} bits are start-up bits, which the first step needs to take bits back. Alone, a digit pays
 for them; in a long message only the first digit does: try **Code the 20 examples as one message** below."""
 
@@ -161,14 +183,13 @@ def compress_view(page: Page) -> None:
     codecs, refusals = codecs_of(page.models.models)
 
     def codes(loaded: LoadedModel) -> bool:
-        """Whether the model can code digits here (one layer, trained on black-and-white digits, not told the
-        class)."""
+        """Whether the model can code digits here (trained on black-and-white digits, not told the class)."""
         return loaded.name in codecs
 
     with gr.Tab("Compress", id="tab-compress", elem_id="tab-compress") as tab:
         gr.Markdown(INTRO, elem_id="compress-intro")
         gr.Markdown(which_models(codecs), elem_id="compress-models")
-        needs_model(page, codes, "a one-layer model trained on black-and-white digits", "tab-compress")
+        needs_model(page, codes, "a model trained on black-and-white digits", "tab-compress")
         with gr.Row():
             with gr.Column():
                 digit = digit_input(page, "Your {one}", "compress")
@@ -247,9 +268,14 @@ def compress_view(page: Page) -> None:
                 vae_file: OUTPUTS.save(result.data, f"{len(x)}-digits-{name}.vae"),
                 compressed: x}
 
+    def on_new_model(name: str, upload: str | None, sketch: dict | None) -> dict:
+        """The digit coded again with a newly chosen model; the 20 examples' message, the last model's, is put away."""
+        return {**on_compress(name, upload, sketch), many: gr.Image(visible=False), many_note: ""}
+
     inputs = [page.model, *digit.components]
-    on_button_and_live(compress_btn, [digit], on_compress, inputs, [binary, sizes, steps, vae_file, compressed],
-                       "compress", **IMAGES)
+    coded = [binary, sizes, steps, vae_file, compressed]
+    on_button_and_live(compress_btn, [digit], on_compress, inputs, coded, "compress", **IMAGES)
+    rereads_after_a_switch(page, tab, [digit], on_new_model, inputs, [*coded, many, many_note], **IMAGES)
     # On a phone the result comes below the pad and the examples: bring it up for the visitor's own digit, not for
     # the opening example (that would scroll past the input).
     gr.on([compress_btn.click, *digit.picks, digit.drawn.input], None, js=reveal("#binary"))
