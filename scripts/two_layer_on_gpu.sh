@@ -9,7 +9,7 @@
 #   FLOOR=0 bash scripts/two_layer_on_gpu.sh ...                   # the shipped hconv-32d-64d's recipe, to 200 epochs
 #
 # FLOOR (default 0.25) is train.py's --lower-kl-floor, meant to keep the digit in the code z so that the model can be the
-# default (docs/models.md, "Why it is not the default"); the run is then named hconv-32d-64d-floor.
+# default (docs/models.md, "A top layer that keeps the digit"); the run is then named hconv-32d-64d-floor.
 # DATA_DIR: MNIST's four .gz idx files, or torchvision's root. Run it again until it prints "done". Paths are
 # relative to the repository's root; RUNS (default runs) is where the run's state and weights go.
 set -uo pipefail

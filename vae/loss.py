@@ -59,7 +59,7 @@ def lower_kl_weight(step: int | Tensor, cfg: LossConfig) -> float | Tensor:
     """A hierarchy's lower-layer KL weight at a step: the warm-up's, never under `lower_kl_floor` * beta.
 
     With a floor the top layer is the cheaper place for what an image says while the warm-up lasts, so z takes
-    the digit's identity before z1 can (docs/models.md, "Why it is not the default").
+    the digit's identity before z1 can (docs/models.md, "A top layer that keeps the digit").
     """
     weight, floor = kl_weight(step, cfg), cfg.beta * cfg.lower_kl_floor
     return weight.clamp(min=floor) if isinstance(weight, Tensor) else max(weight, floor)

@@ -16,7 +16,7 @@ from tests.helpers import WEIGHTS, api_client
 from vae.compress import HEADER, compress, make_codec
 from vae.loaded import load_model
 from webapp.demo import MAX_FILE_SIZE, create_demo
-from webapp.views.compress import black_and_white, describe_file
+from webapp.views.compress import black_and_white, describe_file, longer_than_zlib
 
 ROOT = Path(__file__).parents[2]
 EXAMPLE = ROOT / "examples" / "digit-2-1-test0001.png"
@@ -90,6 +90,15 @@ def test_a_two_layer_model_codes_its_lower_layer_as_a_step_and_rebuilds_the_digi
     assert f"only because of its start-up bits (below): the digit's own share is {share} bytes" in sizes
     rebuilt, note = client.predict(handle_file(vae), api_name="/decompress")
     assert np.array_equal(shown(rebuilt), shown(binary)) and "hconv-32d-64d" in note
+
+
+def test_only_a_message_longer_than_zlibs_is_explained_and_two_layers_only_for_two_layers() -> None:
+    digit = black_and_white(load_digit(EXAMPLE))
+    result = compress(make_codec(load_model(WEIGHTS / "conv-32d.safetensors")), digit)
+    message = result.message_bits // 8
+    assert longer_than_zlib(result, {"zlib": message}) == ""
+    said = longer_than_zlib(result, {"zlib": message - 1})
+    assert f"own share is {-(-result.net_bits // 8)} bytes." in said and "two layers" not in said
 
 
 def test_decompress_rebuilds_the_digit_from_the_file_alone(client: Client, compressed: tuple) -> None:

@@ -111,9 +111,10 @@ def longer_than_zlib(result: coder.Compressed, sizes: dict[str, int]) -> str:
     """Where a lone digit's message is longer than zlib's, the sentence that says why (its start-up bits); else ''."""
     if result.message_bits // 8 <= sizes["zlib"]:
         return ""
+    why = (" A model with two layers of code takes more bits back first, so it needs more of them."
+           if result.steps[0].after_lower_prior is not None else "")
     return (f" Here the message is the longer one only because of its start-up bits (below): the digit's own share is "
-            f"{-(-result.net_bits // 8)} bytes. A model with two layers of code takes more bits back first, so it "
-            "needs more of them.")
+            f"{-(-result.net_bits // 8)} bytes.{why}")
 
 
 def describe_sizes(result: coder.Compressed, nelbo_bits: float, sizes: dict[str, int]) -> str:
