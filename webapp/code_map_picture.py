@@ -1,5 +1,6 @@
 """A 2-D code space as a picture: the test digits' codes coloured by class and the circle that holds most of the
-prior N(0, I), in a given window of code space (so two maps can share one scale); then a few codes marked on it."""
+prior N(0, I), in a given window of code space (so two maps can share one scale), with the classes' legend in a
+margin at its right, off the codes; then a few codes marked on it."""
 
 import math
 
@@ -36,10 +37,29 @@ def to_pixel(z1: float, z2: float, window: MapWindow) -> tuple[float, float]:
 
 def code_map_picture(codes: Tensor, labels: Tensor, class_names: list[str], window: MapWindow,
                      circle: float) -> Image.Image:
-    """Codes (N, 2) as dots coloured by label in `window`, with a circle of radius `circle` around 0."""
+    """Codes (N, 2) as dots coloured by label in `window`, with a circle of radius `circle` around 0: a SIDE x SIDE
+    map, and right of it the legend."""
+    font = ImageFont.load_default(size=12)
+    image = Image.new("RGB", (SIDE + legend_width(class_names, font), SIDE), "white")
+    image.paste(code_map(codes, labels, window, circle, font), (0, 0))
+    draw = ImageDraw.Draw(image)
+    draw.line([(SIDE, 0), (SIDE, SIDE)], fill="#ddd")
+    for i, name in enumerate(class_names):
+        draw.rectangle([SIDE + 8, 6 + 15 * i, SIDE + 17, 15 + 15 * i], fill=COLOURS[i % len(COLOURS)])
+        draw.text((SIDE + 22, 4 + 15 * i), name, fill="#222", font=font)
+    return image
+
+
+def legend_width(class_names: list[str], font: ImageFont.FreeTypeFont) -> int:
+    """The width of the legend's margin: a swatch and the longest class name."""
+    return 30 + math.ceil(max(font.getlength(name) for name in class_names))
+
+
+def code_map(codes: Tensor, labels: Tensor, window: MapWindow, circle: float,
+             font: ImageFont.FreeTypeFont) -> Image.Image:
+    """The map alone (SIDE x SIDE): the prior's circle, the axes, and the codes, whatever lies outside cut off."""
     image = Image.new("RGBA", (SIDE, SIDE), "white")
     draw = ImageDraw.Draw(image)
-    font = ImageFont.load_default(size=12)
     (cx, cy), r = to_pixel(0, 0, window), circle / (2 * window.half_side) * SIDE
     draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill="#e8e8e8")  # the prior's region, under the codes
     draw_axes(draw, window, font)
@@ -51,9 +71,6 @@ def code_map_picture(codes: Tensor, labels: Tensor, class_names: list[str], wind
                       fill=(*ImageColor.getrgb(COLOURS[label % len(COLOURS)]), POINT_ALPHA))
     image.alpha_composite(dots)
     draw.ellipse([cx - r, cy - r, cx + r, cy + r], outline="black", width=2)
-    for i, name in enumerate(class_names):  # the legend, top right
-        draw.rectangle([SIDE - 58, 6 + 15 * i, SIDE - 49, 15 + 15 * i], fill=COLOURS[i % len(COLOURS)])
-        draw.text((SIDE - 44, 4 + 15 * i), name, fill="#222", font=font)
     return image.convert("RGB")
 
 

@@ -10,13 +10,21 @@ import numpy as np
 import pytest
 import torch
 from gradio_client import Client
-from PIL import Image
+from PIL import Image, ImageColor
 
 from tests.helpers import api_client
 from vae.autoencoder import MapWindow, map_window, prior_decodings, prior_radius
 from vae.loaded import LoadedModel, load_models
 from vae.render import grid_image
-from webapp.code_map_picture import POINT_ALPHA, SIDE, code_map_picture, mark_codes, tick_step, to_pixel
+from webapp.code_map_picture import (
+    COLOURS,
+    POINT_ALPHA,
+    SIDE,
+    code_map_picture,
+    mark_codes,
+    tick_step,
+    to_pixel,
+)
 from webapp.demo import create_demo
 from webapp.views.why_a_vae import DRAWS, MISSING
 
@@ -85,7 +93,7 @@ def test_both_models_decode_the_same_draws(client: Client, models: dict[str, Loa
     for path, name in ((ae_draws, "ae-2d"), (vae_draws, "mlp-2d")):
         expected = grid_image(prior_decodings(models[name].model, DRAWS, 0)[1], nrow=8, scale=3).convert("RGB")
         assert np.array_equal(rgb(path), np.asarray(expected).astype(int))
-    assert rgb(ae_map).shape == rgb(vae_map).shape == (SIDE, SIDE, 3)
+    assert rgb(ae_map).shape == rgb(vae_map).shape and rgb(ae_map).shape[0] == SIDE < rgb(ae_map).shape[1]  # legend
     window = map_window(*(models[n].extras["test_mu"].float() for n in PAIR))
     z = prior_decodings(models["mlp-2d"].model, DRAWS, 0)[0]
     for path in (ae_map, vae_map):  # a cross on every draw, at the same place on both maps: one scale
@@ -139,3 +147,20 @@ def test_a_code_is_drawn_in_its_class_colour_and_a_mark_in_black() -> None:
     marked = np.asarray(mark_codes(picture, torch.tensor([[-3.0, -3.0]]), window))
     mx, my = (round(v) for v in to_pixel(-3, -3, window))
     assert marked[my, mx].max() < 60 and np.asarray(picture)[my, mx].min() > 200
+
+
+def test_the_legend_stands_right_of_the_map_off_the_codes() -> None:
+    """A code in the map's top right corner shows (the legend once covered it there), and every class has its swatch
+    in the margin beside the map."""
+    window = MapWindow((0.0, 0.0), 4.0)
+    codes, labels = torch.tensor([[2.97, 3.8]]), torch.tensor([2])  # where the legend's first swatch stood
+    names = [str(i) for i in range(10)]
+    picture = np.asarray(code_map_picture(codes, labels, names, window, prior_radius())).astype(int)
+    x, y = (round(v) for v in to_pixel(2.97, 3.8, window))
+    green = POINT_ALPHA / 255 * np.array([44, 160, 44]) + (1 - POINT_ALPHA / 255) * 255
+    assert np.abs(picture[y, x] - green).max() <= 1
+    assert picture.shape[1] > SIDE + 30
+    margin = picture[:, SIDE + 1 :]
+    for i in range(10):
+        swatch = margin[10 + 15 * i, 8:16]
+        assert (np.abs(swatch - np.array(ImageColor.getrgb(COLOURS[i]))).max(1) <= 1).all(), i
