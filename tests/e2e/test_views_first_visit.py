@@ -165,6 +165,19 @@ def test_the_examples_come_in_full_rows_of_thumbnails_a_finger_can_hit(browser: 
         page.close()
 
 
+def test_in_a_view_s_full_width_the_examples_are_thumbnails_not_white_tiles(page: "Page") -> None:
+    """Every class puts its examples across the whole view: their tiles grew to 118 px around Gradio's 80-px
+    pictures, white margins that read as empty boxes. Each picture now fills its tile."""
+    select_model(page, "cmlp-20d")
+    open_view(page, "Every class")
+    tiles = "[...document.querySelectorAll('#tab-every .vae-examples .gallery-item')]"
+    page.wait_for_function(f"() => {tiles}.length === 20 && {tiles}.every(t => t.querySelector('img')?.naturalWidth"
+                           " && t.getBoundingClientRect().width)")
+    sizes = page.evaluate(f"() => {tiles}.map(t => [t.getBoundingClientRect().width,"
+                          " t.querySelector('img').getBoundingClientRect().width])")
+    assert len(sizes) == 20 and all(img >= tile - 4 for tile, img in sizes), sizes
+
+
 def test_interpolate_shows_each_picked_end(page: "Page") -> None:
     open_interpolate(page)
     for end, name in (("#interp-from", "digit-3-1-test0018.png"), ("#interp-to", "digit-8-1-test0061.png")):
