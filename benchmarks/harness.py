@@ -517,7 +517,7 @@ def settles(page: "Page", quiet: float = 1.0, timeout: float = 60.0) -> Iterator
             page.remove_listener(event, listener)
 
 
-def settle(page: "Page", quiet: float = 1.0) -> None:
+def settle(page: "Page", quiet: float = 1.0, timeout: float = 60.0) -> None:
     """Wait until the page has sent the app no request for `quiet` seconds (those it sends then have finished)."""
-    with settles(page, quiet):
+    with settles(page, quiet, timeout):
         pass

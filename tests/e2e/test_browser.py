@@ -566,7 +566,9 @@ def test_the_example_on_view_picked_again_asks_for_no_new_path(page: "Page", mod
     which follows only a fresh live answer, is not asked for again."""
     open_interpolate(page)
     name = Path(opening_ends(models[default_model(models)].dataset)[0]).name  # the example on view in "from"
-    settle(page)
+    # the opening's answers may queue behind earlier tests' jobs on the shared server: in one CI run of the whole
+    # suite, 60 s were not enough
+    settle(page, timeout=180)
     with api_calls(page) as called:
         example_thumbnail(page, "#interp-from", name).click()
         settle(page)
