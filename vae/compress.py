@@ -155,9 +155,15 @@ def _rounded(t: Tensor) -> Tensor:
 
 
 @torch.no_grad()
-def _posterior(codec: Codec, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and standard deviation of q(z|x) for one digit, in grid steps."""
-    return _in_grid_steps(*codec.model.encode(torch.from_numpy(x).double().view(1, 1, IMAGE_SIZE, IMAGE_SIZE)))
+def _features(codec: Codec, x: np.ndarray) -> Tensor:
+    """The encoder's features of one digit, computed once: q(z|x) and a two-layer model's q(z1|x, z) read them."""
+    return codec.model.encoder_state(torch.from_numpy(x).double().view(1, 1, IMAGE_SIZE, IMAGE_SIZE))
+
+
+@torch.no_grad()
+def _posterior(codec: Codec, h: Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation of q(z|x) for one digit, from its features h, in grid steps."""
+    return _in_grid_steps(*codec.model.posterior(h))
 
 
 def _from_grid(code: np.ndarray) -> Tensor:
@@ -175,16 +181,20 @@ def _in_grid_steps(mean: Tensor, logvar: Tensor) -> tuple[np.ndarray, np.ndarray
 def _lower_prior(codec: Codec, z: np.ndarray) -> tuple[Tensor, Tensor]:
     """Mean and standard deviation of a two-layer model's p(z1|z), rounded. The coder codes z1 as its offset
     e = (z1 - mean) / sd, on the grid: e's prior is N(0, I) whatever z, so the grid fits it as it fits z."""
-    mean, logvar = codec.model.lower_prior(_from_grid(z))
+    return _rounded_gaussian(*codec.model.lower_prior(_from_grid(z)))
+
+
+def _rounded_gaussian(mean: Tensor, logvar: Tensor) -> tuple[Tensor, Tensor]:
+    """A Gaussian's rounded mean, and its standard deviation from the rounded log-variance."""
     return _rounded(mean), torch.exp(0.5 * _rounded(logvar))
 
 
 @torch.no_grad()
-def _lower_posterior(codec: Codec, x: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and standard deviation of the offset e (see _lower_prior) under q(z1|x, z), for one digit, in grid steps."""
-    h = codec.model.encoder_state(torch.from_numpy(x).double().view(1, 1, IMAGE_SIZE, IMAGE_SIZE))
-    mean, logvar = codec.model.lower_posterior(h, _from_grid(z))[:2]
-    prior_mean, prior_sd = _lower_prior(codec, z)
+def _lower_posterior(codec: Codec, h: Tensor, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation of the offset e (see _lower_prior) under q(z1|x, z), for one digit with
+    features h, in grid steps."""
+    mean, logvar, *prior = codec.model.lower_posterior(h, _from_grid(z))
+    prior_mean, prior_sd = _rounded_gaussian(*prior)
     offset_mean, offset_sd = (_rounded(mean) - prior_mean) / prior_sd, torch.exp(0.5 * _rounded(logvar)) / prior_sd
     return (offset_mean[0] * 2.0**GRID_BITS).numpy(), (offset_sd[0] * 2.0**GRID_BITS).numpy()
 
@@ -222,22 +232,22 @@ def startup_coder(n: int) -> constriction.stream.stack.AnsCoder:
     return constriction.stream.stack.AnsCoder(startup_words(n))
 
 
-def _take_bits_back(codec: Codec, coder: constriction.stream.stack.AnsCoder, digit: np.ndarray
+def _take_bits_back(codec: Codec, coder: constriction.stream.stack.AnsCoder, h: Tensor
                     ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Step 1 of coding a digit: decode z from q(z|x), then a two-layer model's z1 (its offset, see _lower_prior)
-    from q(z1|x, z), off the stack. Returns z and the offset (None for one layer)."""
-    z = coder.decode(_LATENT, *_posterior(codec, digit))
-    offset = coder.decode(_LATENT, *_lower_posterior(codec, digit, z)) if codec.model.config.lower_dim else None
+    """Step 1 of coding a digit with features h: decode z from q(z|x), then a two-layer model's z1 (its offset, see
+    _lower_prior) from q(z1|x, z), off the stack. Returns z and the offset (None for one layer)."""
+    z = coder.decode(_LATENT, *_posterior(codec, h))
+    offset = coder.decode(_LATENT, *_lower_posterior(codec, h, z)) if codec.model.config.lower_dim else None
     return z, offset
 
 
 def startup_size(codec: Codec, digit: np.ndarray) -> int:
     """How many start-up words the first digit needs: enough that MIN_LEFT bits are left after it takes its bits
     back. Then the stack never ran dry, so the codes it decodes are fair draws from the posterior."""
-    n = 1
+    n, h = 1, _features(codec, digit)
     while True:
         coder = startup_coder(n)
-        _take_bits_back(codec, coder, digit)
+        _take_bits_back(codec, coder, h)
         if coder.num_valid_bits() >= MIN_LEFT:
             return n
         n += 1  # ends: a dimension takes at most 24 bits, so one word per latent dimension, and one more, do
@@ -246,7 +256,7 @@ def startup_size(codec: Codec, digit: np.ndarray) -> int:
 def _code_digit(codec: Codec, coder: constriction.stream.stack.AnsCoder, digit: np.ndarray) -> DigitSteps:
     """Put one digit on the stack: take bits back, code the pixels, then each layer's code under its prior."""
     before = coder.num_valid_bits()
-    z, offset = _take_bits_back(codec, coder, digit)
+    z, offset = _take_bits_back(codec, coder, _features(codec, digit))
     after_bits_back = coder.num_valid_bits()
     coder.encode_reverse(digit.reshape(-1).astype(np.int32), _PIXEL, _pixel_probabilities(codec, z, offset))
     after_pixels = coder.num_valid_bits()
@@ -342,9 +352,10 @@ def decompress(codec: Codec, data: bytes, max_digits: int = MAX_DIGITS) -> np.nd
         lower = codec.model.config.lower_dim
         offset = coder.decode(_LATENT, *_prior(lower)) if lower else None
         digits[i] = coder.decode(_PIXEL, _pixel_probabilities(codec, z, offset)).reshape(IMAGE_SIZE, IMAGE_SIZE)
+        h = _features(codec, digits[i])
         if offset is not None:  # the bits the sender took back, returned: z1's under q(z1|x, z), then z's under q(z|x)
-            coder.encode_reverse(offset, _LATENT, *_lower_posterior(codec, digits[i], z))
-        coder.encode_reverse(z, _LATENT, *_posterior(codec, digits[i]))
+            coder.encode_reverse(offset, _LATENT, *_lower_posterior(codec, h, z))
+        coder.encode_reverse(z, _LATENT, *_posterior(codec, h))
         if i and coder.num_valid_bits() < floor:  # the sender never lets it (see compress): damaged
             raise StreamError(DAMAGED)
     if not np.array_equal(coder.get_compressed(), startup_words(header.startup_words)):
