@@ -79,7 +79,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="start the decoder's output bias at the mean training image (default: off)")
     o.add_argument("--cpu-bf16", action="store_true",
                    help="bfloat16 autocast on a CPU with bf16 instructions (AVX512-BF16, AMX); "
-                        "CUDA uses bf16 whenever it can (default: off; what it gives: docs/engineering.md)")
+                        "CUDA uses bf16 whenever it can; with --resume, from the resumed step on "
+                        "(default: off; what it gives: docs/engineering.md)")
     o.add_argument("--beta", type=float, default=1.0, help="KL weight (default: 1)")
     o.add_argument("--warmup-epochs", type=float, default=0.0, help="linear KL warm-up, in epochs (default: 0)")
     o.add_argument("--free-bits", type=float, default=0.0, help="free nats per latent dimension (default: 0)")
@@ -247,7 +248,9 @@ def start_or_resume(args: argparse.Namespace, path: Path, command: str, device: 
         model, opt, state, run = load_resume(path, device)
     except CheckpointError as e:
         sys.exit(f"cannot resume: {e}")
-    changes = {"epochs": args.epochs, **({"iw_samples": args.iw_samples} if args.iw_samples else {})}
+    # bf16 on a CPU is the machine's lever, not the recipe's: the command that resumes says whether it is on
+    changes = {"epochs": args.epochs, "cpu_bf16": args.cpu_bf16,
+               **({"iw_samples": args.iw_samples} if args.iw_samples else {})}
     run.train = replace(run.train, **changes)
     run.command += f"  # stopped after epoch {state.epoch}, then: {command}"
     say(f"resuming {path.parent.name} at epoch {state.epoch + 1}, step {state.step_in_epoch}")

@@ -214,6 +214,16 @@ def test_resume_can_switch_to_the_iwae_bound(tmp_path: Path, sample_dir: Path) -
     assert "then: python train.py" in meta.command and "--iw-samples 4 --resume" in meta.command
 
 
+def test_resume_takes_cpu_bf16_from_the_resuming_command(tmp_path: Path, sample_dir: Path) -> None:
+    common = ["--data-dir", str(sample_dir), *TINY, "--binarize", "--name", "t", "--out-dir", str(tmp_path / "w"),
+              "--run-dir", str(tmp_path / "r")]
+    train_cli.main([*common, "--epochs", "1"])
+    train_cli.main([*common, "--epochs", "2", "--cpu-bf16", "--resume"])
+    assert load_model(tmp_path / "w" / "t.safetensors").metadata.train.cpu_bf16
+    train_cli.main([*common, "--epochs", "3", "--resume"])
+    assert not load_model(tmp_path / "w" / "t.safetensors").metadata.train.cpu_bf16
+
+
 def test_resume_without_a_saved_run_says_so(tmp_path: Path, sample_dir: Path) -> None:
     with pytest.raises(SystemExit, match="cannot resume"):
         train_cli.main(["--data-dir", str(sample_dir), *TINY, "--resume", "--run-dir", str(tmp_path)])
