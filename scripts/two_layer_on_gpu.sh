@@ -2,7 +2,8 @@
 # Issue 25's two-layer recipe (docs/models.md, "A two-layer model") on a lent GPU, in calls of at most 10 minutes.
 # Each call trains until its seconds are spent, saving a resume file under runs/ (a warm machine keeps it) that the
 # next call continues; once every epoch is done it measures the NLL as the issue asks (k=5,000 on the 10,000 test
-# images, resumable too) and records it in the weights. It copies the weights, the sample grid and its logs to OUT.
+# images, resumable too) and records it in the weights. It copies the weights, the sample grid, its logs and the
+# run's resume and NLL-progress files to OUT.
 #
 #   bash scripts/two_layer_on_gpu.sh DATA_DIR OUT [SECONDS]        # SECONDS: this call's budget (default 540)
 #   EPOCHS=1 IMAGES=20 K=10 bash scripts/two_layer_on_gpu.sh ...   # a smoke run on a CPU
@@ -35,5 +36,6 @@ if [[ -f $weights ]] && (($(left) > 30)); then
     --nll-images "${IMAGES:-10000}" --progress "$runs/$name/nll.safetensors" --record 2>&1 | tee -a "$out/evaluate.log"
   [[ ${PIPESTATUS[0]} == 0 ]] && echo "done: the NLL is recorded in $weights"
 fi
-cp "$weights" "$runs/$name/samples.png" "$out/" 2>/dev/null
+# The resume and NLL-progress files too: what a call did not finish continues on another machine (docs/models.md)
+cp "$weights" "$runs/$name/samples.png" "$runs/$name/resume.safetensors" "$runs/$name/nll.safetensors" "$out/" 2>/dev/null
 exit 0

@@ -279,3 +279,4 @@ def test_the_gpu_script_trains_the_recipe_and_records_its_nll(tmp_path: Path, sa
     assert metadata.train.lower_kl_floor == 0.25
     assert metadata.metrics.nll_k == 10 and metadata.metrics.nll_images == 20
     assert (out / "samples.png").is_file() and (runs / "hconv-32d-64d-floor" / "resume.safetensors").is_file()
+    assert (out / "resume.safetensors").is_file() and (out / "nll.safetensors").is_file()  # to go on elsewhere
