@@ -45,12 +45,14 @@ def epochs_text(epochs: list[str]) -> str:
 
 def command_text(command: str) -> str:
     """A run's command for the card: its first invocation whole, then where it was resumed and, for each resume,
-    only the arguments it changed (the weights keep every invocation whole)."""
+    only the arguments it changed, or the whole command where another script took the turn (the weights keep every
+    invocation whole)."""
     first, *resumes = command.split(RESUMED)
     parts, plain = [f"`{first}`"], []
     for resume in resumes:
         epoch, _, again = resume.partition(", then: ")
-        changed = [a for a in arguments(again) if a not in arguments(first) and a != "--resume"]
+        changed = ([a for a in arguments(again) if a not in arguments(first) and a != "--resume"]
+                   if again.startswith("python train.py") else [again])  # another script: all of it
         if changed and plain:
             parts.append(f"resumed {epochs_text(plain)}")
             plain = []

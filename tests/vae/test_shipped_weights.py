@@ -109,6 +109,9 @@ def test_the_card_gives_a_resumed_run_once_with_what_each_resume_changed() -> No
     assert command_text(command) == (f"`{first}`; resumed after epochs 2, 4 and 6; "
                                      "resumed after epoch 9 with `--epochs 12 --iw-samples 5`")
     assert command_text(first) == f"`{first}`"
+    rebuilt = "python -m scripts.resume_from_weights w/m.safetensors"
+    assert command_text(f"{first}  # stopped after epoch 9, then: {rebuilt}") == (
+        f"`{first}`; resumed after epoch 9 with `{rebuilt}`")
 
 
 def test_conditional_model_draws_the_digit_it_is_asked_for(mnist_sample: dict[str, torch.Tensor]) -> None:

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import train as train_cli
+from scripts import resume_from_weights
 from tests.helpers import SMALL_CONV, TINY, assert_follows, conv_curve, iw_log_likelihood
 from vae.checkpoint import load_tensors
 from vae.data import to_float
@@ -222,6 +223,25 @@ def test_resume_takes_cpu_bf16_from_the_resuming_command(tmp_path: Path, sample_
     assert load_model(tmp_path / "w" / "t.safetensors").metadata.train.cpu_bf16
     train_cli.main([*common, "--epochs", "3", "--resume"])
     assert not load_model(tmp_path / "w" / "t.safetensors").metadata.train.cpu_bf16
+
+
+def test_a_run_goes_on_from_its_weights_with_a_fresh_optimiser(tmp_path: Path, sample_dir: Path) -> None:
+    common = ["--data-dir", str(sample_dir), *TINY, "--binarize", "--name", "t", "--out-dir", str(tmp_path / "w"),
+              "--run-dir", str(tmp_path / "r")]
+    train_cli.main([*common, "--epochs", "1"])
+    weights = tmp_path / "w" / "t.safetensors"
+    first = load_model(weights)
+    with pytest.raises(SystemExit, match="holds a run's own state"):  # train.py's own resume file is there
+        resume_from_weights.main([str(weights), "--run-dir", str(tmp_path / "r")])
+    resume_from_weights.main([str(weights), "--run-dir", str(tmp_path / "again")])
+    tensors, meta = load_tensors(tmp_path / "again" / "t" / "resume.safetensors")
+    assert not any(k.startswith("optim.") and "exp_avg" in k for k in tensors)  # Adam starts afresh
+    train_cli.main([*common[:-1], str(tmp_path / "again"), "--epochs", "2", "--resume"])
+    went_on = load_model(weights).metadata
+    assert went_on.epochs == 2 and [h.epoch for h in went_on.history] == [1, 2]
+    assert went_on.history[0] == first.metadata.history[0]
+    assert "then: python -m scripts.resume_from_weights" in went_on.command
+    assert went_on.train_seconds > first.metadata.train_seconds
 
 
 def test_resume_without_a_saved_run_says_so(tmp_path: Path, sample_dir: Path) -> None:
