@@ -45,6 +45,7 @@ from vae.training import (
     fit,
     load_resume,
     make_optimizer,
+    resumed,
     save_resume,
     train_epoch,
 )
@@ -252,7 +253,7 @@ def start_or_resume(args: argparse.Namespace, path: Path, command: str, device: 
     changes = {"epochs": args.epochs, "cpu_bf16": args.cpu_bf16,
                **({"iw_samples": args.iw_samples} if args.iw_samples else {})}
     run.train = replace(run.train, **changes)
-    run.command += f"  # stopped after epoch {state.epoch}, then: {command}"
+    run.command = resumed(run.command, state.epoch, command)
     say(f"resuming {path.parent.name} at epoch {state.epoch + 1}, step {state.step_in_epoch}")
     return model, opt, state, run
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from vae.loaded import LoadedModel, load_model
 from vae.metadata import Metrics
+from vae.training import RESUMED
 
 
 def nll_text(metrics: Metrics) -> str:
@@ -24,7 +25,6 @@ def kl_text(metrics: Metrics) -> str:
     return ", ".join(f"{v:.2f}" for v in sorted(metrics.kl_per_dim, reverse=True))
 
 
-RESUMED = "  # stopped after epoch "  # how train.py joins a resumed run's invocations (vae.training.Run.command)
 
 
 def arguments(command: str) -> list[str]:

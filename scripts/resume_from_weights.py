@@ -15,7 +15,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from vae.loaded import load_model
-from vae.training import Run, TrainState, make_optimizer, save_resume
+from vae.training import Run, TrainState, make_optimizer, resumed, save_resume
 
 
 def rebuild_resume(weights: Path, run_dir: Path, invocation: str) -> Path:
@@ -26,7 +26,7 @@ def rebuild_resume(weights: Path, run_dir: Path, invocation: str) -> Path:
         raise SystemExit(f"{weights} does not say how it was trained (no train config, epochs or command)")
     state = TrainState(epoch=meta.epochs, history=[asdict(e) for e in meta.history])
     run = Run(meta.config, meta.train, meta.dataset,
-              f"{meta.command}  # stopped after epoch {meta.epochs}, then: {invocation}", meta.train_seconds or 0.0)
+              resumed(meta.command, meta.epochs, invocation), meta.train_seconds or 0.0)
     path = run_dir / weights.stem / "resume.safetensors"
     if path.exists():
         raise SystemExit(f"{path} exists: it holds a run's own state, which this would replace")

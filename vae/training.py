@@ -50,6 +50,14 @@ class TrainState:
     history: list[dict] = field(default_factory=list)  # one entry per finished epoch
 
 
+RESUMED = "  # stopped after epoch "  # how Run.command joins a resumed run's invocations
+
+
+def resumed(command: str, epoch: int, then: str) -> str:
+    """A run's command once the invocation `then` resumed it after `epoch`."""
+    return f"{command}{RESUMED}{epoch}, then: {then}"
+
+
 @dataclass
 class Run:
     """What a training run is beside its tensors: its configs, data, command lines and time spent so far."""
