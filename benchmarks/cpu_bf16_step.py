@@ -26,11 +26,10 @@ from vae.loaded import LoadedModel, load_model  # noqa: E402
 from vae.loss import LossConfig  # noqa: E402
 from vae.training import Objective, cpu_has_bf16, draws_noise, steps_per_epoch  # noqa: E402
 
-PAST_WARMUP = 10**9  # a step long after any KL warm-up: the full objective
-
 
 def step_fn(loaded: LoadedModel, bf16: bool) -> Objective:
-    """The model's training objective as train.py builds it, in float32 or with bf16 autocast."""
+    """The model's training objective as train.py builds it, in float32 or with bf16 autocast; no KL warm-up, so
+    every step weighs the full objective."""
     cfg = dataclasses.replace(loaded.metadata.train, cpu_bf16=bf16)
     return Objective(loaded.model.train(), cfg, LossConfig(cfg.beta, 0, cfg.free_bits, cfg.lower_kl_floor))
 
@@ -43,7 +42,7 @@ def one_round(fn: Objective, x: Tensor, steps: int) -> tuple[float, float]:
             start = time.perf_counter()
         torch.manual_seed(i)
         noise = torch.randn(len(x), fn.model.config.noise_dim) if draws_noise(fn.cfg) else None
-        loss = fn(x, None, noise, PAST_WARMUP)[0]
+        loss = fn(x, None, noise, 0)[0]
         fn.model.zero_grad(set_to_none=True)
         loss.backward()
         losses.append(loss.item())
