@@ -15,7 +15,7 @@ from tests.helpers import SMALL_CONV, TINY, assert_follows, conv_curve, iw_log_l
 from vae.checkpoint import load_tensors
 from vae.data import to_float
 from vae.evaluate import mean_negative_elbo
-from vae.loaded import load_model
+from vae.loaded import load_model, save_model
 from vae.model import VAE, VAEConfig
 from vae.training import (
     Replica,
@@ -231,17 +231,20 @@ def test_a_run_goes_on_from_its_weights_with_a_fresh_optimiser(tmp_path: Path, s
     train_cli.main([*common, "--epochs", "1"])
     weights = tmp_path / "w" / "t.safetensors"
     first = load_model(weights)
+    first = replace(first, metadata=replace(first.metadata, train_seconds=1234.5))  # a time that cannot be rounded off
+    save_model(weights, first.model, first.metadata, first.extras)
     with pytest.raises(SystemExit, match="holds a run's own state"):  # train.py's own resume file is there
         resume_from_weights.main([str(weights), "--run-dir", str(tmp_path / "r")])
     resume_from_weights.main([str(weights), "--run-dir", str(tmp_path / "again")])
     tensors, meta = load_tensors(tmp_path / "again" / "t" / "resume.safetensors")
     assert not any(k.startswith("optim.") and "exp_avg" in k for k in tensors)  # Adam starts afresh
+    assert meta["train_seconds"] == 1234.5
     train_cli.main([*common[:-1], str(tmp_path / "again"), "--epochs", "2", "--resume"])
     went_on = load_model(weights).metadata
     assert went_on.epochs == 2 and [h.epoch for h in went_on.history] == [1, 2]
     assert went_on.history[0] == first.metadata.history[0]
     assert "then: python -m scripts.resume_from_weights" in went_on.command
-    assert went_on.train_seconds >= first.metadata.train_seconds > 0  # the time so far carried on
+    assert went_on.train_seconds >= 1234.5  # the time so far carried on
 
 
 def test_resume_without_a_saved_run_says_so(tmp_path: Path, sample_dir: Path) -> None:
