@@ -241,10 +241,10 @@ def _take_bits_back(codec: Codec, coder: constriction.stream.stack.AnsCoder, h: 
     return z, offset
 
 
-def startup_size(codec: Codec, digit: np.ndarray) -> int:
-    """How many start-up words the first digit needs: enough that MIN_LEFT bits are left after it takes its bits
-    back. Then the stack never ran dry, so the codes it decodes are fair draws from the posterior."""
-    n, h = 1, _features(codec, digit)
+def startup_size(codec: Codec, h: Tensor) -> int:
+    """How many start-up words the first digit (encoder features h) needs: enough that MIN_LEFT bits are left after
+    it takes its bits back. Then the stack never ran dry, so the codes it decodes are fair draws from the posterior."""
+    n = 1
     while True:
         coder = startup_coder(n)
         _take_bits_back(codec, coder, h)
@@ -253,10 +253,12 @@ def startup_size(codec: Codec, digit: np.ndarray) -> int:
         n += 1  # ends: a dimension takes at most 24 bits, so one word per latent dimension, and one more, do
 
 
-def _code_digit(codec: Codec, coder: constriction.stream.stack.AnsCoder, digit: np.ndarray) -> DigitSteps:
-    """Put one digit on the stack: take bits back, code the pixels, then each layer's code under its prior."""
+def _code_digit(codec: Codec, coder: constriction.stream.stack.AnsCoder, digit: np.ndarray, h: Tensor
+                ) -> DigitSteps:
+    """Put one digit (encoder features h) on the stack: take bits back, code the pixels, then each layer's code
+    under its prior."""
     before = coder.num_valid_bits()
-    z, offset = _take_bits_back(codec, coder, _features(codec, digit))
+    z, offset = _take_bits_back(codec, coder, h)
     after_bits_back = coder.num_valid_bits()
     coder.encode_reverse(digit.reshape(-1).astype(np.int32), _PIXEL, _pixel_probabilities(codec, z, offset))
     after_pixels = coder.num_valid_bits()
@@ -277,11 +279,12 @@ def compress(codec: Codec, digits: Tensor | np.ndarray) -> Compressed:
     x = as_digits(digits)
     if len(x) > MAX_DIGITS:
         raise ValueError(f"{len(x):,} digits is more than one stream holds ({MAX_DIGITS:,}): split them")
-    n_words = startup_size(codec, x[0])
+    first = _features(codec, x[0])
+    n_words = startup_size(codec, first)
     coder = startup_coder(n_words)
     startup_bits, steps = coder.num_valid_bits(), []
-    for digit in x:
-        steps.append(_code_digit(codec, coder, digit))
+    for i, digit in enumerate(x):
+        steps.append(_code_digit(codec, coder, digit, first if i == 0 else _features(codec, digit)))
         if steps[-1].after_prior < startup_bits:  # what lets the receiver stop early on a damaged stream
             raise ValueError(f"digit {len(steps) - 1} would shrink the message below its start-up bits; "
                              "this model cannot code it")
