@@ -328,6 +328,8 @@ def check_stream(codec: Codec, data: bytes, max_digits: int = MAX_DIGITS) -> Hea
         raise StreamError("this .vae file is damaged: its coded part is not a whole number of 32-bit words")
     if header.digits == 0:
         raise StreamError("this .vae file is damaged: it claims to hold no digit")
+    if header.startup_words == 0:
+        raise StreamError("this .vae file is damaged: it claims no start-up bits, which every stream has")
     if header.digits > max_digits:
         raise StreamError(f"this .vae file holds {header.digits:,} digits; "
                           f"at most {max_digits:,} are decompressed here")

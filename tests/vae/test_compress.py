@@ -120,6 +120,14 @@ def test_every_damaged_byte_is_refused_never_a_wrong_digit(codec: Codec, singles
             decompress(codec, data[:-cut])
 
 
+def test_a_header_claiming_no_start_up_bits_is_refused(codec: Codec, singles: list) -> None:
+    """A damaged start-up word count of 0 (one bit off a count of 16) is a damaged file, not a crash."""
+    damaged = bytearray(singles[0].data)
+    damaged[HEADER.size - 5] = 0  # the start-up word count: the byte before the CRC-32
+    with pytest.raises(StreamError, match="no start-up bits"):
+        decompress(codec, bytes(damaged))
+
+
 def test_what_is_not_a_stream_is_refused_with_the_reason(codec: Codec, singles: list, digits: np.ndarray) -> None:
     png = io.BytesIO()
     Image.fromarray(digits[0].astype(bool)).save(png, format="PNG")
