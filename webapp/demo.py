@@ -59,7 +59,7 @@ def create_demo(weights_dir: str | Path | None = None) -> gr.Blocks:
         if models:
             with gr.Row():
                 model = gr.Dropdown([(model_choice(m), name) for name, m in models.items()],
-                                    value=default_model(models), label="Model",
+                                    value=default_model(models), label="Model", elem_id="model-picker",
                                     visible=len(models) > 1, scale=2)
                 label = gr.Dropdown([("0", 0)], value=0, label="Class", visible=False, scale=1)
             page = Page(Models(models), model, label)

@@ -331,7 +331,8 @@ def test_the_decoded_digit_stays_in_view_while_a_finger_drags_the_tenth_slider(p
 
 
 def test_tabs_and_model_picker_work_with_a_finger(phone: "Page") -> None:
-    """Every view's tab is on screen and finger-sized; tapping works; nothing overflows sideways."""
+    """Every view's tab is on screen and finger-sized; tapping works; nothing overflows sideways; the picker's text
+    stops before its arrow (a long model name ends in an ellipsis)."""
     tabs = phone.locator("#views > .tab-wrapper [role=tablist]").get_by_role("tab")
     views = ["Latent sliders", "Random samples", "Reconstruct", "Interpolate", "Latent map", "Every class",
              "Posterior collapse & beta", "Compress", "Code map", "Watch it learn", "Why a VAE?"]
@@ -348,6 +349,11 @@ def test_tabs_and_model_picker_work_with_a_finger(phone: "Page") -> None:
     phone.get_by_role("combobox", name="Model", exact=True).tap()
     model_option(phone, "mlp-2d").tap()
     phone.locator("#model-info", has_text="reads each MNIST picture into 2 numbers").wait_for()  # its description
+    text_end, arrow = phone.locator("#model-picker").evaluate(
+        "p => { const i = p.querySelector('input'), r = i.getBoundingClientRect();"
+        " return [r.right - parseFloat(getComputedStyle(i).paddingRight), "
+        "p.querySelector('.icon-wrap').getBoundingClientRect().left]; }")
+    assert text_end <= arrow
 
 
 def test_interpolation_shows_gif(page: "Page", models: dict[str, LoadedModel]) -> None:
