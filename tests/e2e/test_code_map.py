@@ -87,6 +87,18 @@ def test_the_view_opens_on_a_typical_digit_its_neighbours_and_an_analogy(page: "
                           np.asarray(code_map.analogy_picture(loaded, proj, *first).convert("L")))
 
 
+CAPTIONS_CUT = """() => {
+  const wrap = document.querySelector('#code-map-neighbours .grid-wrap').getBoundingClientRect();
+  return [...document.querySelectorAll('#code-map-neighbours .caption-label')]
+    .filter(c => c.getBoundingClientRect().bottom > wrap.bottom + 0.5).length; }"""
+
+
+def test_every_nearest_digit_shows_whole_with_its_caption(page: "Page") -> None:
+    """The gallery is as tall as its 8 digits: a fixed height once hid the second row's distances on a desktop."""
+    assert page.locator(NEIGHBOURS).count() == code_map.N_NEIGHBOURS
+    assert page.evaluate(CAPTIONS_CUT) == 0
+
+
 def test_pointing_at_the_map_shows_that_test_digit_and_its_reconstruction(page: "Page") -> None:
     loaded = load_model(WEIGHTS / f"{MODEL}.safetensors")
     proj = load_projection(loaded, WEIGHTS)

@@ -115,7 +115,7 @@ def code_map_view(page: Page, weights_dir: Path) -> None:
             with gr.Column():
                 near = page.worded(gr.Gallery, {"label": f"The {N_NEIGHBOURS} test {{many}} whose codes are nearest to "
                                                          "your {one}'s"},
-                                   elem_id="code-map-neighbours", columns=4, height=300, object_fit="contain")
+                                   elem_id="code-map-neighbours", columns=4, object_fit="contain")
                 near_note = gr.Markdown(elem_id="code-map-near-note")
         page.worded(gr.Markdown, {"value": "## Latent arithmetic\nA **class direction** is the step from one class's "
                                            "average code to another's. The slider moves your {one} (or, before you "
