@@ -26,7 +26,9 @@ def slider(i: int, ranking: list[int]) -> gr.Slider:
 
 INTRO = (f"Each slider is one number of the {term('latent code z', 'code z')}: move one and your browser redraws "
          f"the {{one}} from the new code. They span ±{compute.SLIDER_RANGE:g}, where the {term('prior')} puts almost "
-         "every code.")
+         "every code. **Reset to origin** sets them all to 0, the prior's middle, where the codes of every class meet: "
+         "the model often draws a blend of {many} there. **Random point** draws a code from the prior, as Random "
+         "samples does.")
 
 
 def sliders_view(page: Page) -> None:
