@@ -121,6 +121,8 @@ def test_the_direction_slider_repaints_in_the_page_with_no_request(page: "Page")
     proj = load_projection(loaded, WEIGHTS)
     page.evaluate("() => window.vaeCodeMap.current(null)")  # start from the average 3, as before any digit
     slider = page.locator("#code-map-t input[type=range]")
+    with settles(page):  # pictures that come into sight load (the analogy's, below): not the slider's doing
+        page.locator("#code-map-direction").scroll_into_view_if_needed()
     pictures = []
     with server_requests(page) as requests:
         for t in (0.0, 0.25, 0.5, 0.75, 1.0):

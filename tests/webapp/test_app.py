@@ -45,6 +45,7 @@ from vae.model import VAE
 from vae.render import BOX_COLOUR, to_image
 from webapp import compute
 from webapp.demo import MAX_FILE_SIZE
+from webapp.page import MAX_SEED
 from webapp.views import every_class
 from webapp.views.latent_map import MANIFOLD_LABEL, MAP_INTRO
 from webapp.words import describe_model
@@ -270,6 +271,14 @@ def test_samples(client: Client) -> None:
     first, again, other = (client.predict("mlp-20d", 0, 10, 0.8, seed, api_name="/samples") for seed in (1, 1, 2))
     assert picture(first).shape[::-1] == grid_size(10, nrow=8)
     assert np.array_equal(picture(first), picture(again)) and not np.array_equal(picture(first), picture(other))
+
+
+@pytest.mark.parametrize("seed", [-1, MAX_SEED + 1, 2**70])
+def test_a_seed_out_of_range_is_refused_with_the_range(client: Client, seed: int) -> None:
+    """Past 2**64 torch itself failed with "Overflow when unpacking long long"; now the range is named."""
+    words = ["minimum value 0"] if seed < 0 else [f"maximum value {MAX_SEED}"]
+    assert_refused(lambda: client.predict("mlp-20d", 0, seed, api_name="/random_point"), words)
+    assert_refused(lambda: client.predict("mlp-20d", 0, 10, 0.8, seed, api_name="/samples"), words)
 
 
 @pytest.mark.parametrize("name", ["example", "seven.png", "sixteen_bit.png", "cmyk.jpg", "animated.gif"])
