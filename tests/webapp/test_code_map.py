@@ -128,8 +128,9 @@ def test_analogy_decodes_a_minus_b_plus_c(client: Client, shown) -> None:
         assert (tiles[k] == proj.images[k].numpy().astype(int)).all()
     expected = decode_probs(loaded.model, analogy(*proj.codes[:3])[None])[0]
     assert np.abs(tiles[3] - grey(expected)).max() <= 1
-    with pytest.raises(AppError, match="not on the map"):
-        client.predict(loaded.name, 9999, *numbers[1:], api_name="/analogy")
+    for off_the_map in (9999, -1, 2**70):  # 2**70 once overflowed a tensor: "int too big to convert"
+        with pytest.raises(AppError, match="not on the map"):
+            client.predict(loaded.name, off_the_map, *numbers[1:], api_name="/analogy")
 
 
 def test_a_stale_map_is_refused_with_the_command_that_recomputes_it(client: Client) -> None:

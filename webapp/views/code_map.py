@@ -270,11 +270,11 @@ def analogy_picture(loaded: LoadedModel, proj: Projection, first: float | None, 
 
 def position(proj: Projection, index: float | None) -> int:
     """Where test digit number `index` is among the map's digits; a gr.Error if it is not on the map."""
-    hits = [] if index is None else torch.nonzero(proj.test_indices == int(index)).flatten()
-    if not len(hits):
+    numbers = proj.test_indices.tolist()  # compared as Python numbers: any size, no tensor overflow
+    if index not in numbers:
         raise gr.Error(f"Test picture {index} is not on the map: it holds the first {PER_CLASS} test pictures of "
                        "each class. Point at a dot to see its number.")
-    return int(hits[0])
+    return numbers.index(index)
 
 
 def typical_distance(proj: Projection) -> float:
