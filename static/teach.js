@@ -209,6 +209,9 @@
     if (href.startsWith("#g-")) {
       e.preventDefault();
       openGlossary(href.slice(1));
+    } else if (href === "#views") {  // the guided start's "all the views": their tab bar to the top
+      e.preventDefault();
+      document.querySelector("#views > .tab-wrapper")?.scrollIntoView({block: "start"});
     } else if (href.startsWith("#view=")) {
       e.preventDefault();
       const view = `tab-${href.slice(6)}`;

@@ -172,6 +172,21 @@ def test_the_guided_start_opens_each_demo_in_sight(browser: "Browser", app_url: 
                 assert page.locator(f"#{view} canvas.vae-pad-canvas").first.is_visible()
 
 
+@pytest.mark.parametrize("screen", list(SCREENS))
+def test_the_guided_start_leads_to_all_the_views(browser: "Browser", app_url: str, screen: str) -> None:
+    """While "How a VAE works" fills the first screen, its link brings the views' tab bar in sight (a tap on the
+    phone), and the address keeps the page's state: it is no plain anchor."""
+    with opened(browser, app_url, screen) as page:
+        page.wait_for_function("() => location.hash.includes('model=')")
+        address = page.evaluate("location.href")
+        bar = page.locator("#views > .tab-wrapper")
+        assert bar.bounding_box()["y"] > page.viewport_size["height"] - 40  # below the first screen
+        link = page.get_by_role("link", name="or see all the views ↓")
+        link.tap() if screen == "phone" else link.click()
+        wait_in_sight(page, "#views > .tab-wrapper")
+        assert page.evaluate("location.href") == address
+
+
 BAR_TOP = "() => document.querySelector('#views > .tab-wrapper').getBoundingClientRect().top"
 
 

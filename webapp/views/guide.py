@@ -50,7 +50,9 @@ def guided_start(models: dict[str, LoadedModel]) -> str:
              ("Draw a digit and see how the model reads it", default_model(models), "tab-reconstruct", True),
              ("See posterior collapse", most_collapsed(models), COLLAPSE_VIEW, False)]
     buttons = "".join(switch_button(text, model, view, draw) for text, model, view, draw in demos if model)
-    return f'<div class="vae-guide"><span>Start here:</span>{buttons}</div>'
+    # The views start below the first screen while "How a VAE works" is open: the way to all of them, at once.
+    every_view = '<a class="vae-all-views" href="#views">or see all the views ↓</a>'
+    return f'<div class="vae-guide"><span>Start here:</span>{buttons}{every_view}</div>'
 
 
 def needs_model(page: Page, fits: Callable[[LoadedModel], bool], what: str, view: str) -> None:
