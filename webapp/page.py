@@ -122,14 +122,6 @@ def page_head(models: dict[str, LoadedModel], weights_dir: Path) -> str:
 CLASS_LEGEND = '<ul class="vae-legend" aria-label="Colour of each class"></ul>'  # filled by page.js legend()
 
 
-MAX_SEED = 2**53 - 1  # the largest whole number a page's JavaScript holds exactly
-
-
-def seed_box(label: str, **options: Any) -> gr.Number:
-    """A seed: a whole number from 0 to MAX_SEED; Gradio refuses any other with a message that names the range."""
-    return gr.Number(0, label=label, precision=0, minimum=0, maximum=MAX_SEED, **options)
-
-
 def digit_canvas(status: str = "", label: str = "The decoded picture") -> str:
     """HTML of a 28x28 canvas the page paints a decoded digit into, named `label` for screen readers, with a
     status line."""

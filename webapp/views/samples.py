@@ -12,7 +12,7 @@ from vae.latent import prior_sample
 from vae.render import grid_image
 from webapp import compute
 from webapp.outputs import png
-from webapp.page import FAST, Page, digit_canvas, seed_box
+from webapp.page import FAST, Page, digit_canvas
 from webapp.words import term
 
 GRID_ALT = "Random samples: pictures the model decodes from random codes drawn from its prior"
@@ -32,8 +32,8 @@ def samples_view(page: Page) -> None:
             n = gr.Slider(1, 64, value=32, step=1, label="Samples", elem_id="samples-n", info="How many random codes")
             temperature = gr.Slider(0.1, 2.0, value=1.0, step=0.05, label="Temperature", elem_id="samples-temperature",
                                     info="1 draws from the prior itself; lower: plainer, higher: stranger")
-            seed = seed_box("Seed", elem_id="samples-seed",
-                            info="The same seed draws the same codes; New samples takes the next")
+            seed = gr.Number(0, label="Seed", precision=0, elem_id="samples-seed",
+                             info="The same seed draws the same codes; New samples takes the next")
         new_btn = gr.Button("New samples", variant="primary")
         gr.HTML(digit_canvas(label=GRID_ALT), elem_id="samples-grid", label="Samples from the prior (decoded in your "
                 "browser)", show_label=True, container=True)

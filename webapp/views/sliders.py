@@ -9,7 +9,7 @@ from webapp.decoder_spec import grey_base64
 from webapp.digit_input import digit_input, on_button_and_live, read_digit
 from webapp.labelled_grid import traversal_picture
 from webapp.outputs import big, png
-from webapp.page import FAST, IMAGES, Page, digit_canvas, reveal, seed_box
+from webapp.page import FAST, IMAGES, Page, digit_canvas, reveal
 from webapp.words import slider_info, sliders_note, term
 
 TOP_SLIDERS = 10  # shown at once; the rest sit under "more dimensions"
@@ -51,7 +51,7 @@ def sliders_view(page: Page) -> None:
                 with gr.Row():
                     origin_btn = gr.Button("Reset to origin")
                     random_btn = gr.Button("Random point")
-                seed = seed_box("Seed (0: a new point each time)")
+                seed = gr.Number(0, label="Seed (0: a new point each time)", precision=0)
             with gr.Column(scale=3, min_width=300, elem_id="traversal-col"):
                 # No buttons: they would cover the column headers; the grid is drawn at full size already.
                 grid = gr.Image(label="Traversal", show_label=False, elem_id="traversal", format="png",

@@ -9,7 +9,7 @@ from vae.loaded import LoadedModel
 from vae.render import grid_image
 from webapp.code_map_picture import code_map_picture, mark_codes
 from webapp.outputs import png
-from webapp.page import IMAGES, seed_box
+from webapp.page import IMAGES
 
 DRAWS = 32
 INTRO = (
@@ -40,7 +40,7 @@ def why_a_vae_view(demo: gr.Blocks, models: dict[str, LoadedModel]) -> None:
         codes = [stored_codes(m) for m in shown]
         gr.Markdown(INTRO)
         with gr.Row():
-            seed = seed_box("Seed of the random draws", elem_id="why-seed", min_width=160)
+            seed = gr.Number(0, label="Seed of the random draws", precision=0, elem_id="why-seed", min_width=160)
             new_draws = gr.Button("New draws", elem_id="why-new", min_width=160, size="lg")
         with gr.Row(elem_id="why-pair"):
             maps, grids = zip(*(model_column(m, c) for m, (c, _) in zip(shown, codes, strict=True)), strict=True)
