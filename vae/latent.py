@@ -13,6 +13,7 @@ from vae.model import VAE
 
 SEED_SPAN = 2**64  # torch's generators take 64-bit seeds, a negative one as this much more: a seed is taken modulo it
 
+
 def prior_sample(n: int, latent_dim: int, temperature: float = 1.0, seed: int | None = None) -> Tensor:
     """n codes from N(0, temperature^2 I); a seed, any whole number, makes the draw repeatable."""
     gen = torch.Generator().manual_seed(seed % SEED_SPAN) if seed is not None else None
