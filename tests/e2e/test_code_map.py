@@ -99,6 +99,21 @@ def test_every_nearest_digit_shows_whole_with_its_caption(page: "Page") -> None:
     assert page.evaluate(CAPTIONS_CUT) == 0
 
 
+def test_an_analogy_off_the_map_says_why_on_the_page(page: "Page") -> None:
+    """A test digit number the map does not hold: one warning naming the problem, and the picture stays. The click
+    once did nothing at all: Gradio shows a warning only for a queued event."""
+    box = page.locator("#code-map-a input")
+    before = box.input_value()
+    box.fill("99999")
+    page.get_by_role("button", name="a - b + c", exact=True).click()
+    toast = page.locator(".toast-body")
+    toast.first.wait_for(timeout=10_000)
+    assert toast.count() == 1 and "warning" in toast.get_attribute("class")
+    assert "Test picture 99999 is not on the map" in toast.inner_text()
+    page.locator(".toast-close").first.click()
+    box.fill(before)
+
+
 def test_pointing_at_the_map_shows_that_test_digit_and_its_reconstruction(page: "Page") -> None:
     loaded = load_model(WEIGHTS / f"{MODEL}.safetensors")
     proj = load_projection(loaded, WEIGHTS)

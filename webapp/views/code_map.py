@@ -235,7 +235,8 @@ def code_map_view(page: Page, weights_dir: Path) -> None:
                    **FAST).then(**page.show())
     api_only.click(gently(on_projection), [page.model, method], table, api_name="projection", **FAST)
     api_only.click(gently(on_direction), [*inputs, start, end, t], direction_out, api_name="direction", **IMAGES)
-    analogy_btn.click(gently(on_analogy), [page.model, a, b, c], analogy_out, api_name="analogy", **FAST)
+    # Queued (IMAGES, not FAST): Gradio shows a refusal's warning only for a queued event.
+    analogy_btn.click(gently(on_analogy), [page.model, a, b, c], analogy_out, api_name="analogy", **IMAGES)
 
 
 def class_choices(loaded: LoadedModel) -> list[tuple[str, int]]:
