@@ -268,6 +268,19 @@ def test_a_shared_address_opens_the_same_model_view_and_point(browser: "Browser"
         page.wait_for_function("s => location.hash.endsWith(s)", arg=shared)
 
 
+def test_a_broken_shared_address_says_why_and_the_page_goes_on(browser: "Browser", app_url: str) -> None:
+    """A hand-edited code: one warning naming it; the model and view still open, and the address is the page's own
+    again. The code's failure once left the page waiting for a drawing that never came: no word, and an address
+    that no longer followed the sliders."""
+    with opened(browser, f"{app_url}#model=mlp-20d&view=samples&z=1,two") as page:
+        toast = page.locator(".toast-body")
+        toast.first.wait_for(timeout=30_000)
+        assert "warning" in toast.get_attribute("class") and "not '1,two'" in toast.inner_text()
+        assert page.evaluate(CURRENT)["model"] == "mlp-20d"
+        assert page.locator("#views > #tab-samples").is_visible()
+        page.wait_for_function("() => location.hash.includes('view=samples') && !location.hash.includes('two')")
+
+
 RUNS = """() => Object.keys(localStorage).flatMap(k => { try { const v = JSON.parse(localStorage.getItem(k));
   return Array.isArray(v) ? v : []; } catch { return []; } }).filter(r => r.api_name === '/traversal')"""
 

@@ -20,7 +20,7 @@ from webapp.collapse import ROW_WORDS
 from webapp.demo import create_demo
 from webapp.digit_input import EXAMPLES, read_digit
 from webapp.views import every_class, interpolate, reconstruct, samples, sliders
-from webapp.views.guide import guided_start, is_2d, most_collapsed, parse_code
+from webapp.views.guide import guided_start, is_2d, most_collapsed, parse_class, parse_code
 from webapp.views.overview import PROSE, encoding, first_example
 from webapp.words import (
     GLOSSARY,
@@ -225,6 +225,15 @@ def test_a_shared_code_is_read_back_as_given() -> None:
     assert parse_code("1,2,3", 2).tolist() == [[1.0, 2.0]]
     with pytest.raises(gr.Error, match="numbers separated by commas"):
         parse_code("1,two", 2)
+
+
+def test_a_shared_class_is_one_the_model_has(models: dict[str, LoadedModel]) -> None:
+    assert parse_class("7", models["cmlp-20d"]) == 7
+    assert parse_class(None, models["mlp-20d"]) == parse_class("", models["cmlp-20d"]) == 0
+    with pytest.raises(gr.Error, match="cmlp-20d has no class '10': its classes are 0 to 9"):
+        parse_class("10", models["cmlp-20d"])
+    with pytest.raises(gr.Error, match="mlp-20d has no class '3': it is not told the class"):
+        parse_class("3", models["mlp-20d"])
 
 
 def test_the_page_is_built_with_the_first_models_notes(models: dict[str, LoadedModel]) -> None:

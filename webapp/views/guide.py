@@ -11,6 +11,7 @@ import torch
 
 from vae.loaded import LoadedModel, default_model
 from webapp.collapse import beta
+from webapp.digit_input import gently
 from webapp.page import Page
 from webapp.words import glossary_html
 
@@ -86,6 +87,7 @@ def link_controls(page: Page, views: gr.Tabs) -> None:
     ids = [tab.id for tab in views.children]
     wanted = gr.Textbox(label="Model wanted", elem_id="want-model", visible="hidden")
     code = gr.Textbox(label="Code wanted (z1,z2,...)", elem_id="want-code", visible="hidden")
+    wanted_class = gr.Textbox(label="Class wanted", elem_id="want-class", visible="hidden")
     set_model = gr.Button("Set model", elem_id="set-model", visible="hidden")
     set_code = gr.Button("Set code", elem_id="set-code", visible="hidden")
     view = gr.Textbox(label="View wanted", elem_id="want-view", visible="hidden")
@@ -101,20 +103,34 @@ def link_controls(page: Page, views: gr.Tabs) -> None:
         """Choose the model `name` (the model picker then updates every view)."""
         return {page.model: page.models.pick(name).name}
 
-    def on_set_code(name: str, label: int, z: str) -> dict:
-        """The sliders set to the code z (comma-separated, z1 first), and the server's decoding of it."""
+    def on_set_code(name: str, label: str, z: str) -> dict:
+        """The class and the sliders set to the code z (comma-separated, z1 first), and the server's decoding."""
         loaded = page.models.pick(name)
+        wanted = parse_class(label, loaded)
         values = page.models.slider_values(loaded, parse_code(z, loaded.latent_dim))
-        return {**page.set_sliders(loaded, label, values), page.label: gr.update(value=int(label or 0))}
+        return {**page.set_sliders(loaded, wanted, values), page.label: gr.update(value=wanted)}
 
     # The page's script fills the wanted values in (js), so nothing else needs to set the hidden textboxes.
     set_model.click(on_set_model, wanted, page.model, js="(w) => window.vaeTeach?.wanted.model ?? w",
                     api_visibility="private", queue=False)
     set_view.click(on_set_view, view, views, js="(v) => window.vaeTeach?.wanted.view ?? v", api_visibility="private",
                    queue=False)
-    set_code.click(on_set_code, [page.model, page.label, code], [page.decoded, page.label, *page.sliders],
+    # Queued, and gentle: a hand-edited address with a bad code or class gets a warning (Gradio shows none for an
+    # unqueued event), the sliders stay, and the page still draws, so the page's script goes on with the address.
+    set_code.click(gently(on_set_code), [page.model, wanted_class, code], [page.decoded, page.label, *page.sliders],
                    js="(m, l, z) => [m, window.vaeTeach?.wanted.label ?? l, window.vaeTeach?.wanted.code ?? z]",
-                   api_visibility="private", queue=False).then(**page.show())
+                   api_visibility="private").then(**page.show())
+
+
+def parse_class(text: str | None, loaded: LoadedModel) -> int:
+    """The class in a shared address (none: 0) as a number the model has; anything else is a clear error."""
+    if not text:
+        return 0
+    classes = len(loaded.class_names) if loaded.conditional else 1
+    if text.strip() not in {str(k) for k in range(classes)}:
+        what = f"its classes are 0 to {classes - 1}" if loaded.conditional else "it is not told the class"
+        raise gr.Error(f"{loaded.name} has no class {text[:40]!r}: {what}.")
+    return int(text)
 
 
 def parse_code(text: str, dims: int) -> torch.Tensor:
