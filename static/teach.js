@@ -165,12 +165,15 @@
     // A shared address: the same model, view and point of its latent space.
     firstVisit();
     const params = new URLSearchParams(location.hash.slice(1));
-    const model = params.get("model"), view = params.get("view"), z = params.get("z");
+    const model = params.get("model"), z = params.get("z");
+    // A model or view this page does not have (a link from another version of it) is left out; the rest opens.
+    const tab = `tab-${params.get("view")}`;
+    const view = document.getElementById(`${tab}-button`) || document.getElementById(tab) ? tab : null;
     try {
       if (model && window.VAE_MODELS?.[model]) await setModel(model);
-      if (view) await selectView(`tab-${view}`);
+      if (view) await selectView(view);
       if (z || params.get("class")) await setCode(model || window.vaePage.current().model, params.get("class"), z || "");
-      if (view) await bringIntoView(`tab-${view}`);
+      if (view) await bringIntoView(view);
     } catch (e) {
       console.warn("vae: could not open the shared address:", e);
     }

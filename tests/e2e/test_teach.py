@@ -281,6 +281,15 @@ def test_a_broken_shared_address_says_why_and_the_page_goes_on(browser: "Browser
         page.wait_for_function("() => location.hash.includes('view=samples') && !location.hash.includes('two')")
 
 
+def test_a_shared_address_with_an_unknown_view_opens_the_rest(browser: "Browser", app_url: str) -> None:
+    """A view this page does not have (a link from another version of it) is left out: the model and code still
+    open, with no failed request (the server refused the view, and the code was never set)."""
+    with opened(browser, f"{app_url}#model=mlp-20d&view=bogus&z=1.5") as page:
+        page.wait_for_function("() => window.vaePage.current().model === 'mlp-20d' && "
+                               "window.vaePage.current().z[0] === 1.5", timeout=30_000)
+        page.wait_for_function("() => location.hash.includes('z=1.5') && !location.hash.includes('bogus')")
+
+
 RUNS = """() => Object.keys(localStorage).flatMap(k => { try { const v = JSON.parse(localStorage.getItem(k));
   return Array.isArray(v) ? v : []; } catch { return []; } }).filter(r => r.api_name === '/traversal')"""
 
